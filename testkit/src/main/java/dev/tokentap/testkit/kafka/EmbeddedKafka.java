@@ -1,0 +1,320 @@
+package dev.tokentap.testkit.kafka;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.io.UncheckedIOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Properties;
+import java.util.stream.Stream;
+import kafka.server.KafkaConfig;
+import kafka.server.KafkaRaftServer;
+import org.apache.kafka.common.Uuid;
+import org.apache.kafka.common.utils.Time;
+import org.apache.kafka.metadata.storage.Formatter;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A real single-node Kafka broker (KRaft, broker and controller in one process) running inside this JVM.
+ *
+ * <p>It is Apache Kafka's own {@link KafkaRaftServer}, formatted the way {@code kafka-storage.sh format} does,
+ * listening on 127.0.0.1 only. Tests use it through {@link KafkaExtension}; {@code tokentap run} uses it with
+ * a persistent data directory and a fixed port, so a directory formatted by an earlier run is reused as is.
+ *
+ * <p>{@link #restart()} keeps the data directory and both ports, so clients reconnect to the same bootstrap
+ * address. An in-process broker cannot really crash: {@link #stop()} is a clean shutdown, and {@link #kill()}
+ * additionally throws away the clean-shutdown marker so the next start recovers the logs as after a crash.
+ */
+public final class EmbeddedKafka implements TestKafka {
+
+    private static final Logger LOG = LoggerFactory.getLogger(EmbeddedKafka.class);
+
+    private static final String HOST = "127.0.0.1";
+    private static final int NODE_ID = 1;
+    private static final String CONTROLLER_LISTENER = "CONTROLLER";
+    private static final String META_PROPERTIES = "meta.properties";
+    // LogManager writes this on a clean shutdown; without it the next start runs log recovery
+    private static final String CLEAN_SHUTDOWN_MARKER = ".kafka_cleanshutdown";
+
+    private final Path dataDir;
+    private final boolean ownsDataDir;
+    private final int port;
+    private final int controllerPort;
+    private final Map<String, String> brokerProperties;
+
+    private KafkaRaftServer server;
+
+    private EmbeddedKafka(Builder builder) {
+        this.ownsDataDir = builder.dataDir == null;
+        this.dataDir = ownsDataDir ? createTempDir() : builder.dataDir.toAbsolutePath();
+        // ports are fixed once, here, so the bootstrap address is known before start and survives restarts
+        this.port = builder.port == 0 ? freePort() : builder.port;
+        this.controllerPort = builder.controllerPort == 0 ? freePort(port) : builder.controllerPort;
+        this.brokerProperties = Map.copyOf(builder.brokerProperties);
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /** Starts the broker; returns when it is registered, unfenced and serving. Does nothing if already running. */
+    @Override
+    public synchronized EmbeddedKafka start() {
+        if (server != null) {
+            return this;
+        }
+        long started = System.nanoTime();
+        try {
+            Files.createDirectories(dataDir);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot create kafka data dir " + dataDir, e);
+        }
+        KafkaConfig config = KafkaConfig.fromProps(serverProperties(), false);
+        boolean formatted = formatIfNeeded();
+        KafkaRaftServer candidate = new KafkaRaftServer(config, Time.SYSTEM);
+        try {
+            candidate.startup();
+        } catch (RuntimeException e) {
+            shutDown(candidate);
+            throw new IllegalStateException("embedded kafka failed to start on " + bootstrapServers(), e);
+        }
+        server = candidate;
+        LOG.info("embedded kafka started bootstrap={} dataDir={} formatted={} millis={}",
+                bootstrapServers(), dataDir, formatted, (System.nanoTime() - started) / 1_000_000);
+        return this;
+    }
+
+    /** Shuts the broker down cleanly and waits for it; the data directory and the ports stay reserved for a restart. */
+    @Override
+    public synchronized void stop() {
+        if (server == null) {
+            return;
+        }
+        long started = System.nanoTime();
+        shutDown(server);
+        server = null;
+        LOG.info("embedded kafka stopped bootstrap={} millis={}", bootstrapServers(), (System.nanoTime() - started) / 1_000_000);
+    }
+
+    /**
+     * The closest to a crash that an in-process broker allows: the broker still shuts down (its threads and
+     * files must be released in this JVM), but its clean-shutdown marker is deleted, so the next start treats
+     * the logs as after a crash and recovers them.
+     */
+    public synchronized void kill() {
+        stop();
+        try {
+            Files.deleteIfExists(dataDir.resolve(CLEAN_SHUTDOWN_MARKER));
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot remove clean-shutdown marker in " + dataDir, e);
+        }
+    }
+
+    @Override
+    public synchronized void restart() {
+        stop();
+        start();
+    }
+
+    @Override
+    public synchronized boolean isRunning() {
+        return server != null;
+    }
+
+    @Override
+    public String bootstrapServers() {
+        return HOST + ":" + port;
+    }
+
+    public int port() {
+        return port;
+    }
+
+    public int controllerPort() {
+        return controllerPort;
+    }
+
+    public Path dataDir() {
+        return dataDir;
+    }
+
+    /** Stops the broker and deletes the data directory if this instance created it. */
+    @Override
+    public synchronized void close() {
+        stop();
+        if (ownsDataDir) {
+            deleteRecursively(dataDir);
+        }
+    }
+
+    Properties serverProperties() {
+        Map<String, String> props = new LinkedHashMap<>();
+        props.put("process.roles", "broker,controller");
+        props.put("node.id", Integer.toString(NODE_ID));
+        props.put("controller.quorum.voters", NODE_ID + "@" + HOST + ":" + controllerPort);
+        props.put("listeners", "PLAINTEXT://" + HOST + ":" + port + "," + CONTROLLER_LISTENER + "://" + HOST + ":" + controllerPort);
+        props.put("advertised.listeners", "PLAINTEXT://" + HOST + ":" + port);
+        props.put("listener.security.protocol.map", "PLAINTEXT:PLAINTEXT," + CONTROLLER_LISTENER + ":PLAINTEXT");
+        props.put("controller.listener.names", CONTROLLER_LISTENER);
+        props.put("inter.broker.listener.name", "PLAINTEXT");
+        props.put("log.dirs", dataDir.toString());
+        // one node: every internal topic must be satisfiable with one replica, or transactions (EOS) never work
+        props.put("offsets.topic.replication.factor", "1");
+        props.put("offsets.topic.num.partitions", "1");
+        props.put("transaction.state.log.replication.factor", "1");
+        props.put("transaction.state.log.min.isr", "1");
+        props.put("transaction.state.log.num.partitions", "1");
+        props.put("share.coordinator.state.topic.replication.factor", "1");
+        props.put("share.coordinator.state.topic.min.isr", "1");
+        props.put("default.replication.factor", "1");
+        props.put("min.insync.replicas", "1");
+        props.put("num.partitions", "1");
+        props.put("auto.create.topics.enable", "true");
+        // consumer groups and Streams apps join at once instead of waiting 3 s for more members
+        props.put("group.initial.rebalance.delay.ms", "0");
+        // a 2-core machine runs several of these next to the code under test: few threads, small buffers
+        props.put("num.network.threads", "2");
+        props.put("num.io.threads", "2");
+        props.put("background.threads", "2");
+        props.put("num.recovery.threads.per.data.dir", "1");
+        props.put("log.cleaner.threads", "1");
+        props.put("log.cleaner.dedupe.buffer.size", Integer.toString(4 * 1024 * 1024));
+        props.put("log.segment.bytes", Integer.toString(16 * 1024 * 1024));
+        props.putAll(brokerProperties);
+        Properties properties = new Properties();
+        properties.putAll(props);
+        return properties;
+    }
+
+    private boolean formatIfNeeded() {
+        if (Files.exists(dataDir.resolve(META_PROPERTIES))) {
+            return false;
+        }
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        try (PrintStream print = new PrintStream(out, true, StandardCharsets.UTF_8)) {
+            new Formatter()
+                    .setPrintStream(print)
+                    .setNodeId(NODE_ID)
+                    .setClusterId(Uuid.randomUuid().toString())
+                    .setControllerListenerName(CONTROLLER_LISTENER)
+                    .setMetadataLogDirectory(dataDir.toString())
+                    .addDirectory(dataDir.toString())
+                    .run();
+        } catch (Exception e) {
+            throw new IllegalStateException("cannot format kafka data dir " + dataDir, e);
+        }
+        LOG.debug("embedded kafka formatted dataDir={} output={}", dataDir, out.toString(StandardCharsets.UTF_8).trim());
+        return true;
+    }
+
+    private static void shutDown(KafkaRaftServer server) {
+        server.shutdown();
+        server.awaitShutdown();
+    }
+
+    private static Path createTempDir() {
+        try {
+            return Files.createTempDirectory("tokentap-kafka-");
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot create a temp dir for kafka", e);
+        }
+    }
+
+    private static int freePort(int... taken) {
+        for (int attempt = 0; attempt < 10; attempt++) {
+            try (ServerSocket socket = new ServerSocket()) {
+                socket.setReuseAddress(true);
+                socket.bind(new InetSocketAddress(InetAddress.getByName(HOST), 0));
+                int candidate = socket.getLocalPort();
+                if (Arrays.stream(taken).noneMatch(p -> p == candidate)) {
+                    return candidate;
+                }
+            } catch (IOException e) {
+                throw new UncheckedIOException("cannot find a free port on " + HOST, e);
+            }
+        }
+        throw new IllegalStateException("no distinct free port found on " + HOST);
+    }
+
+    private static void deleteRecursively(Path dir) {
+        if (!Files.exists(dir)) {
+            return;
+        }
+        try (Stream<Path> paths = Files.walk(dir)) {
+            paths.sorted(Comparator.reverseOrder()).forEach(path -> {
+                try {
+                    Files.deleteIfExists(path);
+                } catch (IOException e) {
+                    throw new UncheckedIOException(e);
+                }
+            });
+        } catch (IOException | UncheckedIOException e) {
+            LOG.warn("embedded kafka could not delete dataDir={} error={}", dir, e.toString());
+        }
+    }
+
+    /** Settings for an {@link EmbeddedKafka}; everything has a default that suits a test. */
+    public static final class Builder {
+        private Path dataDir;
+        private int port;
+        private int controllerPort;
+        private final Map<String, String> brokerProperties = new LinkedHashMap<>();
+
+        private Builder() {
+        }
+
+        /** Where the logs live; kept on close. Without it a temp dir is created, and deleted on close. */
+        public Builder dataDir(Path dataDir) {
+            this.dataDir = Objects.requireNonNull(dataDir, "dataDir");
+            return this;
+        }
+
+        /** The client (PLAINTEXT) port on 127.0.0.1; 0, the default, picks a free one. */
+        public Builder port(int port) {
+            this.port = checkPort(port);
+            return this;
+        }
+
+        /** The KRaft controller port on 127.0.0.1; 0, the default, picks a free one. */
+        public Builder controllerPort(int controllerPort) {
+            this.controllerPort = checkPort(controllerPort);
+            return this;
+        }
+
+        /** Partitions of auto-created topics (the broker's {@code num.partitions}); 1 unless set. */
+        public Builder partitions(int partitions) {
+            if (partitions < 1) {
+                throw new IllegalArgumentException("partitions must be at least 1, got " + partitions);
+            }
+            return brokerProperty("num.partitions", Integer.toString(partitions));
+        }
+
+        /** Any broker setting; it wins over the kit's defaults. */
+        public Builder brokerProperty(String key, String value) {
+            brokerProperties.put(Objects.requireNonNull(key, "key"), Objects.requireNonNull(value, "value"));
+            return this;
+        }
+
+        public EmbeddedKafka build() {
+            return new EmbeddedKafka(this);
+        }
+
+        private static int checkPort(int port) {
+            if (port < 0 || port > 65535) {
+                throw new IllegalArgumentException("port must be 0..65535, got " + port);
+            }
+            return port;
+        }
+    }
+}

@@ -1,0 +1,466 @@
+package dev.tokentap.testkit.sim;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.javalin.Javalin;
+import io.javalin.compression.CompressionStrategy;
+import io.javalin.http.Context;
+import jakarta.servlet.ServletOutputStream;
+import jakarta.servlet.http.HttpServletRequest;
+import jakarta.servlet.http.HttpServletResponse;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.Deque;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.OptionalInt;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * An OpenAI-compatible server that answers with vLLM's exact wire shapes, deterministic token counts
+ * ({@link SimTokenizer}) and configurable timing: first chunk after {@code ttft}, then one every {@code itl}.
+ *
+ * <p>Routes: {@code GET /health}, {@code GET /v1/models}, {@code POST /v1/completions} and
+ * {@code POST /v1/chat/completions}, streaming or not. It echoes {@code X-Request-Id}, and like vLLM builds the
+ * response id from it ({@code chatcmpl-<X-Request-Id>}) when given. It records every request it receives
+ * ({@link #received()}) and the completion tokens it actually wrote per response id ({@link #tokensServed}).
+ */
+public final class VllmSimulator implements AutoCloseable {
+
+    private static final Logger LOG = LoggerFactory.getLogger(VllmSimulator.class);
+    private static final ObjectMapper MAPPER = new ObjectMapper();
+    private static final String REQUEST_ID = "X-Request-Id";
+    private static final String JSON = "application/json";
+    private static final String EVENT_STREAM = "text/event-stream; charset=utf-8";
+    private static final int TOKENS_SERVED_LIMIT = 10_000;
+
+    private final String host;
+    private final int requestedPort;
+    private final Duration ttft;
+    private final Duration itl;
+    private final List<String> models;
+    private final int maxModelLen;
+    private final int cachedTokens;
+    private final boolean legacyErrors;
+    private final int recordLimit;
+    private final int streamThreads;
+
+    private final Deque<ReceivedRequest> received = new ArrayDeque<>();
+    private final Map<String, Integer> tokensServed = new LinkedHashMap<>(16, 0.75f, false) {
+        private static final long serialVersionUID = 1L;
+
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<String, Integer> eldest) {
+            return size() > TOKENS_SERVED_LIMIT;
+        }
+    };
+
+    private Javalin app;
+    private volatile ScheduledExecutorService scheduler;
+    private long created;
+
+    private VllmSimulator(Builder builder) {
+        this.host = builder.host;
+        this.requestedPort = builder.port;
+        this.ttft = builder.ttft;
+        this.itl = builder.itl;
+        this.models = List.copyOf(builder.models);
+        this.maxModelLen = builder.maxModelLen;
+        this.cachedTokens = builder.cachedTokens;
+        this.legacyErrors = builder.legacyErrors;
+        this.recordLimit = builder.recordLimit;
+        this.streamThreads = builder.streamThreads;
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /** Starts a simulator with the default models and everything else default. */
+    public static VllmSimulator start(String host, int port, Duration ttft, Duration itl) {
+        return builder().host(host).port(port).ttft(ttft).itl(itl).build().start();
+    }
+
+    public synchronized VllmSimulator start() {
+        if (app != null) {
+            return this;
+        }
+        // Streams are paced by a small scheduled pool rather than a thread per stream: a stream holds no thread
+        // between its chunks, so a few threads pace hundreds of concurrent streams. Each chunk is a blocking
+        // write+flush on the async servlet stream; chunks are a few hundred bytes that the socket buffer takes at
+        // once, and a reader that stalls for good only holds one pool thread until Jetty's idle timeout fails it.
+        AtomicInteger threadNumber = new AtomicInteger();
+        scheduler = Executors.newScheduledThreadPool(streamThreads, runnable -> {
+            Thread thread = new Thread(runnable, "vllm-sim-stream-" + threadNumber.incrementAndGet());
+            thread.setDaemon(true);
+            return thread;
+        });
+        created = Instant.now().getEpochSecond();
+        app = Javalin.create(config -> {
+            config.jetty.host = host;
+            config.jetty.port = requestedPort;
+            config.startup.showJavalinBanner = false;
+            config.startup.showOldJavalinVersionWarning = false;
+            // vLLM does not compress, and compression would hold chunks back
+            config.http.compressionStrategy = CompressionStrategy.NONE;
+            // long prompts are fair game for a load test; vLLM itself takes far more than Javalin's 1 MB default
+            config.http.maxRequestSize = 64L * 1024 * 1024;
+            config.routes.before(this::record);
+            config.routes.get("/health", ctx -> ctx.status(200));
+            config.routes.get("/v1/models", ctx -> respond(ctx, 200, VllmResponses.models(models, created, maxModelLen)));
+            config.routes.post(SimRequest.COMPLETIONS, ctx -> generate(ctx, SimRequest.COMPLETIONS));
+            config.routes.post(SimRequest.CHAT_COMPLETIONS, ctx -> generate(ctx, SimRequest.CHAT_COMPLETIONS));
+            config.routes.exception(VllmError.class, (error, ctx) -> respond(ctx, error.status(), VllmResponses.error(error, legacyErrors)));
+            config.routes.exception(Exception.class, (error, ctx) -> {
+                LOG.warn("vllm simulator failed path={} error={}", ctx.path(), error.toString());
+                respond(ctx, 500, VllmResponses.error(new VllmError(500, "InternalServerError", null, error.toString()), legacyErrors));
+            });
+        }).start();
+        LOG.info("vllm simulator started url={} models={} ttftMs={} itlMs={}", baseUrl(), models, ttft.toMillis(), itl.toMillis());
+        return this;
+    }
+
+    public synchronized void stop() {
+        if (app == null) {
+            return;
+        }
+        int port = app.port();
+        // pacing stops first, so no chunk is written into a server that is being torn down
+        scheduler.shutdownNow();
+        app.stop();
+        app = null;
+        scheduler = null;
+        LOG.info("vllm simulator stopped host={} port={}", host, port);
+    }
+
+    @Override
+    public void close() {
+        stop();
+    }
+
+    public synchronized boolean isRunning() {
+        return app != null;
+    }
+
+    /** The port it listens on (the chosen one when built with port 0). */
+    public synchronized int port() {
+        if (app == null) {
+            throw new IllegalStateException("the simulator is not running");
+        }
+        return app.port();
+    }
+
+    /** For example {@code http://127.0.0.1:41234}, without a trailing slash. */
+    public String baseUrl() {
+        String shown = host.contains(":") ? "[" + host + "]" : host;
+        return "http://" + shown + ":" + port();
+    }
+
+    public List<String> models() {
+        return models;
+    }
+
+    /** The requests received so far, oldest first, at most the record limit (the oldest are dropped). */
+    public List<ReceivedRequest> received() {
+        synchronized (received) {
+            return List.copyOf(received);
+        }
+    }
+
+    public void clearReceived() {
+        synchronized (received) {
+            received.clear();
+        }
+    }
+
+    /**
+     * Completion tokens written to the client for a response id so far (all choices); less than the usage when
+     * the client went away mid-stream. Empty for an unknown id. The last {@value #TOKENS_SERVED_LIMIT} ids are kept.
+     */
+    public OptionalInt tokensServed(String responseId) {
+        synchronized (tokensServed) {
+            Integer tokens = tokensServed.get(responseId);
+            return tokens == null ? OptionalInt.empty() : OptionalInt.of(tokens);
+        }
+    }
+
+    private void record(Context ctx) {
+        HttpServletRequest request = ctx.req();
+        Map<String, List<String>> headers = new LinkedHashMap<>();
+        for (String name : Collections.list(request.getHeaderNames())) {
+            headers.put(name, Collections.list(request.getHeaders(name)));
+        }
+        ReceivedRequest entry = new ReceivedRequest(request.getMethod(), ctx.path(), request.getQueryString(),
+                headers, ctx.bodyAsBytes(), Instant.now());
+        synchronized (received) {
+            received.addLast(entry);
+            while (received.size() > recordLimit) {
+                received.removeFirst();
+            }
+        }
+    }
+
+    private void generate(Context ctx, String route) {
+        String requestId = ctx.header(REQUEST_ID);
+        if (requestId != null) {
+            ctx.header(REQUEST_ID, requestId);
+        }
+        SimRequest request = SimRequest.parse(route, ctx.bodyAsBytes());
+        String model = request.model() == null ? models.get(0) : request.model();
+        if (!models.contains(model)) {
+            throw VllmError.modelNotFound(model);
+        }
+        request.checkContextLength(maxModelLen);
+        String id = (request.chat() ? "chatcmpl-" : "cmpl-") + (requestId != null ? requestId : Ids.hex());
+        long createdAt = Instant.now().getEpochSecond();
+        SimUsage usage = request.usage(cachedTokens);
+        LOG.debug("vllm simulator generating id={} route={} stream={} promptTokens={} completionTokens={}",
+                id, route, request.stream(), usage.promptTokens(), usage.completionTokens());
+        if (request.stream()) {
+            stream(ctx, new StreamScript(request, id, createdAt, model, usage), id, request.choices());
+        } else {
+            ObjectNode body = request.chat()
+                    ? VllmResponses.chatCompletion(request, id, createdAt, model, usage)
+                    : VllmResponses.completion(request, id, createdAt, model, usage);
+            respondAfterGeneration(ctx, request, body, id, usage.completionTokens());
+        }
+    }
+
+    /** A non-streamed answer comes when the whole generation would have finished: ttft + itl per further token. */
+    private void respondAfterGeneration(Context ctx, SimRequest request, ObjectNode body, String id, int completionTokens) {
+        long delayNanos = ttft.toNanos() + itl.toNanos() * (request.tokensPerChoice() - 1);
+        if (delayNanos <= 0) {
+            respond(ctx, 200, body);
+            served(id, completionTokens);
+            return;
+        }
+        ctx.future(() -> {
+            CompletableFuture<Void> done = new CompletableFuture<>();
+            schedule(() -> {
+                respond(ctx, 200, body);
+                served(id, completionTokens);
+                done.complete(null);
+            }, delayNanos, done);
+            return done;
+        });
+    }
+
+    private void stream(Context ctx, StreamScript script, String id, int choices) {
+        ctx.status(200);
+        ctx.contentType(EVENT_STREAM);
+        ctx.future(() -> {
+            CompletableFuture<Void> done = new CompletableFuture<>();
+            StreamWriter writer = new StreamWriter(ctx.res(), script, id, choices, done);
+            try {
+                // headers go out now, as uvicorn sends them, so a client sees 200 before the first token
+                ctx.res().flushBuffer();
+            } catch (IOException e) {
+                writer.clientGone(e);
+                return done;
+            }
+            writer.scheduleNext();
+            return done;
+        });
+    }
+
+    private void schedule(Runnable task, long delayNanos, CompletableFuture<Void> done) {
+        ScheduledExecutorService pool = scheduler;
+        try {
+            if (pool != null) {
+                pool.schedule(task, Math.max(0, delayNanos), TimeUnit.NANOSECONDS);
+                return;
+            }
+        } catch (RejectedExecutionException e) {
+            // falls through: the simulator is stopping
+        }
+        done.complete(null);
+    }
+
+    private void served(String id, int tokens) {
+        synchronized (tokensServed) {
+            tokensServed.merge(id, tokens, Integer::sum);
+        }
+    }
+
+    private static void respond(Context ctx, int status, ObjectNode body) {
+        try {
+            ctx.status(status).contentType(JSON).result(MAPPER.writeValueAsBytes(body));
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException("cannot serialise a response", e);
+        }
+    }
+
+    /** Writes one stream step by step on the scheduler, each event as its own write and flush. */
+    private final class StreamWriter implements Runnable {
+        private final HttpServletResponse response;
+        private final StreamScript script;
+        private final String id;
+        private final int choices;
+        private final CompletableFuture<Void> done;
+        private final long startNanos = System.nanoTime();
+        private int step;
+
+        StreamWriter(HttpServletResponse response, StreamScript script, String id, int choices, CompletableFuture<Void> done) {
+            this.response = response;
+            this.script = script;
+            this.id = id;
+            this.choices = choices;
+            this.done = done;
+        }
+
+        void scheduleNext() {
+            // paced from the start, not from the last write, so slow writes do not stretch the whole stream
+            long due = startNanos + ttft.toNanos() + itl.toNanos() * step;
+            schedule(this, due - System.nanoTime(), done);
+        }
+
+        @Override
+        public void run() {
+            try {
+                ServletOutputStream out = response.getOutputStream();
+                for (String frame : script.step(step)) {
+                    out.write(frame.getBytes(StandardCharsets.UTF_8));
+                    out.flush();
+                }
+            } catch (IOException e) {
+                clientGone(e);
+                return;
+            } catch (RuntimeException e) {
+                LOG.warn("vllm simulator stream failed id={} step={} error={}", id, step, e.toString());
+                done.complete(null);
+                return;
+            }
+            served(id, choices);
+            step++;
+            if (step < script.steps()) {
+                scheduleNext();
+            } else {
+                done.complete(null);
+            }
+        }
+
+        void clientGone(IOException e) {
+            LOG.debug("vllm simulator client went away id={} step={} error={}", id, step, e.toString());
+            done.complete(null);
+        }
+    }
+
+    /** Settings for a {@link VllmSimulator}; the defaults answer at once on a free loopback port. */
+    public static final class Builder {
+        private String host = "127.0.0.1";
+        private int port;
+        private Duration ttft = Duration.ZERO;
+        private Duration itl = Duration.ZERO;
+        private List<String> models = List.of("tokentap/sim-1b");
+        private int maxModelLen = 4096;
+        private int cachedTokens;
+        private boolean legacyErrors;
+        private int recordLimit = 1000;
+        private int streamThreads = Math.max(4, 2 * Runtime.getRuntime().availableProcessors());
+
+        private Builder() {
+        }
+
+        public Builder host(String host) {
+            this.host = Objects.requireNonNull(host, "host");
+            return this;
+        }
+
+        /** 0, the default, picks a free port; {@link VllmSimulator#port()} tells which. */
+        public Builder port(int port) {
+            if (port < 0 || port > 65535) {
+                throw new IllegalArgumentException("port must be 0..65535, got " + port);
+            }
+            this.port = port;
+            return this;
+        }
+
+        /** Time to first token: the delay before the first streamed chunk. */
+        public Builder ttft(Duration ttft) {
+            this.ttft = nonNegative(ttft, "ttft");
+            return this;
+        }
+
+        /** Inter-token latency: the delay between streamed chunks. */
+        public Builder itl(Duration itl) {
+            this.itl = nonNegative(itl, "itl");
+            return this;
+        }
+
+        /** The served model names; the first answers requests that name no model. */
+        public Builder models(List<String> models) {
+            if (models.isEmpty()) {
+                throw new IllegalArgumentException("at least one model is needed");
+            }
+            this.models = new ArrayList<>(models);
+            return this;
+        }
+
+        public Builder maxModelLen(int maxModelLen) {
+            if (maxModelLen < 2) {
+                throw new IllegalArgumentException("maxModelLen must be at least 2, got " + maxModelLen);
+            }
+            this.maxModelLen = maxModelLen;
+            return this;
+        }
+
+        /** Report this many prompt tokens (at most the prompt) as cached in {@code prompt_tokens_details}; 0 reports null. */
+        public Builder cachedTokens(int cachedTokens) {
+            if (cachedTokens < 0) {
+                throw new IllegalArgumentException("cachedTokens must not be negative, got " + cachedTokens);
+            }
+            this.cachedTokens = cachedTokens;
+            return this;
+        }
+
+        /** Answer errors in the flat format of vLLM before 0.10.1: {@code {"object":"error","message":…}}. */
+        public Builder legacyErrors(boolean legacyErrors) {
+            this.legacyErrors = legacyErrors;
+            return this;
+        }
+
+        /** How many received requests {@link VllmSimulator#received()} keeps. */
+        public Builder recordLimit(int recordLimit) {
+            if (recordLimit < 0) {
+                throw new IllegalArgumentException("recordLimit must not be negative, got " + recordLimit);
+            }
+            this.recordLimit = recordLimit;
+            return this;
+        }
+
+        /** Threads that pace and write streams. */
+        public Builder streamThreads(int streamThreads) {
+            if (streamThreads < 1) {
+                throw new IllegalArgumentException("streamThreads must be at least 1, got " + streamThreads);
+            }
+            this.streamThreads = streamThreads;
+            return this;
+        }
+
+        public VllmSimulator build() {
+            return new VllmSimulator(this);
+        }
+
+        private static Duration nonNegative(Duration duration, String name) {
+            if (Objects.requireNonNull(duration, name).isNegative()) {
+                throw new IllegalArgumentException(name + " must not be negative, got " + duration);
+            }
+            return duration;
+        }
+    }
+}
