@@ -1,0 +1,139 @@
+package dev.tokentap.proxy;
+
+import dev.tokentap.event.Outcome;
+import dev.tokentap.proxy.usage.MeteredRoutes;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Supplier;
+
+/**
+ * The proxy's meters: names, tag keys and bounded tag values in one place. Prometheus sees the names with
+ * underscores and the usual suffixes, e.g. {@code tokentap_proxy_requests_total}.
+ */
+public final class ProxyMetrics {
+
+    /** Proxied requests, by route ({@link MeteredRoutes#ALL} or {@code other}) and {@link Outcome}. */
+    public static final String REQUESTS = "tokentap.proxy.requests";
+    /** Time from receiving a request to the upstream's response headers, by route. */
+    public static final String UPSTREAM_LATENCY = "tokentap.proxy.upstream.latency";
+    /** Metered requests that ended {@code ok} without the upstream reporting usage, by route. */
+    public static final String USAGE_MISSING = "tokentap.proxy.usage.missing";
+    /** Usage events the broker acknowledged. */
+    public static final String EVENTS_PUBLISHED = "tokentap.proxy.events.published";
+    /** Usage events that were not published, by reason. */
+    public static final String PUBLISH_FAILURES = "tokentap.proxy.publish.failures";
+    /** Usage events waiting for the publisher thread. */
+    public static final String PUBLISH_QUEUE_SIZE = "tokentap.proxy.publish.queue.size";
+
+    public static final String TAG_ROUTE = "route";
+    public static final String TAG_OUTCOME = "outcome";
+    public static final String TAG_REASON = "reason";
+
+    /** The publish queue was full: Kafka is slower than the traffic, or away. */
+    public static final String REASON_QUEUE_FULL = "queue_full";
+    /** Kafka refused or timed out the send. */
+    public static final String REASON_KAFKA_ERROR = "kafka_error";
+    /** The publisher was closing and the event could not be sent in time. */
+    public static final String REASON_SHUTDOWN = "shutdown";
+    public static final List<String> REASONS = List.of(REASON_QUEUE_FULL, REASON_KAFKA_ERROR, REASON_SHUTDOWN);
+
+    private static final List<String> ROUTES = List.of(MeteredRoutes.CHAT_COMPLETIONS, MeteredRoutes.COMPLETIONS,
+            MeteredRoutes.OTHER);
+
+    private final MeterRegistry registry;
+    private final Map<String, Counter> requests = new HashMap<>();
+    private final Map<String, Timer> upstreamLatency = new HashMap<>();
+    private final Map<String, Counter> usageMissing = new HashMap<>();
+    private final Map<String, Counter> publishFailures = new HashMap<>();
+    private final Counter eventsPublished;
+
+    public ProxyMetrics(MeterRegistry registry) {
+        this.registry = registry;
+        // every series exists from the start, at zero, so rates and alerts work before the first failure
+        for (String route : ROUTES) {
+            for (String outcome : Outcome.ALL) {
+                requests.put(route + ' ' + outcome, Counter.builder(REQUESTS)
+                        .description("Proxied requests by route and outcome")
+                        .tag(TAG_ROUTE, route).tag(TAG_OUTCOME, outcome)
+                        .register(registry));
+            }
+            upstreamLatency.put(route, Timer.builder(UPSTREAM_LATENCY)
+                    .description("Time from the request to the upstream's response headers")
+                    .tag(TAG_ROUTE, route)
+                    .serviceLevelObjectives(Duration.ofMillis(10), Duration.ofMillis(50), Duration.ofMillis(100),
+                            Duration.ofMillis(250), Duration.ofMillis(500), Duration.ofSeconds(1),
+                            Duration.ofSeconds(2), Duration.ofSeconds(5), Duration.ofSeconds(10),
+                            Duration.ofSeconds(30), Duration.ofSeconds(60))
+                    .register(registry));
+        }
+        for (String route : MeteredRoutes.ALL) {
+            usageMissing.put(route, Counter.builder(USAGE_MISSING)
+                    .description("Metered requests that ended ok without reported usage")
+                    .tag(TAG_ROUTE, route)
+                    .register(registry));
+        }
+        for (String reason : REASONS) {
+            publishFailures.put(reason, Counter.builder(PUBLISH_FAILURES)
+                    .description("Usage events that were not published, by reason")
+                    .tag(TAG_REASON, reason)
+                    .register(registry));
+        }
+        eventsPublished = Counter.builder(EVENTS_PUBLISHED)
+                .description("Usage events acknowledged by Kafka")
+                .register(registry);
+    }
+
+    public MeterRegistry registry() {
+        return registry;
+    }
+
+    /** The route tag for a metered route, or {@code other}. */
+    public static String routeTag(String meteredRoute) {
+        return meteredRoute == null ? MeteredRoutes.OTHER : meteredRoute;
+    }
+
+    public void request(String meteredRoute, String outcome) {
+        Counter counter = requests.get(routeTag(meteredRoute) + ' ' + outcome);
+        if (counter != null) {
+            counter.increment();
+        }
+    }
+
+    public void upstreamLatency(String meteredRoute, long nanos) {
+        upstreamLatency.get(routeTag(meteredRoute)).record(Duration.ofNanos(nanos));
+    }
+
+    public void usageMissing(String meteredRoute) {
+        Counter counter = usageMissing.get(meteredRoute);
+        if (counter != null) {
+            counter.increment();
+        }
+    }
+
+    public void eventPublished() {
+        eventsPublished.increment();
+    }
+
+    /** Counts an event that was not published; {@code reason} is one of {@link #REASONS}. */
+    public void publishFailure(String reason) {
+        Counter counter = publishFailures.get(reason);
+        if (counter == null) {
+            throw new IllegalArgumentException("unknown publish failure reason " + reason);
+        }
+        counter.increment();
+    }
+
+    /** Registers the publish queue gauge over {@code size}. */
+    public void publishQueue(Supplier<Number> size) {
+        Gauge.builder(PUBLISH_QUEUE_SIZE, size)
+                .description("Usage events waiting for the publisher thread")
+                .strongReference(true)
+                .register(registry);
+    }
+}

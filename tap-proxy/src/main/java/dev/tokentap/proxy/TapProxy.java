@@ -1,0 +1,164 @@
+package dev.tokentap.proxy;
+
+import dev.tokentap.proxy.http.AdminServer;
+import dev.tokentap.proxy.http.MeteringProxyServlet;
+import dev.tokentap.proxy.http.ProxyServer;
+import dev.tokentap.proxy.publish.KafkaUsagePublisher;
+import dev.tokentap.proxy.publish.UsagePublisher;
+import dev.tokentap.proxy.usage.ApiKeyHasher;
+import io.micrometer.core.instrument.binder.jvm.JvmGcMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmThreadMetrics;
+import io.micrometer.core.instrument.binder.system.ProcessorMetrics;
+import io.micrometer.core.instrument.binder.system.UptimeMetrics;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import java.nio.charset.StandardCharsets;
+import java.security.SecureRandom;
+import java.time.Duration;
+import java.util.function.Function;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One running tap-proxy: the proxy port, the admin port and the usage publisher, started together and closed
+ * together.
+ */
+public final class TapProxy implements AutoCloseable {
+
+    private static final Logger LOG = LoggerFactory.getLogger(TapProxy.class);
+    /** How long {@link #close()} waits for usage events still on their way to Kafka. */
+    public static final Duration CLOSE_TIMEOUT = Duration.ofSeconds(10);
+
+    private final TapProxyConfig config;
+    private final PrometheusMeterRegistry registry;
+    private final boolean ownsRegistry;
+    private final JvmGcMetrics gcMetrics;
+    private final UsagePublisher publisher;
+    private final AdminServer admin;
+    private final ProxyServer proxy;
+    private volatile boolean ready;
+    private volatile boolean closed;
+
+    private TapProxy(TapProxyConfig config, PrometheusMeterRegistry registry, boolean ownsRegistry,
+                     Function<ProxyMetrics, UsagePublisher> publisherFactory) {
+        this.config = config;
+        this.registry = registry;
+        this.ownsRegistry = ownsRegistry;
+        if (ownsRegistry) {
+            new JvmMemoryMetrics().bindTo(registry);
+            new JvmThreadMetrics().bindTo(registry);
+            new ProcessorMetrics().bindTo(registry);
+            new UptimeMetrics().bindTo(registry);
+            gcMetrics = new JvmGcMetrics();
+            gcMetrics.bindTo(registry);
+        } else {
+            gcMetrics = null;
+        }
+        ProxyMetrics metrics = new ProxyMetrics(registry);
+        this.publisher = publisherFactory.apply(metrics);
+        AdminServer startedAdmin = null;
+        ProxyServer startedProxy = null;
+        try {
+            startedAdmin = AdminServer.start(config.listenHost(), config.adminPort(), registry, () -> ready);
+            MeteringProxyServlet servlet = new MeteringProxyServlet(config, apiKeyHasher(config), publisher, metrics);
+            startedProxy = ProxyServer.start(config.listenHost(), config.port(), servlet);
+        } catch (RuntimeException e) {
+            if (startedAdmin != null) {
+                startedAdmin.stop();
+            }
+            publisher.close(Duration.ofSeconds(1));
+            if (gcMetrics != null) {
+                gcMetrics.close();
+            }
+            throw e;
+        }
+        this.admin = startedAdmin;
+        this.proxy = startedProxy;
+        this.ready = true;
+        LOG.info("tap-proxy started port={} adminPort={} upstream={} kafka={} topic={} proxyHost={}",
+                proxy.port(), admin.port(), config.upstream(), config.kafkaBootstrap(), config.topic(),
+                config.proxyHost());
+    }
+
+    /** Starts everything with its own Prometheus registry and a Kafka publisher; returns once both ports listen. */
+    public static TapProxy start(TapProxyConfig config) {
+        return new TapProxy(config, new PrometheusMeterRegistry(PrometheusConfig.DEFAULT), true,
+                metrics -> KafkaUsagePublisher.create(config.kafkaBootstrap(), config.topic(),
+                        "tokentap-proxy-" + config.proxyHost(), config.kafkaProperties(), config.publishQueue(),
+                        metrics));
+    }
+
+    /**
+     * Starts everything on a given registry (served on {@code /metrics}, not closed by {@link #close()}), with the
+     * publisher that {@code publisherFactory} builds from the proxy's metrics.
+     */
+    public static TapProxy start(TapProxyConfig config, PrometheusMeterRegistry registry,
+                                 Function<ProxyMetrics, UsagePublisher> publisherFactory) {
+        return new TapProxy(config, registry, false, publisherFactory);
+    }
+
+    /** Starts everything with a given publisher and registry (tests). */
+    public static TapProxy start(TapProxyConfig config, UsagePublisher publisher, PrometheusMeterRegistry registry) {
+        return start(config, registry, metrics -> publisher);
+    }
+
+    private static ApiKeyHasher apiKeyHasher(TapProxyConfig config) {
+        if (config.apiKeyHashSecret() != null) {
+            return new ApiKeyHasher(config.apiKeyHashSecret().getBytes(StandardCharsets.UTF_8));
+        }
+        LOG.warn("no --api-key-hash-secret (TOKENTAP_API_KEY_HASH_SECRET) given: api_key_id is hashed with a random "
+                + "secret, so the same key gets a different id after a restart and on every other replica; "
+                + "set one shared secret to group usage by API key");
+        byte[] secret = new byte[32];
+        new SecureRandom().nextBytes(secret);
+        return new ApiKeyHasher(secret);
+    }
+
+    /** The proxy port. */
+    public int port() {
+        return proxy.port();
+    }
+
+    /** The admin port. */
+    public int adminPort() {
+        return admin.port();
+    }
+
+    public TapProxyConfig config() {
+        return config;
+    }
+
+    public PrometheusMeterRegistry registry() {
+        return registry;
+    }
+
+    /** Stops taking requests, closes both servers and flushes the publisher for at most {@link #CLOSE_TIMEOUT}. */
+    @Override
+    public void close() {
+        close(CLOSE_TIMEOUT);
+    }
+
+    /** As {@link #close()}, waiting at most {@code publishTimeout} for events still on their way. */
+    public void close(Duration publishTimeout) {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        ready = false;
+        try {
+            proxy.stop();
+        } finally {
+            // after the proxy: the events of exchanges it ended are in the queue now
+            publisher.close(publishTimeout);
+            admin.stop();
+            if (gcMetrics != null) {
+                gcMetrics.close();
+            }
+            if (ownsRegistry) {
+                registry.close();
+            }
+            LOG.info("tap-proxy stopped");
+        }
+    }
+}

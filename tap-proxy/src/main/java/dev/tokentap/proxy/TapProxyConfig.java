@@ -1,0 +1,452 @@
+package dev.tokentap.proxy;
+
+import dev.tokentap.event.Topics;
+import java.net.InetAddress;
+import java.net.URI;
+import java.net.URISyntaxException;
+import java.net.UnknownHostException;
+import java.time.Duration;
+import java.time.format.DateTimeParseException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Objects;
+import java.util.TreeMap;
+import java.util.function.Function;
+import java.util.regex.Pattern;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.ArgSpec;
+import picocli.CommandLine.Model.OptionSpec;
+import picocli.CommandLine.Option;
+
+/**
+ * Everything tap-proxy is told at start-up: flags, each with an environment variable (the flag wins). Built by
+ * {@link #fromArgs}; the all-in-one launcher uses {@link #builder}. The compact constructor reports every problem
+ * in one {@link IllegalArgumentException}.
+ *
+ * @param upstream          base URL of the vLLM server every request is forwarded to
+ * @param kafkaBootstrap    Kafka bootstrap servers
+ * @param topic             the usage topic
+ * @param listenHost        address both servers bind to
+ * @param port              proxy port (0 picks a free one)
+ * @param adminPort         admin port for {@code /metrics}, {@code /healthz}, {@code /readyz} (0 picks a free one)
+ * @param connectTimeout    how long to wait for a connection to the upstream
+ * @param upstreamTimeout   how long the upstream may stay silent (before headers or between body bytes)
+ * @param apiKeyHashSecret  secret for {@code api_key_id}; null means a random one per process
+ * @param tenantHeader      request header holding the tenant, or null
+ * @param proxyHost         this proxy's host name, for {@code proxy_host} and {@code ce_source}
+ * @param publishQueue      capacity of the queue of events waiting for Kafka
+ * @param kafkaProperties   extra Kafka producer properties ({@code TOKENTAP_KAFKA_*})
+ */
+public record TapProxyConfig(
+        URI upstream,
+        String kafkaBootstrap,
+        String topic,
+        String listenHost,
+        int port,
+        int adminPort,
+        Duration connectTimeout,
+        Duration upstreamTimeout,
+        String apiKeyHashSecret,
+        String tenantHeader,
+        String proxyHost,
+        int publishQueue,
+        Map<String, String> kafkaProperties) {
+
+    public static final String DEFAULT_KAFKA = "localhost:9092";
+    public static final String DEFAULT_LISTEN = "0.0.0.0";
+    public static final int DEFAULT_PORT = 3000;
+    public static final int DEFAULT_ADMIN_PORT = 3001;
+    public static final Duration DEFAULT_CONNECT_TIMEOUT = Duration.ofSeconds(5);
+    public static final Duration DEFAULT_UPSTREAM_TIMEOUT = Duration.ofSeconds(600);
+    public static final int DEFAULT_PUBLISH_QUEUE = 100_000;
+    /** Environment variables with this prefix become Kafka producer properties. */
+    public static final String KAFKA_ENV_PREFIX = "TOKENTAP_KAFKA_";
+
+    private static final Pattern TOPIC = Pattern.compile("[a-zA-Z0-9._-]{1,249}");
+    private static final Pattern HEADER_NAME = Pattern.compile("[!#$%&'*+.^_`|~0-9A-Za-z-]+");
+
+    public TapProxyConfig {
+        kafkaProperties = kafkaProperties == null ? Map.of() : Map.copyOf(new TreeMap<>(kafkaProperties));
+        List<String> problems = problems(upstream, kafkaBootstrap, topic, listenHost, port, adminPort, connectTimeout,
+                upstreamTimeout, apiKeyHashSecret, tenantHeader, proxyHost, publishQueue, kafkaProperties);
+        if (!problems.isEmpty()) {
+            throw new IllegalArgumentException(message(problems));
+        }
+    }
+
+    private static String message(List<String> problems) {
+        return "invalid configuration: " + String.join("; ", problems);
+    }
+
+    private static List<String> problems(URI upstream, String kafkaBootstrap, String topic, String listenHost,
+                                         int port, int adminPort, Duration connectTimeout, Duration upstreamTimeout,
+                                         String apiKeyHashSecret, String tenantHeader, String proxyHost,
+                                         int publishQueue, Map<String, String> kafkaProperties) {
+        List<String> problems = new ArrayList<>();
+        if (upstream == null) {
+            problems.add("--upstream is required (an http:// or https:// URL; env TOKENTAP_UPSTREAM)");
+        } else if (!("http".equalsIgnoreCase(upstream.getScheme()) || "https".equalsIgnoreCase(upstream.getScheme()))
+                || upstream.getHost() == null) {
+            problems.add("--upstream must be an http:// or https:// URL with a host, got '" + upstream + "'");
+        } else if (upstream.getRawQuery() != null || upstream.getRawFragment() != null) {
+            problems.add("--upstream must not have a query or fragment, got '" + upstream + "'");
+        }
+        if (isBlank(kafkaBootstrap)) {
+            problems.add("--kafka must not be blank");
+        }
+        if (topic == null || !TOPIC.matcher(topic).matches()) {
+            problems.add("--topic must be a Kafka topic name ([a-zA-Z0-9._-], 1 to 249 characters), got '"
+                    + topic + "'");
+        }
+        if (isBlank(listenHost)) {
+            problems.add("--listen must not be blank");
+        }
+        checkPort(problems, "--port", port);
+        checkPort(problems, "--admin-port", adminPort);
+        if (port != 0 && port == adminPort) {
+            problems.add("--port and --admin-port must differ, both are " + port);
+        }
+        checkPositive(problems, "--connect-timeout", connectTimeout);
+        checkPositive(problems, "--upstream-timeout", upstreamTimeout);
+        if (apiKeyHashSecret != null && apiKeyHashSecret.isEmpty()) {
+            problems.add("--api-key-hash-secret must not be empty when set");
+        }
+        if (tenantHeader != null && !HEADER_NAME.matcher(tenantHeader).matches()) {
+            problems.add("--tenant-header must be an HTTP header name, got '" + tenantHeader + "'");
+        }
+        if (isBlank(proxyHost)) {
+            problems.add("--proxy-host must not be blank");
+        }
+        if (publishQueue < 1) {
+            problems.add("--publish-queue must be at least 1, got " + publishQueue);
+        }
+        if (kafkaProperties != null) {
+            for (String key : kafkaProperties.keySet()) {
+                if (isBlank(key)) {
+                    problems.add("Kafka property names from " + KAFKA_ENV_PREFIX + "* must not be blank");
+                }
+            }
+        }
+        return problems;
+    }
+
+    private static void checkPort(List<String> problems, String flag, int port) {
+        if (port < 0 || port > 65_535) {
+            problems.add(flag + " must be between 0 and 65535, got " + port);
+        }
+    }
+
+    private static void checkPositive(List<String> problems, String flag, Duration duration) {
+        if (duration == null || duration.isNegative() || duration.isZero()) {
+            problems.add(flag + " must be a positive duration, got " + duration);
+        }
+    }
+
+    private static boolean isBlank(String s) {
+        return s == null || s.isBlank();
+    }
+
+    /** The upstream's authority ({@code host:port}), for the {@code upstream} field of events. */
+    public String upstreamAuthority() {
+        return upstream.getRawAuthority();
+    }
+
+    @Override
+    public String toString() {
+        // the secret must not reach a log line
+        return "TapProxyConfig[upstream=" + upstream + ", kafkaBootstrap=" + kafkaBootstrap + ", topic=" + topic
+                + ", listenHost=" + listenHost + ", port=" + port + ", adminPort=" + adminPort
+                + ", connectTimeout=" + connectTimeout + ", upstreamTimeout=" + upstreamTimeout
+                + ", apiKeyHashSecret=" + (apiKeyHashSecret == null ? "random" : "***")
+                + ", tenantHeader=" + tenantHeader + ", proxyHost=" + proxyHost + ", publishQueue=" + publishQueue
+                + ", kafkaProperties=" + kafkaProperties.keySet() + "]";
+    }
+
+    /** A builder with every default set and {@code proxyHost} resolved from this machine. */
+    public static Builder builder(URI upstream) {
+        return new Builder(upstream);
+    }
+
+    /** Thrown by {@link #fromArgs} for {@code --help}; carries the usage text. */
+    public static final class HelpRequested extends RuntimeException {
+        private final String usage;
+
+        HelpRequested(String usage) {
+            super("help requested", null, false, false);
+            this.usage = usage;
+        }
+
+        public String usage() {
+            return usage;
+        }
+    }
+
+    /**
+     * Reads flags and environment. Flags win over environment variables, which win over defaults;
+     * {@code TOKENTAP_KAFKA_<NAME>} becomes the producer property {@code <name>} (lower case, {@code _} to
+     * {@code .}).
+     *
+     * @throws IllegalArgumentException naming every problem found
+     * @throws HelpRequested            for {@code --help}
+     */
+    public static TapProxyConfig fromArgs(String[] args, Map<String, String> env) {
+        Cli cli = new Cli();
+        CommandLine commandLine = new CommandLine(cli);
+        commandLine.setDefaultValueProvider(argSpec -> defaultValue(argSpec, env));
+        try {
+            commandLine.parseArgs(args);
+        } catch (CommandLine.ParameterException e) {
+            throw new IllegalArgumentException("invalid configuration: " + e.getMessage()
+                    + " (see --help)", e);
+        }
+        if (commandLine.isUsageHelpRequested()) {
+            throw new HelpRequested(commandLine.getUsageMessage(CommandLine.Help.Ansi.OFF));
+        }
+
+        List<String> problems = new ArrayList<>();
+        URI upstream = convert(problems, "--upstream", cli.upstream, TapProxyConfig::uri, null);
+        int port = convert(problems, "--port", cli.port, Integer::parseInt, DEFAULT_PORT);
+        int adminPort = convert(problems, "--admin-port", cli.adminPort, Integer::parseInt, DEFAULT_ADMIN_PORT);
+        Duration connectTimeout = convert(problems, "--connect-timeout", cli.connectTimeout,
+                TapProxyConfig::duration, DEFAULT_CONNECT_TIMEOUT);
+        Duration upstreamTimeout = convert(problems, "--upstream-timeout", cli.upstreamTimeout,
+                TapProxyConfig::duration, DEFAULT_UPSTREAM_TIMEOUT);
+        int publishQueue = convert(problems, "--publish-queue", cli.publishQueue, Integer::parseInt,
+                DEFAULT_PUBLISH_QUEUE);
+        String proxyHost = emptyToNull(cli.proxyHost);
+        if (proxyHost == null) {
+            proxyHost = emptyToNull(env.get("HOSTNAME"));
+        }
+        if (proxyHost == null) {
+            proxyHost = localHostName();
+        }
+        String apiKeyHashSecret = emptyToNull(cli.apiKeyHashSecret);
+        String tenantHeader = emptyToNull(cli.tenantHeader);
+        Map<String, String> kafkaProperties = kafkaProperties(env);
+        // a value that could not be read is reported once, not again as invalid
+        List<String> unreadable = problems.stream().map(p -> p.split(" ", 2)[0]).toList();
+        for (String problem : problems(upstream, cli.kafka, cli.topic, cli.listen, port, adminPort, connectTimeout,
+                upstreamTimeout, apiKeyHashSecret, tenantHeader, proxyHost, publishQueue, kafkaProperties)) {
+            if (!unreadable.contains(problem.split(" ", 2)[0])) {
+                problems.add(problem);
+            }
+        }
+        if (!problems.isEmpty()) {
+            throw new IllegalArgumentException(message(problems));
+        }
+        return new TapProxyConfig(upstream, cli.kafka, cli.topic, cli.listen, port, adminPort, connectTimeout,
+                upstreamTimeout, apiKeyHashSecret, tenantHeader, proxyHost, publishQueue, kafkaProperties);
+    }
+
+    /** The usage text of {@code --help}, with defaults as {@code env} would make them. */
+    public static String usage(Map<String, String> env) {
+        CommandLine commandLine = new CommandLine(new Cli());
+        commandLine.setDefaultValueProvider(argSpec -> defaultValue(argSpec, env));
+        return commandLine.getUsageMessage(CommandLine.Help.Ansi.OFF);
+    }
+
+    /** Producer properties from {@code TOKENTAP_KAFKA_*} variables. */
+    static Map<String, String> kafkaProperties(Map<String, String> env) {
+        Map<String, String> properties = new TreeMap<>();
+        env.forEach((name, value) -> {
+            if (name.startsWith(KAFKA_ENV_PREFIX) && name.length() > KAFKA_ENV_PREFIX.length()) {
+                String key = name.substring(KAFKA_ENV_PREFIX.length()).toLowerCase(Locale.ROOT).replace('_', '.');
+                properties.put(key, value);
+            }
+        });
+        return properties;
+    }
+
+    private static String defaultValue(ArgSpec argSpec, Map<String, String> env) {
+        if (argSpec instanceof OptionSpec option) {
+            String variable = ENV.get(option.longestName());
+            if (variable != null) {
+                String value = env.get(variable);
+                if (value != null && !value.isEmpty()) {
+                    return value;
+                }
+            }
+        }
+        return argSpec.defaultValue();
+    }
+
+    private static final Map<String, String> ENV = Map.ofEntries(
+            Map.entry("--upstream", "TOKENTAP_UPSTREAM"),
+            Map.entry("--kafka", "KAFKA_BOOTSTRAP_SERVERS"),
+            Map.entry("--topic", "TOKENTAP_TOPIC"),
+            Map.entry("--listen", "TOKENTAP_LISTEN"),
+            Map.entry("--port", "TOKENTAP_PORT"),
+            Map.entry("--admin-port", "TOKENTAP_ADMIN_PORT"),
+            Map.entry("--connect-timeout", "TOKENTAP_CONNECT_TIMEOUT"),
+            Map.entry("--upstream-timeout", "TOKENTAP_UPSTREAM_TIMEOUT"),
+            Map.entry("--api-key-hash-secret", "TOKENTAP_API_KEY_HASH_SECRET"),
+            Map.entry("--tenant-header", "TOKENTAP_TENANT_HEADER"),
+            Map.entry("--proxy-host", "TOKENTAP_PROXY_HOST"),
+            Map.entry("--publish-queue", "TOKENTAP_PUBLISH_QUEUE"));
+
+    private static <T> T convert(List<String> problems, String flag, String value, Function<String, T> parse,
+                                 T fallback) {
+        if (value == null || value.isBlank()) {
+            return fallback;
+        }
+        try {
+            return Objects.requireNonNull(parse.apply(value.strip()));
+        } catch (RuntimeException e) {
+            problems.add(flag + " cannot be read from '" + value + "'");
+            return fallback;
+        }
+    }
+
+    private static URI uri(String value) {
+        try {
+            return new URI(value);
+        } catch (URISyntaxException e) {
+            throw new IllegalArgumentException(e);
+        }
+    }
+
+    /** Reads {@code 500ms}, {@code 5s}, {@code 10m}, {@code 1h}, an ISO-8601 duration, or plain seconds. */
+    static Duration duration(String value) {
+        String v = value.strip().toLowerCase(Locale.ROOT);
+        try {
+            if (v.startsWith("p")) {
+                return Duration.parse(v.toUpperCase(Locale.ROOT));
+            }
+            if (v.endsWith("ms")) {
+                return Duration.ofMillis(Long.parseLong(v.substring(0, v.length() - 2)));
+            }
+            if (v.endsWith("s")) {
+                return Duration.ofSeconds(Long.parseLong(v.substring(0, v.length() - 1)));
+            }
+            if (v.endsWith("m")) {
+                return Duration.ofMinutes(Long.parseLong(v.substring(0, v.length() - 1)));
+            }
+            if (v.endsWith("h")) {
+                return Duration.ofHours(Long.parseLong(v.substring(0, v.length() - 1)));
+            }
+            return Duration.ofSeconds(Long.parseLong(v));
+        } catch (NumberFormatException | DateTimeParseException e) {
+            throw new IllegalArgumentException("not a duration: " + value, e);
+        }
+    }
+
+    private static String emptyToNull(String s) {
+        return s == null || s.isEmpty() ? null : s;
+    }
+
+    /** This machine's host name, or {@code localhost} when it has none. */
+    static String localHostName() {
+        try {
+            return InetAddress.getLocalHost().getHostName();
+        } catch (UnknownHostException e) {
+            return "localhost";
+        }
+    }
+
+    @Command(name = "tap-proxy", sortOptions = false, usageHelpWidth = 120,
+            description = "Forwards every request to a vLLM server and publishes one usage event per "
+                    + "completion to Kafka.",
+            footer = {"", "Any Kafka producer property can be set as TOKENTAP_KAFKA_<PROPERTY_WITH_UNDERSCORES>,",
+                    "e.g. TOKENTAP_KAFKA_SECURITY_PROTOCOL=SSL sets security.protocol."})
+    static final class Cli {
+        @Option(names = "--upstream", paramLabel = "URL",
+                description = "vLLM base URL, e.g. http://localhost:8000 (required; env TOKENTAP_UPSTREAM)")
+        String upstream;
+
+        @Option(names = "--kafka", paramLabel = "SERVERS", defaultValue = DEFAULT_KAFKA,
+                description = "Kafka bootstrap servers (env KAFKA_BOOTSTRAP_SERVERS; default: ${DEFAULT-VALUE})")
+        String kafka;
+
+        @Option(names = "--topic", paramLabel = "NAME", defaultValue = Topics.USAGE,
+                description = "usage topic (env TOKENTAP_TOPIC; default: ${DEFAULT-VALUE})")
+        String topic;
+
+        @Option(names = "--listen", paramLabel = "ADDRESS", defaultValue = DEFAULT_LISTEN,
+                description = "address to bind (env TOKENTAP_LISTEN; default: ${DEFAULT-VALUE})")
+        String listen;
+
+        @Option(names = "--port", paramLabel = "PORT", defaultValue = "" + DEFAULT_PORT,
+                description = "proxy port (env TOKENTAP_PORT; default: ${DEFAULT-VALUE})")
+        String port;
+
+        @Option(names = "--admin-port", paramLabel = "PORT", defaultValue = "" + DEFAULT_ADMIN_PORT,
+                description = "admin port: /metrics, /healthz, /readyz (env TOKENTAP_ADMIN_PORT; "
+                        + "default: ${DEFAULT-VALUE})")
+        String adminPort;
+
+        @Option(names = "--connect-timeout", paramLabel = "DURATION", defaultValue = "5s",
+                description = "upstream connect timeout (env TOKENTAP_CONNECT_TIMEOUT; default: ${DEFAULT-VALUE})")
+        String connectTimeout;
+
+        @Option(names = "--upstream-timeout", paramLabel = "DURATION", defaultValue = "600s",
+                description = "longest silence from the upstream, before headers or between bytes "
+                        + "(env TOKENTAP_UPSTREAM_TIMEOUT; default: ${DEFAULT-VALUE})")
+        String upstreamTimeout;
+
+        @Option(names = "--api-key-hash-secret", paramLabel = "SECRET",
+                description = "HMAC secret for api_key_id (env TOKENTAP_API_KEY_HASH_SECRET; "
+                        + "default: random per process, so ids differ across restarts and replicas)")
+        String apiKeyHashSecret;
+
+        @Option(names = "--tenant-header", paramLabel = "HEADER",
+                description = "request header naming the tenant, e.g. X-Tenant-Id (env TOKENTAP_TENANT_HEADER)")
+        String tenantHeader;
+
+        @Option(names = "--proxy-host", paramLabel = "NAME",
+                description = "this proxy's name in events (env TOKENTAP_PROXY_HOST; default: env HOSTNAME, "
+                        + "else the local host name)")
+        String proxyHost;
+
+        @Option(names = "--publish-queue", paramLabel = "EVENTS", defaultValue = "" + DEFAULT_PUBLISH_QUEUE,
+                description = "events held while Kafka is slow or away (env TOKENTAP_PUBLISH_QUEUE; "
+                        + "default: ${DEFAULT-VALUE})")
+        String publishQueue;
+
+        @Option(names = {"-h", "--help"}, usageHelp = true, description = "show this help and exit")
+        boolean help;
+    }
+
+    /** Builds a config in code, starting from the defaults. */
+    public static final class Builder {
+        private URI upstream;
+        private String kafkaBootstrap = DEFAULT_KAFKA;
+        private String topic = Topics.USAGE;
+        private String listenHost = DEFAULT_LISTEN;
+        private int port = DEFAULT_PORT;
+        private int adminPort = DEFAULT_ADMIN_PORT;
+        private Duration connectTimeout = DEFAULT_CONNECT_TIMEOUT;
+        private Duration upstreamTimeout = DEFAULT_UPSTREAM_TIMEOUT;
+        private String apiKeyHashSecret;
+        private String tenantHeader;
+        private String proxyHost;
+        private int publishQueue = DEFAULT_PUBLISH_QUEUE;
+        private Map<String, String> kafkaProperties = Map.of();
+
+        private Builder(URI upstream) {
+            this.upstream = upstream;
+        }
+
+        public Builder upstream(URI v) { upstream = v; return this; }
+        public Builder kafkaBootstrap(String v) { kafkaBootstrap = v; return this; }
+        public Builder topic(String v) { topic = v; return this; }
+        public Builder listenHost(String v) { listenHost = v; return this; }
+        public Builder port(int v) { port = v; return this; }
+        public Builder adminPort(int v) { adminPort = v; return this; }
+        public Builder connectTimeout(Duration v) { connectTimeout = v; return this; }
+        public Builder upstreamTimeout(Duration v) { upstreamTimeout = v; return this; }
+        public Builder apiKeyHashSecret(String v) { apiKeyHashSecret = v; return this; }
+        public Builder tenantHeader(String v) { tenantHeader = v; return this; }
+        public Builder proxyHost(String v) { proxyHost = v; return this; }
+        public Builder publishQueue(int v) { publishQueue = v; return this; }
+        public Builder kafkaProperties(Map<String, String> v) { kafkaProperties = v; return this; }
+
+        public TapProxyConfig build() {
+            return new TapProxyConfig(upstream, kafkaBootstrap, topic, listenHost, port, adminPort, connectTimeout,
+                    upstreamTimeout, apiKeyHashSecret, tenantHeader,
+                    proxyHost != null ? proxyHost : localHostName(), publishQueue, kafkaProperties);
+        }
+    }
+}

@@ -1,0 +1,44 @@
+package dev.tokentap.proxy.http;
+
+import io.javalin.Javalin;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import java.util.function.BooleanSupplier;
+
+/**
+ * The admin port: {@code /metrics} for Prometheus, {@code /healthz} while the process serves, {@code /readyz} once
+ * the proxy port listens. Kafka plays no part in readiness: traffic must flow whether or not it is reachable.
+ */
+public final class AdminServer {
+
+    private static final String PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8";
+
+    private final Javalin app;
+
+    private AdminServer(Javalin app) {
+        this.app = app;
+    }
+
+    /** Starts the admin server on {@code host:port} (0 picks a free port). */
+    public static AdminServer start(String host, int port, PrometheusMeterRegistry registry, BooleanSupplier ready) {
+        Javalin app = Javalin.create(config -> {
+            config.startup.showJavalinBanner = false;
+            config.startup.showOldJavalinVersionWarning = false;
+            config.routes.get("/metrics", ctx -> ctx.contentType(PROMETHEUS_TEXT).result(registry.scrape()));
+            config.routes.get("/healthz", ctx -> ctx.contentType("text/plain").result("ok"));
+            config.routes.get("/readyz", ctx -> {
+                boolean isReady = ready.getAsBoolean();
+                ctx.status(isReady ? 200 : 503).contentType("text/plain").result(isReady ? "ready" : "not ready");
+            });
+        });
+        app.start(host, port);
+        return new AdminServer(app);
+    }
+
+    public int port() {
+        return app.port();
+    }
+
+    public void stop() {
+        app.stop();
+    }
+}

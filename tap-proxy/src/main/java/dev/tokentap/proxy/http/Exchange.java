@@ -1,0 +1,187 @@
+package dev.tokentap.proxy.http;
+
+import dev.tokentap.event.Outcome;
+import dev.tokentap.event.UsageEvent;
+import dev.tokentap.event.UsageSource;
+import dev.tokentap.proxy.usage.RequestBodyRewriter;
+import dev.tokentap.proxy.usage.ResponseFacts;
+import dev.tokentap.proxy.usage.TraceContext;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+/**
+ * The state of one proxied request, from arrival to the moment its usage event is built. Fields are written by the
+ * Jetty threads that handle the exchange's steps one after another, and read once when it finishes.
+ */
+final class Exchange {
+
+    /** Status recorded for a client that went away before a response was committed (nginx's convention). */
+    static final int CLIENT_CLOSED_REQUEST = 499;
+
+    final String eventId;
+    final long startedAt;
+    final long startedNanos;
+    final String method;
+    /** The metered route, or null when the request is only forwarded. */
+    final String route;
+    /** The path sent upstream (encoded, normalised), or null when it is not a valid path. */
+    final String forwardPath;
+    final String requestId;
+    final boolean requestIdGenerated;
+    final TraceContext trace;
+    final String clientAddress;
+    final String apiKeyId;
+    final String tenant;
+    /** Reads (and may rewrite) the request body of a metered request; null when the body is not read. */
+    final RequestBodyRewriter body;
+    final ResponseFacts facts = new ResponseFacts();
+
+    private volatile long firstByteAt;
+    private volatile int upstreamStatus = -1;
+    private volatile boolean clientAborted;
+    private volatile boolean uploadFailedUpstream;
+    private volatile boolean lengthPreserved = true;
+    private volatile int errorStatusSent = -1;
+    private final AtomicBoolean finished = new AtomicBoolean();
+
+    Exchange(String eventId, long startedAt, long startedNanos, String method, String route, String forwardPath,
+             String requestId, boolean requestIdGenerated, TraceContext trace, String clientAddress, String apiKeyId,
+             String tenant, RequestBodyRewriter body) {
+        this.eventId = eventId;
+        this.startedAt = startedAt;
+        this.startedNanos = startedNanos;
+        this.method = method;
+        this.route = route;
+        this.forwardPath = forwardPath;
+        this.requestId = requestId;
+        this.requestIdGenerated = requestIdGenerated;
+        this.trace = trace;
+        this.clientAddress = clientAddress;
+        this.apiKeyId = apiKeyId;
+        this.tenant = tenant;
+        this.body = body;
+    }
+
+    boolean metered() {
+        return route != null;
+    }
+
+    void firstByte(long now) {
+        if (firstByteAt == 0) {
+            firstByteAt = now;
+        }
+    }
+
+    void upstreamStatus(int status) {
+        upstreamStatus = status;
+    }
+
+    int upstreamStatus() {
+        return upstreamStatus;
+    }
+
+    void clientAborted() {
+        clientAborted = true;
+    }
+
+    /** Sending the request body failed because the upstream request failed, not because the client did. */
+    void uploadFailedUpstream(boolean value) {
+        uploadFailedUpstream = value;
+    }
+
+    boolean uploadFailedUpstream() {
+        return uploadFailedUpstream;
+    }
+
+    boolean isClientAborted() {
+        return clientAborted;
+    }
+
+    /** The response body will differ in length from the upstream's (the tap removes an event). */
+    void lengthChanged() {
+        lengthPreserved = false;
+    }
+
+    boolean lengthPreserved() {
+        return lengthPreserved;
+    }
+
+    void errorStatusSent(int status) {
+        errorStatusSent = status;
+    }
+
+    int errorStatusSent() {
+        return errorStatusSent;
+    }
+
+    /** True the first time only: the exchange is finished exactly once, whatever path ends it. */
+    boolean finish() {
+        return finished.compareAndSet(false, true);
+    }
+
+    /** How the exchange ended, given the failure that ended it (null when it completed normally). */
+    String outcome(Throwable failure) {
+        return outcome(clientAborted, failure, upstreamStatus, facts.errorSeen());
+    }
+
+    static String outcome(boolean clientAborted, Throwable failure, int upstreamStatus, boolean errorSeen) {
+        if (clientAborted) {
+            return Outcome.CLIENT_ABORTED;
+        }
+        if (failure != null) {
+            if (isTimeout(failure)) {
+                return Outcome.UPSTREAM_TIMEOUT;
+            }
+            return upstreamStatus < 0 ? Outcome.UPSTREAM_UNREACHABLE : Outcome.UPSTREAM_ERROR;
+        }
+        if (upstreamStatus >= 400 || errorSeen) {
+            return Outcome.UPSTREAM_ERROR;
+        }
+        return Outcome.OK;
+    }
+
+    static boolean isTimeout(Throwable failure) {
+        for (Throwable t = failure; t != null; t = t.getCause() == t ? null : t.getCause()) {
+            if (t instanceof TimeoutException) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** The usage event of a finished metered exchange. */
+    UsageEvent toEvent(int status, String outcome, long endedAt, String proxyHost, String upstream) {
+        ResponseFacts.Usage usage = facts.usage();
+        UsageEvent.Builder builder = UsageEvent.builder()
+                .eventId(eventId)
+                .requestId(requestId)
+                .responseId(facts.responseId())
+                .traceId(trace == null ? null : trace.traceId())
+                .spanId(trace == null ? null : trace.spanId())
+                .startedAt(startedAt)
+                .firstByteAt(firstByteAt == 0 ? null : firstByteAt)
+                .endedAt(endedAt)
+                .method(method)
+                .route(route)
+                .status(status)
+                .outcome(outcome)
+                .model(body == null ? null : body.model())
+                .responseModel(facts.responseModel())
+                .stream(body != null && body.stream())
+                .usageSource(usage == null ? UsageSource.NONE : UsageSource.REPORTED)
+                .clientAddress(clientAddress)
+                .apiKeyId(apiKeyId)
+                .user(body == null ? null : body.user())
+                .tenant(tenant)
+                .proxyHost(proxyHost)
+                .upstream(upstream);
+        if (usage != null) {
+            builder.promptTokens(usage.promptTokens())
+                    .completionTokens(usage.completionTokens())
+                    .totalTokens(usage.totalTokens())
+                    .cachedTokens(usage.cachedTokens())
+                    .reasoningTokens(usage.reasoningTokens());
+        }
+        return builder.build();
+    }
+}

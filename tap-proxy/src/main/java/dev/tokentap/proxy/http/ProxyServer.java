@@ -1,0 +1,57 @@
+package dev.tokentap.proxy.http;
+
+import io.javalin.Javalin;
+import org.eclipse.jetty.ee10.servlet.ServletContextHandler;
+import org.eclipse.jetty.ee10.servlet.ServletHandler;
+import org.eclipse.jetty.ee10.servlet.ServletHolder;
+import org.eclipse.jetty.ee10.servlet.ServletMapping;
+
+/**
+ * The proxy port: a Javalin app whose servlet context serves every path with {@link MeteringProxyServlet}, so
+ * Javalin's router never sees a request and cannot answer one itself (no 404s or redirects of its own).
+ */
+public final class ProxyServer {
+
+    private final Javalin app;
+
+    private ProxyServer(Javalin app) {
+        this.app = app;
+    }
+
+    /** Starts the proxy on {@code host:port} (0 picks a free port). */
+    public static ProxyServer start(String host, int port, MeteringProxyServlet servlet) {
+        Javalin app = Javalin.create(config -> {
+            config.startup.showJavalinBanner = false;
+            config.startup.showOldJavalinVersionWarning = false;
+            config.jetty.modifyServletContextHandler(context -> mountAtRoot(context, servlet.holder()));
+            config.jetty.modifyHttpConfiguration(http -> {
+                // the upstream's Server and Date headers are forwarded; the proxy adds none of its own
+                http.setSendServerVersion(false);
+                http.setSendXPoweredBy(false);
+            });
+        });
+        app.start(host, port);
+        return new ProxyServer(app);
+    }
+
+    /**
+     * Javalin maps its own servlet to {@code /*}; two servlets on one path spec is an error in Jetty, so the
+     * mappings are replaced by one that sends {@code /*} to the proxy. Javalin's servlet stays registered, unmapped.
+     */
+    static void mountAtRoot(ServletContextHandler context, ServletHolder proxy) {
+        ServletHandler servlets = context.getServletHandler();
+        servlets.addServlet(proxy);
+        ServletMapping mapping = new ServletMapping();
+        mapping.setServletName(proxy.getName());
+        mapping.setPathSpecs(new String[] {"/*"});
+        servlets.setServletMappings(new ServletMapping[] {mapping});
+    }
+
+    public int port() {
+        return app.port();
+    }
+
+    public void stop() {
+        app.stop();
+    }
+}

@@ -1,0 +1,173 @@
+package dev.tokentap.proxy.publish;
+
+import dev.tokentap.event.UsageEvent;
+import dev.tokentap.event.UsageEventSerde;
+import dev.tokentap.proxy.ProxyMetrics;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.TimeUnit;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.Producer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.serialization.StringSerializer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Publishes usage events to Kafka with an idempotent producer, keyed by client address, with CloudEvents headers.
+ * {@link #publish} only offers the event to a bounded queue; one dedicated thread drains it into
+ * {@code KafkaProducer.send}, which may block for up to {@code max.block.ms} while Kafka is away or its buffer is
+ * full. So no request thread ever waits on Kafka: a full queue or a failed send is counted and logged at a limited
+ * rate, and the traffic goes on.
+ */
+public final class KafkaUsagePublisher implements UsagePublisher {
+
+    private static final Logger LOG = LoggerFactory.getLogger(KafkaUsagePublisher.class);
+
+    private final Producer<String, UsageEvent> producer;
+    private final String topic;
+    private final BlockingQueue<UsageEvent> queue;
+    private final ProxyMetrics metrics;
+    private final Thread sender;
+    private final WarnLimiter queueFullWarning = new WarnLimiter(LOG, 10, TimeUnit.SECONDS);
+    private final WarnLimiter sendWarning = new WarnLimiter(LOG, 10, TimeUnit.SECONDS);
+    private volatile boolean closing;
+
+    /** A publisher with its own {@link KafkaProducer}. */
+    public static KafkaUsagePublisher create(String bootstrapServers, String topic, String clientId,
+                                             Map<String, String> extraProperties, int queueCapacity,
+                                             ProxyMetrics metrics) {
+        Map<String, Object> properties = producerProperties(bootstrapServers, clientId, extraProperties);
+        Producer<String, UsageEvent> producer = new KafkaProducer<>(properties, new StringSerializer(),
+                new UsageEventSerde.UsageEventSerializer());
+        return new KafkaUsagePublisher(producer, topic, queueCapacity, metrics);
+    }
+
+    /**
+     * The producer settings: tuned defaults, then the operator's extra properties, then what the usage log
+     * depends on (idempotence and {@code acks=all}), which cannot be overridden.
+     */
+    static Map<String, Object> producerProperties(String bootstrapServers, String clientId,
+                                                  Map<String, String> extraProperties) {
+        Map<String, Object> properties = new HashMap<>();
+        properties.put(ProducerConfig.LINGER_MS_CONFIG, 5);
+        properties.put(ProducerConfig.COMPRESSION_TYPE_CONFIG, "lz4");
+        properties.put(ProducerConfig.CLIENT_ID_CONFIG, clientId);
+        properties.putAll(extraProperties);
+        properties.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers);
+        properties.put(ProducerConfig.ACKS_CONFIG, "all");
+        properties.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true);
+        properties.remove(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG);
+        properties.remove(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG);
+        return properties;
+    }
+
+    /** A publisher over a given producer (tests pass a {@code MockProducer}). */
+    public KafkaUsagePublisher(Producer<String, UsageEvent> producer, String topic, int queueCapacity,
+                               ProxyMetrics metrics) {
+        this.producer = producer;
+        this.topic = topic;
+        this.queue = new ArrayBlockingQueue<>(queueCapacity);
+        this.metrics = metrics;
+        metrics.publishQueue(queue::size);
+        this.sender = new Thread(this::drain, "tokentap-publisher");
+        this.sender.setDaemon(true);
+        this.sender.start();
+    }
+
+    @Override
+    public void publish(UsageEvent event) {
+        if (closing) {
+            metrics.publishFailure(ProxyMetrics.REASON_SHUTDOWN);
+            return;
+        }
+        if (!queue.offer(event)) {
+            metrics.publishFailure(ProxyMetrics.REASON_QUEUE_FULL);
+            queueFullWarning.warn("usage event dropped: publish queue full capacity={}",
+                    queue.size() + queue.remainingCapacity());
+        }
+    }
+
+    /** Events waiting to be sent. */
+    public int queued() {
+        return queue.size();
+    }
+
+    private void drain() {
+        while (true) {
+            UsageEvent event;
+            try {
+                event = queue.poll(100, TimeUnit.MILLISECONDS);
+            } catch (InterruptedException e) {
+                break;
+            }
+            if (event == null) {
+                if (closing) {
+                    break;
+                }
+                continue;
+            }
+            send(event);
+            if (Thread.currentThread().isInterrupted()) {
+                break;
+            }
+        }
+    }
+
+    private void send(UsageEvent event) {
+        try {
+            producer.send(new ProducerRecord<>(topic, event.clientAddress(), event), (metadata, failure) -> {
+                if (failure == null) {
+                    metrics.eventPublished();
+                } else {
+                    sendFailed(failure);
+                }
+            });
+        } catch (RuntimeException e) {
+            // send() throws rather than calls back for some failures (closed producer, metadata timeout)
+            sendFailed(e);
+        }
+    }
+
+    private void sendFailed(Exception failure) {
+        metrics.publishFailure(closing ? ProxyMetrics.REASON_SHUTDOWN : ProxyMetrics.REASON_KAFKA_ERROR);
+        sendWarning.warn("usage event not published error={} message=\"{}\"", failure.getClass().getSimpleName(),
+                failure.getMessage());
+    }
+
+    @Override
+    public void close(Duration timeout) {
+        if (closing) {
+            return;
+        }
+        closing = true;
+        long deadline = System.nanoTime() + timeout.toNanos();
+        try {
+            sender.join(Math.max(1, remainingMillis(deadline)));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        if (sender.isAlive()) {
+            // still blocked in send(): Kafka is away; stop waiting for it
+            sender.interrupt();
+        }
+        producer.close(Duration.ofMillis(remainingMillis(deadline)));
+        int left = 0;
+        while (queue.poll() != null) {
+            metrics.publishFailure(ProxyMetrics.REASON_SHUTDOWN);
+            left++;
+        }
+        if (left > 0) {
+            LOG.warn("usage events not published at shutdown count={}", left);
+        }
+        LOG.info("publisher closed topic={}", topic);
+    }
+
+    private static long remainingMillis(long deadline) {
+        return Math.max(0, TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime()));
+    }
+}

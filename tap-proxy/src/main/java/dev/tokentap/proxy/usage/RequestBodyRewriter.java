@@ -1,0 +1,182 @@
+package dev.tokentap.proxy.usage;
+
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonToken;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+
+/**
+ * Reads {@code model}, {@code stream}, {@code stream_options} and {@code user} out of an OpenAI completions or chat
+ * request body as it streams to the upstream, and asks for usage when a streaming client did not: it splices
+ * {@link #INJECTED_STREAM_OPTIONS} in front of the closing brace of the top-level object. Every other byte passes
+ * untouched, and nothing is held back except what a single call is given. Anything that is not a JSON object passes
+ * untouched, and then only what was read before the trouble is known.
+ *
+ * <p>One instance per request; not thread-safe (the proxy calls it from one read loop at a time).
+ */
+public final class RequestBodyRewriter {
+
+    /**
+     * What the proxy adds when a streaming client sent no {@code stream_options}: vLLM then sends a final chunk with
+     * {@code "choices":[]} and the request's usage, which {@link SseResponseTap} removes again.
+     */
+    public static final String INJECTED_STREAM_OPTIONS = "\"stream_options\":{\"include_usage\":true}";
+
+    private static final byte[] INJECTION = (',' + INJECTED_STREAM_OPTIONS).getBytes(StandardCharsets.US_ASCII);
+
+    private final JsonWalker walker = new JsonWalker(new Fields());
+    private final boolean injectionAllowed;
+    private byte[] scratch = new byte[0];
+    private long consumed;
+    private long closingBraceAt = -1;
+    // read by the thread that handles the response, and when the exchange ends
+    private volatile boolean injected;
+    private volatile String model;
+    private volatile Boolean stream;
+    private volatile boolean streamOptionsPresent;
+    private volatile String user;
+    private int topLevelMembers;
+
+    /** A rewriter that may inject {@code stream_options}. */
+    public RequestBodyRewriter() {
+        this(true);
+    }
+
+    /** @param injectionAllowed false to only read the body */
+    public RequestBodyRewriter(boolean injectionAllowed) {
+        this.injectionAllowed = injectionAllowed;
+    }
+
+    /**
+     * Passes {@code input} on to {@code output}, with the injection spliced in when this piece holds the closing
+     * brace and the request asks for a stream without {@code stream_options}. Output buffers are slices of the
+     * input or shared constants: they stay valid for as long as the input does.
+     */
+    public void transform(ByteBuffer input, boolean finished, List<ByteBuffer> output) {
+        int length = input.remaining();
+        if (!walker.active() || length == 0) {
+            if (length > 0) {
+                output.add(input);
+            }
+            if (finished) {
+                walker.endOfInput();
+            }
+            return;
+        }
+        long start = consumed;
+        consumed += length;
+        byte[] bytes;
+        int offset;
+        if (input.hasArray()) {
+            bytes = input.array();
+            offset = input.arrayOffset() + input.position();
+        } else {
+            bytes = scratch(length);
+            input.duplicate().get(bytes, 0, length);
+            offset = 0;
+        }
+        closingBraceAt = -1;
+        walker.feed(bytes, offset, length);
+        if (finished) {
+            walker.endOfInput();
+        }
+        if (closingBraceAt >= 0 && shouldInject()) {
+            int split = (int) (closingBraceAt - start);
+            ByteBuffer head = input.duplicate();
+            head.limit(head.position() + split);
+            ByteBuffer tail = input.duplicate();
+            tail.position(tail.position() + split);
+            output.add(head);
+            output.add(ByteBuffer.wrap(INJECTION).asReadOnlyBuffer());
+            output.add(tail);
+            injected = true;
+        } else {
+            output.add(input);
+        }
+    }
+
+    private boolean shouldInject() {
+        // a later issue adds continuous_usage_stats: the decision and the bytes to add both live here
+        return injectionAllowed && Boolean.TRUE.equals(stream) && !streamOptionsPresent && topLevelMembers > 0;
+    }
+
+    private byte[] scratch(int length) {
+        if (scratch.length < length) {
+            scratch = new byte[Math.max(length, 8192)];
+        }
+        return scratch;
+    }
+
+    /** The request's {@code model}, when it is a string. */
+    public String model() {
+        return model;
+    }
+
+    /** Whether the request asked for a stream ({@code "stream": true}). */
+    public boolean stream() {
+        return Boolean.TRUE.equals(stream);
+    }
+
+    /** Whether the request carries a {@code stream_options} key (whatever its value). */
+    public boolean streamOptionsPresent() {
+        return streamOptionsPresent;
+    }
+
+    /** The request's {@code user}, when it is a string. */
+    public String user() {
+        return user;
+    }
+
+    /** Whether {@link #INJECTED_STREAM_OPTIONS} was added to the body. */
+    public boolean injected() {
+        return injected;
+    }
+
+    /** Whether the body was read to the end of a top-level JSON object. */
+    public boolean complete() {
+        return walker.rootClosed() && walker.rootIsObject();
+    }
+
+    private final class Fields implements JsonWalker.Visitor {
+        @Override
+        public void onStart(String path, JsonToken token) {
+            if (isTopLevelKey(path)) {
+                topLevelMembers++;
+                if (path.equals("stream_options")) {
+                    streamOptionsPresent = true;
+                }
+            }
+        }
+
+        @Override
+        public void onScalar(String path, JsonToken token, JsonParser parser) throws IOException {
+            if (!isTopLevelKey(path)) {
+                return;
+            }
+            topLevelMembers++;
+            switch (path) {
+                case "model" -> model = token == JsonToken.VALUE_STRING ? parser.getText() : null;
+                case "stream" -> stream = token == JsonToken.VALUE_TRUE ? Boolean.TRUE
+                        : token == JsonToken.VALUE_FALSE ? Boolean.FALSE : null;
+                case "stream_options" -> streamOptionsPresent = true;
+                case "user" -> user = token == JsonToken.VALUE_STRING ? parser.getText() : null;
+                default -> {
+                    // not ours to read
+                }
+            }
+        }
+
+        @Override
+        public void onEnd(String path, JsonToken token, boolean empty, long byteOffset) {
+            if (path.isEmpty() && token == JsonToken.END_OBJECT) {
+                closingBraceAt = byteOffset;
+            }
+        }
+
+        private boolean isTopLevelKey(String path) {
+            return !path.isEmpty() && path.indexOf('.') < 0;
+        }
+    }
+}

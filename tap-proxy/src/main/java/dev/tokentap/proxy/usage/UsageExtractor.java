@@ -1,0 +1,142 @@
+package dev.tokentap.proxy.usage;
+
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonToken;
+import java.io.IOException;
+
+/**
+ * Reads one OpenAI response object (a JSON body, or the JSON of one stream event) into {@link ResponseFacts}:
+ * top-level {@code id} and {@code model}, the {@code usage} object with its details, and errors in both of vLLM's
+ * shapes ({@code {"error":{…}}} and the older flat {@code {"object":"error",…}}). Feed it bytes as they come, then
+ * call {@link #finish()}.
+ */
+public final class UsageExtractor {
+
+    /** What one object turned out to be. */
+    public enum Kind {
+        /** The chunk vLLM adds for {@code include_usage}: {@code "choices":[]} and a {@code usage} object. */
+        USAGE_ONLY,
+        /** An error object. */
+        ERROR,
+        /** Anything else that is a JSON object. */
+        OTHER,
+        /** Not a complete JSON object. */
+        UNREADABLE
+    }
+
+    private final ResponseFacts facts;
+    private final JsonWalker walker;
+    private boolean choicesEmpty;
+    private boolean usageObject;
+    private boolean error;
+
+    private Long prompt;
+    private Long completion;
+    private Long total;
+    private Long cached;
+    private Long reasoning;
+
+    public UsageExtractor(ResponseFacts facts) {
+        this.facts = facts;
+        this.walker = new JsonWalker(new Fields());
+    }
+
+    /** Reads a whole object at once. */
+    public static Kind read(byte[] json, ResponseFacts facts) {
+        UsageExtractor extractor = new UsageExtractor(facts);
+        extractor.feed(json, 0, json.length);
+        return extractor.finish();
+    }
+
+    public void feed(byte[] bytes, int offset, int length) {
+        walker.feed(bytes, offset, length);
+    }
+
+    /** Ends the input and says what the object was. */
+    public Kind finish() {
+        walker.endOfInput();
+        if (!walker.rootClosed() || !walker.rootIsObject() || walker.failed()) {
+            return error ? Kind.ERROR : Kind.UNREADABLE;
+        }
+        if (error) {
+            return Kind.ERROR;
+        }
+        return choicesEmpty && usageObject ? Kind.USAGE_ONLY : Kind.OTHER;
+    }
+
+    private final class Fields implements JsonWalker.Visitor {
+        @Override
+        public void onStart(String path, JsonToken token) {
+            switch (path) {
+                case "usage" -> {
+                    if (token == JsonToken.START_OBJECT) {
+                        prompt = completion = total = cached = reasoning = null;
+                    }
+                }
+                case "error" -> markError();
+                default -> {
+                    // not ours to read
+                }
+            }
+        }
+
+        @Override
+        public void onEnd(String path, JsonToken token, boolean empty, long byteOffset) {
+            if (path.equals("usage") && token == JsonToken.END_OBJECT) {
+                usageObject = true;
+                facts.usage(new ResponseFacts.Usage(prompt, completion, total, cached, reasoning));
+            } else if (path.equals("choices") && token == JsonToken.END_ARRAY) {
+                choicesEmpty = empty;
+            }
+        }
+
+        @Override
+        public void onScalar(String path, JsonToken token, JsonParser parser) throws IOException {
+            switch (path) {
+                case "id" -> {
+                    if (token == JsonToken.VALUE_STRING) {
+                        facts.responseIdIfAbsent(parser.getText());
+                    }
+                }
+                case "model" -> {
+                    if (token == JsonToken.VALUE_STRING) {
+                        facts.responseModelIfAbsent(parser.getText());
+                    }
+                }
+                case "object" -> {
+                    if (token == JsonToken.VALUE_STRING && "error".equals(parser.getText())) {
+                        markError();
+                    }
+                }
+                case "error" -> {
+                    if (token != JsonToken.VALUE_NULL) {
+                        markError();
+                    }
+                }
+                case "usage.prompt_tokens" -> prompt = number(token, parser);
+                case "usage.completion_tokens" -> completion = number(token, parser);
+                case "usage.total_tokens" -> total = number(token, parser);
+                case "usage.prompt_tokens_details.cached_tokens" -> cached = number(token, parser);
+                case "usage.completion_tokens_details.reasoning_tokens" -> reasoning = number(token, parser);
+                default -> {
+                    // not ours to read
+                }
+            }
+        }
+
+        private void markError() {
+            error = true;
+            facts.markError();
+        }
+
+        private Long number(JsonToken token, JsonParser parser) throws IOException {
+            if (token == JsonToken.VALUE_NUMBER_INT) {
+                return parser.getLongValue();
+            }
+            if (token == JsonToken.VALUE_NUMBER_FLOAT) {
+                return (long) parser.getDoubleValue();
+            }
+            return null;
+        }
+    }
+}

@@ -1,0 +1,157 @@
+package dev.tokentap.proxy.usage;
+
+import static dev.tokentap.proxy.usage.Pieces.bytes;
+import static dev.tokentap.proxy.usage.Pieces.text;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+class RequestBodyRewriterTest {
+
+    private static final String STREAMING_CHAT = """
+            {"messages":[{"role":"user","content":"Say {hi} \\"}\\" please"}],"model":"Qwen/Qwen2.5-1.5B-Instruct",\
+            "stream":true,"user":"alice","max_tokens":16}""";
+
+    private static String injected(String body) {
+        int brace = body.lastIndexOf('}');
+        return body.substring(0, brace) + "," + RequestBodyRewriter.INJECTED_STREAM_OPTIONS + body.substring(brace);
+    }
+
+    @Test
+    void shouldInjectStreamOptionsBeforeTheClosingBraceWhenStreamingWithoutThem() {
+        RequestBodyRewriter rewriter = new RequestBodyRewriter();
+
+        byte[] out = Pieces.splitAt(rewriter::transform, bytes(STREAMING_CHAT), 0, false);
+
+        assertThat(text(out)).isEqualTo(injected(STREAMING_CHAT));
+        assertThat(rewriter.injected()).isTrue();
+        assertThat(rewriter.model()).isEqualTo("Qwen/Qwen2.5-1.5B-Instruct");
+        assertThat(rewriter.stream()).isTrue();
+        assertThat(rewriter.user()).isEqualTo("alice");
+        assertThat(rewriter.streamOptionsPresent()).isFalse();
+        assertThat(rewriter.complete()).isTrue();
+    }
+
+    @Test
+    void shouldGiveTheSameBytesAndFieldsWhateverTheSplitPosition() {
+        byte[] input = bytes(STREAMING_CHAT + "\n  ");
+        String expected = injected(STREAMING_CHAT) + "\n  ";
+        for (int split = 0; split <= input.length; split++) {
+            for (boolean direct : new boolean[] {false, true}) {
+                RequestBodyRewriter rewriter = new RequestBodyRewriter();
+                byte[] out = Pieces.splitAt(rewriter::transform, input, split, direct);
+                assertThat(text(out)).as("split at %d direct=%s", split, direct).isEqualTo(expected);
+                assertThat(rewriter.model()).isEqualTo("Qwen/Qwen2.5-1.5B-Instruct");
+                assertThat(rewriter.user()).isEqualTo("alice");
+            }
+        }
+        RequestBodyRewriter rewriter = new RequestBodyRewriter();
+        assertThat(text(Pieces.byteByByte(rewriter::transform, input))).isEqualTo(expected);
+        assertThat(rewriter.stream()).isTrue();
+    }
+
+    @Test
+    void shouldInjectWhenStreamComesAfterEveryOtherKeyAndBeforeWhitespaceOfTheClosingBrace() {
+        String body = "{\"model\":\"m\",\"prompt\":\"x\",\"stream\":true\n}";
+        RequestBodyRewriter rewriter = new RequestBodyRewriter();
+
+        byte[] out = Pieces.byteByByte(rewriter::transform, bytes(body));
+
+        assertThat(text(out)).isEqualTo("{\"model\":\"m\",\"prompt\":\"x\",\"stream\":true\n,"
+                + RequestBodyRewriter.INJECTED_STREAM_OPTIONS + "}");
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {
+        "{\"model\":\"m\",\"stream\":true,\"stream_options\":{\"include_usage\":true}}",
+        "{\"model\":\"m\",\"stream_options\":{\"include_usage\":false},\"stream\":true}",
+        "{\"model\":\"m\",\"stream\":true,\"stream_options\":null}",
+        "{\"model\":\"m\",\"stream\":false}",
+        "{\"model\":\"m\",\"stream\":\"true\"}",
+        "{\"model\":\"m\"}",
+        "{\"model\":\"m\",\"extra\":{\"stream\":true}}",
+        "{}"
+    })
+    void shouldLeaveTheBodyUntouchedUnlessStreamingWithoutStreamOptions(String body) {
+        RequestBodyRewriter rewriter = new RequestBodyRewriter();
+
+        byte[] out = Pieces.splitAt(rewriter::transform, bytes(body), body.length() / 2, false);
+
+        assertThat(text(out)).isEqualTo(body);
+        assertThat(rewriter.injected()).isFalse();
+    }
+
+    @Test
+    void shouldNoticeStreamOptionsWhateverItsValue() {
+        RequestBodyRewriter rewriter = new RequestBodyRewriter();
+        Pieces.splitAt(rewriter::transform, bytes("{\"stream\":true,\"stream_options\":null}"), 5, false);
+        assertThat(rewriter.streamOptionsPresent()).isTrue();
+        assertThat(rewriter.stream()).isTrue();
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {
+        "not json at all {\"stream\":true}",
+        "[{\"stream\":true}]",
+        "{\"model\":\"m\",\"stream\":true",
+        "{\"model\":\"m\",\"stream\":tru}",
+        "\"just a string\"",
+        ""
+    })
+    void shouldForwardMalformedOrNonObjectBodiesUntouched(String body) {
+        RequestBodyRewriter rewriter = new RequestBodyRewriter();
+
+        byte[] out = Pieces.splitAt(rewriter::transform, bytes(body), body.length() / 3, false);
+
+        assertThat(text(out)).isEqualTo(body);
+        assertThat(rewriter.injected()).isFalse();
+    }
+
+    @Test
+    void shouldKeepWhatWasReadBeforeTheBodyTurnedMalformed() {
+        RequestBodyRewriter rewriter = new RequestBodyRewriter();
+
+        Pieces.splitAt(rewriter::transform, bytes("{\"model\":\"m\",\"stream\":true,\"x\":nope}"), 10, false);
+
+        assertThat(rewriter.model()).isEqualTo("m");
+        assertThat(rewriter.injected()).isFalse();
+        assertThat(rewriter.complete()).isFalse();
+    }
+
+    @Test
+    void shouldPassTrailingBytesAfterTheObjectThrough() {
+        RequestBodyRewriter rewriter = new RequestBodyRewriter();
+        String body = "{\"stream\":true}{\"stream\":true}";
+
+        byte[] out = Pieces.byteByByte(rewriter::transform, bytes(body));
+
+        assertThat(text(out)).isEqualTo("{\"stream\":true," + RequestBodyRewriter.INJECTED_STREAM_OPTIONS
+                + "}{\"stream\":true}");
+    }
+
+    @Test
+    void shouldOnlyReadWhenInjectionIsNotAllowed() {
+        RequestBodyRewriter rewriter = new RequestBodyRewriter(false);
+
+        byte[] out = Pieces.feed(rewriter::transform, List.of(bytes(STREAMING_CHAT)), false);
+
+        assertThat(text(out)).isEqualTo(STREAMING_CHAT);
+        assertThat(rewriter.stream()).isTrue();
+        assertThat(rewriter.injected()).isFalse();
+    }
+
+    @Test
+    void shouldReadMultiByteCharactersSplitAcrossPieces() {
+        String body = "{\"model\":\"m\",\"user\":\"zoë 日本\",\"stream\":true}";
+        byte[] input = bytes(body);
+        for (int split = 0; split <= input.length; split++) {
+            RequestBodyRewriter rewriter = new RequestBodyRewriter();
+            Pieces.splitAt(rewriter::transform, input, split, split % 2 == 0);
+            assertThat(rewriter.user()).isEqualTo("zoë 日本");
+            assertThat(rewriter.injected()).isTrue();
+        }
+    }
+}

@@ -1,0 +1,147 @@
+package dev.tokentap.proxy.usage;
+
+import static dev.tokentap.proxy.usage.Pieces.bytes;
+import static dev.tokentap.proxy.usage.Pieces.resource;
+import static dev.tokentap.proxy.usage.Pieces.text;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+class SseResponseTapTest {
+
+    private static final ResponseFacts.Usage CHAT_USAGE = new ResponseFacts.Usage(21L, 2L, 23L, null, null);
+    private static final ResponseFacts.Usage COMPLETION_USAGE = new ResponseFacts.Usage(5L, 3L, 8L, null, null);
+
+    private static void assertStripsAtEverySplit(byte[] upstream, byte[] client, ResponseFacts.Usage usage) {
+        for (int split = 0; split <= upstream.length; split++) {
+            ResponseFacts facts = new ResponseFacts();
+            SseResponseTap tap = new SseResponseTap(facts, true);
+
+            byte[] out = Pieces.splitAt(tap::transform, upstream, split, split % 2 == 0);
+
+            assertThat(text(out)).as("split at %d", split).isEqualTo(text(client));
+            assertThat(facts.usage()).as("split at %d", split).isEqualTo(usage);
+            assertThat(tap.strippedEvents()).isEqualTo(1);
+        }
+        ResponseFacts facts = new ResponseFacts();
+        assertThat(text(Pieces.byteByByte(new SseResponseTap(facts, true)::transform, upstream)))
+                .isEqualTo(text(client));
+        assertThat(facts.usage()).isEqualTo(usage);
+    }
+
+    @Test
+    void shouldStripInjectedUsageChunkWhenClientDidNotAskForChat() {
+        assertStripsAtEverySplit(resource("chat-stream-usage.sse"), resource("chat-stream.sse"), CHAT_USAGE);
+    }
+
+    @Test
+    void shouldStripInjectedUsageChunkWhenClientDidNotAskForCompletions() {
+        assertStripsAtEverySplit(resource("completion-stream-usage.sse"), resource("completion-stream.sse"),
+                COMPLETION_USAGE);
+    }
+
+    @Test
+    void shouldStripWithCrlfLineEndings() {
+        assertStripsAtEverySplit(bytes(text(resource("chat-stream-usage.sse")).replace("\n", "\r\n")),
+                bytes(text(resource("chat-stream.sse")).replace("\n", "\r\n")), CHAT_USAGE);
+    }
+
+    @Test
+    void shouldPassEveryByteWhenOnlyObserving() {
+        byte[] upstream = resource("completion-stream-usage.sse");
+        for (int split = 0; split <= upstream.length; split++) {
+            ResponseFacts facts = new ResponseFacts();
+            SseResponseTap tap = new SseResponseTap(facts, false);
+
+            byte[] out = Pieces.splitAt(tap::transform, upstream, split, split % 2 == 1);
+
+            assertThat(out).as("split at %d", split).isEqualTo(upstream);
+            assertThat(facts.usage()).isEqualTo(COMPLETION_USAGE);
+            assertThat(facts.responseId()).isEqualTo("cmpl-1a2b3c4d5e6f47a8b9c0d1e2f3a4b5c6");
+            assertThat(tap.strippedEvents()).isZero();
+        }
+    }
+
+    @Test
+    void shouldSeeNoUsageInAStreamWithoutTheUsageChunk() {
+        ResponseFacts facts = new ResponseFacts();
+        byte[] upstream = resource("completion-stream.sse");
+
+        byte[] out = Pieces.splitAt(new SseResponseTap(facts, false)::transform, upstream, 100, false);
+
+        assertThat(out).isEqualTo(upstream);
+        assertThat(facts.usage()).isNull();
+        assertThat(facts.responseModel()).isEqualTo("Qwen/Qwen2.5-1.5B-Instruct");
+    }
+
+    @Test
+    void shouldNoticeAnErrorEventAfterTheStreamBegan() {
+        byte[] upstream = resource("chat-stream-error.sse");
+        for (int split = 0; split <= upstream.length; split++) {
+            ResponseFacts facts = new ResponseFacts();
+
+            byte[] out = Pieces.splitAt(new SseResponseTap(facts, true)::transform, upstream, split, false);
+
+            assertThat(out).isEqualTo(upstream);
+            assertThat(facts.errorSeen()).as("split at %d", split).isTrue();
+            assertThat(facts.usage()).isNull();
+        }
+    }
+
+    @Test
+    void shouldPassCompleteEventsAtOnceAndHoldBackOnlyAnUnfinishedOne() {
+        ResponseFacts facts = new ResponseFacts();
+        SseResponseTap tap = new SseResponseTap(facts, true);
+        List<ByteBuffer> output = new ArrayList<>();
+
+        tap.transform(ByteBuffer.wrap(bytes("data: {\"a\":1}\n\ndata: {\"b\":2}\n\ndata: {\"c\"")), false, output);
+
+        assertThat(joined(output)).isEqualTo("data: {\"a\":1}\n\ndata: {\"b\":2}\n\n");
+        assertThat(output).hasSize(1);
+
+        output.clear();
+        tap.transform(ByteBuffer.wrap(bytes(":3}\n\n")), false, output);
+
+        assertThat(joined(output)).isEqualTo("data: {\"c\":3}\n\n");
+    }
+
+    @Test
+    void shouldLetAnUnfinishedEventGoWhenTheStreamEnds() {
+        ResponseFacts facts = new ResponseFacts();
+        SseResponseTap tap = new SseResponseTap(facts, true);
+        List<ByteBuffer> output = new ArrayList<>();
+
+        tap.transform(ByteBuffer.wrap(bytes("data: {\"a\":1}\n\ndata: trunc")), false, output);
+        tap.transform(ByteBuffer.allocate(0), true, output);
+
+        assertThat(joined(output)).isEqualTo("data: {\"a\":1}\n\ndata: trunc");
+    }
+
+    @Test
+    void shouldPassAnOversizedEventWithoutHoldingItAll() {
+        ResponseFacts facts = new ResponseFacts();
+        SseResponseTap tap = new SseResponseTap(facts, true);
+        List<ByteBuffer> output = new ArrayList<>();
+        byte[] big = bytes("data: " + "x".repeat(SseEventParser.MAX_EVENT_BYTES));
+
+        tap.transform(ByteBuffer.wrap(big), false, output);
+
+        assertThat(output.stream().mapToInt(ByteBuffer::remaining).sum()).isEqualTo(big.length);
+        output.clear();
+        tap.transform(ByteBuffer.wrap(bytes("\n\ndata: [DONE]\n\n")), true, output);
+        assertThat(joined(output)).isEqualTo("\n\ndata: [DONE]\n\n");
+    }
+
+    private static String joined(List<ByteBuffer> buffers) {
+        StringBuilder sb = new StringBuilder();
+        for (ByteBuffer b : buffers) {
+            byte[] copy = new byte[b.remaining()];
+            b.duplicate().get(copy);
+            sb.append(text(copy));
+        }
+        return sb.toString();
+    }
+}

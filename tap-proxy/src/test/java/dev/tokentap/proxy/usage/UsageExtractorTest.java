@@ -1,0 +1,101 @@
+package dev.tokentap.proxy.usage;
+
+import static dev.tokentap.proxy.usage.Pieces.bytes;
+import static dev.tokentap.proxy.usage.Pieces.resource;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import org.junit.jupiter.api.Test;
+
+class UsageExtractorTest {
+
+    @Test
+    void shouldReadUsageIdAndModelOfAChatCompletion() {
+        ResponseFacts facts = new ResponseFacts();
+
+        UsageExtractor.Kind kind = UsageExtractor.read(resource("chat-completion.json"), facts);
+
+        assertThat(kind).isEqualTo(UsageExtractor.Kind.OTHER);
+        assertThat(facts.responseId()).isEqualTo("chatcmpl-4c1b2e7f0a9d4d2c8e6f1a2b3c4d5e6f");
+        assertThat(facts.responseModel()).isEqualTo("Qwen/Qwen2.5-1.5B-Instruct");
+        assertThat(facts.usage()).isEqualTo(new ResponseFacts.Usage(21L, 7L, 28L, 16L, null));
+        assertThat(facts.errorSeen()).isFalse();
+    }
+
+    @Test
+    void shouldReadNullDetailsAndReasoningTokens() {
+        ResponseFacts facts = new ResponseFacts();
+
+        UsageExtractor.read(resource("completion.json"), facts);
+
+        assertThat(facts.usage()).isEqualTo(new ResponseFacts.Usage(5L, 5L, 10L, null, 2L));
+    }
+
+    @Test
+    void shouldRecogniseTheUsageOnlyChunk() {
+        ResponseFacts facts = new ResponseFacts();
+
+        UsageExtractor.Kind kind = UsageExtractor.read(bytes(
+                "{\"id\":\"cmpl-1\",\"choices\":[],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2,"
+                        + "\"total_tokens\":3}}"), facts);
+
+        assertThat(kind).isEqualTo(UsageExtractor.Kind.USAGE_ONLY);
+        assertThat(facts.usage()).isEqualTo(new ResponseFacts.Usage(1L, 2L, 3L, null, null));
+    }
+
+    @Test
+    void shouldNotTakeAChunkWithChoicesOrNullUsageForTheUsageChunk() {
+        ResponseFacts facts = new ResponseFacts();
+
+        assertThat(UsageExtractor.read(bytes("{\"choices\":[],\"usage\":null}"), facts))
+                .isEqualTo(UsageExtractor.Kind.OTHER);
+        assertThat(UsageExtractor.read(bytes("{\"choices\":[{\"index\":0}],\"usage\":{\"prompt_tokens\":1}}"),
+                facts)).isEqualTo(UsageExtractor.Kind.OTHER);
+        assertThat(facts.usage().promptTokens()).isEqualTo(1L);
+    }
+
+    @Test
+    void shouldKeepTheFirstIdAndTheLastUsage() {
+        ResponseFacts facts = new ResponseFacts();
+
+        UsageExtractor.read(bytes("{\"id\":\"a\",\"usage\":{\"prompt_tokens\":1}}"), facts);
+        UsageExtractor.read(bytes("{\"id\":\"b\",\"usage\":null}"), facts);
+        UsageExtractor.read(bytes("{\"id\":\"c\",\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":4}}"), facts);
+
+        assertThat(facts.responseId()).isEqualTo("a");
+        assertThat(facts.usage()).isEqualTo(new ResponseFacts.Usage(9L, 4L, null, null, null));
+    }
+
+    @Test
+    void shouldRecogniseBothErrorShapes() {
+        ResponseFacts nested = new ResponseFacts();
+        ResponseFacts legacy = new ResponseFacts();
+
+        assertThat(UsageExtractor.read(resource("error.json"), nested)).isEqualTo(UsageExtractor.Kind.ERROR);
+        assertThat(UsageExtractor.read(resource("error-legacy.json"), legacy)).isEqualTo(UsageExtractor.Kind.ERROR);
+
+        assertThat(nested.errorSeen()).isTrue();
+        assertThat(legacy.errorSeen()).isTrue();
+        assertThat(nested.usage()).isNull();
+    }
+
+    @Test
+    void shouldIgnoreLookalikeFieldsNestedDeeper() {
+        ResponseFacts facts = new ResponseFacts();
+
+        UsageExtractor.read(bytes("{\"choices\":[{\"message\":{\"usage\":{\"prompt_tokens\":5},\"error\":1,"
+                + "\"id\":\"x\"}}],\"metadata\":{\"usage\":{\"prompt_tokens\":7}}}"), facts);
+
+        assertThat(facts.usage()).isNull();
+        assertThat(facts.errorSeen()).isFalse();
+        assertThat(facts.responseId()).isNull();
+    }
+
+    @Test
+    void shouldCallAnythingButAnObjectUnreadable() {
+        assertThat(UsageExtractor.read(bytes("[1,2]"), new ResponseFacts())).isEqualTo(UsageExtractor.Kind.UNREADABLE);
+        assertThat(UsageExtractor.read(bytes("{\"a\":"), new ResponseFacts()))
+                .isEqualTo(UsageExtractor.Kind.UNREADABLE);
+        assertThat(UsageExtractor.read(bytes("nonsense"), new ResponseFacts()))
+                .isEqualTo(UsageExtractor.Kind.UNREADABLE);
+    }
+}
