@@ -1,0 +1,243 @@
+package dev.tokentap.aggregator;
+
+import dev.tokentap.aggregator.http.AggregatorHttpServer;
+import dev.tokentap.aggregator.http.StreamsHealth;
+import dev.tokentap.aggregator.topology.UsageTopology;
+import dev.tokentap.event.Topics;
+import io.micrometer.core.instrument.binder.jvm.JvmGcMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmThreadMetrics;
+import io.micrometer.core.instrument.binder.system.ProcessorMetrics;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Properties;
+import java.util.Set;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.common.KafkaFuture;
+import org.apache.kafka.common.errors.TopicExistsException;
+import org.apache.kafka.streams.CloseOptions;
+import org.apache.kafka.streams.KafkaStreams;
+import org.apache.kafka.streams.StreamsConfig;
+import org.apache.kafka.streams.Topology;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The running aggregator: ensures its topics exist, runs the Kafka Streams topology and serves the totals over
+ * HTTP. {@link #start} returns without waiting for Streams to be RUNNING; {@link #awaitRunning} waits.
+ */
+public final class Aggregator implements AutoCloseable {
+
+    private static final Logger LOG = LoggerFactory.getLogger(Aggregator.class);
+
+    /** How long {@link #close()} lets Streams finish its last commit. */
+    static final Duration CLOSE_TIMEOUT = Duration.ofSeconds(30);
+    /** How long start-up waits for Kafka to list and create topics. */
+    static final Duration ADMIN_TIMEOUT = Duration.ofSeconds(60);
+
+    private final KafkaStreams streams;
+    private final StreamsHealth health;
+    private final AggregatorHttpServer http;
+    private final PrometheusMeterRegistry registry;
+    private final boolean leaveGroupOnClose;
+    private final AtomicBoolean closed = new AtomicBoolean();
+
+    private Aggregator(KafkaStreams streams, StreamsHealth health, AggregatorHttpServer http,
+                       PrometheusMeterRegistry registry, boolean leaveGroupOnClose) {
+        this.streams = streams;
+        this.health = health;
+        this.http = http;
+        this.registry = registry;
+        this.leaveGroupOnClose = leaveGroupOnClose;
+    }
+
+    /**
+     * Starts the aggregator.
+     *
+     * @throws IllegalStateException when Kafka can't be reached to ensure the topics, or the HTTP port is taken
+     */
+    public static Aggregator start(AggregatorConfig config) {
+        PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        new JvmMemoryMetrics().bindTo(registry);
+        new JvmGcMetrics().bindTo(registry);
+        new JvmThreadMetrics().bindTo(registry);
+        new ProcessorMetrics().bindTo(registry);
+        try {
+            return start(config, registry);
+        } catch (RuntimeException e) {
+            registry.close();
+            throw e;
+        }
+    }
+
+    static Aggregator start(AggregatorConfig config, PrometheusMeterRegistry registry) {
+        Topics topics = Topics.withUsage(config.topic());
+        LOG.info("aggregator starting kafka={} topic={} application_id={} state_dir={} stream_threads={} "
+                        + "commit_interval_ms={}", config.kafka(), topics.usage(), config.applicationId(),
+                config.stateDir().toAbsolutePath(), config.streamThreads(), config.commitInterval().toMillis());
+        // pod lookup comes later; until then every caller is known by its address, whatever the flag says
+        LOG.info("kubernetes mode={} identity=address-only", config.kubernetes().name().toLowerCase(Locale.ROOT));
+
+        ensureTopics(config, topics);
+
+        AggregatorMetrics metrics = new AggregatorMetrics(registry);
+        Topology topology = UsageTopology.build(topics, metrics::decodeFailure);
+        LOG.debug("topology {}", topology.describe());
+        KafkaStreams streams = new KafkaStreams(topology, streamsProperties(config));
+        StreamsHealth health = new StreamsHealth();
+        streams.setStateListener(health);
+        streams.setUncaughtExceptionHandler(new StreamThreadFailures(3, Duration.ofMinutes(5), Clock.systemUTC()));
+        metrics.bindStreamsState(streams::state);
+        LocalTotals totals = new LocalTotals(streams);
+        metrics.bindUsageTotals(totals);
+
+        AggregatorHttpServer http;
+        try {
+            http = AggregatorHttpServer.start(config.listen(), config.port(), metrics::scrape, totals, health);
+        } catch (RuntimeException e) {
+            streams.close(Duration.ZERO);
+            throw new IllegalStateException("cannot serve HTTP on " + config.listen() + ":" + config.port()
+                    + ": " + e.getMessage(), e);
+        }
+        try {
+            streams.start();
+        } catch (RuntimeException e) {
+            http.close();
+            streams.close(Duration.ZERO);
+            throw e;
+        }
+        // with static membership the instance keeps its place across a restart; otherwise leaving on close
+        // spares the others a wait for its session to time out
+        boolean leaveGroup = !config.kafkaProperties().containsKey(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG)
+                && !config.kafkaProperties().containsKey(
+                StreamsConfig.consumerPrefix(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG));
+        return new Aggregator(streams, health, http, registry, leaveGroup);
+    }
+
+    /** The HTTP port actually bound. */
+    public int port() {
+        return http.port();
+    }
+
+    /** True once Streams has been RUNNING (and still is healthy): what {@code /readyz} says. */
+    public boolean isReady() {
+        return health.ready();
+    }
+
+    /** The current Kafka Streams state. */
+    public KafkaStreams.State state() {
+        return health.state();
+    }
+
+    /** Waits until Streams is RUNNING; false on timeout or if it failed first. */
+    public boolean awaitRunning(Duration timeout) {
+        try {
+            return health.awaitRunning(timeout);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
+    }
+
+    /** Stops Streams (bounded by {@link #CLOSE_TIMEOUT}, committing what it has) and then the HTTP server. */
+    @Override
+    public void close() {
+        if (!closed.compareAndSet(false, true)) {
+            return;
+        }
+        LOG.info("aggregator stopping");
+        boolean clean = streams.close(CloseOptions.timeout(CLOSE_TIMEOUT).withGroupMembershipOperation(
+                leaveGroupOnClose ? CloseOptions.GroupMembershipOperation.LEAVE_GROUP
+                        : CloseOptions.GroupMembershipOperation.REMAIN_IN_GROUP));
+        http.close();
+        registry.close();
+        LOG.info("aggregator stopped clean={}", clean);
+    }
+
+    /**
+     * The Kafka Streams properties: passed-through ones first, then the aggregator's own, which win. Exactly-once
+     * is not negotiable: the totals are only exact with it.
+     */
+    static Properties streamsProperties(AggregatorConfig config) {
+        Properties props = new Properties();
+        // the 5.0 default (its constant is already deprecated); set so Streams does not warn at every start
+        props.put("processing.exception.handler.global.enabled", "true");
+        props.putAll(config.kafkaProperties());
+        props.put(StreamsConfig.APPLICATION_ID_CONFIG, config.applicationId());
+        props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, config.kafka());
+        props.put(StreamsConfig.STATE_DIR_CONFIG, config.stateDir().toAbsolutePath().toString());
+        props.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, StreamsConfig.EXACTLY_ONCE_V2);
+        props.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, Long.toString(config.commitInterval().toMillis()));
+        props.put(StreamsConfig.NUM_STREAM_THREADS_CONFIG, Integer.toString(config.streamThreads()));
+        return props;
+    }
+
+    /** Admin properties: the bootstrap servers plus those passed-through properties an admin client knows. */
+    static Properties adminProperties(AggregatorConfig config) {
+        Properties props = new Properties();
+        Set<String> known = AdminClientConfig.configNames();
+        String adminPrefix = StreamsConfig.ADMIN_CLIENT_PREFIX;
+        config.kafkaProperties().forEach((key, value) -> {
+            if (known.contains(key)) {
+                props.put(key, value);
+            }
+        });
+        config.kafkaProperties().forEach((key, value) -> {
+            if (key.startsWith(adminPrefix)) {
+                props.put(key.substring(adminPrefix.length()), value);
+            }
+        });
+        props.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, config.kafka());
+        props.put(AdminClientConfig.CLIENT_ID_CONFIG, config.applicationId() + "-setup");
+        return props;
+    }
+
+    /**
+     * Creates the usage and dead-letter topics if they are missing, with {@code --topic-partitions} partitions
+     * and the broker's default replication factor. Topics that exist are left as they are.
+     */
+    static void ensureTopics(AggregatorConfig config, Topics topics) {
+        try (Admin admin = Admin.create(adminProperties(config))) {
+            Set<String> existing = admin.listTopics().names().get(ADMIN_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
+            List<NewTopic> missing = new ArrayList<>();
+            for (String name : List.of(topics.usage(), topics.dlq())) {
+                if (!existing.contains(name)) {
+                    missing.add(new NewTopic(name, Optional.of(config.topicPartitions()),
+                            Optional.empty()));
+                }
+            }
+            for (Map.Entry<String, KafkaFuture<Void>> created
+                    : admin.createTopics(missing).values().entrySet()) {
+                try {
+                    created.getValue().get(ADMIN_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
+                    LOG.info("topic created topic={} partitions={}", created.getKey(), config.topicPartitions());
+                } catch (ExecutionException e) {
+                    if (!(e.getCause() instanceof TopicExistsException)) {
+                        throw e;
+                    }
+                }
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while ensuring topics", e);
+        } catch (ExecutionException | TimeoutException e) {
+            Throwable cause = e instanceof ExecutionException && e.getCause() != null ? e.getCause() : e;
+            throw new IllegalStateException("cannot ensure topics " + topics.usage() + ", " + topics.dlq()
+                    + " on Kafka " + config.kafka() + ": " + cause, cause);
+        }
+    }
+}

@@ -1,0 +1,376 @@
+package dev.tokentap.aggregator;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.format.DateTimeParseException;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.TreeMap;
+import java.util.function.Function;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.ArgSpec;
+import picocli.CommandLine.Model.OptionSpec;
+import picocli.CommandLine.Option;
+
+/**
+ * Everything the aggregator process is configured with. Validated on construction: a bad value stops start-up
+ * with one message naming every problem. Built from flags and environment by {@link #fromArgs}, or in code (the
+ * all-in-one launcher, tests) with {@link #builder()}.
+ *
+ * @param kafka           Kafka bootstrap servers
+ * @param topic           the usage topic
+ * @param listen          address the HTTP server binds
+ * @param port            HTTP port; 0 picks a free one
+ * @param stateDir        Kafka Streams state directory (RocksDB); keep it across restarts to skip restoring
+ * @param applicationId   Kafka Streams application id: consumer group, internal topic prefix
+ * @param streamThreads   Kafka Streams threads
+ * @param topicPartitions partitions of the usage and dead-letter topics when the aggregator has to create them
+ * @param kubernetes      whether to resolve callers to pods
+ * @param commitInterval  Kafka Streams commit interval (under exactly-once, also the latency of the totals)
+ * @param kafkaProperties further Kafka / Kafka Streams properties, passed through as they are
+ */
+public record AggregatorConfig(
+        String kafka,
+        String topic,
+        String listen,
+        int port,
+        Path stateDir,
+        String applicationId,
+        int streamThreads,
+        int topicPartitions,
+        KubernetesMode kubernetes,
+        Duration commitInterval,
+        Map<String, String> kafkaProperties) {
+
+    public static final String DEFAULT_KAFKA = "localhost:9092";
+    public static final String DEFAULT_TOPIC = "tokentap.usage.v1";
+    public static final String DEFAULT_LISTEN = "0.0.0.0";
+    public static final int DEFAULT_PORT = 9400;
+    public static final String DEFAULT_STATE_DIR = "./tokentap-state";
+    public static final String DEFAULT_APPLICATION_ID = "tokentap-aggregator";
+    public static final int DEFAULT_STREAM_THREADS = 1;
+    public static final int DEFAULT_TOPIC_PARTITIONS = 6;
+    public static final Duration DEFAULT_COMMIT_INTERVAL = Duration.ofMillis(100);
+
+    /** Environment variables with this prefix become Kafka properties: {@code TOKENTAP_KAFKA_SESSION_TIMEOUT_MS}. */
+    public static final String KAFKA_ENV_PREFIX = "TOKENTAP_KAFKA_";
+
+    /** Whether callers are resolved to Kubernetes pods. */
+    public enum KubernetesMode {
+        /** In-cluster config or a kubeconfig if present, else off. */
+        AUTO,
+        /** Callers are known by address only. */
+        OFF;
+
+        static KubernetesMode parse(String text) {
+            for (KubernetesMode mode : values()) {
+                if (mode.name().equalsIgnoreCase(text.trim())) {
+                    return mode;
+                }
+            }
+            throw new IllegalArgumentException("expected auto or off");
+        }
+    }
+
+    // Kafka's own rule for topic names; application.id becomes a prefix of topic names, so the same applies
+    private static final Pattern KAFKA_NAME = Pattern.compile("[a-zA-Z0-9._-]{1,249}");
+
+    public AggregatorConfig {
+        kafkaProperties = kafkaProperties == null ? Map.of()
+                : Collections.unmodifiableMap(new TreeMap<>(kafkaProperties));
+        List<String> problems = problems(kafka, topic, listen, port, stateDir, applicationId, streamThreads,
+                topicPartitions, kubernetes, commitInterval, kafkaProperties);
+        if (!problems.isEmpty()) {
+            throw new IllegalArgumentException(message(problems));
+        }
+    }
+
+    /** A builder starting from the defaults. */
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /**
+     * The configuration from command-line flags, falling back to environment variables, then defaults.
+     *
+     * @throws IllegalArgumentException naming every bad or unknown flag and value
+     * @throws HelpRequested            for {@code --help} / {@code --version}; its message is the text to print
+     */
+    public static AggregatorConfig fromArgs(String[] args, Map<String, String> env) {
+        Flags flags = new Flags();
+        CommandLine cli = new CommandLine(flags).setDefaultValueProvider(new EnvDefaults(env));
+        try {
+            cli.parseArgs(args);
+        } catch (CommandLine.ParameterException e) {
+            throw new IllegalArgumentException("invalid aggregator configuration: " + e.getMessage()
+                    + " (see --help)", e);
+        }
+        if (cli.isUsageHelpRequested()) {
+            throw new HelpRequested(cli.getUsageMessage());
+        }
+        if (cli.isVersionHelpRequested()) {
+            throw new HelpRequested(String.join(System.lineSeparator(), cli.getCommandSpec().version()));
+        }
+
+        List<String> problems = new ArrayList<>();
+        Builder b = builder()
+                .kafka(flags.kafka)
+                .topic(flags.topic)
+                .listen(flags.listen)
+                .applicationId(flags.applicationId)
+                .kafkaProperties(kafkaPropertiesFrom(env));
+        convert(flags.port, "--port", Integer::parseInt, problems).ifPresent(b::port);
+        convert(flags.stateDir, "--state-dir", Path::of, problems).ifPresent(b::stateDir);
+        convert(flags.streamThreads, "--stream-threads", Integer::parseInt, problems).ifPresent(b::streamThreads);
+        convert(flags.topicPartitions, "--topic-partitions", Integer::parseInt, problems)
+                .ifPresent(b::topicPartitions);
+        convert(flags.kubernetes, "--kubernetes", KubernetesMode::parse, problems)
+                .ifPresent(b::kubernetes);
+        convert(flags.commitInterval, "--commit-interval", AggregatorConfig::parseDuration, problems)
+                .ifPresent(b::commitInterval);
+        problems.addAll(problems(b.kafka, b.topic, b.listen, b.port, b.stateDir, b.applicationId, b.streamThreads,
+                b.topicPartitions, b.kubernetes, b.commitInterval, b.kafkaProperties));
+        if (!problems.isEmpty()) {
+            throw new IllegalArgumentException(message(problems));
+        }
+        return b.build();
+    }
+
+    /** The Kafka properties named by {@value #KAFKA_ENV_PREFIX} variables: {@code _} becomes {@code .}. */
+    static Map<String, String> kafkaPropertiesFrom(Map<String, String> env) {
+        Map<String, String> props = new TreeMap<>();
+        env.forEach((name, value) -> {
+            if (name.startsWith(KAFKA_ENV_PREFIX) && name.length() > KAFKA_ENV_PREFIX.length()) {
+                props.put(name.substring(KAFKA_ENV_PREFIX.length()).toLowerCase(Locale.ROOT).replace('_', '.'),
+                        value);
+            }
+        });
+        return props;
+    }
+
+    /** {@code 250ms}, {@code 2s}, {@code 1m}, a bare number of milliseconds, or ISO-8601 ({@code PT0.5S}). */
+    static Duration parseDuration(String text) {
+        Matcher m = Pattern.compile("(\\d+)\\s*(ms|s|m)?").matcher(text.trim());
+        if (m.matches()) {
+            long n = Long.parseLong(m.group(1));
+            String unit = m.group(2) == null ? "ms" : m.group(2);
+            return switch (unit) {
+                case "s" -> Duration.ofSeconds(n);
+                case "m" -> Duration.ofMinutes(n);
+                default -> Duration.ofMillis(n);
+            };
+        }
+        try {
+            return Duration.parse(text.trim());
+        } catch (DateTimeParseException e) {
+            throw new IllegalArgumentException("not a duration (try 100ms, 2s, 1m)");
+        }
+    }
+
+    private static List<String> problems(String kafka, String topic, String listen, int port, Path stateDir,
+                                         String applicationId, int streamThreads, int topicPartitions,
+                                         KubernetesMode kubernetes, Duration commitInterval,
+                                         Map<String, String> kafkaProperties) {
+        List<String> problems = new ArrayList<>();
+        if (kafka == null || kafka.isBlank()) {
+            problems.add("--kafka must name the bootstrap servers (host:port,…)");
+        }
+        if (topic == null || !KAFKA_NAME.matcher(topic).matches() || topic.equals(".") || topic.equals("..")) {
+            problems.add("--topic must be a Kafka topic name (letters, digits, '.', '_', '-'), got '" + topic + "'");
+        }
+        if (listen == null || listen.isBlank()) {
+            problems.add("--listen must be an address to bind");
+        }
+        if (port < 0 || port > 65535) {
+            problems.add("--port must be 0..65535, got " + port);
+        }
+        if (stateDir == null) {
+            problems.add("--state-dir must be set");
+        }
+        if (applicationId == null || !KAFKA_NAME.matcher(applicationId).matches()) {
+            problems.add("--application-id must be letters, digits, '.', '_', '-', got '" + applicationId + "'");
+        }
+        if (streamThreads < 1) {
+            problems.add("--stream-threads must be at least 1, got " + streamThreads);
+        }
+        if (topicPartitions < 1) {
+            problems.add("--topic-partitions must be at least 1, got " + topicPartitions);
+        }
+        if (kubernetes == null) {
+            problems.add("--kubernetes must be auto or off");
+        }
+        if (commitInterval == null || commitInterval.isNegative()) {
+            problems.add("--commit-interval must be zero or more, got " + commitInterval);
+        }
+        kafkaProperties.forEach((key, value) -> {
+            if (key == null || key.isBlank() || value == null) {
+                problems.add("Kafka property '" + key + "' must have a name and a value");
+            }
+        });
+        return problems;
+    }
+
+    private static String message(List<String> problems) {
+        return "invalid aggregator configuration: " + String.join("; ", problems);
+    }
+
+    private static <T> Optional<T> convert(String text, String flag, Function<String, T> parse,
+                                                     List<String> problems) {
+        try {
+            return Optional.of(parse.apply(text));
+        } catch (IllegalArgumentException | NullPointerException e) {
+            String why = e instanceof NumberFormatException ? "not a number" : e.getMessage();
+            problems.add(flag + " has a bad value '" + text + "'" + (why == null ? "" : ": " + why));
+            return Optional.empty();
+        }
+    }
+
+    /** Thrown by {@link #fromArgs} for {@code --help} or {@code --version}; the message is what to print. */
+    public static final class HelpRequested extends RuntimeException {
+        HelpRequested(String text) {
+            super(text, null, false, false);
+        }
+    }
+
+    /** Builds an {@link AggregatorConfig} from the defaults; {@link #build()} validates. */
+    public static final class Builder {
+        private String kafka = DEFAULT_KAFKA;
+        private String topic = DEFAULT_TOPIC;
+        private String listen = DEFAULT_LISTEN;
+        private int port = DEFAULT_PORT;
+        private Path stateDir = Path.of(DEFAULT_STATE_DIR);
+        private String applicationId = DEFAULT_APPLICATION_ID;
+        private int streamThreads = DEFAULT_STREAM_THREADS;
+        private int topicPartitions = DEFAULT_TOPIC_PARTITIONS;
+        private KubernetesMode kubernetes = KubernetesMode.AUTO;
+        private Duration commitInterval = DEFAULT_COMMIT_INTERVAL;
+        private final Map<String, String> kafkaProperties = new LinkedHashMap<>();
+
+        private Builder() {
+        }
+
+        public Builder kafka(String v) { kafka = v; return this; }
+        public Builder topic(String v) { topic = v; return this; }
+        public Builder listen(String v) { listen = v; return this; }
+        public Builder port(int v) { port = v; return this; }
+        public Builder stateDir(Path v) { stateDir = v; return this; }
+        public Builder applicationId(String v) { applicationId = v; return this; }
+        public Builder streamThreads(int v) { streamThreads = v; return this; }
+        public Builder topicPartitions(int v) { topicPartitions = v; return this; }
+        public Builder kubernetes(KubernetesMode v) { kubernetes = v; return this; }
+        public Builder commitInterval(Duration v) { commitInterval = v; return this; }
+
+        /** Adds Kafka / Kafka Streams properties; later calls win for the same name. */
+        public Builder kafkaProperties(Map<String, String> v) {
+            kafkaProperties.putAll(Objects.requireNonNull(v));
+            return this;
+        }
+
+        public Builder kafkaProperty(String name, String value) {
+            kafkaProperties.put(name, value);
+            return this;
+        }
+
+        public AggregatorConfig build() {
+            return new AggregatorConfig(kafka, topic, listen, port, stateDir, applicationId, streamThreads,
+                    topicPartitions, kubernetes, commitInterval, kafkaProperties);
+        }
+    }
+
+    /** Flags as picocli reads them: strings, converted by {@link #fromArgs} so every bad value is reported. */
+    @Command(name = "aggregator", mixinStandardHelpOptions = true, version = "tokentap aggregator",
+            sortOptions = false, usageHelpWidth = 110,
+            description = "Totals tokentap usage events from Kafka and serves them to Prometheus.",
+            footer = {"", "Every flag can also be set by the environment variable shown; the flag wins.",
+                    "Any Kafka / Kafka Streams property can be passed as " + KAFKA_ENV_PREFIX
+                            + "<PROPERTY_WITH_UNDERSCORES>,",
+                    "e.g. " + KAFKA_ENV_PREFIX + "SECURITY_PROTOCOL=SSL."})
+    static final class Flags {
+        @Option(names = "--kafka", paramLabel = "HOST:PORT,…", defaultValue = DEFAULT_KAFKA,
+                description = "Kafka bootstrap servers (env KAFKA_BOOTSTRAP_SERVERS; default ${DEFAULT-VALUE})")
+        String kafka;
+
+        @Option(names = "--topic", paramLabel = "NAME", defaultValue = DEFAULT_TOPIC,
+                description = "usage topic to read (env TOKENTAP_TOPIC; default ${DEFAULT-VALUE})")
+        String topic;
+
+        @Option(names = "--listen", paramLabel = "ADDRESS", defaultValue = DEFAULT_LISTEN,
+                description = "HTTP bind address (env TOKENTAP_LISTEN; default ${DEFAULT-VALUE})")
+        String listen;
+
+        @Option(names = "--port", paramLabel = "PORT", defaultValue = "" + DEFAULT_PORT,
+                description = "HTTP port for /metrics, /healthz, /readyz, /api/v1/usage; 0 picks a free one "
+                        + "(env TOKENTAP_PORT; default ${DEFAULT-VALUE})")
+        String port;
+
+        @Option(names = "--state-dir", paramLabel = "DIR", defaultValue = DEFAULT_STATE_DIR,
+                description = "Kafka Streams state directory; keep it across restarts "
+                        + "(env TOKENTAP_STATE_DIR; default ${DEFAULT-VALUE})")
+        String stateDir;
+
+        @Option(names = "--application-id", paramLabel = "ID", defaultValue = DEFAULT_APPLICATION_ID,
+                description = "Kafka Streams application id (env TOKENTAP_APPLICATION_ID; default ${DEFAULT-VALUE})")
+        String applicationId;
+
+        @Option(names = "--stream-threads", paramLabel = "N", defaultValue = "" + DEFAULT_STREAM_THREADS,
+                description = "Kafka Streams threads (env TOKENTAP_STREAM_THREADS; default ${DEFAULT-VALUE})")
+        String streamThreads;
+
+        @Option(names = "--topic-partitions", paramLabel = "N", defaultValue = "" + DEFAULT_TOPIC_PARTITIONS,
+                description = "partitions when creating a missing usage or dead-letter topic "
+                        + "(env TOKENTAP_TOPIC_PARTITIONS; default ${DEFAULT-VALUE})")
+        String topicPartitions;
+
+        @Option(names = "--kubernetes", paramLabel = "auto|off", defaultValue = "auto",
+                description = "resolve callers to pods: auto (in-cluster or kubeconfig if present) or off "
+                        + "(env TOKENTAP_KUBERNETES; default ${DEFAULT-VALUE})")
+        String kubernetes;
+
+        @Option(names = "--commit-interval", paramLabel = "DURATION", defaultValue = "100ms",
+                description = "Kafka Streams commit interval, e.g. 100ms, 1s "
+                        + "(env TOKENTAP_COMMIT_INTERVAL; default ${DEFAULT-VALUE})")
+        String commitInterval;
+    }
+
+    /** Supplies a flag's value from its environment variable when the flag is not given. */
+    private static final class EnvDefaults implements CommandLine.IDefaultValueProvider {
+        private static final Map<String, String> ENV_BY_FLAG = Map.of(
+                "--kafka", "KAFKA_BOOTSTRAP_SERVERS",
+                "--topic", "TOKENTAP_TOPIC",
+                "--listen", "TOKENTAP_LISTEN",
+                "--port", "TOKENTAP_PORT",
+                "--state-dir", "TOKENTAP_STATE_DIR",
+                "--application-id", "TOKENTAP_APPLICATION_ID",
+                "--stream-threads", "TOKENTAP_STREAM_THREADS",
+                "--topic-partitions", "TOKENTAP_TOPIC_PARTITIONS",
+                "--kubernetes", "TOKENTAP_KUBERNETES",
+                "--commit-interval", "TOKENTAP_COMMIT_INTERVAL");
+
+        private final Map<String, String> env;
+
+        EnvDefaults(Map<String, String> env) {
+            this.env = Objects.requireNonNull(env, "env");
+        }
+
+        @Override
+        public String defaultValue(ArgSpec arg) {
+            if (arg instanceof OptionSpec option) {
+                String var = ENV_BY_FLAG.get(option.longestName());
+                String value = var == null ? null : env.get(var);
+                if (value != null && !value.isBlank()) {
+                    return value;
+                }
+            }
+            return null; // the annotation's default
+        }
+    }
+}

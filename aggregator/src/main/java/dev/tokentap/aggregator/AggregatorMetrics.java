@@ -1,0 +1,185 @@
+package dev.tokentap.aggregator;
+
+import dev.tokentap.aggregator.topology.UsageLabels;
+import dev.tokentap.aggregator.topology.UsageTotals;
+import dev.tokentap.event.UsageEventDecodeException;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.prometheus.metrics.model.registry.MultiCollector;
+import io.prometheus.metrics.model.snapshots.CounterSnapshot;
+import io.prometheus.metrics.model.snapshots.CounterSnapshot.CounterDataPointSnapshot;
+import io.prometheus.metrics.model.snapshots.GaugeSnapshot;
+import io.prometheus.metrics.model.snapshots.GaugeSnapshot.GaugeDataPointSnapshot;
+import io.prometheus.metrics.model.snapshots.Labels;
+import io.prometheus.metrics.model.snapshots.MetricSnapshots;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.SortedMap;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Supplier;
+import java.util.function.ToLongFunction;
+import org.apache.kafka.streams.KafkaStreams;
+
+/**
+ * The aggregator's metrics: meter names and tag keys in one place, the usage counter families built from the
+ * totals store at scrape time, and the aggregator's own meters. The registry is passed in.
+ */
+public final class AggregatorMetrics {
+
+    // usage families: the names of vllm-token-stats, so its dashboards carry over; exposed with a _total suffix
+    public static final String PROMPT_TOKENS = "vllm_prompt_tokens";
+    public static final String COMPLETION_TOKENS = "vllm_completion_tokens";
+    public static final String TOTAL_TOKENS = "vllm_total_tokens";
+    public static final String CACHED_PROMPT_TOKENS = "vllm_cached_prompt_tokens";
+    public static final String REQUESTS = "vllm_requests";
+
+    public static final String TAG_NAMESPACE = "namespace";
+    public static final String TAG_CLIENT_NAME = "client_name";
+    public static final String TAG_FULL_PATH = "full_path";
+    public static final String TAG_HOSTNAME = "hostname";
+    public static final String TAG_MODEL = "model";
+    public static final String TAG_OUTCOME = "outcome";
+
+    // the aggregator's own meters, in Micrometer's dotted form; Prometheus sees tokentap_aggregator_…
+    public static final String DECODE_FAILURES = "tokentap.aggregator.decode.failures";
+    public static final String TAG_REASON = "reason";
+    public static final String STREAMS_STATE = "tokentap.aggregator.streams.state";
+    public static final String TAG_STATE = "state";
+    /** Gauge: label sets in this instance's part of the totals store (collected with the usage families). */
+    public static final String USAGE_SERIES = "tokentap_aggregator_usage_series";
+
+    /** Prometheus text exposition 0.0.4, the default. */
+    public static final String TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
+    /** OpenMetrics 1.0 text, for scrapers that ask for it. */
+    public static final String OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+    private static final Set<String> DECODE_REASONS = Set.of(UsageEventDecodeException.MALFORMED,
+            UsageEventDecodeException.MISSING_FIELD, UsageEventDecodeException.UNSUPPORTED_VERSION,
+            UsageEventDecodeException.EMPTY);
+    private static final String OTHER_REASON = "other";
+
+    private final PrometheusMeterRegistry registry;
+    private final Map<String, Counter> decodeFailures = new ConcurrentHashMap<>();
+
+    public AggregatorMetrics(PrometheusMeterRegistry registry) {
+        this.registry = registry;
+        // registered at 0 so that rate() and alerts work before the first failure
+        for (String reason : DECODE_REASONS) {
+            decodeFailureCounter(reason);
+        }
+        decodeFailureCounter(OTHER_REASON);
+    }
+
+    /** Counts one usage record that could not be decoded. */
+    public void decodeFailure(String reason) {
+        decodeFailureCounter(reason != null && DECODE_REASONS.contains(reason) ? reason : OTHER_REASON).increment();
+    }
+
+    /** One gauge per Streams state, 1 for the current one: an operator sees RUNNING or REBALANCING at a glance. */
+    public void bindStreamsState(Supplier<KafkaStreams.State> state) {
+        for (KafkaStreams.State s : KafkaStreams.State.values()) {
+            Gauge.builder(STREAMS_STATE, () -> state.get() == s ? 1 : 0)
+                    .description("1 for the Kafka Streams state this instance is in, else 0")
+                    .tag(TAG_STATE, s.name())
+                    .register(registry);
+        }
+    }
+
+    /**
+     * Serves the usage counter families from {@code totals} at every scrape. An empty Optional (store not
+     * queryable right now) leaves the families out of that scrape.
+     */
+    public void bindUsageTotals(Supplier<Optional<SortedMap<UsageLabels, UsageTotals>>> totals) {
+        registry.getPrometheusRegistry().register(new UsageCollector(totals));
+    }
+
+    /** The Prometheus text exposition (format 0.0.4) of everything registered. */
+    public String scrape() {
+        return registry.scrape(TEXT_CONTENT_TYPE);
+    }
+
+    /**
+     * Everything registered, in OpenMetrics text if {@code accept} asks for it (as Prometheus does by default),
+     * else in Prometheus text 0.0.4.
+     */
+    public Scrape scrape(String accept) {
+        String contentType = accept != null && accept.contains("application/openmetrics-text")
+                ? OPENMETRICS_CONTENT_TYPE : TEXT_CONTENT_TYPE;
+        return new Scrape(contentType, registry.scrape(contentType));
+    }
+
+    /** A scrape's body and the content type to send it with. */
+    public record Scrape(String contentType, String body) {
+    }
+
+    private Counter decodeFailureCounter(String reason) {
+        return decodeFailures.computeIfAbsent(reason, r -> Counter.builder(DECODE_FAILURES)
+                .description("Usage records that could not be decoded and went to the dead-letter topic")
+                .tag(TAG_REASON, r)
+                .register(registry));
+    }
+
+    /** Builds the usage counter families from a snapshot of the local totals. */
+    static final class UsageCollector implements MultiCollector {
+        private final Supplier<Optional<SortedMap<UsageLabels, UsageTotals>>> totals;
+
+        UsageCollector(Supplier<Optional<SortedMap<UsageLabels, UsageTotals>>> totals) {
+            this.totals = totals;
+        }
+
+        @Override
+        public MetricSnapshots collect() {
+            Optional<SortedMap<UsageLabels, UsageTotals>> snapshot = totals.get();
+            if (snapshot.isEmpty()) {
+                return new MetricSnapshots();
+            }
+            SortedMap<UsageLabels, UsageTotals> local = snapshot.get();
+            List<io.prometheus.metrics.model.snapshots.MetricSnapshot> families = new ArrayList<>();
+            families.add(counter(PROMPT_TOKENS, "Prompt tokens reported by vLLM", local, UsageTotals::promptTokens));
+            families.add(counter(COMPLETION_TOKENS, "Completion tokens reported by vLLM", local,
+                    UsageTotals::completionTokens));
+            families.add(counter(TOTAL_TOKENS, "Total tokens reported by vLLM (prompt + completion when absent)",
+                    local, UsageTotals::totalTokens));
+            families.add(counter(CACHED_PROMPT_TOKENS, "Prompt tokens served from vLLM's prefix cache", local,
+                    UsageTotals::cachedTokens));
+            families.add(requests(local));
+            families.add(GaugeSnapshot.builder()
+                    .name(USAGE_SERIES)
+                    .help("Label sets this instance holds in its part of the totals store")
+                    .dataPoint(GaugeDataPointSnapshot.builder().value(local.size()).build())
+                    .build());
+            return new MetricSnapshots(families);
+        }
+
+        private static CounterSnapshot counter(String name, String help, SortedMap<UsageLabels, UsageTotals> local,
+                                               ToLongFunction<UsageTotals> value) {
+            CounterSnapshot.Builder family = CounterSnapshot.builder().name(name).help(help);
+            local.forEach((labels, totals) -> family.dataPoint(CounterDataPointSnapshot.builder()
+                    .labels(labels(labels))
+                    .value(value.applyAsLong(totals))
+                    .build()));
+            return family.build();
+        }
+
+        private static CounterSnapshot requests(SortedMap<UsageLabels, UsageTotals> local) {
+            CounterSnapshot.Builder family = CounterSnapshot.builder()
+                    .name(REQUESTS)
+                    .help("Requests that reached the tap, by outcome");
+            local.forEach((labels, totals) -> totals.requests().forEach((outcome, count) ->
+                    family.dataPoint(CounterDataPointSnapshot.builder()
+                            .labels(labels(labels).add(TAG_OUTCOME, outcome))
+                            .value(count)
+                            .build())));
+            return family.build();
+        }
+
+        private static Labels labels(UsageLabels l) {
+            return Labels.of(TAG_NAMESPACE, l.namespace(), TAG_CLIENT_NAME, l.clientName(), TAG_FULL_PATH,
+                    l.fullPath(), TAG_HOSTNAME, l.hostname(), TAG_MODEL, l.model());
+        }
+    }
+}

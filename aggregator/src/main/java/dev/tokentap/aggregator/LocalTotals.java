@@ -1,0 +1,53 @@
+package dev.tokentap.aggregator;
+
+import dev.tokentap.aggregator.topology.UsageLabels;
+import dev.tokentap.aggregator.topology.UsageTotals;
+import dev.tokentap.aggregator.topology.UsageTopology;
+import java.util.Optional;
+import java.util.SortedMap;
+import java.util.TreeMap;
+import java.util.function.Supplier;
+import org.apache.kafka.streams.KafkaStreams;
+import org.apache.kafka.streams.StoreQueryParameters;
+import org.apache.kafka.streams.errors.InvalidStateStoreException;
+import org.apache.kafka.streams.state.KeyValueIterator;
+import org.apache.kafka.streams.state.QueryableStoreTypes;
+import org.apache.kafka.streams.state.ReadOnlyKeyValueStore;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Reads this instance's part of the totals store (active tasks only, never standbys) by interactive query. Each
+ * label set is owned by exactly one instance, so summing what every instance serves gives the fleet total.
+ */
+final class LocalTotals implements Supplier<Optional<SortedMap<UsageLabels, UsageTotals>>> {
+
+    private static final Logger LOG = LoggerFactory.getLogger(LocalTotals.class);
+
+    private final KafkaStreams streams;
+
+    LocalTotals(KafkaStreams streams) {
+        this.streams = streams;
+    }
+
+    /** A sorted copy of the local totals, or empty while the store can't be queried (starting, rebalancing). */
+    @Override
+    public Optional<SortedMap<UsageLabels, UsageTotals>> get() {
+        try {
+            ReadOnlyKeyValueStore<UsageLabels, UsageTotals> store = streams.store(StoreQueryParameters.fromNameAndType(
+                    UsageTopology.TOTALS_STORE, QueryableStoreTypes.<UsageLabels, UsageTotals>keyValueStore()));
+            SortedMap<UsageLabels, UsageTotals> totals = new TreeMap<>();
+            try (KeyValueIterator<UsageLabels, UsageTotals> all = store.all()) {
+                all.forEachRemaining(kv -> totals.put(kv.key, kv.value));
+            }
+            return Optional.of(totals);
+        } catch (InvalidStateStoreException e) {
+            LOG.debug("totals store not queryable state={} error={}", streams.state(), e.getMessage());
+            return Optional.empty();
+        } catch (RuntimeException e) {
+            // a scrape must not fail as a whole: serve the aggregator's own meters and say why the totals are absent
+            LOG.warn("totals store not readable state={} error={}", streams.state(), e.toString());
+            return Optional.empty();
+        }
+    }
+}

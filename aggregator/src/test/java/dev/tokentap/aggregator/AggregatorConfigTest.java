@@ -1,0 +1,132 @@
+package dev.tokentap.aggregator;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.tokentap.aggregator.AggregatorConfig.KubernetesMode;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+class AggregatorConfigTest {
+
+    @Test
+    void shouldUseTheDefaultsWithoutFlagsOrEnvironment() {
+        AggregatorConfig config = AggregatorConfig.fromArgs(new String[0], Map.of());
+
+        assertThat(config.kafka()).isEqualTo("localhost:9092");
+        assertThat(config.topic()).isEqualTo("tokentap.usage.v1");
+        assertThat(config.listen()).isEqualTo("0.0.0.0");
+        assertThat(config.port()).isEqualTo(9400);
+        assertThat(config.stateDir()).isEqualTo(Path.of("./tokentap-state"));
+        assertThat(config.applicationId()).isEqualTo("tokentap-aggregator");
+        assertThat(config.streamThreads()).isEqualTo(1);
+        assertThat(config.topicPartitions()).isEqualTo(6);
+        assertThat(config.kubernetes()).isEqualTo(KubernetesMode.AUTO);
+        assertThat(config.commitInterval()).isEqualTo(Duration.ofMillis(100));
+        assertThat(config.kafkaProperties()).isEmpty();
+        assertThat(config).isEqualTo(AggregatorConfig.builder().build());
+    }
+
+    @Test
+    void shouldReadTheEnvironmentAndLetFlagsWin() {
+        Map<String, String> env = Map.of(
+                "KAFKA_BOOTSTRAP_SERVERS", "env-kafka:9092",
+                "TOKENTAP_TOPIC", "env.topic",
+                "TOKENTAP_PORT", "9999",
+                "TOKENTAP_STATE_DIR", "/var/lib/tokentap",
+                "TOKENTAP_KUBERNETES", "off",
+                "TOKENTAP_COMMIT_INTERVAL", "2s");
+
+        AggregatorConfig config = AggregatorConfig.fromArgs(
+                new String[] {"--kafka", "flag-kafka:9092", "--port=0", "--stream-threads", "2"}, env);
+
+        assertThat(config.kafka()).isEqualTo("flag-kafka:9092");
+        assertThat(config.port()).isZero();
+        assertThat(config.topic()).isEqualTo("env.topic");
+        assertThat(config.stateDir()).isEqualTo(Path.of("/var/lib/tokentap"));
+        assertThat(config.kubernetes()).isEqualTo(KubernetesMode.OFF);
+        assertThat(config.commitInterval()).isEqualTo(Duration.ofSeconds(2));
+        assertThat(config.streamThreads()).isEqualTo(2);
+    }
+
+    @Test
+    void shouldPassKafkaPropertiesThroughFromTheEnvironment() {
+        AggregatorConfig config = AggregatorConfig.fromArgs(new String[0], Map.of(
+                "TOKENTAP_KAFKA_SECURITY_PROTOCOL", "SSL",
+                "TOKENTAP_KAFKA_CONSUMER_SESSION_TIMEOUT_MS", "10000",
+                "TOKENTAP_KAFKA_", "ignored",
+                "KAFKA_SOMETHING", "ignored"));
+
+        assertThat(config.kafkaProperties()).containsExactlyInAnyOrderEntriesOf(Map.of(
+                "security.protocol", "SSL",
+                "consumer.session.timeout.ms", "10000"));
+    }
+
+    @Test
+    void shouldReportEveryProblemInOneMessage() {
+        assertThatThrownBy(() -> AggregatorConfig.fromArgs(new String[] {
+                "--port", "70000", "--topic", "bad topic!", "--stream-threads", "zero", "--topic-partitions", "0",
+                "--kubernetes", "sometimes", "--commit-interval", "soon", "--application-id", ""}, Map.of()))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("--port must be 0..65535, got 70000")
+                .hasMessageContaining("--topic must be a Kafka topic name")
+                .hasMessageContaining("--stream-threads has a bad value 'zero': not a number")
+                .hasMessageContaining("--topic-partitions must be at least 1")
+                .hasMessageContaining("--kubernetes has a bad value 'sometimes': expected auto or off")
+                .hasMessageContaining("--commit-interval has a bad value 'soon'")
+                .hasMessageContaining("--application-id must be");
+    }
+
+    @Test
+    void shouldReportABadEnvironmentValueUnderItsFlag() {
+        assertThatThrownBy(() -> AggregatorConfig.fromArgs(new String[0], Map.of("TOKENTAP_PORT", "http")))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("--port has a bad value 'http'");
+    }
+
+    @Test
+    void shouldRejectAnUnknownFlag() {
+        assertThatThrownBy(() -> AggregatorConfig.fromArgs(new String[] {"--kafak", "x"}, Map.of()))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("--kafak");
+    }
+
+    @Test
+    void shouldValidateWhenBuiltInCode() {
+        assertThatThrownBy(() -> AggregatorConfig.builder().kafka(" ").port(-1).streamThreads(0).stateDir(null)
+                .build())
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("--kafka")
+                .hasMessageContaining("--port")
+                .hasMessageContaining("--stream-threads")
+                .hasMessageContaining("--state-dir");
+    }
+
+    @Test
+    void shouldListEveryFlagWithItsDefaultOnHelp() {
+        assertThatThrownBy(() -> AggregatorConfig.fromArgs(new String[] {"--help"}, Map.of()))
+                .isInstanceOf(AggregatorConfig.HelpRequested.class)
+                .hasMessageContaining("--kafka").hasMessageContaining("localhost:9092")
+                .hasMessageContaining("--topic").hasMessageContaining("tokentap.usage.v1")
+                .hasMessageContaining("--listen").hasMessageContaining("0.0.0.0")
+                .hasMessageContaining("--port").hasMessageContaining("9400")
+                .hasMessageContaining("--state-dir").hasMessageContaining("./tokentap-state")
+                .hasMessageContaining("--application-id").hasMessageContaining("tokentap-aggregator")
+                .hasMessageContaining("--stream-threads")
+                .hasMessageContaining("--topic-partitions")
+                .hasMessageContaining("--kubernetes").hasMessageContaining("auto|off")
+                .hasMessageContaining("--commit-interval").hasMessageContaining("100ms")
+                .hasMessageContaining("TOKENTAP_KAFKA_");
+    }
+
+    @Test
+    void shouldParseDurationsInTheUsualUnits() {
+        assertThat(AggregatorConfig.parseDuration("250ms")).isEqualTo(Duration.ofMillis(250));
+        assertThat(AggregatorConfig.parseDuration("250")).isEqualTo(Duration.ofMillis(250));
+        assertThat(AggregatorConfig.parseDuration("3s")).isEqualTo(Duration.ofSeconds(3));
+        assertThat(AggregatorConfig.parseDuration("1m")).isEqualTo(Duration.ofMinutes(1));
+        assertThat(AggregatorConfig.parseDuration("PT0.5S")).isEqualTo(Duration.ofMillis(500));
+    }
+}

@@ -1,0 +1,128 @@
+package dev.tokentap.aggregator;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.tokentap.aggregator.topology.UsageLabels;
+import dev.tokentap.aggregator.topology.UsageTotals;
+import dev.tokentap.event.UsageEvent;
+import dev.tokentap.event.UsageEventDecodeException;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.prometheus.metrics.expositionformats.OpenMetricsTextFormatWriter;
+import io.prometheus.metrics.expositionformats.PrometheusTextFormatWriter;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Optional;
+import java.util.SortedMap;
+import java.util.TreeMap;
+import java.util.concurrent.atomic.AtomicReference;
+import org.apache.kafka.streams.KafkaStreams;
+import org.junit.jupiter.api.Test;
+
+class AggregatorMetricsTest {
+
+    private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+    private final AggregatorMetrics metrics = new AggregatorMetrics(registry);
+
+    @Test
+    void shouldServeTheUsageFamiliesFromTheTotalsWithTheirExactNames() {
+        // given
+        SortedMap<UsageLabels, UsageTotals> totals = new TreeMap<>();
+        UsageLabels a = new UsageLabels("unknown", "10.0.0.1", "/v1/chat/completions", "proxy-a", "llama");
+        totals.put(a, UsageTotals.EMPTY
+                .add(event("ok", 10, 5, 3))
+                .add(event("ok", 20_000_000, 7, 0))
+                .add(event("upstream_error", 0, 0, 0)));
+        metrics.bindUsageTotals(() -> Optional.of(totals));
+
+        // when
+        String text = metrics.scrape();
+
+        // then
+        Map<String, String> labels = Map.of("namespace", "unknown", "client_name", "10.0.0.1",
+                "full_path", "/v1/chat/completions", "hostname", "proxy-a", "model", "llama");
+        PrometheusText parsed = PrometheusText.parse(text);
+        assertThat(parsed.samples("vllm_prompt_tokens_total")).singleElement()
+                .satisfies(s -> assertThat(s.labels()).isEqualTo(labels))
+                .satisfies(s -> assertThat(s.longValue()).isEqualTo(20_000_010L));
+        assertThat(parsed.sum("vllm_completion_tokens_total", labels)).isEqualTo(12);
+        assertThat(parsed.sum("vllm_total_tokens_total", labels)).isEqualTo(20_000_022L);
+        assertThat(parsed.sum("vllm_cached_prompt_tokens_total", labels)).isEqualTo(3);
+        assertThat(parsed.sum("vllm_requests_total", with(labels, "outcome", "ok"))).isEqualTo(2);
+        assertThat(parsed.sum("vllm_requests_total", with(labels, "outcome", "upstream_error"))).isEqualTo(1);
+        assertThat(parsed.samples("vllm_requests_total")).hasSize(2);
+        assertThat(parsed.sum("tokentap_aggregator_usage_series", Map.of())).isEqualTo(1);
+        assertThat(text).contains("# TYPE vllm_prompt_tokens_total counter\n");
+    }
+
+    @Test
+    void shouldServeOpenMetricsWhenAskedWithTheSameSampleNames() {
+        SortedMap<UsageLabels, UsageTotals> totals = new TreeMap<>();
+        totals.put(new UsageLabels("unknown", "10.0.0.1", "/v1/completions", "proxy-a", "llama"),
+                UsageTotals.EMPTY.add(event("ok", 10, 5, 3)));
+        metrics.bindUsageTotals(() -> Optional.of(totals));
+
+        AggregatorMetrics.Scrape scrape = metrics.scrape("application/openmetrics-text;version=1.0.0,text/plain;q=0.5");
+
+        assertThat(scrape.contentType()).isEqualTo(OpenMetricsTextFormatWriter.CONTENT_TYPE);
+        assertThat(scrape.body()).contains("# TYPE vllm_prompt_tokens counter\n")
+                .contains("# TYPE vllm_requests counter\n")
+                .endsWith("# EOF\n");
+        PrometheusText parsed = PrometheusText.parse(scrape.body());
+        assertThat(parsed.sum("vllm_prompt_tokens_total", Map.of("client_name", "10.0.0.1"))).isEqualTo(10);
+        assertThat(parsed.sum("vllm_total_tokens_total", Map.of("client_name", "10.0.0.1"))).isEqualTo(15);
+        assertThat(parsed.sum("vllm_requests_total", Map.of("outcome", "ok"))).isEqualTo(1);
+    }
+
+    @Test
+    void shouldServePrometheusTextByDefault() {
+        assertThat(metrics.scrape((String) null).contentType()).isEqualTo(PrometheusTextFormatWriter.CONTENT_TYPE);
+        assertThat(metrics.scrape("*/*").contentType()).isEqualTo(PrometheusTextFormatWriter.CONTENT_TYPE);
+    }
+
+    private static Map<String, String> with(Map<String, String> labels, String key, String value) {
+        Map<String, String> all = new HashMap<>(labels);
+        all.put(key, value);
+        return all;
+    }
+
+    @Test
+    void shouldLeaveTheUsageFamiliesOutWhileTheStoreIsNotReadable() {
+        metrics.bindUsageTotals(Optional::empty);
+
+        String text = metrics.scrape();
+
+        assertThat(text).doesNotContain("vllm_").contains("tokentap_aggregator_decode_failures_total");
+    }
+
+    @Test
+    void shouldCountDecodeFailuresByBoundedReason() {
+        metrics.decodeFailure(UsageEventDecodeException.MALFORMED);
+        metrics.decodeFailure(UsageEventDecodeException.MALFORMED);
+        metrics.decodeFailure("something new");
+
+        assertThat(metrics.scrape())
+                .contains("tokentap_aggregator_decode_failures_total{reason=\"malformed\"} 2.0")
+                .contains("tokentap_aggregator_decode_failures_total{reason=\"other\"} 1.0")
+                .contains("tokentap_aggregator_decode_failures_total{reason=\"empty\"} 0");
+    }
+
+    @Test
+    void shouldShowTheCurrentStreamsState() {
+        AtomicReference<KafkaStreams.State> state = new AtomicReference<>(KafkaStreams.State.REBALANCING);
+        metrics.bindStreamsState(state::get);
+
+        assertThat(metrics.scrape())
+                .contains("tokentap_aggregator_streams_state{state=\"REBALANCING\"} 1")
+                .contains("tokentap_aggregator_streams_state{state=\"RUNNING\"} 0");
+        state.set(KafkaStreams.State.RUNNING);
+        assertThat(metrics.scrape())
+                .contains("tokentap_aggregator_streams_state{state=\"REBALANCING\"} 0")
+                .contains("tokentap_aggregator_streams_state{state=\"RUNNING\"} 1");
+    }
+
+    private static UsageEvent event(String outcome, long prompt, long completion, long cached) {
+        return UsageEvent.builder().eventId("e").route("/v1/chat/completions").outcome(outcome)
+                .promptTokens(prompt).completionTokens(completion).cachedTokens(cached).build();
+    }
+}

@@ -1,0 +1,50 @@
+package dev.tokentap.aggregator.topology;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.tokentap.event.UsageEvent;
+import java.nio.charset.StandardCharsets;
+import org.junit.jupiter.api.Test;
+
+class UsageLabelsTest {
+
+    @Test
+    void shouldCutLongLabelValues() {
+        String huge = "m".repeat(10_000);
+        UsageEvent event = UsageEvent.builder().eventId("e").route("/v1/completions").outcome("ok")
+                .clientAddress(huge).proxyHost(huge).model(huge).build();
+
+        UsageLabels labels = UsageLabels.withoutKubernetes(event);
+
+        assertThat(labels.clientName()).hasSize(UsageLabels.MAX_VALUE_LENGTH);
+        assertThat(labels.hostname()).hasSize(UsageLabels.MAX_VALUE_LENGTH);
+        assertThat(labels.model()).hasSize(UsageLabels.MAX_VALUE_LENGTH);
+    }
+
+    @Test
+    void shouldEncodeTheSameLabelsToTheSameBytesInAFixedOrder() {
+        UsageLabels labels = new UsageLabels("unknown", "10.0.0.1", "/v1/completions", "proxy-a", "llama");
+
+        byte[] bytes = JsonSerde.labels().serializer().serialize("t", labels);
+
+        assertThat(new String(bytes, StandardCharsets.UTF_8)).isEqualTo("{\"namespace\":\"unknown\","
+                + "\"client_name\":\"10.0.0.1\",\"full_path\":\"/v1/completions\",\"hostname\":\"proxy-a\","
+                + "\"model\":\"llama\"}");
+        assertThat(JsonSerde.labels().serializer().serialize("t",
+                new UsageLabels("unknown", "10.0.0.1", "/v1/completions", "proxy-a", "llama"))).isEqualTo(bytes);
+        assertThat(JsonSerde.labels().deserializer().deserialize("t", bytes)).isEqualTo(labels);
+    }
+
+    @Test
+    void shouldRoundTripTotalsWithSortedOutcomes() {
+        UsageTotals totals = UsageTotals.EMPTY
+                .add(UsageEvent.builder().eventId("1").route("/r").outcome("upstream_error").promptTokens(3L).build())
+                .add(UsageEvent.builder().eventId("2").route("/r").outcome("ok").promptTokens(4L).build());
+
+        byte[] bytes = JsonSerde.totals().serializer().serialize("t", totals);
+
+        assertThat(new String(bytes, StandardCharsets.UTF_8)).isEqualTo("{\"prompt_tokens\":7,\"completion_tokens\":0,"
+                + "\"total_tokens\":7,\"cached_tokens\":0,\"requests\":{\"ok\":1,\"upstream_error\":1}}");
+        assertThat(JsonSerde.totals().deserializer().deserialize("t", bytes)).isEqualTo(totals);
+    }
+}

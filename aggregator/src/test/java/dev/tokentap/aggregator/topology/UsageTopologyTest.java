@@ -1,0 +1,260 @@
+package dev.tokentap.aggregator.topology;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.tokentap.event.Outcome;
+import dev.tokentap.event.Topics;
+import dev.tokentap.event.UsageEvent;
+import dev.tokentap.event.UsageEventCodec;
+import dev.tokentap.event.UsageEventDecodeException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.TreeMap;
+import java.util.UUID;
+import org.apache.kafka.common.header.internals.RecordHeaders;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.apache.kafka.streams.KeyValue;
+import org.apache.kafka.streams.StreamsConfig;
+import org.apache.kafka.streams.TestInputTopic;
+import org.apache.kafka.streams.TestOutputTopic;
+import org.apache.kafka.streams.TopologyTestDriver;
+import org.apache.kafka.streams.state.KeyValueStore;
+import org.apache.kafka.streams.test.TestRecord;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class UsageTopologyTest {
+
+    private static final UsageEventCodec CODEC = new UsageEventCodec();
+    private static final Topics TOPICS = Topics.DEFAULT;
+
+    @TempDir
+    Path stateDir;
+
+    private final List<String> decodeFailures = new ArrayList<>();
+    private TopologyTestDriver driver;
+    private TestInputTopic<byte[], byte[]> usage;
+    private TestOutputTopic<byte[], byte[]> dlq;
+    private KeyValueStore<UsageLabels, UsageTotals> totals;
+
+    @BeforeEach
+    void startDriver() {
+        Properties props = new Properties();
+        props.put(StreamsConfig.APPLICATION_ID_CONFIG, "usage-topology-test");
+        props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, "unused:9092");
+        props.put(StreamsConfig.STATE_DIR_CONFIG, stateDir.toString());
+        props.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, StreamsConfig.EXACTLY_ONCE_V2);
+        driver = new TopologyTestDriver(UsageTopology.build(TOPICS, decodeFailures::add), props);
+        usage = driver.createInputTopic(TOPICS.usage(), new ByteArraySerializer(), new ByteArraySerializer());
+        dlq = driver.createOutputTopic(TOPICS.dlq(), new ByteArrayDeserializer(), new ByteArrayDeserializer());
+        totals = driver.getKeyValueStore(UsageTopology.TOTALS_STORE);
+    }
+
+    @AfterEach
+    void closeDriver() {
+        driver.close();
+    }
+
+    @Test
+    void shouldSumTokensOfEveryEventWithTheSameLabels() {
+        // given
+        send(event("10.0.0.1").promptTokens(10L).completionTokens(5L).totalTokens(15L).cachedTokens(4L));
+        send(event("10.0.0.1").promptTokens(100L).completionTokens(50L).totalTokens(150L).cachedTokens(null));
+        send(event("10.0.0.1").promptTokens(1L).completionTokens(2L).totalTokens(3L).cachedTokens(1L));
+
+        // then
+        UsageTotals t = totals.get(labels("10.0.0.1"));
+        assertThat(t.promptTokens()).isEqualTo(111);
+        assertThat(t.completionTokens()).isEqualTo(57);
+        assertThat(t.totalTokens()).isEqualTo(168);
+        assertThat(t.cachedTokens()).isEqualTo(5);
+        assertThat(t.requests()).containsExactly(Map.entry(Outcome.OK, 3L));
+        assertThat(dlq.isEmpty()).isTrue();
+        assertThat(decodeFailures).isEmpty();
+    }
+
+    @Test
+    void shouldTakePromptPlusCompletionWhenTotalIsNotReported() {
+        send(event("10.0.0.1").promptTokens(7L).completionTokens(3L).totalTokens(null));
+        send(event("10.0.0.1").promptTokens(null).completionTokens(null).totalTokens(null));
+
+        UsageTotals t = totals.get(labels("10.0.0.1"));
+        assertThat(t.totalTokens()).isEqualTo(10);
+        assertThat(t.promptTokens()).isEqualTo(7);
+        assertThat(t.requests(Outcome.OK)).isEqualTo(2);
+    }
+
+    @Test
+    void shouldCountRequestsPerOutcomeWithUnknownOutcomesAsOther() {
+        send(event("10.0.0.1").outcome(Outcome.OK));
+        send(event("10.0.0.1").outcome(Outcome.OK));
+        send(event("10.0.0.1").outcome(Outcome.UPSTREAM_ERROR));
+        send(event("10.0.0.1").outcome(Outcome.CLIENT_ABORTED));
+        send(event("10.0.0.1").outcome("eaten_by_a_grue"));
+        send(event("10.0.0.1").outcome("cosmic_ray"));
+
+        assertThat(totals.get(labels("10.0.0.1")).requests()).containsExactly(
+                Map.entry(Outcome.CLIENT_ABORTED, 1L),
+                Map.entry(Outcome.OK, 2L),
+                Map.entry(UsageTotals.OTHER_OUTCOME, 2L),
+                Map.entry(Outcome.UPSTREAM_ERROR, 1L));
+    }
+
+    @Test
+    void shouldSendAnUndecodableRecordToTheDlqUnchangedWithTheReasonAndCountIt() {
+        // given
+        RecordHeaders headers = new RecordHeaders();
+        headers.add("ce_id", "abc".getBytes(StandardCharsets.UTF_8));
+        byte[] garbage = "{not json".getBytes(StandardCharsets.UTF_8);
+
+        // when
+        usage.pipeInput(new TestRecord<>("10.0.0.9".getBytes(StandardCharsets.UTF_8), garbage, headers));
+
+        // then
+        TestRecord<byte[], byte[]> dead = dlq.readRecord();
+        assertThat(dead.key()).asString(StandardCharsets.UTF_8).isEqualTo("10.0.0.9");
+        assertThat(dead.value()).isEqualTo(garbage);
+        assertThat(header(dead, UsageTopology.DLQ_REASON_HEADER)).isEqualTo(UsageEventDecodeException.MALFORMED);
+        assertThat(header(dead, "ce_id")).isEqualTo("abc");
+        assertThat(dlq.isEmpty()).isTrue();
+        assertThat(decodeFailures).containsExactly(UsageEventDecodeException.MALFORMED);
+        assertThat(storeContents()).isEmpty();
+    }
+
+    @Test
+    void shouldTellEachDecodeFailureReason() {
+        usage.pipeInput("k".getBytes(StandardCharsets.UTF_8), new byte[0]);
+        usage.pipeInput("k".getBytes(StandardCharsets.UTF_8), (byte[]) null);
+        usage.pipeInput("k".getBytes(StandardCharsets.UTF_8), json("{\"event_id\":\"e1\",\"schema_version\":1}"));
+        usage.pipeInput("k".getBytes(StandardCharsets.UTF_8), json("{\"event_id\":\"e1\",\"schema_version\":99,"
+                + "\"route\":\"/v1/completions\",\"outcome\":\"ok\",\"status\":200}"));
+        usage.pipeInput("k".getBytes(StandardCharsets.UTF_8), json("[1,2,3]"));
+
+        assertThat(decodeFailures).containsExactly(UsageEventDecodeException.EMPTY, UsageEventDecodeException.EMPTY,
+                UsageEventDecodeException.MISSING_FIELD, UsageEventDecodeException.UNSUPPORTED_VERSION,
+                UsageEventDecodeException.MALFORMED);
+        assertThat(dlq.readRecordsToList()).extracting(r -> header(r, UsageTopology.DLQ_REASON_HEADER))
+                .containsExactlyElementsOf(decodeFailures);
+    }
+
+    @Test
+    void shouldKeepCountingAfterAnUndecodableRecord() {
+        send(event("10.0.0.1").promptTokens(1L));
+        usage.pipeInput("10.0.0.1".getBytes(StandardCharsets.UTF_8), json("garbage"));
+        send(event("10.0.0.1").promptTokens(2L));
+
+        assertThat(totals.get(labels("10.0.0.1")).promptTokens()).isEqualTo(3);
+        assertThat(dlq.getQueueSize()).isEqualTo(1);
+    }
+
+    @Test
+    void shouldReportAnUnknownRouteAsOther() {
+        send(event("10.0.0.1").route("/v1/embeddings").promptTokens(5L));
+        send(event("10.0.0.1").route("/v1/completions?x=1").promptTokens(6L));
+        send(event("10.0.0.1").route("/v1/chat/completions").promptTokens(7L));
+        send(event("10.0.0.1").route("/v1/completions").promptTokens(8L));
+
+        assertThat(storeContents()).extractingFromEntries(e -> e.getKey().fullPath(), e -> e.getValue().promptTokens())
+                .containsExactly(
+                        org.assertj.core.groups.Tuple.tuple("/v1/chat/completions", 7L),
+                        org.assertj.core.groups.Tuple.tuple("/v1/completions", 8L),
+                        org.assertj.core.groups.Tuple.tuple(MeteredRoutes.OTHER, 11L));
+    }
+
+    @Test
+    void shouldLabelMissingValuesUnknown() {
+        send(event(null).proxyHost(null).model(null).promptTokens(3L));
+
+        UsageLabels unknown = new UsageLabels("unknown", "unknown", "/v1/chat/completions", "unknown", "unknown");
+        assertThat(storeContents()).containsOnlyKeys(unknown);
+        assertThat(totals.get(unknown).promptTokens()).isEqualTo(3);
+    }
+
+    @Test
+    void shouldKeepDifferentLabelSetsApart() {
+        send(event("10.0.0.1").promptTokens(1L));
+        send(event("10.0.0.2").promptTokens(2L));
+        send(event("10.0.0.1").model("other-model").promptTokens(4L));
+        send(event("10.0.0.1").proxyHost("proxy-b").promptTokens(8L));
+        send(event("10.0.0.1").route("/v1/completions").promptTokens(16L));
+        send(event("10.0.0.1").promptTokens(32L));
+
+        assertThat(storeContents()).hasSize(5);
+        assertThat(totals.get(labels("10.0.0.1")).promptTokens()).isEqualTo(33);
+        assertThat(totals.get(labels("10.0.0.2")).promptTokens()).isEqualTo(2);
+        assertThat(totals.get(new UsageLabels("unknown", "10.0.0.1", "/v1/chat/completions", "proxy-a",
+                "other-model")).promptTokens()).isEqualTo(4);
+        assertThat(totals.get(new UsageLabels("unknown", "10.0.0.1", "/v1/chat/completions", "proxy-b",
+                "llama")).promptTokens()).isEqualTo(8);
+        assertThat(totals.get(new UsageLabels("unknown", "10.0.0.1", "/v1/completions", "proxy-a",
+                "llama")).promptTokens()).isEqualTo(16);
+    }
+
+    @Test
+    void shouldKeyByLabelsWhateverTheRecordKey() {
+        // the proxy keys by client address, but a record's key is not trusted: the labels decide
+        usage.pipeInput("someone-else".getBytes(StandardCharsets.UTF_8),
+                CODEC.encode(event("10.0.0.1").promptTokens(1L).build()));
+        usage.pipeInput((byte[]) null, CODEC.encode(event("10.0.0.1").promptTokens(2L).build()));
+
+        assertThat(storeContents()).containsOnlyKeys(labels("10.0.0.1"));
+        assertThat(totals.get(labels("10.0.0.1")).promptTokens()).isEqualTo(3);
+    }
+
+    @Test
+    void shouldKeepTotalsInAPersistentStoreWithAChangelog() {
+        assertThat(totals.persistent()).isTrue();
+        String description = UsageTopology.build(TOPICS, r -> { }).describe().toString();
+        assertThat(description).contains("stores: [" + UsageTopology.TOTALS_STORE + "]")
+                .contains(UsageTopology.BY_LABELS + "-repartition");
+    }
+
+    private void send(UsageEvent.Builder event) {
+        UsageEvent e = event.build();
+        byte[] key = e.clientAddress() == null ? null : e.clientAddress().getBytes(StandardCharsets.UTF_8);
+        usage.pipeInput(key, CODEC.encode(e));
+    }
+
+    private TreeMap<UsageLabels, UsageTotals> storeContents() {
+        TreeMap<UsageLabels, UsageTotals> all = new TreeMap<>();
+        try (var it = totals.all()) {
+            it.forEachRemaining((KeyValue<UsageLabels, UsageTotals> kv) -> all.put(kv.key, kv.value));
+        }
+        return all;
+    }
+
+    private static UsageEvent.Builder event(String client) {
+        return UsageEvent.builder()
+                .eventId(UUID.randomUUID().toString())
+                .route("/v1/chat/completions")
+                .method("POST")
+                .status(200)
+                .outcome(Outcome.OK)
+                .model("llama")
+                .clientAddress(client)
+                .proxyHost("proxy-a")
+                .promptTokens(1L)
+                .completionTokens(1L)
+                .totalTokens(2L);
+    }
+
+    private static UsageLabels labels(String client) {
+        return new UsageLabels("unknown", client, "/v1/chat/completions", "proxy-a", "llama");
+    }
+
+    private static byte[] json(String s) {
+        return s.getBytes(StandardCharsets.UTF_8);
+    }
+
+    private static String header(TestRecord<byte[], byte[]> record, String name) {
+        var h = record.headers().lastHeader(name);
+        return h == null ? null : new String(h.value(), StandardCharsets.UTF_8);
+    }
+}
