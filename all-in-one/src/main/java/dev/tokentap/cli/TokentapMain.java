@@ -1,0 +1,34 @@
+package dev.tokentap.cli;
+
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** The {@code tokentap} launcher: {@code run}, {@code demo} and {@code sim}. */
+@Command(name = "tokentap", mixinStandardHelpOptions = true, version = "tokentap 0.1.0",
+        description = "Exact per-client token metering for vLLM.",
+        subcommands = {RunCommand.class, DemoCommand.class, SimCommand.class, CommandLine.HelpCommand.class})
+public final class TokentapMain implements Runnable {
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    public static void main(String[] args) {
+        System.exit(commandLine(System.getenv()).execute(args));
+    }
+
+    /** The launcher's command line, with every flag also read from {@code env}. */
+    static CommandLine commandLine(java.util.Map<String, String> env) {
+        return new CommandLine(new TokentapMain())
+                .setDefaultValueProvider(new EnvDefaults(env))
+                // one line naming what went wrong instead of a stack trace, for start-up failures
+                .setExecutionExceptionHandler((e, cmd, parsed) -> {
+                    cmd.getErr().println("tokentap: " + e.getMessage());
+                    return 2;
+                });
+    }
+
+    @Override
+    public void run() {
+        spec.commandLine().usage(System.out);
+    }
+}
