@@ -1,5 +1,6 @@
 package dev.tokentap.aggregator;
 
+import dev.tokentap.testkit.metrics.PrometheusText;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 

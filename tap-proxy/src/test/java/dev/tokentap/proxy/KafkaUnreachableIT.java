@@ -3,6 +3,7 @@ package dev.tokentap.proxy;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.tokentap.testkit.sim.VllmSimulator;
+import dev.tokentap.testkit.metrics.PrometheusText;
 import java.io.IOException;
 import java.net.ServerSocket;
 import java.net.URI;
@@ -41,14 +42,14 @@ class KafkaUnreachableIT {
 
                 String admin = "http://127.0.0.1:" + proxy.adminPort();
                 assertThat(Http.get(admin + "/readyz").statusCode()).isEqualTo(200);
-                Scrape metrics = Scrape.of(Http.get(admin + "/metrics").body());
+                PrometheusText metrics = PrometheusText.parse(Http.get(admin + "/metrics").body());
                 // one event is stuck in send() waiting for metadata, two wait in the queue, the rest are dropped
                 assertThat(metrics.sum("tokentap_proxy_publish_failures_total", Map.of("reason", "queue_full")))
-                        .isGreaterThanOrEqualTo(3.0);
-                assertThat(metrics.sum("tokentap_proxy_publish_queue_size", Map.of())).isEqualTo(2.0);
+                        .isGreaterThanOrEqualTo(3L);
+                assertThat(metrics.sum("tokentap_proxy_publish_queue_size", Map.of())).isEqualTo(2L);
                 assertThat(metrics.sum("tokentap_proxy_events_published_total", Map.of())).isZero();
                 assertThat(metrics.sum("tokentap_proxy_requests_total",
-                        Map.of("route", "/v1/completions", "outcome", "ok"))).isEqualTo(6.0);
+                        Map.of("route", "/v1/completions", "outcome", "ok"))).isEqualTo(6L);
             } finally {
                 long start = System.nanoTime();
                 proxy.close(Duration.ofMillis(500));

@@ -12,6 +12,7 @@ import dev.tokentap.testkit.kafka.KafkaExtension;
 import dev.tokentap.testkit.kafka.TestKafka;
 import dev.tokentap.testkit.sim.ReceivedRequest;
 import dev.tokentap.testkit.sim.VllmSimulator;
+import dev.tokentap.testkit.metrics.PrometheusText;
 import java.net.URI;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
@@ -302,10 +303,10 @@ class TapProxyIT {
         // the proxy port serves nothing itself: /metrics goes upstream too
         assertThat(missing.statusCode()).isEqualTo(404);
         assertThat(simulator.received().stream().map(ReceivedRequest::path)).contains("/metrics");
-        await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(Scrape.of(
+        await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(PrometheusText.parse(
                 Http.get("http://127.0.0.1:" + proxy.adminPort() + "/metrics").body())
                 .sum("tokentap_proxy_requests_total", Map.of("route", "other", "outcome", "ok")))
-                .isGreaterThanOrEqualTo(2.0));
+                .isGreaterThanOrEqualTo(2L));
         assertThat(log.records()).noneMatch(r -> requestId.equals(r.value().requestId()));
     }
 
@@ -321,17 +322,17 @@ class TapProxyIT {
         assertThat(metrics.statusCode()).isEqualTo(200);
         assertThat(metrics.headers().firstValue("content-type")).hasValueSatisfying(
                 type -> assertThat(type).startsWith("text/plain"));
-        Scrape text = Scrape.of(metrics.body());
+        PrometheusText text = PrometheusText.parse(metrics.body());
         assertThat(text.sum("tokentap_proxy_requests_total",
                 Map.of("route", "/v1/completions", "outcome", "ok"))).isPositive();
-        assertThat(text.named("tokentap_proxy_upstream_latency_seconds_count")).isNotEmpty();
-        assertThat(text.named("tokentap_proxy_publish_queue_size")).hasSize(1);
-        assertThat(text.named("tokentap_proxy_publish_failures_total")).extracting(s -> s.labels().get("reason"))
+        assertThat(text.samples("tokentap_proxy_upstream_latency_seconds_count")).isNotEmpty();
+        assertThat(text.samples("tokentap_proxy_publish_queue_size")).hasSize(1);
+        assertThat(text.samples("tokentap_proxy_publish_failures_total")).extracting(s -> s.labels().get("reason"))
                 .containsExactlyInAnyOrder("queue_full", "kafka_error", "shutdown");
-        await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> assertThat(Scrape.of(
+        await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> assertThat(PrometheusText.parse(
                 Http.get(admin + "/metrics").body()).sum("tokentap_proxy_events_published_total", Map.of()))
                 .isPositive());
-        assertThat(text.named("jvm_memory_used_bytes")).isNotEmpty();
+        assertThat(text.samples("jvm_memory_used_bytes")).isNotEmpty();
     }
 
     @Test
