@@ -26,6 +26,6 @@ final class LocalOptions {
     int embeddedKafkaPort;
 
     @Option(names = "--data-dir", description = "where the embedded broker's log and the aggregator's state live "
-            + "(env TOKENTAP_DATA_DIR; default: ${DEFAULT-VALUE})")
+            + "(env TOKENTAP_DATA_DIR; default: ./tokentap-data for run, ./tokentap-demo-data for demo)")
     Path dataDir;
 }
