@@ -1,0 +1,74 @@
+package dev.tokentap.event;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import org.apache.kafka.common.errors.SerializationException;
+import org.apache.kafka.common.serialization.Deserializer;
+import org.apache.kafka.common.serialization.Serde;
+import org.apache.kafka.common.serialization.Serdes;
+import org.apache.kafka.common.serialization.Serializer;
+
+/**
+ * Reads and writes {@link EnrichedUsageEvent} JSON: the usage event's fields as {@link UsageEventCodec} writes
+ * them, then {@code "client": {…}}. A reader that knows only {@link UsageEvent} can read it as one (unknown fields
+ * are ignored). Thread-safe; share one instance.
+ */
+public final class EnrichedUsageEventCodec {
+
+    private static final ObjectMapper MAPPER = UsageEventCodec.newMapper();
+
+    private final UsageEventCodec events = new UsageEventCodec();
+
+    /** The enriched event as UTF-8 JSON. */
+    public byte[] encode(EnrichedUsageEvent enriched) {
+        try {
+            ObjectNode json = (ObjectNode) MAPPER.readTree(events.encode(enriched.event()));
+            json.set(EnrichedUsageEvent.CLIENT_FIELD, MAPPER.valueToTree(enriched.client()));
+            return MAPPER.writeValueAsBytes(json);
+        } catch (IOException e) {
+            // our own record of strings and numbers always serialises; reaching this is a bug
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /**
+     * The enriched event in {@code json}.
+     *
+     * @throws UsageEventDecodeException when the event part is not readable (see {@link UsageEventCodec#decode})
+     *                                   or the {@code client} object is missing or malformed
+     */
+    public EnrichedUsageEvent decode(byte[] json) {
+        UsageEvent event = events.decode(json);
+        try {
+            JsonNode client = MAPPER.readTree(json).get(EnrichedUsageEvent.CLIENT_FIELD);
+            if (client == null || !client.isObject()) {
+                throw new UsageEventDecodeException(UsageEventDecodeException.MISSING_FIELD,
+                        "enriched usage event lacks client");
+            }
+            return new EnrichedUsageEvent(event, MAPPER.treeToValue(client, ClientIdentity.class));
+        } catch (IOException e) {
+            throw new UsageEventDecodeException(UsageEventDecodeException.MALFORMED,
+                    "not an enriched usage event: " + e.getMessage(), e);
+        }
+    }
+
+    /** A Kafka serde over this codec; the deserializer throws {@link SerializationException} on a bad record. */
+    public static Serde<EnrichedUsageEvent> serde() {
+        EnrichedUsageEventCodec codec = new EnrichedUsageEventCodec();
+        Serializer<EnrichedUsageEvent> serializer = (topic, data) -> data == null ? null : codec.encode(data);
+        Deserializer<EnrichedUsageEvent> deserializer = (topic, bytes) -> {
+            if (bytes == null) {
+                return null;
+            }
+            try {
+                return codec.decode(bytes);
+            } catch (UsageEventDecodeException e) {
+                throw new SerializationException(e.getMessage(), e);
+            }
+        };
+        return Serdes.serdeFrom(serializer, deserializer);
+    }
+}
