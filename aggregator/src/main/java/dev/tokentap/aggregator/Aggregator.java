@@ -2,6 +2,10 @@ package dev.tokentap.aggregator;
 
 import dev.tokentap.aggregator.http.AggregatorHttpServer;
 import dev.tokentap.aggregator.http.StreamsHealth;
+import dev.tokentap.aggregator.identity.IdentityResolver;
+import dev.tokentap.aggregator.k8s.InformerPodDirectory;
+import dev.tokentap.aggregator.k8s.KubernetesIdentity;
+import dev.tokentap.aggregator.k8s.PodDirectory;
 import dev.tokentap.aggregator.topology.UsageTopology;
 import dev.tokentap.event.Topics;
 import io.micrometer.core.instrument.binder.jvm.JvmGcMetrics;
@@ -14,7 +18,6 @@ import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Properties;
@@ -53,11 +56,13 @@ public final class Aggregator implements AutoCloseable {
     private final StreamsHealth health;
     private final AggregatorHttpServer http;
     private final PrometheusMeterRegistry registry;
+    private final PodDirectory pods;
     private final boolean leaveGroupOnClose;
     private final AtomicBoolean closed = new AtomicBoolean();
 
     private Aggregator(KafkaStreams streams, StreamsHealth health, AggregatorHttpServer http,
-                       PrometheusMeterRegistry registry, boolean leaveGroupOnClose) {
+                       PrometheusMeterRegistry registry, PodDirectory pods, boolean leaveGroupOnClose) {
+        this.pods = pods;
         this.streams = streams;
         this.health = health;
         this.http = http;
@@ -71,31 +76,55 @@ public final class Aggregator implements AutoCloseable {
      * @throws IllegalStateException when Kafka can't be reached to ensure the topics, or the HTTP port is taken
      */
     public static Aggregator start(AggregatorConfig config) {
+        AggregatorConfig.Identity identity = config.identity();
+        PodDirectory pods = KubernetesIdentity.open(config.kubernetes() == AggregatorConfig.KubernetesMode.AUTO,
+                new InformerPodDirectory.Settings(identity.watchNamespaces(), identity.podLabels(),
+                        identity.tombstoneRetention()), System.getenv(), Clock.systemUTC());
+        try {
+            return start(config, pods);
+        } catch (RuntimeException e) {
+            pods.close();
+            throw e;
+        }
+    }
+
+    /**
+     * Starts the aggregator with a pod directory of the caller's choosing (tests, embedders); the aggregator
+     * closes it when it closes.
+     */
+    public static Aggregator start(AggregatorConfig config, PodDirectory pods) {
         PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
         new JvmMemoryMetrics().bindTo(registry);
         new JvmGcMetrics().bindTo(registry);
         new JvmThreadMetrics().bindTo(registry);
         new ProcessorMetrics().bindTo(registry);
         try {
-            return start(config, registry);
+            return start(config, pods, registry);
         } catch (RuntimeException e) {
             registry.close();
             throw e;
         }
     }
 
-    static Aggregator start(AggregatorConfig config, PrometheusMeterRegistry registry) {
+    static Aggregator start(AggregatorConfig config, PodDirectory pods, PrometheusMeterRegistry registry) {
         Topics topics = Topics.withUsage(config.topic());
         LOG.info("aggregator starting kafka={} topic={} application_id={} state_dir={} stream_threads={} "
                         + "commit_interval_ms={}", config.kafka(), topics.usage(), config.applicationId(),
                 config.stateDir().toAbsolutePath(), config.streamThreads(), config.commitInterval().toMillis());
-        // pod lookup comes later; until then every caller is known by its address, whatever the flag says
-        LOG.info("kubernetes mode={} identity=address-only", config.kubernetes().name().toLowerCase(Locale.ROOT));
+        IdentityResolver identities = new IdentityResolver(config.identity().precedence(),
+                config.identity().apiKeyAliases() == null ? Map.of()
+                        : IdentityResolver.readAliases(config.identity().apiKeyAliases()));
+        LOG.info("identity precedence={} api_key_aliases={} watch_namespaces={} pod_labels={}",
+                identities.precedence().stream().map(IdentityResolver.Signal::source).toList(),
+                config.identity().apiKeyAliases() == null ? "none" : config.identity().apiKeyAliases(),
+                config.identity().watchNamespaces().isEmpty() ? "all" : config.identity().watchNamespaces(),
+                config.identity().podLabels());
 
         ensureTopics(config, topics);
 
         AggregatorMetrics metrics = new AggregatorMetrics(registry);
-        Topology topology = UsageTopology.build(topics, metrics::decodeFailure);
+        Topology topology = UsageTopology.build(topics, pods, identities, Clock.systemUTC(),
+                metrics::decodeFailure);
         LOG.debug("topology {}", topology.describe());
         KafkaStreams streams = new KafkaStreams(topology, streamsProperties(config));
         StreamsHealth health = new StreamsHealth();
@@ -104,10 +133,14 @@ public final class Aggregator implements AutoCloseable {
         metrics.bindStreamsState(streams::state);
         LocalTotals totals = new LocalTotals(streams);
         metrics.bindUsageTotals(totals);
+        metrics.bindPodDirectory(pods, Clock.systemUTC());
+        DirectoryReadiness directoryReady = new DirectoryReadiness(pods, config.identity().syncTimeout(),
+                Clock.systemUTC());
 
         AggregatorHttpServer http;
         try {
-            http = AggregatorHttpServer.start(config.listen(), config.port(), metrics::scrape, totals, health);
+            http = AggregatorHttpServer.start(config.listen(), config.port(), metrics::scrape, totals, health,
+                    () -> health.ready() && directoryReady.getAsBoolean());
         } catch (RuntimeException e) {
             streams.close(Duration.ZERO);
             throw new IllegalStateException("cannot serve HTTP on " + config.listen() + ":" + config.port()
@@ -125,7 +158,7 @@ public final class Aggregator implements AutoCloseable {
         boolean leaveGroup = !config.kafkaProperties().containsKey(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG)
                 && !config.kafkaProperties().containsKey(
                 StreamsConfig.consumerPrefix(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG));
-        return new Aggregator(streams, health, http, registry, leaveGroup);
+        return new Aggregator(streams, health, http, registry, pods, leaveGroup);
     }
 
     /** The HTTP port actually bound. */
@@ -133,9 +166,9 @@ public final class Aggregator implements AutoCloseable {
         return http.port();
     }
 
-    /** True once Streams has been RUNNING (and still is healthy): what {@code /readyz} says. */
-    public boolean isReady() {
-        return health.ready();
+    /** The pod directory callers are resolved with. */
+    public PodDirectory pods() {
+        return pods;
     }
 
     /** The current Kafka Streams state. */
@@ -164,6 +197,7 @@ public final class Aggregator implements AutoCloseable {
                 leaveGroupOnClose ? CloseOptions.GroupMembershipOperation.LEAVE_GROUP
                         : CloseOptions.GroupMembershipOperation.REMAIN_IN_GROUP));
         http.close();
+        pods.close();
         registry.close();
         LOG.info("aggregator stopped clean={}", clean);
     }
@@ -207,14 +241,14 @@ public final class Aggregator implements AutoCloseable {
     }
 
     /**
-     * Creates the usage and dead-letter topics if they are missing, with {@code --topic-partitions} partitions
+     * Creates the usage, enriched and dead-letter topics if they are missing, with {@code --topic-partitions} partitions
      * and the broker's default replication factor. Topics that exist are left as they are.
      */
     static void ensureTopics(AggregatorConfig config, Topics topics) {
         try (Admin admin = Admin.create(adminProperties(config))) {
             Set<String> existing = admin.listTopics().names().get(ADMIN_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
             List<NewTopic> missing = new ArrayList<>();
-            for (String name : List.of(topics.usage(), topics.dlq())) {
+            for (String name : List.of(topics.usage(), topics.enriched(), topics.dlq())) {
                 if (!existing.contains(name)) {
                     missing.add(new NewTopic(name, Optional.of(config.topicPartitions()),
                             Optional.empty()));
@@ -236,7 +270,8 @@ public final class Aggregator implements AutoCloseable {
             throw new IllegalStateException("interrupted while ensuring topics", e);
         } catch (ExecutionException | TimeoutException e) {
             Throwable cause = e instanceof ExecutionException && e.getCause() != null ? e.getCause() : e;
-            throw new IllegalStateException("cannot ensure topics " + topics.usage() + ", " + topics.dlq()
+            throw new IllegalStateException("cannot ensure topics " + topics.usage() + ", " + topics.enriched()
+                    + ", " + topics.dlq()
                     + " on Kafka " + config.kafka() + ": " + cause, cause);
         }
     }

@@ -15,6 +15,7 @@ import java.util.TreeMap;
 import java.util.function.Function;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import dev.tokentap.aggregator.identity.IdentityResolver;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.ArgSpec;
@@ -36,6 +37,7 @@ import picocli.CommandLine.Option;
  * @param topicPartitions partitions of the usage and dead-letter topics when the aggregator has to create them
  * @param kubernetes      whether to resolve callers to pods
  * @param commitInterval  Kafka Streams commit interval (under exactly-once, also the latency of the totals)
+ * @param identity        how callers are named: pod directory scope and identity precedence
  * @param kafkaProperties further Kafka / Kafka Streams properties, passed through as they are
  */
 public record AggregatorConfig(
@@ -49,6 +51,7 @@ public record AggregatorConfig(
         int topicPartitions,
         KubernetesMode kubernetes,
         Duration commitInterval,
+        Identity identity,
         Map<String, String> kafkaProperties) {
 
     public static final String DEFAULT_KAFKA = "localhost:9092";
@@ -81,12 +84,64 @@ public record AggregatorConfig(
         }
     }
 
+    /**
+     * How callers are named.
+     *
+     * @param watchNamespaces    namespaces whose pods are watched; empty for all
+     * @param podLabels          pod labels carried into the identity (the enriched record's {@code client.labels})
+     * @param precedence         signals a client is named by, first present wins
+     * @param apiKeyAliases      optional file mapping {@code api_key_id} to a name; null for none
+     * @param syncTimeout        how long {@code /readyz} waits for the pod directory's first sync
+     * @param tombstoneRetention how long a deleted pod still resolves events from before its deletion
+     */
+    public record Identity(
+            List<String> watchNamespaces,
+            List<String> podLabels,
+            List<IdentityResolver.Signal> precedence,
+            Path apiKeyAliases,
+            Duration syncTimeout,
+            Duration tombstoneRetention) {
+
+        public static final Duration DEFAULT_SYNC_TIMEOUT = Duration.ofSeconds(30);
+        public static final Duration DEFAULT_TOMBSTONE_RETENTION = Duration.ofMinutes(10);
+
+        /** All namespaces, no labels, the default precedence, no aliases. */
+        public static final Identity DEFAULT = new Identity(List.of(), List.of(),
+                IdentityResolver.DEFAULT_PRECEDENCE, null, DEFAULT_SYNC_TIMEOUT, DEFAULT_TOMBSTONE_RETENTION);
+
+        public Identity {
+            watchNamespaces = watchNamespaces == null ? List.of() : List.copyOf(watchNamespaces);
+            podLabels = podLabels == null ? List.of() : List.copyOf(podLabels);
+            precedence = precedence == null ? IdentityResolver.DEFAULT_PRECEDENCE : List.copyOf(precedence);
+            List<String> problems = problems(precedence, syncTimeout, tombstoneRetention);
+            if (!problems.isEmpty()) {
+                throw new IllegalArgumentException(message(problems));
+            }
+        }
+
+        static List<String> problems(List<IdentityResolver.Signal> precedence, Duration syncTimeout,
+                                     Duration tombstoneRetention) {
+            List<String> problems = new ArrayList<>();
+            if (precedence != null && precedence.isEmpty()) {
+                problems.add("--identity-precedence must name at least one signal");
+            }
+            if (syncTimeout == null || syncTimeout.isNegative()) {
+                problems.add("--kubernetes-sync-timeout must be zero or more, got " + syncTimeout);
+            }
+            if (tombstoneRetention == null || tombstoneRetention.isNegative()) {
+                problems.add("--pod-tombstone-retention must be zero or more, got " + tombstoneRetention);
+            }
+            return problems;
+        }
+    }
+
     // Kafka's own rule for topic names; application.id becomes a prefix of topic names, so the same applies
     private static final Pattern KAFKA_NAME = Pattern.compile("[a-zA-Z0-9._-]{1,249}");
 
     public AggregatorConfig {
         kafkaProperties = kafkaProperties == null ? Map.of()
                 : Collections.unmodifiableMap(new TreeMap<>(kafkaProperties));
+        identity = identity == null ? Identity.DEFAULT : identity;
         List<String> problems = problems(kafka, topic, listen, port, stateDir, applicationId, streamThreads,
                 topicPartitions, kubernetes, commitInterval, kafkaProperties);
         if (!problems.isEmpty()) {
@@ -137,12 +192,45 @@ public record AggregatorConfig(
                 .ifPresent(b::kubernetes);
         convert(flags.commitInterval, "--commit-interval", AggregatorConfig::parseDuration, problems)
                 .ifPresent(b::commitInterval);
+        List<IdentityResolver.Signal> precedence = convert(flags.identityPrecedence, "--identity-precedence",
+                IdentityResolver::parsePrecedence, problems).orElse(null);
+        Duration syncTimeout = convert(flags.kubernetesSyncTimeout, "--kubernetes-sync-timeout",
+                AggregatorConfig::parseDuration, problems).orElse(null);
+        Duration retention = convert(flags.podTombstoneRetention, "--pod-tombstone-retention",
+                AggregatorConfig::parseDuration, problems).orElse(null);
+        Path aliases = null;
+        if (flags.apiKeyAliases != null && !flags.apiKeyAliases.isBlank()) {
+            aliases = Path.of(flags.apiKeyAliases);
+            if (!java.nio.file.Files.isReadable(aliases)) {
+                problems.add("--api-key-aliases names a file that can't be read: " + aliases);
+            }
+        }
+        if (precedence != null && syncTimeout != null && retention != null) {
+            problems.addAll(Identity.problems(precedence, syncTimeout, retention));
+            if (problems.isEmpty()) {
+                b.identity(new Identity(list(flags.watchNamespaces), list(flags.podLabels), precedence, aliases,
+                        syncTimeout, retention));
+            }
+        }
         problems.addAll(problems(b.kafka, b.topic, b.listen, b.port, b.stateDir, b.applicationId, b.streamThreads,
                 b.topicPartitions, b.kubernetes, b.commitInterval, b.kafkaProperties));
         if (!problems.isEmpty()) {
             throw new IllegalArgumentException(message(problems));
         }
         return b.build();
+    }
+
+    /** {@code a, b,c} as [a, b, c]; blank for none. */
+    static List<String> list(String text) {
+        List<String> items = new ArrayList<>();
+        if (text != null) {
+            for (String part : text.split(",")) {
+                if (!part.isBlank()) {
+                    items.add(part.trim());
+                }
+            }
+        }
+        return items;
     }
 
     /** The Kafka properties named by {@value #KAFKA_ENV_PREFIX} variables: {@code _} becomes {@code .}. */
@@ -253,6 +341,7 @@ public record AggregatorConfig(
         private int topicPartitions = DEFAULT_TOPIC_PARTITIONS;
         private KubernetesMode kubernetes = KubernetesMode.AUTO;
         private Duration commitInterval = DEFAULT_COMMIT_INTERVAL;
+        private Identity identity = Identity.DEFAULT;
         private final Map<String, String> kafkaProperties = new LinkedHashMap<>();
 
         private Builder() {
@@ -268,6 +357,7 @@ public record AggregatorConfig(
         public Builder topicPartitions(int v) { topicPartitions = v; return this; }
         public Builder kubernetes(KubernetesMode v) { kubernetes = v; return this; }
         public Builder commitInterval(Duration v) { commitInterval = v; return this; }
+        public Builder identity(Identity v) { identity = v; return this; }
 
         /** Adds Kafka / Kafka Streams properties; later calls win for the same name. */
         public Builder kafkaProperties(Map<String, String> v) {
@@ -282,7 +372,7 @@ public record AggregatorConfig(
 
         public AggregatorConfig build() {
             return new AggregatorConfig(kafka, topic, listen, port, stateDir, applicationId, streamThreads,
-                    topicPartitions, kubernetes, commitInterval, kafkaProperties);
+                    topicPartitions, kubernetes, commitInterval, identity, kafkaProperties);
         }
     }
 
@@ -339,21 +429,58 @@ public record AggregatorConfig(
                 description = "Kafka Streams commit interval, e.g. 100ms, 1s "
                         + "(env TOKENTAP_COMMIT_INTERVAL; default ${DEFAULT-VALUE})")
         String commitInterval;
+
+        @Option(names = "--watch-namespaces", paramLabel = "NS,…", defaultValue = "",
+                description = "namespaces whose pods identify callers; empty for all "
+                        + "(env TOKENTAP_WATCH_NAMESPACES; default all)")
+        String watchNamespaces;
+
+        @Option(names = "--pod-labels", paramLabel = "LABEL,…", defaultValue = "",
+                description = "pod labels to carry into the enriched record, e.g. app,team "
+                        + "(env TOKENTAP_POD_LABELS; default none)")
+        String podLabels;
+
+        @Option(names = "--identity-precedence", paramLabel = "SIGNAL,…",
+                defaultValue = "tenant,workload,api_key,address",
+                description = "what names a client, first present wins: tenant (header), workload (Kubernetes), "
+                        + "api_key (alias), address (env TOKENTAP_IDENTITY_PRECEDENCE; default ${DEFAULT-VALUE})")
+        String identityPrecedence;
+
+        @Option(names = "--api-key-aliases", paramLabel = "FILE", defaultValue = "",
+                description = "file mapping api_key_id to a client name: lines '<api_key_id> <name>' or a JSON "
+                        + "object (env TOKENTAP_API_KEY_ALIASES; default none)")
+        String apiKeyAliases;
+
+        @Option(names = "--kubernetes-sync-timeout", paramLabel = "DURATION", defaultValue = "30s",
+                description = "how long /readyz waits for the pod directory's first sync before serving "
+                        + "address-only identity (env TOKENTAP_KUBERNETES_SYNC_TIMEOUT; default ${DEFAULT-VALUE})")
+        String kubernetesSyncTimeout;
+
+        @Option(names = "--pod-tombstone-retention", paramLabel = "DURATION", defaultValue = "10m",
+                description = "how long a deleted pod still names the events it sent before "
+                        + "(env TOKENTAP_POD_TOMBSTONE_RETENTION; default ${DEFAULT-VALUE})")
+        String podTombstoneRetention;
     }
 
     /** Supplies a flag's value from its environment variable when the flag is not given. */
     private static final class EnvDefaults implements CommandLine.IDefaultValueProvider {
-        private static final Map<String, String> ENV_BY_FLAG = Map.of(
-                "--kafka", "KAFKA_BOOTSTRAP_SERVERS",
-                "--topic", "TOKENTAP_TOPIC",
-                "--listen", "TOKENTAP_LISTEN",
-                "--port", "TOKENTAP_PORT",
-                "--state-dir", "TOKENTAP_STATE_DIR",
-                "--application-id", "TOKENTAP_APPLICATION_ID",
-                "--stream-threads", "TOKENTAP_STREAM_THREADS",
-                "--topic-partitions", "TOKENTAP_TOPIC_PARTITIONS",
-                "--kubernetes", "TOKENTAP_KUBERNETES",
-                "--commit-interval", "TOKENTAP_COMMIT_INTERVAL");
+        private static final Map<String, String> ENV_BY_FLAG = Map.ofEntries(
+                Map.entry("--kafka", "KAFKA_BOOTSTRAP_SERVERS"),
+                Map.entry("--topic", "TOKENTAP_TOPIC"),
+                Map.entry("--listen", "TOKENTAP_LISTEN"),
+                Map.entry("--port", "TOKENTAP_PORT"),
+                Map.entry("--state-dir", "TOKENTAP_STATE_DIR"),
+                Map.entry("--application-id", "TOKENTAP_APPLICATION_ID"),
+                Map.entry("--stream-threads", "TOKENTAP_STREAM_THREADS"),
+                Map.entry("--topic-partitions", "TOKENTAP_TOPIC_PARTITIONS"),
+                Map.entry("--kubernetes", "TOKENTAP_KUBERNETES"),
+                Map.entry("--commit-interval", "TOKENTAP_COMMIT_INTERVAL"),
+                Map.entry("--watch-namespaces", "TOKENTAP_WATCH_NAMESPACES"),
+                Map.entry("--pod-labels", "TOKENTAP_POD_LABELS"),
+                Map.entry("--identity-precedence", "TOKENTAP_IDENTITY_PRECEDENCE"),
+                Map.entry("--api-key-aliases", "TOKENTAP_API_KEY_ALIASES"),
+                Map.entry("--kubernetes-sync-timeout", "TOKENTAP_KUBERNETES_SYNC_TIMEOUT"),
+                Map.entry("--pod-tombstone-retention", "TOKENTAP_POD_TOMBSTONE_RETENTION"));
 
         private final Map<String, String> env;
 

@@ -1,5 +1,6 @@
 package dev.tokentap.aggregator;
 
+import dev.tokentap.aggregator.k8s.PodDirectory;
 import dev.tokentap.aggregator.topology.UsageLabels;
 import dev.tokentap.aggregator.topology.UsageTotals;
 import dev.tokentap.event.UsageEventDecodeException;
@@ -13,6 +14,7 @@ import io.prometheus.metrics.model.snapshots.GaugeSnapshot;
 import io.prometheus.metrics.model.snapshots.GaugeSnapshot.GaugeDataPointSnapshot;
 import io.prometheus.metrics.model.snapshots.Labels;
 import io.prometheus.metrics.model.snapshots.MetricSnapshots;
+import java.time.Clock;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -49,6 +51,10 @@ public final class AggregatorMetrics {
     public static final String TAG_REASON = "reason";
     public static final String STREAMS_STATE = "tokentap.aggregator.streams.state";
     public static final String TAG_STATE = "state";
+    /** Gauge: 1 while the pod directory is in sync with the Kubernetes API (always 1 without Kubernetes). */
+    public static final String POD_DIRECTORY_SYNCED = "tokentap.aggregator.pod.directory.synced";
+    /** Gauge: seconds since the pod directory was last known to be current. */
+    public static final String POD_DIRECTORY_AGE = "tokentap.aggregator.pod.directory.age";
     /** Gauge: label sets in this instance's part of the totals store (collected with the usage families). */
     public static final String USAGE_SERIES = "tokentap_aggregator_usage_series";
 
@@ -87,6 +93,23 @@ public final class AggregatorMetrics {
                     .tag(TAG_STATE, s.name())
                     .register(registry);
         }
+    }
+
+    /**
+     * The pod directory's health: {@value #POD_DIRECTORY_SYNCED} (0/1) and {@value #POD_DIRECTORY_AGE} in seconds
+     * (how stale it may be; -1 before it ever synced).
+     */
+    public void bindPodDirectory(PodDirectory pods, Clock clock) {
+        Gauge.builder(POD_DIRECTORY_SYNCED, () -> pods.synced() ? 1 : 0)
+                .description("1 while the pod directory is in sync with the Kubernetes API, else 0")
+                .register(registry);
+        Gauge.builder(POD_DIRECTORY_AGE, () -> {
+                    long asOf = pods.currentAsOf();
+                    return asOf < 0 ? -1 : Math.max(0, clock.millis() - asOf) / 1000.0;
+                })
+                .description("Seconds since the pod directory was last known to be current; -1 before its first sync")
+                .baseUnit("seconds")
+                .register(registry);
     }
 
     /**

@@ -15,6 +15,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.SortedMap;
+import java.util.function.BooleanSupplier;
 import java.util.function.Function;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
@@ -41,6 +42,16 @@ public final class AggregatorHttpServer implements AutoCloseable {
     public static AggregatorHttpServer start(String host, int port, Function<String, Scrape> metrics,
                                              Supplier<Optional<SortedMap<UsageLabels, UsageTotals>>> usage,
                                              StreamsHealth health) {
+        return start(host, port, metrics, usage, health, health::ready);
+    }
+
+    /**
+     * Starts serving, with {@code /readyz} answering {@code ready} (Streams' readiness and whatever else the
+     * aggregator waits for, such as the pod directory's first sync).
+     */
+    public static AggregatorHttpServer start(String host, int port, Function<String, Scrape> metrics,
+                                             Supplier<Optional<SortedMap<UsageLabels, UsageTotals>>> usage,
+                                             StreamsHealth health, BooleanSupplier ready) {
         Javalin app = Javalin.create(config -> {
             config.startup.showJavalinBanner = false;
             config.startup.showOldJavalinVersionWarning = false;
@@ -49,7 +60,7 @@ public final class AggregatorHttpServer implements AutoCloseable {
                 ctx.contentType(scrape.contentType()).result(scrape.body());
             });
             config.routes.get("/healthz", ctx -> probe(ctx, health.healthy(), health));
-            config.routes.get("/readyz", ctx -> probe(ctx, health.ready(), health));
+            config.routes.get("/readyz", ctx -> probe(ctx, ready.getAsBoolean(), health));
             config.routes.get("/api/v1/usage", ctx -> usage(ctx, usage.get(), health));
         });
         app.start(host, port);

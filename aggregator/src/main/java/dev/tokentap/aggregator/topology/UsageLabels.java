@@ -2,6 +2,7 @@ package dev.tokentap.aggregator.topology;
 
 import com.fasterxml.jackson.annotation.JsonProperty;
 import com.fasterxml.jackson.annotation.JsonPropertyOrder;
+import dev.tokentap.event.EnrichedUsageEvent;
 import dev.tokentap.event.UsageEvent;
 import java.util.Comparator;
 
@@ -43,6 +44,13 @@ public record UsageLabels(
     public static UsageLabels withoutKubernetes(UsageEvent event) {
         return new UsageLabels(UNKNOWN, event.clientAddress(), MeteredRoutes.fullPath(event.route()),
                 event.proxyHost(), event.model());
+    }
+
+    /** The labels of an event whose caller has been resolved: its namespace and client name. */
+    public static UsageLabels of(EnrichedUsageEvent enriched) {
+        UsageEvent event = enriched.event();
+        return new UsageLabels(enriched.client().namespace(), enriched.client().clientName(),
+                MeteredRoutes.fullPath(event.route()), event.proxyHost(), event.model());
     }
 
     @Override

@@ -1,15 +1,22 @@
 package dev.tokentap.aggregator.topology;
 
+import dev.tokentap.aggregator.identity.IdentityResolver;
+import dev.tokentap.aggregator.k8s.PodDirectory;
+import dev.tokentap.aggregator.k8s.PodIdentity;
+import dev.tokentap.event.EnrichedUsageEvent;
+import dev.tokentap.event.EnrichedUsageEventCodec;
 import dev.tokentap.event.Topics;
 import dev.tokentap.event.UsageEvent;
 import dev.tokentap.event.UsageEventCodec;
 import dev.tokentap.event.UsageEventDecodeException;
 import dev.tokentap.event.UsageEventSerde;
 import java.nio.charset.StandardCharsets;
+import java.time.Clock;
 import java.util.Objects;
 import java.util.function.Consumer;
 import org.apache.kafka.common.serialization.Serdes;
 import org.apache.kafka.common.utils.Bytes;
+import org.apache.kafka.streams.KeyValue;
 import org.apache.kafka.streams.StreamsBuilder;
 import org.apache.kafka.streams.Topology;
 import org.apache.kafka.streams.kstream.Branched;
@@ -27,8 +34,10 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Builds the aggregator's one Kafka Streams topology: usage log → decode (unreadable records to the DLQ) → key by
- * label set → running totals in the persistent store {@link #TOTALS_STORE}.
+ * Builds the aggregator's one Kafka Streams topology: usage log → decode (unreadable records to the DLQ) → resolve
+ * the caller (pod directory as of the event's start, then {@link IdentityResolver}) → one enriched record per
+ * request to the enriched topic, keyed by client name, and → key by label set → running totals in the persistent
+ * store {@link #TOTALS_STORE}.
  *
  * <p>Every processor, the repartition topic and the store are named explicitly: their names become internal
  * topic names, and must not shift when the topology grows.
@@ -50,12 +59,19 @@ public final class UsageTopology {
     /**
      * The topology.
      *
-     * @param topics         where to read usage and send unreadable records
+     * @param topics         where to read usage, write enriched records and send unreadable records
+     * @param pods           who held a client address when; looked up once per event on a stream thread
+     * @param identities     names the client from the event and its pod
+     * @param clock          the time of an event that carries no {@code started_at}
      * @param decodeFailures told the reason of every record that could not be decoded (for a metric); it runs on
      *                       a stream thread, so it must be quick and thread-safe
      */
-    public static Topology build(Topics topics, Consumer<String> decodeFailures) {
+    public static Topology build(Topics topics, PodDirectory pods, IdentityResolver identities, Clock clock,
+                                 Consumer<String> decodeFailures) {
         Objects.requireNonNull(topics, "topics");
+        Objects.requireNonNull(pods, "pods");
+        Objects.requireNonNull(identities, "identities");
+        Objects.requireNonNull(clock, "clock");
         Objects.requireNonNull(decodeFailures, "decodeFailures");
         StreamsBuilder builder = new StreamsBuilder();
 
@@ -71,10 +87,17 @@ public final class UsageTopology {
                 .mapValues(Decoded::raw, Named.as("dlq-raw"))
                 .to(topics.dlq(), Produced.with(Serdes.ByteArray(), Serdes.ByteArray()).withName("dlq-sink"));
 
-        branches.get("decoded-ok")
+        KStream<byte[], EnrichedUsageEvent> enriched = branches.get("decoded-ok")
                 .mapValues(Decoded::event, Named.as("event"))
-                .groupBy((key, event) -> UsageLabels.withoutKubernetes(event),
-                        Grouped.with(BY_LABELS, JsonSerde.labels(), new UsageEventSerde()))
+                .mapValues(event -> enrich(event, pods, identities, clock), Named.as("enrich"));
+
+        enriched.selectKey((key, e) -> e.client().clientName(), Named.as("key-by-client-name"))
+                .to(topics.enriched(), Produced.with(Serdes.String(), EnrichedUsageEventCodec.serde())
+                        .withName("enriched-sink"));
+
+        // the repartition topic carries the plain event: the labels in its key are all the totals need
+        enriched.map((key, e) -> KeyValue.pair(UsageLabels.of(e), e.event()), Named.as("key-by-labels"))
+                .groupByKey(Grouped.with(BY_LABELS, JsonSerde.labels(), new UsageEventSerde()))
                 .aggregate(() -> UsageTotals.EMPTY, (labels, event, totals) -> totals.add(event),
                         Named.as("totals"),
                         Materialized.<UsageLabels, UsageTotals, KeyValueStore<Bytes, byte[]>>as(TOTALS_STORE)
@@ -82,6 +105,13 @@ public final class UsageTopology {
                                 .withValueSerde(JsonSerde.totals()));
 
         return builder.build();
+    }
+
+    /** The event with its caller resolved as of the event's start. */
+    static EnrichedUsageEvent enrich(UsageEvent event, PodDirectory pods, IdentityResolver identities, Clock clock) {
+        long at = event.startedAt() != null ? event.startedAt() : clock.millis();
+        PodIdentity pod = pods.lookup(event.clientAddress(), at);
+        return new EnrichedUsageEvent(event, identities.resolve(event, pod));
     }
 
     /** A usage log record after decoding: the event, or the untouched bytes of a record that is not one. */

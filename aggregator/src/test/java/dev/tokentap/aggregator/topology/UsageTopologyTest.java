@@ -2,6 +2,13 @@ package dev.tokentap.aggregator.topology;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.tokentap.aggregator.identity.IdentityResolver;
+import dev.tokentap.aggregator.k8s.PodDirectory;
+import dev.tokentap.aggregator.k8s.PodIdentity;
+import dev.tokentap.aggregator.k8s.StaticPodDirectory;
+import dev.tokentap.event.ClientIdentity;
+import dev.tokentap.event.EnrichedUsageEvent;
+import dev.tokentap.event.EnrichedUsageEventCodec;
 import dev.tokentap.event.Outcome;
 import dev.tokentap.event.Topics;
 import dev.tokentap.event.UsageEvent;
@@ -9,6 +16,9 @@ import dev.tokentap.event.UsageEventCodec;
 import dev.tokentap.event.UsageEventDecodeException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Instant;
+import java.time.ZoneOffset;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -18,6 +28,7 @@ import java.util.UUID;
 import org.apache.kafka.common.header.internals.RecordHeaders;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.streams.KeyValue;
 import org.apache.kafka.streams.StreamsConfig;
 import org.apache.kafka.streams.TestInputTopic;
@@ -38,7 +49,14 @@ class UsageTopologyTest {
     @TempDir
     Path stateDir;
 
+    static final String POD_IP = "10.42.0.50";
+    static final PodIdentity RANKER = new PodIdentity("search", "ranker-7d9f8b6c5d-x2x7q", "Deployment", "ranker",
+            "ranker-sa", "node-1", new TreeMap<>(Map.of("team", "search")));
+    static final Clock CLOCK = Clock.fixed(Instant.parse("2026-01-01T00:00:00Z"), ZoneOffset.UTC);
+
     private final List<String> decodeFailures = new ArrayList<>();
+    private final EnrichedUsageEventCodec enrichedCodec = new EnrichedUsageEventCodec();
+    private TestOutputTopic<String, byte[]> enriched;
     private TopologyTestDriver driver;
     private TestInputTopic<byte[], byte[]> usage;
     private TestOutputTopic<byte[], byte[]> dlq;
@@ -51,7 +69,9 @@ class UsageTopologyTest {
         props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, "unused:9092");
         props.put(StreamsConfig.STATE_DIR_CONFIG, stateDir.toString());
         props.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, StreamsConfig.EXACTLY_ONCE_V2);
-        driver = new TopologyTestDriver(UsageTopology.build(TOPICS, decodeFailures::add), props);
+        driver = new TopologyTestDriver(UsageTopology.build(TOPICS, new StaticPodDirectory(Map.of(POD_IP, RANKER)),
+                IdentityResolver.DEFAULT, CLOCK, decodeFailures::add), props);
+        enriched = driver.createOutputTopic(TOPICS.enriched(), new StringDeserializer(), new ByteArrayDeserializer());
         usage = driver.createInputTopic(TOPICS.usage(), new ByteArraySerializer(), new ByteArraySerializer());
         dlq = driver.createOutputTopic(TOPICS.dlq(), new ByteArrayDeserializer(), new ByteArrayDeserializer());
         totals = driver.getKeyValueStore(UsageTopology.TOTALS_STORE);
@@ -211,9 +231,71 @@ class UsageTopologyTest {
     @Test
     void shouldKeepTotalsInAPersistentStoreWithAChangelog() {
         assertThat(totals.persistent()).isTrue();
-        String description = UsageTopology.build(TOPICS, r -> { }).describe().toString();
+        String description = UsageTopology.build(TOPICS, PodDirectory.NONE, IdentityResolver.DEFAULT, CLOCK,
+                r -> { }).describe().toString();
         assertThat(description).contains("stores: [" + UsageTopology.TOTALS_STORE + "]")
                 .contains(UsageTopology.BY_LABELS + "-repartition");
+    }
+
+    @Test
+    void shouldWriteOneEnrichedRecordPerEventKeyedByClientName() {
+        // given an event from a caller that is no known pod
+        UsageEvent event = event("10.0.0.1").promptTokens(3L).build();
+
+        // when
+        usage.pipeInput("10.0.0.1".getBytes(StandardCharsets.UTF_8), CODEC.encode(event));
+
+        // then the enriched record is the event, named by its address in no namespace
+        TestRecord<String, byte[]> out = enriched.readRecord();
+        assertThat(out.key()).isEqualTo("10.0.0.1");
+        EnrichedUsageEvent read = enrichedCodec.decode(out.value());
+        assertThat(read.event()).isEqualTo(event);
+        assertThat(read.client()).isEqualTo(new ClientIdentity(ClientIdentity.UNKNOWN, null, null, null, null, null,
+                null, null, "10.0.0.1", ClientIdentity.SOURCE_ADDRESS));
+        assertThat(enriched.isEmpty()).isTrue();
+    }
+
+    @Test
+    void shouldNameAPodsCallerByItsWorkloadInItsNamespace() {
+        // when
+        send(event(POD_IP).promptTokens(5L).completionTokens(2L).totalTokens(7L));
+
+        // then the totals count under the workload, and the enriched record carries every pod signal
+        UsageLabels byWorkload = new UsageLabels("search", "ranker", "/v1/chat/completions", "proxy-a", "llama");
+        assertThat(storeContents()).containsOnlyKeys(byWorkload);
+        assertThat(totals.get(byWorkload).totalTokens()).isEqualTo(7);
+        TestRecord<String, byte[]> out = enriched.readRecord();
+        assertThat(out.key()).isEqualTo("ranker");
+        assertThat(enrichedCodec.decode(out.value()).client()).isEqualTo(new ClientIdentity("search",
+                "ranker-7d9f8b6c5d-x2x7q", "Deployment", "ranker", "ranker-sa", "node-1",
+                new TreeMap<>(Map.of("team", "search")), null, "ranker", ClientIdentity.SOURCE_WORKLOAD));
+    }
+
+    @Test
+    void shouldPreferTheTenantHeaderButKeepThePodsNamespaceAndSignals() {
+        send(event(POD_IP).tenant("team-search").promptTokens(1L));
+
+        assertThat(storeContents()).containsOnlyKeys(
+                new UsageLabels("search", "team-search", "/v1/chat/completions", "proxy-a", "llama"));
+        ClientIdentity client = enrichedCodec.decode(enriched.readRecord().value()).client();
+        assertThat(client.clientNameSource()).isEqualTo(ClientIdentity.SOURCE_TENANT);
+        assertThat(client.workload()).isEqualTo("ranker");
+    }
+
+    @Test
+    void shouldCountAnUnknownCallerInTheUnknownNamespaceByAddress() {
+        send(event("10.9.9.9").promptTokens(4L));
+
+        assertThat(storeContents()).containsOnlyKeys(
+                new UsageLabels(UsageLabels.UNKNOWN, "10.9.9.9", "/v1/chat/completions", "proxy-a", "llama"));
+    }
+
+    @Test
+    void shouldNotWriteAnEnrichedRecordForAnUndecodableOne() {
+        usage.pipeInput("10.0.0.9".getBytes(StandardCharsets.UTF_8), "{not json".getBytes(StandardCharsets.UTF_8));
+
+        assertThat(dlq.readRecord()).isNotNull();
+        assertThat(enriched.isEmpty()).isTrue();
     }
 
     private void send(UsageEvent.Builder event) {
