@@ -24,6 +24,7 @@ import java.util.Objects;
 import java.util.Set;
 import java.util.SortedMap;
 import java.util.TreeMap;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -44,6 +45,9 @@ public final class InformerPodDirectory implements PodDirectory {
     private static final Logger LOG = LoggerFactory.getLogger(InformerPodDirectory.class);
     /** How often tombstones are expired and the directory's currency is noted. */
     static final Duration TICK = Duration.ofSeconds(5);
+    /** How long pods wait for their owners' first list before they are listed anyway. */
+    static final Duration OWNERS_FIRST = Duration.ofSeconds(10);
+    private static final String BY_OWNER = "owner";
 
     /**
      * What to watch.
@@ -71,6 +75,7 @@ public final class InformerPodDirectory implements PodDirectory {
     private final ScheduledExecutorService ticker;
     private final AtomicLong currentAsOf = new AtomicLong(-1);
     private final AtomicBoolean broken = new AtomicBoolean();
+    private final PodHandler podHandler = new PodHandler();
     private final boolean replicaSetsReadable;
     private final boolean jobsReadable;
 
@@ -107,25 +112,53 @@ public final class InformerPodDirectory implements PodDirectory {
         for (String ns : scopes) {
             if (replicaSetsReadable) {
                 replicaSetInformers.add(informer(ns == null ? client.apps().replicaSets().inAnyNamespace()
-                        : client.apps().replicaSets().inNamespace(ns), "replicasets", null));
+                        : client.apps().replicaSets().inNamespace(ns), "replicasets", new OwnerHandler<>()));
             }
             if (jobsReadable) {
                 jobInformers.add(informer(ns == null ? client.batch().v1().jobs().inAnyNamespace()
-                        : client.batch().v1().jobs().inNamespace(ns), "jobs", null));
+                        : client.batch().v1().jobs().inNamespace(ns), "jobs", new OwnerHandler<>()));
             }
-            podInformers.add(informer(ns == null ? client.pods().inAnyNamespace() : client.pods().inNamespace(ns),
-                    "pods", new PodHandler()));
+            SharedIndexInformer<Pod> pods = informer(ns == null ? client.pods().inAnyNamespace()
+                    : client.pods().inNamespace(ns), "pods", podHandler);
+            pods.addIndexers(Map.of(BY_OWNER, InformerPodDirectory::ownerKeys));
+            podInformers.add(pods);
         }
-        for (SharedIndexInformer<?> informer : all()) {
-            informer.start().whenComplete((ok, error) -> {
-                if (error == null && synced()) {
-                    LOG.info("pod directory synced namespaces={} pods_ips={}", scopeText(), timeline.size());
-                }
-            });
+        List<CompletableFuture<Void>> owners = new ArrayList<>();
+        for (SharedIndexInformer<?> informer : replicaSetInformers) {
+            owners.add(started(informer));
         }
+        for (SharedIndexInformer<?> informer : jobInformers) {
+            owners.add(started(informer));
+        }
+        // pods after their owners have listed, so the first pass names workloads through them; not forever though:
+        // a failing owner list must not keep pods out
+        CompletableFuture.allOf(owners.toArray(CompletableFuture[]::new))
+                .completeOnTimeout(null, OWNERS_FIRST.toMillis(), TimeUnit.MILLISECONDS)
+                .whenComplete((ok, error) -> podInformers.forEach(this::started));
         ticker.scheduleWithFixedDelay(this::tick, TICK.toMillis(), TICK.toMillis(), TimeUnit.MILLISECONDS);
         LOG.info("pod directory watching namespaces={} pod_labels={} tombstone_retention_s={}", scopeText(),
                 settings.podLabels(), settings.tombstoneRetention().toSeconds());
+    }
+
+    private CompletableFuture<Void> started(SharedIndexInformer<?> informer) {
+        return informer.start().toCompletableFuture().whenComplete((ok, error) -> {
+            if (error == null && synced()) {
+                LOG.info("pod directory synced namespaces={} pod_ips={}", scopeText(), timeline.size());
+            }
+        });
+    }
+
+    /** The informer index of pods by owner, {@code namespace/name}. */
+    private static List<String> ownerKeys(Pod pod) {
+        List<io.fabric8.kubernetes.api.model.OwnerReference> owners = pod.getMetadata().getOwnerReferences();
+        if (owners == null || owners.isEmpty()) {
+            return List.of();
+        }
+        List<String> keys = new ArrayList<>(owners.size());
+        for (io.fabric8.kubernetes.api.model.OwnerReference owner : owners) {
+            keys.add(pod.getMetadata().getNamespace() + "/" + owner.getName());
+        }
+        return keys;
     }
 
     private <T extends HasMetadata> SharedIndexInformer<T> informer(Informable<T> source, String what,
@@ -319,6 +352,42 @@ public final class InformerPodDirectory implements PodDirectory {
             }
         }
         return Long.MIN_VALUE;
+    }
+
+    /**
+     * A ReplicaSet or Job that appears (or changes owner) after pods that belong to it: the pods are named again,
+     * since their first naming may have had to fall back to the naming rules.
+     */
+    private final class OwnerHandler<T extends HasMetadata> implements ResourceEventHandler<T> {
+        @Override
+        public void onAdd(T owner) {
+            reindexPodsOf(owner);
+        }
+
+        @Override
+        public void onUpdate(T oldOwner, T newOwner) {
+            if (!Objects.equals(oldOwner.getMetadata().getOwnerReferences(),
+                    newOwner.getMetadata().getOwnerReferences())) {
+                reindexPodsOf(newOwner);
+            }
+        }
+
+        @Override
+        public void onDelete(T owner, boolean deletedFinalStateUnknown) {
+            // its pods keep the name they were given
+        }
+
+        private void reindexPodsOf(T owner) {
+            String key = owner.getMetadata().getNamespace() + "/" + owner.getMetadata().getName();
+            for (SharedIndexInformer<Pod> informer : podInformers) {
+                if (!informer.isRunning()) {
+                    continue;
+                }
+                for (Pod pod : informer.getIndexer().byIndex(BY_OWNER, key)) {
+                    podHandler.apply(null, pod);
+                }
+            }
+        }
     }
 
     /** Keeps the timeline in step with the pod informer's events. */
