@@ -6,8 +6,11 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import dev.tokentap.aggregator.AggregatorConfig.KubernetesMode;
 import java.nio.file.Path;
 import java.time.Duration;
+import dev.tokentap.aggregator.identity.IdentityResolver;
+import java.nio.file.Files;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 class AggregatorConfigTest {
 
@@ -77,6 +80,46 @@ class AggregatorConfigTest {
                 .hasMessageContaining("--kubernetes has a bad value 'sometimes': expected auto or off")
                 .hasMessageContaining("--commit-interval has a bad value 'soon'")
                 .hasMessageContaining("--application-id must be");
+    }
+
+    @Test
+    void shouldDefaultToEveryNamespaceAndTheDefaultPrecedence() {
+        AggregatorConfig.Identity identity = AggregatorConfig.fromArgs(new String[0], Map.of()).identity();
+
+        assertThat(identity).isEqualTo(AggregatorConfig.Identity.DEFAULT);
+        assertThat(identity.watchNamespaces()).isEmpty();
+        assertThat(identity.precedence()).containsExactly(IdentityResolver.Signal.TENANT,
+                IdentityResolver.Signal.WORKLOAD, IdentityResolver.Signal.API_KEY, IdentityResolver.Signal.ADDRESS);
+        assertThat(identity.syncTimeout()).isEqualTo(Duration.ofSeconds(30));
+        assertThat(identity.tombstoneRetention()).isEqualTo(Duration.ofMinutes(10));
+    }
+
+    @Test
+    void shouldReadTheIdentityFlagsAndTheirEnvironment(@TempDir Path dir) throws Exception {
+        Path aliases = Files.writeString(dir.resolve("aliases"), "key-1 batch\n");
+
+        AggregatorConfig.Identity identity = AggregatorConfig.fromArgs(new String[] {
+                "--watch-namespaces", "team-a, team-b", "--identity-precedence", "workload,address",
+                "--api-key-aliases", aliases.toString(), "--kubernetes-sync-timeout", "5s"},
+                Map.of("TOKENTAP_POD_LABELS", "app,team", "TOKENTAP_POD_TOMBSTONE_RETENTION", "2m")).identity();
+
+        assertThat(identity.watchNamespaces()).containsExactly("team-a", "team-b");
+        assertThat(identity.podLabels()).containsExactly("app", "team");
+        assertThat(identity.precedence()).containsExactly(IdentityResolver.Signal.WORKLOAD,
+                IdentityResolver.Signal.ADDRESS);
+        assertThat(identity.apiKeyAliases()).isEqualTo(aliases);
+        assertThat(identity.syncTimeout()).isEqualTo(Duration.ofSeconds(5));
+        assertThat(identity.tombstoneRetention()).isEqualTo(Duration.ofMinutes(2));
+    }
+
+    @Test
+    void shouldReportEveryBadIdentityFlagAtOnce() {
+        assertThatThrownBy(() -> AggregatorConfig.fromArgs(new String[] {
+                "--identity-precedence", "workload,nickname", "--api-key-aliases", "/no/such/file",
+                "--kubernetes-sync-timeout", "later"}, Map.of()))
+                .hasMessageContaining("--identity-precedence has a bad value")
+                .hasMessageContaining("--api-key-aliases names a file that can't be read")
+                .hasMessageContaining("--kubernetes-sync-timeout has a bad value 'later'");
     }
 
     @Test

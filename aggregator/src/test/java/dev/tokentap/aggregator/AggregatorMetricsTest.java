@@ -3,6 +3,8 @@ package dev.tokentap.aggregator;
 import dev.tokentap.testkit.metrics.PrometheusText;
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.tokentap.aggregator.k8s.PodDirectory;
+import dev.tokentap.aggregator.k8s.PodIdentity;
 import dev.tokentap.aggregator.topology.UsageLabels;
 import dev.tokentap.aggregator.topology.UsageTotals;
 import dev.tokentap.event.UsageEvent;
@@ -11,6 +13,9 @@ import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.prometheus.metrics.expositionformats.OpenMetricsTextFormatWriter;
 import io.prometheus.metrics.expositionformats.PrometheusTextFormatWriter;
+import java.time.Clock;
+import java.time.Instant;
+import java.time.ZoneOffset;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.Optional;
@@ -120,6 +125,40 @@ class AggregatorMetricsTest {
         assertThat(metrics.scrape())
                 .contains("tokentap_aggregator_streams_state{state=\"REBALANCING\"} 0")
                 .contains("tokentap_aggregator_streams_state{state=\"RUNNING\"} 1");
+    }
+
+    @Test
+    void shouldShowWhetherThePodDirectoryIsSyncedAndHowOldItIs() {
+        AtomicReference<Boolean> synced = new AtomicReference<>(false);
+        AtomicReference<Long> asOf = new AtomicReference<>(-1L);
+        PodDirectory pods = new PodDirectory() {
+            @Override
+            public PodIdentity lookup(String ip, long epochMillis) {
+                return null;
+            }
+
+            @Override
+            public boolean synced() {
+                return synced.get();
+            }
+
+            @Override
+            public long currentAsOf() {
+                return asOf.get();
+            }
+        };
+        Clock clock = Clock.fixed(Instant.ofEpochMilli(100_000), ZoneOffset.UTC);
+        metrics.bindPodDirectory(pods, clock);
+
+        PrometheusText before = PrometheusText.parse(metrics.scrape());
+        assertThat(before.sum("tokentap_aggregator_pod_directory_synced", Map.of())).isZero();
+        assertThat(metrics.scrape()).contains("tokentap_aggregator_pod_directory_age_seconds -1.0");
+
+        synced.set(true);
+        asOf.set(58_000L);
+        PrometheusText after = PrometheusText.parse(metrics.scrape());
+        assertThat(after.sum("tokentap_aggregator_pod_directory_synced", Map.of())).isEqualTo(1);
+        assertThat(after.sum("tokentap_aggregator_pod_directory_age_seconds", Map.of())).isEqualTo(42);
     }
 
     private static UsageEvent event(String outcome, long prompt, long completion, long cached) {

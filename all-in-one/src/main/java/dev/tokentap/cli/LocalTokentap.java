@@ -60,6 +60,9 @@ final class LocalTokentap implements AutoCloseable {
                     .listen(settings.listen())
                     .port(settings.aggregatorPort())
                     .stateDir(settings.dataDir().resolve("aggregator"))
+                    // callers of a local run are local processes, not pods: never watch whatever cluster a
+                    // kubeconfig on this machine points at
+                    .kubernetes(AggregatorConfig.KubernetesMode.OFF)
                     .build());
             started.add(aggregator);
             TapProxy proxy = TapProxy.start(TapProxyConfig.builder(settings.upstream())
