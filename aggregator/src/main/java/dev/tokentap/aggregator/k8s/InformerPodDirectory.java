@@ -2,7 +2,10 @@ package dev.tokentap.aggregator.k8s;
 
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.ListOptionsBuilder;
+import io.fabric8.kubernetes.api.model.ObjectMeta;
 import io.fabric8.kubernetes.api.model.Pod;
+import io.fabric8.kubernetes.api.model.PodBuilder;
+import io.fabric8.kubernetes.api.model.PodSpec;
 import io.fabric8.kubernetes.api.model.PodIP;
 import io.fabric8.kubernetes.api.model.PodStatus;
 import io.fabric8.kubernetes.api.model.apps.ReplicaSet;
@@ -12,6 +15,8 @@ import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.fabric8.kubernetes.client.dsl.Informable;
 import io.fabric8.kubernetes.client.informers.ResourceEventHandler;
 import io.fabric8.kubernetes.client.informers.SharedIndexInformer;
+import io.fabric8.kubernetes.client.informers.cache.BasicItemStore;
+import io.fabric8.kubernetes.client.informers.cache.Cache;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
@@ -120,6 +125,13 @@ public final class InformerPodDirectory implements PodDirectory {
             }
             SharedIndexInformer<Pod> pods = informer(ns == null ? client.pods().inAnyNamespace()
                     : client.pods().inNamespace(ns), "pods", podHandler);
+            pods.itemStore(new BasicItemStore<Pod>(Cache::metaNamespaceKeyFunc) {
+                @Override
+                public Pod put(String key, Pod pod) {
+                    return super.put(key, slim(pod));
+                }
+            });
+            pods.removeNamespaceIndex();
             pods.addIndexers(Map.of(BY_OWNER, InformerPodDirectory::ownerKeys));
             podInformers.add(pods);
         }
@@ -307,6 +319,34 @@ public final class InformerPodDirectory implements PodDirectory {
         return new PodIdentity(pod.getMetadata().getNamespace(), pod.getMetadata().getName(), workload.kind(),
                 workload.name(), pod.getSpec() == null ? null : pod.getSpec().getServiceAccountName(),
                 pod.getSpec() == null ? null : pod.getSpec().getNodeName(), labels);
+    }
+
+    /**
+     * The part of a pod the directory reads, which is all the informer's cache keeps: a full pod (containers,
+     * env, conditions, managed fields) is several times larger, and a fleet's worth of them would dominate the heap.
+     */
+    static Pod slim(Pod pod) {
+        ObjectMeta meta = pod.getMetadata();
+        PodSpec spec = pod.getSpec();
+        PodStatus status = pod.getStatus();
+        return new PodBuilder()
+                .withNewMetadata()
+                .withNamespace(meta.getNamespace()).withName(meta.getName()).withUid(meta.getUid())
+                .withResourceVersion(meta.getResourceVersion()).withCreationTimestamp(meta.getCreationTimestamp())
+                .withLabels(meta.getLabels()).withOwnerReferences(meta.getOwnerReferences())
+                .endMetadata()
+                .withNewSpec()
+                .withServiceAccountName(spec == null ? null : spec.getServiceAccountName())
+                .withNodeName(spec == null ? null : spec.getNodeName())
+                .withHostNetwork(spec == null ? null : spec.getHostNetwork())
+                .endSpec()
+                .withNewStatus()
+                .withPhase(status == null ? null : status.getPhase())
+                .withPodIP(status == null ? null : status.getPodIP())
+                .withPodIPs(status == null ? null : status.getPodIPs())
+                .withStartTime(status == null ? null : status.getStartTime())
+                .endStatus()
+                .build();
     }
 
     /** The pod's IPs; none for a host-network pod (its IP is the node's, shared by every such pod). */
