@@ -80,17 +80,12 @@ public final class Aggregator implements AutoCloseable {
         PodDirectory pods = KubernetesIdentity.open(config.kubernetes() == AggregatorConfig.KubernetesMode.AUTO,
                 new InformerPodDirectory.Settings(identity.watchNamespaces(), identity.podLabels(),
                         identity.tombstoneRetention()), System.getenv(), Clock.systemUTC());
-        try {
-            return start(config, pods);
-        } catch (RuntimeException e) {
-            pods.close();
-            throw e;
-        }
+        return start(config, pods);
     }
 
     /**
      * Starts the aggregator with a pod directory of the caller's choosing (tests, embedders); the aggregator
-     * closes it when it closes.
+     * closes it when it closes, or when it fails to start.
      */
     public static Aggregator start(AggregatorConfig config, PodDirectory pods) {
         PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
@@ -102,6 +97,7 @@ public final class Aggregator implements AutoCloseable {
             return start(config, pods, registry);
         } catch (RuntimeException e) {
             registry.close();
+            pods.close();
             throw e;
         }
     }
