@@ -171,6 +171,34 @@ class InformerPodDirectoryIT {
         }
     }
 
+    @Test
+    void shouldKeepAnsweringFromTheLastKnownStateWhenTheApiServerGoesAway() {
+        // given a directory that has seen a pod
+        KubernetesMockServer server = new KubernetesMockServer(new Context(), new MockWebServer(), new HashMap<>(),
+                new KubernetesCrudDispatcher(), false);
+        server.init();
+        try {
+            KubernetesClient own = server.createClient();
+            own.pods().inNamespace("data").resource(podSpec("data", "db-0", "10.5.0.1", null, Map.of(),
+                    Instant.now().minusSeconds(60))).create();
+            directory = startDirectory(own);
+            await().atMost(Duration.ofSeconds(20)).until(() -> directory.lookup("10.5.0.1",
+                    System.currentTimeMillis()) != null);
+            long current = directory.currentAsOf();
+            assertThat(current).isPositive();
+
+            // when the API server goes away
+            server.destroy();
+
+            // then the directory says it is out of sync, but still names the pod it knew
+            await().atMost(Duration.ofSeconds(30)).until(() -> !directory.synced());
+            assertThat(workload("10.5.0.1", System.currentTimeMillis())).isEqualTo("Pod/db-0 in data");
+            assertThat(directory.currentAsOf()).isLessThanOrEqualTo(System.currentTimeMillis());
+        } finally {
+            server.destroy();
+        }
+    }
+
     /** A CRUD server that forbids ReplicaSets, as a role without that rule would. */
     static final class ForbiddingReplicaSets extends KubernetesCrudDispatcher {
         @Override

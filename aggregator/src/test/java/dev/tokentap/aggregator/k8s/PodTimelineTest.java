@@ -76,6 +76,40 @@ class PodTimelineTest {
         assertThat(timeline.size()).isEqualTo(1);
     }
 
+    @Test
+    void shouldNotAllocateOnLookup() {
+        // given a timeline of a thousand pods
+        String[] ips = new String[1_000];
+        for (int i = 0; i < ips.length; i++) {
+            ips[i] = "10.0." + (i / 256) + "." + (i % 256);
+            timeline.hold(ips[i], "uid-" + i, pod("p" + i), 1_000);
+        }
+        com.sun.management.ThreadMXBean threads =
+                (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
+        long found = lookups(ips) + threads.getCurrentThreadAllocatedBytes();
+
+        // when it is looked up a hundred thousand times
+        long before = threads.getCurrentThreadAllocatedBytes();
+        for (int round = 0; round < 100; round++) {
+            found += lookups(ips);
+        }
+        long allocated = threads.getCurrentThreadAllocatedBytes() - before;
+
+        // then (allowing for the measurement's own few bytes) nothing was allocated per lookup
+        assertThat(allocated).as("bytes allocated by 100,000 lookups").isLessThan(1_000);
+        assertThat(found).isPositive();
+    }
+
+    private long lookups(String[] ips) {
+        long found = 0;
+        for (String ip : ips) {
+            if (timeline.lookup(ip, 2_000) != null) {
+                found++;
+            }
+        }
+        return found;
+    }
+
     private static PodIdentity pod(String name) {
         return new PodIdentity("ns", name, "Deployment", name, "sa", "node", null);
     }
