@@ -30,6 +30,7 @@ import java.util.Set;
 import java.util.SortedMap;
 import java.util.TreeMap;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -73,26 +74,25 @@ public final class InformerPodDirectory implements PodDirectory {
     private final Settings settings;
     private final Clock clock;
     private final PodTimeline timeline;
-    private final List<SharedIndexInformer<Pod>> podInformers = new ArrayList<>();
-    private final List<SharedIndexInformer<ReplicaSet>> replicaSetInformers = new ArrayList<>();
-    private final List<SharedIndexInformer<Job>> jobInformers = new ArrayList<>();
-    private final Workloads workloads;
+    private final List<SharedIndexInformer<Pod>> podInformers = new CopyOnWriteArrayList<>();
+    private final List<SharedIndexInformer<ReplicaSet>> replicaSetInformers = new CopyOnWriteArrayList<>();
+    private final List<SharedIndexInformer<Job>> jobInformers = new CopyOnWriteArrayList<>();
+    // set, with the two flags, by the start-up task before any informer runs
+    private volatile Workloads workloads;
+    private volatile boolean informersCreated;
+    private volatile boolean closed;
     private final ScheduledExecutorService ticker;
     private final AtomicLong currentAsOf = new AtomicLong(-1);
     private final AtomicBoolean broken = new AtomicBoolean();
     private final PodHandler podHandler = new PodHandler();
-    private final boolean replicaSetsReadable;
-    private final boolean jobsReadable;
+    private volatile boolean replicaSetsReadable;
+    private volatile boolean jobsReadable;
 
     private InformerPodDirectory(KubernetesClient client, Settings settings, Clock clock) {
         this.client = client;
         this.settings = settings;
         this.clock = clock;
         this.timeline = new PodTimeline(settings.tombstoneRetention().toMillis());
-        this.replicaSetsReadable = readable("replicasets");
-        this.jobsReadable = readable("jobs");
-        this.workloads = new Workloads(replicaSetsReadable ? lookup(replicaSetInformers) : null,
-                jobsReadable ? lookup(jobInformers) : null);
         this.ticker = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "pod-directory-tick");
             t.setDaemon(true);
@@ -101,17 +101,26 @@ public final class InformerPodDirectory implements PodDirectory {
     }
 
     /**
-     * Starts watching and returns at once; {@link #synced()} turns true once every informer has listed.
+     * Starts watching and returns at once, whether or not the API server answers; {@link #synced()} turns true once
+     * every informer has listed.
      *
      * @param client closed with the directory
      */
     public static InformerPodDirectory start(KubernetesClient client, Settings settings, Clock clock) {
         InformerPodDirectory directory = new InformerPodDirectory(client, settings, clock);
-        directory.startInformers();
+        // the permission checks are API calls that may hang on an unreachable server: never on the caller's thread
+        directory.ticker.execute(directory::startInformers);
         return directory;
     }
 
     private void startInformers() {
+        replicaSetsReadable = readable("replicasets");
+        jobsReadable = readable("jobs");
+        workloads = new Workloads(replicaSetsReadable ? lookup(replicaSetInformers) : null,
+                jobsReadable ? lookup(jobInformers) : null);
+        if (closed) {
+            return;
+        }
         List<String> scopes = settings.namespaces().isEmpty() ? java.util.Collections.singletonList(null)
                 : settings.namespaces();
         for (String ns : scopes) {
@@ -135,6 +144,7 @@ public final class InformerPodDirectory implements PodDirectory {
             pods.addIndexers(Map.of(BY_OWNER, InformerPodDirectory::ownerKeys));
             podInformers.add(pods);
         }
+        informersCreated = true;
         List<CompletableFuture<Void>> owners = new ArrayList<>();
         for (SharedIndexInformer<?> informer : replicaSetInformers) {
             owners.add(started(informer));
@@ -239,6 +249,9 @@ public final class InformerPodDirectory implements PodDirectory {
 
     @Override
     public boolean synced() {
+        if (!informersCreated) {
+            return false;
+        }
         for (SharedIndexInformer<?> informer : all()) {
             if (!informer.hasSynced() || !informer.isWatching()) {
                 return false;
@@ -272,6 +285,7 @@ public final class InformerPodDirectory implements PodDirectory {
 
     @Override
     public void close() {
+        closed = true;
         ticker.shutdownNow();
         for (SharedIndexInformer<?> informer : all()) {
             informer.stop();

@@ -1,6 +1,7 @@
 package dev.tokentap.aggregator.k8s;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.awaitility.Awaitility.await;
 
 import io.fabric8.kubernetes.api.model.HasMetadata;
@@ -14,7 +15,9 @@ import io.fabric8.kubernetes.api.model.apps.ReplicaSetBuilder;
 import io.fabric8.kubernetes.api.model.apps.StatefulSetBuilder;
 import io.fabric8.kubernetes.api.model.batch.v1.CronJobBuilder;
 import io.fabric8.kubernetes.api.model.batch.v1.JobBuilder;
+import io.fabric8.kubernetes.client.ConfigBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import io.fabric8.kubernetes.client.server.mock.EnableKubernetesMockClient;
 import io.fabric8.kubernetes.client.server.mock.KubernetesCrudDispatcher;
 import io.fabric8.kubernetes.client.server.mock.KubernetesMockServer;
@@ -197,6 +200,22 @@ class InformerPodDirectoryIT {
         } finally {
             server.destroy();
         }
+    }
+
+    @Test
+    void shouldStartWithoutWaitingForAnApiServerThatDoesNotAnswer() {
+        // given a client of an API server nobody listens for
+        KubernetesClient nowhere = new KubernetesClientBuilder().withConfig(new ConfigBuilder()
+                .withMasterUrl("https://127.0.0.1:1").withRequestRetryBackoffLimit(0).build()).build();
+
+        // when the directory starts (a generous bound only guards against hanging the build)
+        directory = assertTimeoutPreemptively(Duration.ofSeconds(30),
+                () -> InformerPodDirectory.start(nowhere, SETTINGS, Clock.systemUTC()));
+
+        // then it is not synced and knows no pod, and keeps trying
+        await().during(Duration.ofSeconds(1)).atMost(Duration.ofSeconds(5)).until(() -> !directory.synced());
+        assertThat(directory.lookup("10.6.0.1", System.currentTimeMillis())).isNull();
+        assertThat(directory.currentAsOf()).isEqualTo(-1);
     }
 
     /** A CRUD server that forbids ReplicaSets, as a role without that rule would. */
