@@ -4,6 +4,8 @@ import dev.tokentap.testkit.metrics.PrometheusText;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import dev.tokentap.aggregator.k8s.PodDirectory;
+import dev.tokentap.aggregator.k8s.PodIdentity;
 import dev.tokentap.aggregator.topology.UsageTopology;
 import dev.tokentap.event.Outcome;
 import dev.tokentap.event.Topics;
@@ -28,6 +30,7 @@ import java.util.Random;
 import java.util.TreeMap;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
@@ -165,6 +168,58 @@ class AggregatorIT {
         assertThat(dead.value()).isEqualTo(garbage);
         assertThat(new String(dead.headers().lastHeader(UsageTopology.DLQ_REASON_HEADER).value(),
                 StandardCharsets.UTF_8)).isEqualTo(UsageEventDecodeException.MALFORMED);
+    }
+
+    @Test
+    void shouldBecomeReadyOnlyOnceThePodDirectoryHasSynced(TestInfo test, @TempDir Path stateDir) throws Exception {
+        // given a pod directory that has not synced yet, and no sync timeout in sight
+        name(test);
+        AtomicBoolean synced = new AtomicBoolean();
+        PodDirectory pods = new PodDirectory() {
+            @Override
+            public PodIdentity lookup(String ip, long epochMillis) {
+                return null;
+            }
+
+            @Override
+            public boolean synced() {
+                return synced.get();
+            }
+
+            @Override
+            public long currentAsOf() {
+                return synced.get() ? System.currentTimeMillis() : -1;
+            }
+
+            @Override
+            public boolean watchesKubernetes() {
+                return true;
+            }
+        };
+        Aggregator aggregator = Aggregator.start(AggregatorConfig.builder()
+                .kafka(kafka.bootstrapServers())
+                .topic(topic)
+                .applicationId(applicationId)
+                .listen("127.0.0.1")
+                .port(0)
+                .stateDir(stateDir)
+                .topicPartitions(1)
+                .identity(new AggregatorConfig.Identity(List.of(), List.of(), null, null, Duration.ofHours(1),
+                        Duration.ofMinutes(10)))
+                .build(), pods);
+        started.add(aggregator);
+
+        // when Streams runs, the aggregator is still not ready
+        assertThat(aggregator.awaitRunning(WAIT)).isTrue();
+        assertThat(get(aggregator, "/readyz").statusCode()).isEqualTo(503);
+        assertThat(PrometheusText.parse(get(aggregator, "/metrics").body())
+                .sum("tokentap_aggregator_pod_directory_synced", Map.of())).isZero();
+
+        // then it is once the directory has synced
+        synced.set(true);
+        await().atMost(WAIT).until(() -> get(aggregator, "/readyz").statusCode() == 200);
+        assertThat(PrometheusText.parse(get(aggregator, "/metrics").body())
+                .sum("tokentap_aggregator_pod_directory_synced", Map.of())).isEqualTo(1);
     }
 
     private void name(TestInfo test) {
