@@ -3,6 +3,7 @@ package dev.tokentap.proxy.http;
 import dev.tokentap.event.Outcome;
 import dev.tokentap.event.UsageEvent;
 import dev.tokentap.event.UsageSource;
+import dev.tokentap.proxy.usage.MeteredRoutes;
 import dev.tokentap.proxy.usage.RequestBodyRewriter;
 import dev.tokentap.proxy.usage.ResponseFacts;
 import dev.tokentap.proxy.usage.TraceContext;
@@ -168,20 +169,40 @@ final class Exchange {
                 .model(body == null ? null : body.model())
                 .responseModel(facts.responseModel())
                 .stream(body != null && body.stream())
-                .usageSource(usage == null ? UsageSource.NONE : UsageSource.REPORTED)
+                .usageSource(usageSource(usage, outcome))
                 .clientAddress(clientAddress)
                 .apiKeyId(apiKeyId)
                 .user(body == null ? null : body.user())
                 .tenant(tenant)
                 .proxyHost(proxyHost)
                 .upstream(upstream);
-        if (usage != null) {
+        if (usage != null && usage.audioSeconds() != null) {
+            builder.audioSeconds(usage.audioSeconds());
+        } else if (usage != null) {
             builder.promptTokens(usage.promptTokens())
-                    .completionTokens(usage.completionTokens())
+                    // vLLM's null (or absent) completion_tokens means none were generated: 0, and the event says so
+                    .completionTokens(usage.completionReported() ? usage.completionTokens() : Long.valueOf(0))
+                    .completionTokensReported(usage.completionReported())
                     .totalTokens(usage.totalTokens())
                     .cachedTokens(usage.cachedTokens())
                     .reasoningTokens(usage.reasoningTokens());
         }
         return builder.build();
+    }
+
+    /**
+     * {@code reported} for vLLM's final usage, or for the last usage of a stream that ended well; {@code partial}
+     * for the running total of a stream that ended early (client gone, upstream died, error event).
+     */
+    private String usageSource(ResponseFacts.Usage usage, String outcome) {
+        if (usage == null) {
+            return UsageSource.NONE;
+        }
+        return facts.finalUsageSeen() || Outcome.OK.equals(outcome) ? UsageSource.REPORTED : UsageSource.PARTIAL;
+    }
+
+    /** Whether this exchange's event is published: always on a metered route, on {@code other} only with usage. */
+    boolean publishable() {
+        return metered() && (!MeteredRoutes.OTHER.equals(route) || facts.usage() != null);
     }
 }

@@ -9,6 +9,7 @@ import dev.tokentap.proxy.ProxyMetrics;
 import dev.tokentap.proxy.TapProxyConfig;
 import dev.tokentap.proxy.publish.UsagePublisher;
 import dev.tokentap.proxy.usage.ApiKeyHasher;
+import dev.tokentap.proxy.usage.ChunkUsageSplice;
 import dev.tokentap.proxy.usage.JsonResponseTap;
 import dev.tokentap.proxy.usage.MeteredRoutes;
 import dev.tokentap.proxy.usage.RequestBodyRewriter;
@@ -60,6 +61,8 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
     private final ApiKeyHasher apiKeys;
     private final UsagePublisher publisher;
     private final ProxyMetrics metrics;
+    /** What to add to a streaming request without {@code stream_options}. */
+    private final String injection;
 
     public MeteringProxyServlet(TapProxyConfig config, ApiKeyHasher apiKeys, UsagePublisher publisher,
                                 ProxyMetrics metrics) {
@@ -70,6 +73,8 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
         this.apiKeys = apiKeys;
         this.publisher = publisher;
         this.metrics = metrics;
+        this.injection = config.continuousUsage() ? RequestBodyRewriter.INJECTED_STREAM_OPTIONS
+                : RequestBodyRewriter.INJECTED_INCLUDE_USAGE;
     }
 
     /** The servlet wrapped for mounting, with the init parameters {@link AsyncMiddleManServlet} reads. */
@@ -129,7 +134,8 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
             return new Exchange(null, now, nanos, method, null, forwardPath, requestId, false, null, null, null,
                     null, null);
         }
-        boolean generated = requestId == null || requestId.isBlank();
+        // an unknown route is only observed: its request goes upstream as the client sent it
+        boolean generated = !MeteredRoutes.OTHER.equals(route) && (requestId == null || requestId.isBlank());
         if (generated) {
             requestId = UUID.randomUUID().toString();
         }
@@ -139,7 +145,9 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
         return new Exchange(UUID_V7.generate().toString(), now, nanos, method, route, forwardPath, requestId,
                 generated, TraceContext.parse(request.getHeader("traceparent")), clientAddress(request),
                 apiKeys.idForAuthorization(request.getHeader(HttpHeader.AUTHORIZATION.asString())), tenant,
-                readable ? new RequestBodyRewriter() : null);
+                readable && MeteredRoutes.readsJsonBody(route)
+                        ? new RequestBodyRewriter(MeteredRoutes.takesStreamOptions(route) ? injection : null)
+                        : null);
     }
 
     private static String clientAddress(HttpServletRequest request) {
@@ -281,7 +289,12 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
             if (strip) {
                 exchange.lengthChanged();
             }
-            return new SseResponseTap(exchange.facts, strip)::transform;
+            ChunkUsageSplice.Mode chunkUsage = !strip || !exchange.body.injectedContinuousUsage()
+                    ? ChunkUsageSplice.Mode.KEEP
+                    // vLLM writes completions chunks with every field, so without the request they say "usage":null
+                    : MeteredRoutes.COMPLETIONS.equals(exchange.route) ? ChunkUsageSplice.Mode.NULL
+                    : ChunkUsageSplice.Mode.REMOVE;
+            return new SseResponseTap(exchange.facts, strip, chunkUsage)::transform;
         }
         if ("application/json".equals(contentType)) {
             return new JsonResponseTap(exchange.facts)::transform;
@@ -408,12 +421,13 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
         }
         String outcome = exchange.outcome(failure);
         metrics.request(exchange.route, outcome);
-        if (!exchange.metered()) {
+        if (!exchange.publishable()) {
             return;
         }
         UsageEvent event = exchange.toEvent(status, outcome, System.currentTimeMillis(), config.proxyHost(),
                 upstreamAuthority);
-        if (Outcome.OK.equals(outcome) && UsageSource.NONE.equals(event.usageSource())) {
+        if (Outcome.OK.equals(outcome) && UsageSource.NONE.equals(event.usageSource())
+                && !MeteredRoutes.OTHER.equals(exchange.route)) {
             metrics.usageMissing(exchange.route);
         }
         publisher.publish(event);

@@ -15,8 +15,11 @@ import java.io.UncheckedIOException;
  */
 public final class JsonWalker {
 
-    /** Deepest level reported; vLLM's usage fields sit at most three levels down. */
-    public static final int MAX_PATH_DEPTH = 3;
+    /**
+     * Deepest level reported; vLLM's usage fields sit at most four levels down (a Responses API stream event's
+     * {@code response.usage.input_tokens_details.cached_tokens}).
+     */
+    public static final int MAX_PATH_DEPTH = 4;
 
     /**
      * Strings longer than this (e.g. a huge inline image) end the walk as malformed; the bytes still flow.

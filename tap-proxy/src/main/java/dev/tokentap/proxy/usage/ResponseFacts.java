@@ -11,10 +11,23 @@ public final class ResponseFacts {
     private volatile String responseModel;
     private volatile Usage usage;
     private volatile boolean errorSeen;
+    private volatile boolean finalUsage;
 
-    /** Token counts as vLLM reported them; a field is null when it was not reported. */
+    /**
+     * Token counts as vLLM reported them; a field is null when it was not reported.
+     *
+     * @param completionReported whether {@code completion_tokens} (or {@code output_tokens}) was a number
+     * @param audioSeconds       the seconds of a {@code {"type":"duration"}} usage object, which counts no tokens
+     */
     public record Usage(Long promptTokens, Long completionTokens, Long totalTokens, Long cachedTokens,
-                        Long reasoningTokens) {
+                        Long reasoningTokens, boolean completionReported, Double audioSeconds) {
+
+        /** A token usage object whose {@code completion_tokens} was a number when given. */
+        public Usage(Long promptTokens, Long completionTokens, Long totalTokens, Long cachedTokens,
+                     Long reasoningTokens) {
+            this(promptTokens, completionTokens, totalTokens, cachedTokens, reasoningTokens, completionTokens != null,
+                    null);
+        }
     }
 
     public String responseId() {
@@ -49,6 +62,18 @@ public final class ResponseFacts {
 
     void usage(Usage usage) {
         this.usage = usage;
+    }
+
+    /**
+     * Whether the usage seen is the response's final usage (a whole JSON body, the usage-only stream chunk, a
+     * {@code response.completed} event) rather than the running total of a stream's chunks.
+     */
+    public boolean finalUsageSeen() {
+        return finalUsage;
+    }
+
+    void finalUsage() {
+        finalUsage = true;
     }
 
     void markError() {

@@ -7,6 +7,7 @@ import io.javalin.Javalin;
 import io.javalin.compression.CompressionStrategy;
 import io.javalin.http.Context;
 import jakarta.servlet.ServletOutputStream;
+import org.eclipse.jetty.ee10.servlet.ServletContextRequest;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
@@ -45,6 +46,16 @@ public final class VllmSimulator implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(VllmSimulator.class);
     private static final ObjectMapper MAPPER = new ObjectMapper();
     private static final String REQUEST_ID = "X-Request-Id";
+    /**
+     * Test hook: a stream whose request carries this header dies after that many token steps, the connection cut
+     * without {@code [DONE]}, as when the engine process crashes.
+     */
+    public static final String FAIL_AFTER_HEADER = "X-Sim-Fail-After";
+    /**
+     * Test hook: a stream whose request carries this header sends vLLM's error event after that many token steps,
+     * then {@code [DONE]}, as when the engine fails a request mid-generation after the 200 went out.
+     */
+    public static final String ERROR_AFTER_HEADER = "X-Sim-Error-After";
     private static final String JSON = "application/json";
     private static final String EVENT_STREAM = "text/event-stream; charset=utf-8";
     private static final int TOKENS_SERVED_LIMIT = 10_000;
@@ -232,7 +243,8 @@ public final class VllmSimulator implements AutoCloseable {
         LOG.debug("vllm simulator generating id={} route={} stream={} promptTokens={} completionTokens={}",
                 id, route, request.stream(), usage.promptTokens(), usage.completionTokens());
         if (request.stream()) {
-            stream(ctx, new StreamScript(request, id, createdAt, model, usage), id, request.choices());
+            stream(ctx, new StreamScript(request, id, createdAt, model, usage), id, request.choices(),
+                    intHeader(ctx, FAIL_AFTER_HEADER), intHeader(ctx, ERROR_AFTER_HEADER));
         } else {
             ObjectNode body = request.chat()
                     ? VllmResponses.chatCompletion(request, id, createdAt, model, usage)
@@ -260,12 +272,22 @@ public final class VllmSimulator implements AutoCloseable {
         });
     }
 
-    private void stream(Context ctx, StreamScript script, String id, int choices) {
+    private static int intHeader(Context ctx, String name) {
+        String value = ctx.header(name);
+        try {
+            return value == null ? -1 : Integer.parseInt(value.strip());
+        } catch (NumberFormatException e) {
+            throw VllmError.badRequest(name + " must be an integer");
+        }
+    }
+
+    private void stream(Context ctx, StreamScript script, String id, int choices, int failAfter, int errorAfter) {
         ctx.status(200);
         ctx.contentType(EVENT_STREAM);
         ctx.future(() -> {
             CompletableFuture<Void> done = new CompletableFuture<>();
-            StreamWriter writer = new StreamWriter(ctx.res(), script, id, choices, done);
+            StreamWriter writer = new StreamWriter(ctx.req(), ctx.res(), script, id, choices, done, failAfter,
+                    errorAfter);
             try {
                 // headers go out now, as uvicorn sends them, so a client sees 200 before the first token
                 ctx.res().flushBuffer();
@@ -307,20 +329,27 @@ public final class VllmSimulator implements AutoCloseable {
 
     /** Writes one stream step by step on the scheduler, each event as its own write and flush. */
     private final class StreamWriter implements Runnable {
+        private final HttpServletRequest request;
         private final HttpServletResponse response;
         private final StreamScript script;
         private final String id;
         private final int choices;
         private final CompletableFuture<Void> done;
+        private final int failAfter;
+        private final int errorAfter;
         private final long startNanos = System.nanoTime();
         private int step;
 
-        StreamWriter(HttpServletResponse response, StreamScript script, String id, int choices, CompletableFuture<Void> done) {
+        StreamWriter(HttpServletRequest request, HttpServletResponse response, StreamScript script, String id,
+                     int choices, CompletableFuture<Void> done, int failAfter, int errorAfter) {
+            this.request = request;
             this.response = response;
             this.script = script;
             this.id = id;
             this.choices = choices;
             this.done = done;
+            this.failAfter = failAfter;
+            this.errorAfter = errorAfter;
         }
 
         void scheduleNext() {
@@ -331,8 +360,22 @@ public final class VllmSimulator implements AutoCloseable {
 
         @Override
         public void run() {
+            if (step == failAfter) {
+                // the engine died: no [DONE], the connection cut
+                ServletContextRequest.getServletContextRequest(request).getServletChannel()
+                        .abort(new IOException("simulated engine death after " + step + " steps"));
+                done.complete(null);
+                return;
+            }
             try {
                 ServletOutputStream out = response.getOutputStream();
+                if (step == errorAfter) {
+                    out.write(script.errorEvent(legacyErrors).getBytes(StandardCharsets.UTF_8));
+                    out.write(StreamScript.DONE.getBytes(StandardCharsets.UTF_8));
+                    out.flush();
+                    done.complete(null);
+                    return;
+                }
                 for (String frame : script.step(step)) {
                     out.write(frame.getBytes(StandardCharsets.UTF_8));
                     out.flush();
