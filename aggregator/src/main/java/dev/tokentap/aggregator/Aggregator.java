@@ -95,7 +95,7 @@ public final class Aggregator implements AutoCloseable {
         ensureTopics(config, topics);
 
         AggregatorMetrics metrics = new AggregatorMetrics(registry);
-        Topology topology = UsageTopology.build(topics, metrics::decodeFailure);
+        Topology topology = UsageTopology.build(topics, metrics::decodeFailure, config.modelSeriesCap());
         LOG.debug("topology {}", topology.describe());
         KafkaStreams streams = new KafkaStreams(topology, streamsProperties(config));
         StreamsHealth health = new StreamsHealth();

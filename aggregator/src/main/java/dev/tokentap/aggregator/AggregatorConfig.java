@@ -37,6 +37,8 @@ import picocli.CommandLine.Option;
  * @param kubernetes      whether to resolve callers to pods
  * @param commitInterval  Kafka Streams commit interval (under exactly-once, also the latency of the totals)
  * @param kafkaProperties further Kafka / Kafka Streams properties, passed through as they are
+ * @param modelSeriesCap  distinct {@code model} label values one stream task admits; later ones count as
+ *                        {@code other}
  */
 public record AggregatorConfig(
         String kafka,
@@ -49,7 +51,8 @@ public record AggregatorConfig(
         int topicPartitions,
         KubernetesMode kubernetes,
         Duration commitInterval,
-        Map<String, String> kafkaProperties) {
+        Map<String, String> kafkaProperties,
+        int modelSeriesCap) {
 
     public static final String DEFAULT_KAFKA = "localhost:9092";
     public static final String DEFAULT_TOPIC = "tokentap.usage.v1";
@@ -60,6 +63,7 @@ public record AggregatorConfig(
     public static final int DEFAULT_STREAM_THREADS = 1;
     public static final int DEFAULT_TOPIC_PARTITIONS = 6;
     public static final Duration DEFAULT_COMMIT_INTERVAL = Duration.ofMillis(100);
+    public static final int DEFAULT_MODEL_SERIES_CAP = 100;
 
     /** Environment variables with this prefix become Kafka properties: {@code TOKENTAP_KAFKA_SESSION_TIMEOUT_MS}. */
     public static final String KAFKA_ENV_PREFIX = "TOKENTAP_KAFKA_";
@@ -89,6 +93,9 @@ public record AggregatorConfig(
                 : Collections.unmodifiableMap(new TreeMap<>(kafkaProperties));
         List<String> problems = problems(kafka, topic, listen, port, stateDir, applicationId, streamThreads,
                 topicPartitions, kubernetes, commitInterval, kafkaProperties);
+        if (modelSeriesCap < 1) {
+            problems.add("--model-series-cap must be at least 1, got " + modelSeriesCap);
+        }
         if (!problems.isEmpty()) {
             throw new IllegalArgumentException(message(problems));
         }
@@ -137,6 +144,11 @@ public record AggregatorConfig(
                 .ifPresent(b::kubernetes);
         convert(flags.commitInterval, "--commit-interval", AggregatorConfig::parseDuration, problems)
                 .ifPresent(b::commitInterval);
+        convert(flags.modelSeriesCap, "--model-series-cap", Integer::parseInt, problems)
+                .ifPresent(b::modelSeriesCap);
+        if (b.modelSeriesCap < 1) {
+            problems.add("--model-series-cap must be at least 1, got " + b.modelSeriesCap);
+        }
         problems.addAll(problems(b.kafka, b.topic, b.listen, b.port, b.stateDir, b.applicationId, b.streamThreads,
                 b.topicPartitions, b.kubernetes, b.commitInterval, b.kafkaProperties));
         if (!problems.isEmpty()) {
@@ -253,6 +265,7 @@ public record AggregatorConfig(
         private int topicPartitions = DEFAULT_TOPIC_PARTITIONS;
         private KubernetesMode kubernetes = KubernetesMode.AUTO;
         private Duration commitInterval = DEFAULT_COMMIT_INTERVAL;
+        private int modelSeriesCap = DEFAULT_MODEL_SERIES_CAP;
         private final Map<String, String> kafkaProperties = new LinkedHashMap<>();
 
         private Builder() {
@@ -268,6 +281,7 @@ public record AggregatorConfig(
         public Builder topicPartitions(int v) { topicPartitions = v; return this; }
         public Builder kubernetes(KubernetesMode v) { kubernetes = v; return this; }
         public Builder commitInterval(Duration v) { commitInterval = v; return this; }
+        public Builder modelSeriesCap(int v) { modelSeriesCap = v; return this; }
 
         /** Adds Kafka / Kafka Streams properties; later calls win for the same name. */
         public Builder kafkaProperties(Map<String, String> v) {
@@ -282,7 +296,7 @@ public record AggregatorConfig(
 
         public AggregatorConfig build() {
             return new AggregatorConfig(kafka, topic, listen, port, stateDir, applicationId, streamThreads,
-                    topicPartitions, kubernetes, commitInterval, kafkaProperties);
+                    topicPartitions, kubernetes, commitInterval, kafkaProperties, modelSeriesCap);
         }
     }
 
@@ -339,21 +353,28 @@ public record AggregatorConfig(
                 description = "Kafka Streams commit interval, e.g. 100ms, 1s "
                         + "(env TOKENTAP_COMMIT_INTERVAL; default ${DEFAULT-VALUE})")
         String commitInterval;
+
+        @Option(names = "--model-series-cap", paramLabel = "N", defaultValue = "" + DEFAULT_MODEL_SERIES_CAP,
+                description = "distinct model label values admitted per stream task, kept across restarts; "
+                        + "later models are counted as model=\"other\" (env TOKENTAP_MODEL_SERIES_CAP; "
+                        + "default ${DEFAULT-VALUE})")
+        String modelSeriesCap;
     }
 
     /** Supplies a flag's value from its environment variable when the flag is not given. */
     private static final class EnvDefaults implements CommandLine.IDefaultValueProvider {
-        private static final Map<String, String> ENV_BY_FLAG = Map.of(
-                "--kafka", "KAFKA_BOOTSTRAP_SERVERS",
-                "--topic", "TOKENTAP_TOPIC",
-                "--listen", "TOKENTAP_LISTEN",
-                "--port", "TOKENTAP_PORT",
-                "--state-dir", "TOKENTAP_STATE_DIR",
-                "--application-id", "TOKENTAP_APPLICATION_ID",
-                "--stream-threads", "TOKENTAP_STREAM_THREADS",
-                "--topic-partitions", "TOKENTAP_TOPIC_PARTITIONS",
-                "--kubernetes", "TOKENTAP_KUBERNETES",
-                "--commit-interval", "TOKENTAP_COMMIT_INTERVAL");
+        private static final Map<String, String> ENV_BY_FLAG = Map.ofEntries(
+                Map.entry("--kafka", "KAFKA_BOOTSTRAP_SERVERS"),
+                Map.entry("--topic", "TOKENTAP_TOPIC"),
+                Map.entry("--listen", "TOKENTAP_LISTEN"),
+                Map.entry("--port", "TOKENTAP_PORT"),
+                Map.entry("--state-dir", "TOKENTAP_STATE_DIR"),
+                Map.entry("--application-id", "TOKENTAP_APPLICATION_ID"),
+                Map.entry("--stream-threads", "TOKENTAP_STREAM_THREADS"),
+                Map.entry("--topic-partitions", "TOKENTAP_TOPIC_PARTITIONS"),
+                Map.entry("--kubernetes", "TOKENTAP_KUBERNETES"),
+                Map.entry("--commit-interval", "TOKENTAP_COMMIT_INTERVAL"),
+                Map.entry("--model-series-cap", "TOKENTAP_MODEL_SERIES_CAP"));
 
         private final Map<String, String> env;
 

@@ -23,6 +23,7 @@ import org.apache.kafka.streams.processor.api.FixedKeyProcessor;
 import org.apache.kafka.streams.processor.api.FixedKeyProcessorContext;
 import org.apache.kafka.streams.processor.api.FixedKeyRecord;
 import org.apache.kafka.streams.state.KeyValueStore;
+import org.apache.kafka.streams.state.Stores;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -37,6 +38,10 @@ public final class UsageTopology {
 
     /** The persistent key-value store of {@link UsageLabels} → {@link UsageTotals}. */
     public static final String TOTALS_STORE = "usage-totals";
+    /** The persistent set of admitted {@code model} label values per stream task ({@link ModelSeriesCap}). */
+    public static final String ADMITTED_MODELS_STORE = "admitted-models";
+    /** Distinct models admitted per stream task unless told otherwise. */
+    public static final int DEFAULT_MODEL_SERIES_CAP = 100;
     /** Name of the repartition step; the topic is {@code <application.id>-usage-by-labels-repartition}. */
     public static final String BY_LABELS = "usage-by-labels";
     /** Header on a DLQ record: why it could not be decoded ({@link UsageEventDecodeException#reason()}). */
@@ -55,9 +60,20 @@ public final class UsageTopology {
      *                       a stream thread, so it must be quick and thread-safe
      */
     public static Topology build(Topics topics, Consumer<String> decodeFailures) {
+        return build(topics, decodeFailures, DEFAULT_MODEL_SERIES_CAP);
+    }
+
+    /**
+     * The topology, with at most {@code modelSeriesCap} distinct {@code model} labels per stream task.
+     *
+     * @see #build(Topics, Consumer)
+     */
+    public static Topology build(Topics topics, Consumer<String> decodeFailures, int modelSeriesCap) {
         Objects.requireNonNull(topics, "topics");
         Objects.requireNonNull(decodeFailures, "decodeFailures");
         StreamsBuilder builder = new StreamsBuilder();
+        builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(ADMITTED_MODELS_STORE),
+                Serdes.String(), Serdes.Long()));
 
         KStream<byte[], Decoded> decoded = builder
                 .stream(topics.usage(), Consumed.with(Serdes.ByteArray(), Serdes.ByteArray()).withName("usage-source"))
@@ -73,6 +89,8 @@ public final class UsageTopology {
 
         branches.get("decoded-ok")
                 .mapValues(Decoded::event, Named.as("event"))
+                .processValues(() -> new ModelSeriesCap(modelSeriesCap), Named.as("cap-models"),
+                        ADMITTED_MODELS_STORE)
                 .groupBy((key, event) -> UsageLabels.withoutKubernetes(event),
                         Grouped.with(BY_LABELS, JsonSerde.labels(), new UsageEventSerde()))
                 .aggregate(() -> UsageTotals.EMPTY, (labels, event, totals) -> totals.add(event),
