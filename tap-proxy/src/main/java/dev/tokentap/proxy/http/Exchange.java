@@ -4,6 +4,7 @@ import dev.tokentap.event.Outcome;
 import dev.tokentap.event.UsageEvent;
 import dev.tokentap.event.UsageSource;
 import dev.tokentap.proxy.usage.MeteredRoutes;
+import dev.tokentap.proxy.usage.MultipartModelReader;
 import dev.tokentap.proxy.usage.RequestBodyRewriter;
 import dev.tokentap.proxy.usage.ResponseFacts;
 import dev.tokentap.proxy.usage.TraceContext;
@@ -36,6 +37,8 @@ final class Exchange {
     /** Reads (and may rewrite) the request body of a metered request; null when the body is not read. */
     final RequestBodyRewriter body;
     final ResponseFacts facts = new ResponseFacts();
+    /** Reads the {@code model} field of a multipart (audio) request; null for other requests. */
+    private volatile MultipartModelReader form;
 
     private volatile long firstByteAt;
     private volatile int upstreamStatus = -1;
@@ -61,6 +64,22 @@ final class Exchange {
         this.apiKeyId = apiKeyId;
         this.tenant = tenant;
         this.body = body;
+    }
+
+    void form(MultipartModelReader reader) {
+        form = reader;
+    }
+
+    MultipartModelReader form() {
+        return form;
+    }
+
+    private String requestModel() {
+        if (body != null) {
+            return body.model();
+        }
+        MultipartModelReader reader = form;
+        return reader == null ? null : reader.model();
     }
 
     boolean metered() {
@@ -166,7 +185,7 @@ final class Exchange {
                 .route(route)
                 .status(status)
                 .outcome(outcome)
-                .model(body == null ? null : body.model())
+                .model(requestModel())
                 .responseModel(facts.responseModel())
                 .stream(body != null && body.stream())
                 .usageSource(usageSource(usage, outcome))

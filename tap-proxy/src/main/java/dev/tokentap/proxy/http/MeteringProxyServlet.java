@@ -12,6 +12,7 @@ import dev.tokentap.proxy.usage.ApiKeyHasher;
 import dev.tokentap.proxy.usage.ChunkUsageSplice;
 import dev.tokentap.proxy.usage.JsonResponseTap;
 import dev.tokentap.proxy.usage.MeteredRoutes;
+import dev.tokentap.proxy.usage.MultipartModelReader;
 import dev.tokentap.proxy.usage.RequestBodyRewriter;
 import dev.tokentap.proxy.usage.SseResponseTap;
 import dev.tokentap.proxy.usage.TraceContext;
@@ -142,12 +143,16 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
         String encoding = request.getHeader(HttpHeader.CONTENT_ENCODING.asString());
         boolean readable = encoding == null || encoding.isBlank() || "identity".equalsIgnoreCase(encoding.strip());
         String tenant = config.tenantHeader() == null ? null : request.getHeader(config.tenantHeader());
-        return new Exchange(UUID_V7.generate().toString(), now, nanos, method, route, forwardPath, requestId,
-                generated, TraceContext.parse(request.getHeader("traceparent")), clientAddress(request),
+        Exchange exchange = new Exchange(UUID_V7.generate().toString(), now, nanos, method, route, forwardPath,
+                requestId, generated, TraceContext.parse(request.getHeader("traceparent")), clientAddress(request),
                 apiKeys.idForAuthorization(request.getHeader(HttpHeader.AUTHORIZATION.asString())), tenant,
                 readable && MeteredRoutes.readsJsonBody(route)
                         ? new RequestBodyRewriter(MeteredRoutes.takesStreamOptions(route) ? injection : null)
                         : null);
+        if (readable && MeteredRoutes.readsMultipartBody(route)) {
+            exchange.form(MultipartModelReader.forContentType(request.getContentType()));
+        }
+        return exchange;
     }
 
     private static String clientAddress(HttpServletRequest request) {
@@ -235,6 +240,9 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
         // The body may change length, and AsyncMiddleManServlet drops the client's Content-Length for every
         // request it proxies: the upstream gets the body chunked, which vLLM accepts.
         Exchange exchange = exchange(clientRequest);
+        if (exchange != null && exchange.form() != null) {
+            return exchange.form()::transform;
+        }
         if (exchange == null || exchange.body == null) {
             return ContentTransformer.IDENTITY;
         }

@@ -82,6 +82,12 @@ public final class MeteredRoutes {
 
     /** Whether the request body of {@code route} is JSON worth reading for its {@code model} and {@code user}. */
     public static boolean readsJsonBody(String route) {
-        return route != null && !OTHER.equals(route) && !Routes.RESPONSES_GET.equals(route);
+        return route != null && !OTHER.equals(route) && !Routes.RESPONSES_GET.equals(route)
+                && !readsMultipartBody(route);
+    }
+
+    /** Whether the request body of {@code route} is a multipart form (audio), read only for its {@code model}. */
+    public static boolean readsMultipartBody(String route) {
+        return Routes.AUDIO_TRANSCRIPTIONS.equals(route) || Routes.AUDIO_TRANSLATIONS.equals(route);
     }
 }
