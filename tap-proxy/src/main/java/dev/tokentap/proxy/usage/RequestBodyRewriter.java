@@ -42,6 +42,7 @@ public final class RequestBodyRewriter {
     private volatile Boolean stream;
     private volatile boolean streamOptionsPresent;
     private volatile String user;
+    private boolean fakeStream;
     private int topLevelMembers;
 
     /** A rewriter that may inject {@link #INJECTED_STREAM_OPTIONS}. */
@@ -117,7 +118,10 @@ public final class RequestBodyRewriter {
     }
 
     private boolean shouldInject() {
-        return injection != null && Boolean.TRUE.equals(stream) && !streamOptionsPresent && topLevelMembers > 0;
+        // a beam search "streams" its whole response, usage included, in one event: nothing to ask for, and
+        // nothing that could be told apart from what the client would have seen
+        return injection != null && Boolean.TRUE.equals(stream) && !streamOptionsPresent && !fakeStream
+                && topLevelMembers > 0;
     }
 
     private byte[] scratch(int length) {
@@ -180,6 +184,7 @@ public final class RequestBodyRewriter {
                         : token == JsonToken.VALUE_FALSE ? Boolean.FALSE : null;
                 case "stream_options" -> streamOptionsPresent = true;
                 case "user" -> user = token == JsonToken.VALUE_STRING ? parser.getText() : null;
+                case "use_beam_search" -> fakeStream = token == JsonToken.VALUE_TRUE;
                 default -> {
                     // not ours to read
                 }

@@ -276,7 +276,18 @@ public final class VllmSimulator implements AutoCloseable {
         SimUsage usage = request.usage(cachedTokens);
         LOG.debug("vllm simulator generating id={} route={} stream={} promptTokens={} completionTokens={}",
                 id, route, request.stream(), usage.promptTokens(), usage.completionTokens());
-        if (request.stream()) {
+        if (request.stream() && request.beamSearch()) {
+            // vLLM's "fake stream" for beam search: the whole response, usage included, in one event, then [DONE]
+            ObjectNode whole = request.chat()
+                    ? VllmResponses.chatCompletion(request, id, createdAt, model, usage)
+                    : VllmResponses.completion(request, id, createdAt, model, usage);
+            try {
+                writeEvents(ctx, List.of("data: " + MAPPER.writeValueAsString(whole) + "\n\n", StreamScript.DONE));
+            } catch (IOException e) {
+                LOG.debug("vllm simulator client went away id={} error={}", id, e.toString());
+            }
+            served(id, usage.completionTokens());
+        } else if (request.stream()) {
             stream(ctx, new StreamScript(request, id, createdAt, model, usage), id, request.choices(),
                     intHeader(ctx, FAIL_AFTER_HEADER), intHeader(ctx, ERROR_AFTER_HEADER));
         } else {
