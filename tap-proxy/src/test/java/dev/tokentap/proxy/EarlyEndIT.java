@@ -119,6 +119,21 @@ class EarlyEndIT {
     }
 
     @Test
+    void shouldAddUpEveryChoicesRunningUsageWhenAStreamWithSeveralChoicesDies() {
+        String requestId = UUID.randomUUID().toString();
+        String body = CHAT.formatted(50).replace("\"stream\":true", "\"stream\":true,\"n\":2");
+
+        Http.sendLenient(Http.post("http://127.0.0.1:" + fastProxy.port(), "/v1/chat/completions", body)
+                .header("X-Request-Id", requestId).header(VllmSimulator.FAIL_AFTER_HEADER, "7"));
+
+        UsageEvent event = log.awaitOne(requestId).value();
+        assertThat(event.usageSource()).isEqualTo(UsageSource.PARTIAL);
+        assertThat(event.promptTokens()).isEqualTo(9L);
+        assertThat(event.completionTokens()).isEqualTo(14L);
+        assertThat(event.totalTokens()).isEqualTo(23L);
+    }
+
+    @Test
     void shouldPublishPartialUsageForAnErrorEventAfterTheStreamStarted() {
         String requestId = UUID.randomUUID().toString();
         String proxied = "http://127.0.0.1:" + fastProxy.port();

@@ -172,6 +172,9 @@ final class Exchange {
     /** The usage event of a finished metered exchange. */
     UsageEvent toEvent(int status, String outcome, long endedAt, String proxyHost, String upstream) {
         ResponseFacts.Usage usage = facts.usage();
+        if (usage != null && UsageSource.PARTIAL.equals(usageSource(usage, outcome))) {
+            usage = facts.runningUsage();
+        }
         UsageEvent.Builder builder = UsageEvent.builder()
                 .eventId(eventId)
                 .requestId(requestId)

@@ -12,6 +12,8 @@ public final class ResponseFacts {
     private volatile Usage usage;
     private volatile boolean errorSeen;
     private volatile boolean finalUsage;
+    // written by the one thread handling a chunk at a time, read when the exchange ends
+    private final java.util.Map<Integer, Usage> byChoice = new java.util.concurrent.ConcurrentHashMap<>();
 
     /**
      * Token counts as vLLM reported them; a field is null when it was not reported.
@@ -61,7 +63,33 @@ public final class ResponseFacts {
     }
 
     void usage(Usage usage) {
+        usage(usage, -1);
+    }
+
+    /** A usage object; {@code choice} is the index of the one choice its chunk carried, or -1. */
+    void usage(Usage usage, int choice) {
         this.usage = usage;
+        if (choice >= 0) {
+            byChoice.put(choice, usage);
+        }
+    }
+
+    /**
+     * The usage so far of a stream that ended before its final usage: vLLM's running usage is per choice, so with
+     * {@code n > 1} the completion tokens of every choice's last chunk are added up; the prompt is counted once (the
+     * largest prompt any choice reported). Without per-choice usage, the last usage object.
+     */
+    public Usage runningUsage() {
+        if (byChoice.size() <= 1) {
+            return usage;
+        }
+        long prompt = 0;
+        long completion = 0;
+        for (Usage u : byChoice.values()) {
+            prompt = Math.max(prompt, u.promptTokens() == null ? 0 : u.promptTokens());
+            completion += u.completionTokens() == null ? 0 : u.completionTokens();
+        }
+        return new Usage(prompt, completion, prompt + completion, null, null, true, null);
     }
 
     /**

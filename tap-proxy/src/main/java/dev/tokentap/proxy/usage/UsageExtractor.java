@@ -40,6 +40,7 @@ public final class UsageExtractor {
     private Long reasoning;
     private boolean duration;
     private Double seconds;
+    private int choice = -1;
 
     public UsageExtractor(ResponseFacts facts) {
         this.facts = facts;
@@ -109,7 +110,7 @@ public final class UsageExtractor {
                 facts.usage(duration
                         ? new ResponseFacts.Usage(null, null, null, null, null, false, seconds)
                         : new ResponseFacts.Usage(prompt, completion, total, cached, reasoning, completionNumber,
-                                null));
+                                null), choice);
                 if (!rawPath.equals(path)) {
                     // the usage of a whole response object inside a stream event: the final one
                     facts.finalUsage();
@@ -160,6 +161,12 @@ public final class UsageExtractor {
                         cached = number(token, parser);
                 case "usage.completion_tokens_details.reasoning_tokens",
                      "usage.output_tokens_details.reasoning_tokens" -> reasoning = number(token, parser);
+                case "choices[].index" -> {
+                    // a stream chunk under continuous_usage_stats carries one choice, and that choice's usage
+                    if (choice < 0 && token == JsonToken.VALUE_NUMBER_INT) {
+                        choice = parser.getIntValue();
+                    }
+                }
                 case "usage.type" -> duration = token == JsonToken.VALUE_STRING && "duration".equals(parser.getText());
                 case "usage.seconds" -> {
                     if (token == JsonToken.VALUE_NUMBER_INT || token == JsonToken.VALUE_NUMBER_FLOAT) {

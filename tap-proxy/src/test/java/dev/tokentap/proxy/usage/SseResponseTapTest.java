@@ -188,4 +188,22 @@ class SseResponseTapTest {
         assertThat(facts.usage()).isEqualTo(new ResponseFacts.Usage(21L, 1L, 22L, null, null));
         assertThat(facts.finalUsageSeen()).isFalse();
     }
+
+    @Test
+    void shouldAddUpTheRunningUsageOfEveryChoice() {
+        String chunks = "data: {\"choices\":[{\"index\":0,\"delta\":{}}],\"usage\":{\"prompt_tokens\":9,\"total_tokens\":12,"
+                + "\"completion_tokens\":3}}\n\n"
+                + "data: {\"choices\":[{\"index\":1,\"delta\":{}}],\"usage\":{\"prompt_tokens\":9,\"total_tokens\":11,"
+                + "\"completion_tokens\":2}}\n\n"
+                + "data: {\"choices\":[{\"index\":0,\"delta\":{}}],\"usage\":{\"prompt_tokens\":9,\"total_tokens\":13,"
+                + "\"completion_tokens\":4}}\n\n";
+        ResponseFacts facts = new ResponseFacts();
+
+        byte[] out = Pieces.splitAt(new SseResponseTap(facts, true, ChunkUsageSplice.Mode.REMOVE)::transform,
+                bytes(chunks), 50, true);
+
+        assertThat(text(out)).doesNotContain("usage");
+        assertThat(facts.runningUsage()).isEqualTo(new ResponseFacts.Usage(9L, 6L, 15L, null, null));
+        assertThat(facts.usage().completionTokens()).isEqualTo(4L);
+    }
 }
