@@ -80,10 +80,10 @@ public final class MeteredRoutes {
         return CHAT_COMPLETIONS.equals(route) || COMPLETIONS.equals(route);
     }
 
-    /** Whether the request body of {@code route} is JSON worth reading for its {@code model} and {@code user}. */
+    /** Whether the request body of {@code route} may be JSON worth reading for its {@code model} and {@code user}. */
     public static boolean readsJsonBody(String route) {
-        return route != null && !OTHER.equals(route) && !Routes.RESPONSES_GET.equals(route)
-                && !readsMultipartBody(route);
+        // an unknown route's body is only read (never rewritten), for the model of an event it may produce
+        return route != null && !Routes.RESPONSES_GET.equals(route) && !readsMultipartBody(route);
     }
 
     /** Whether the request body of {@code route} is a multipart form (audio), read only for its {@code model}. */

@@ -134,6 +134,14 @@ final class VllmResponses {
         return node;
     }
 
+    /** {@code {"object":"result","usage":{…}}}: the answer of the simulator's stand-in for an unknown route. */
+    static ObjectNode usageOnly(int promptTokens) {
+        ObjectNode node = JSON.objectNode();
+        node.put("object", "result");
+        node.set("usage", usage(promptTokens, 0));
+        return node;
+    }
+
     static ObjectNode usage(int promptTokens, int completionTokens) {
         ObjectNode node = JSON.objectNode();
         node.put("prompt_tokens", promptTokens);

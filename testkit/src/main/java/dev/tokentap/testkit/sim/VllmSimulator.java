@@ -60,6 +60,10 @@ public final class VllmSimulator implements AutoCloseable {
      * then {@code [DONE]}, as when the engine fails a request mid-generation after the 200 went out.
      */
     public static final String ERROR_AFTER_HEADER = "X-Sim-Error-After";
+    /** Test hook: errors of a request carrying this header come in vLLM's older flat format. */
+    public static final String LEGACY_ERRORS_HEADER = "X-Sim-Legacy-Errors";
+    /** A path vLLM does not serve that answers with a usage object, to test how unknown routes are metered. */
+    public static final String UNKNOWN_ROUTE_WITH_USAGE = "/v1/sim/future-endpoint";
     private static final String JSON = "application/json";
     private static final String EVENT_STREAM = "text/event-stream; charset=utf-8";
     private static final int TOKENS_SERVED_LIMIT = 10_000;
@@ -166,7 +170,11 @@ public final class VllmSimulator implements AutoCloseable {
             config.routes.post("/ping", ctx -> ctx.status(200));
             config.routes.get("/version", ctx -> ctx.status(200).contentType(JSON).result("{\"version\":\"0.11.0\"}"));
             config.routes.get("/load", ctx -> ctx.status(200).contentType(JSON).result("{\"server_load\":0}"));
-            config.routes.exception(VllmError.class, (error, ctx) -> respond(ctx, error.status(), VllmResponses.error(error, legacyErrors)));
+            config.routes.exception(VllmError.class, (error, ctx) -> respond(ctx, error.status(),
+                    VllmResponses.error(error, legacyErrors || ctx.header(LEGACY_ERRORS_HEADER) != null)));
+            // not a vLLM route: something a future vLLM might serve, with a usage object, for the "other" rule
+            config.routes.post(UNKNOWN_ROUTE_WITH_USAGE, ctx -> respond(ctx, 200,
+                    VllmResponses.usageOnly(OtherRoutes.tokens(OtherRoutes.parse(ctx.bodyAsBytes()).path("input")))));
             config.routes.exception(Exception.class, (error, ctx) -> {
                 LOG.warn("vllm simulator failed path={} error={}", ctx.path(), error.toString());
                 respond(ctx, 500, VllmResponses.error(new VllmError(500, "InternalServerError", null, error.toString()), legacyErrors));
