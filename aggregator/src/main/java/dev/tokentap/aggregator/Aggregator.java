@@ -120,7 +120,7 @@ public final class Aggregator implements AutoCloseable {
 
         AggregatorMetrics metrics = new AggregatorMetrics(registry);
         Topology topology = UsageTopology.build(topics, pods, identities, Clock.systemUTC(),
-                metrics::decodeFailure);
+                metrics::decodeFailure, config.modelSeriesCap());
         LOG.debug("topology {}", topology.describe());
         KafkaStreams streams = new KafkaStreams(topology, streamsProperties(config));
         StreamsHealth health = new StreamsHealth();

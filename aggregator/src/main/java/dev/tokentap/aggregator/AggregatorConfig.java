@@ -39,6 +39,8 @@ import picocli.CommandLine.Option;
  * @param commitInterval  Kafka Streams commit interval (under exactly-once, also the latency of the totals)
  * @param identity        how callers are named: pod directory scope and identity precedence
  * @param kafkaProperties further Kafka / Kafka Streams properties, passed through as they are
+ * @param modelSeriesCap  distinct {@code model} label values one stream task admits; later ones count as
+ *                        {@code other}
  */
 public record AggregatorConfig(
         String kafka,
@@ -52,7 +54,8 @@ public record AggregatorConfig(
         KubernetesMode kubernetes,
         Duration commitInterval,
         Identity identity,
-        Map<String, String> kafkaProperties) {
+        Map<String, String> kafkaProperties,
+        int modelSeriesCap) {
 
     public static final String DEFAULT_KAFKA = "localhost:9092";
     public static final String DEFAULT_TOPIC = "tokentap.usage.v1";
@@ -63,6 +66,7 @@ public record AggregatorConfig(
     public static final int DEFAULT_STREAM_THREADS = 1;
     public static final int DEFAULT_TOPIC_PARTITIONS = 6;
     public static final Duration DEFAULT_COMMIT_INTERVAL = Duration.ofMillis(100);
+    public static final int DEFAULT_MODEL_SERIES_CAP = 100;
 
     /** Environment variables with this prefix become Kafka properties: {@code TOKENTAP_KAFKA_SESSION_TIMEOUT_MS}. */
     public static final String KAFKA_ENV_PREFIX = "TOKENTAP_KAFKA_";
@@ -144,6 +148,9 @@ public record AggregatorConfig(
         identity = identity == null ? Identity.DEFAULT : identity;
         List<String> problems = problems(kafka, topic, listen, port, stateDir, applicationId, streamThreads,
                 topicPartitions, kubernetes, commitInterval, kafkaProperties);
+        if (modelSeriesCap < 1) {
+            problems.add("--model-series-cap must be at least 1, got " + modelSeriesCap);
+        }
         if (!problems.isEmpty()) {
             throw new IllegalArgumentException(message(problems));
         }
@@ -211,6 +218,11 @@ public record AggregatorConfig(
                 b.identity(new Identity(list(flags.watchNamespaces), list(flags.podLabels), precedence, aliases,
                         syncTimeout, retention));
             }
+        }
+        convert(flags.modelSeriesCap, "--model-series-cap", Integer::parseInt, problems)
+                .ifPresent(b::modelSeriesCap);
+        if (b.modelSeriesCap < 1) {
+            problems.add("--model-series-cap must be at least 1, got " + b.modelSeriesCap);
         }
         problems.addAll(problems(b.kafka, b.topic, b.listen, b.port, b.stateDir, b.applicationId, b.streamThreads,
                 b.topicPartitions, b.kubernetes, b.commitInterval, b.kafkaProperties));
@@ -342,6 +354,7 @@ public record AggregatorConfig(
         private KubernetesMode kubernetes = KubernetesMode.AUTO;
         private Duration commitInterval = DEFAULT_COMMIT_INTERVAL;
         private Identity identity = Identity.DEFAULT;
+        private int modelSeriesCap = DEFAULT_MODEL_SERIES_CAP;
         private final Map<String, String> kafkaProperties = new LinkedHashMap<>();
 
         private Builder() {
@@ -358,6 +371,7 @@ public record AggregatorConfig(
         public Builder kubernetes(KubernetesMode v) { kubernetes = v; return this; }
         public Builder commitInterval(Duration v) { commitInterval = v; return this; }
         public Builder identity(Identity v) { identity = v; return this; }
+        public Builder modelSeriesCap(int v) { modelSeriesCap = v; return this; }
 
         /** Adds Kafka / Kafka Streams properties; later calls win for the same name. */
         public Builder kafkaProperties(Map<String, String> v) {
@@ -372,7 +386,7 @@ public record AggregatorConfig(
 
         public AggregatorConfig build() {
             return new AggregatorConfig(kafka, topic, listen, port, stateDir, applicationId, streamThreads,
-                    topicPartitions, kubernetes, commitInterval, identity, kafkaProperties);
+                    topicPartitions, kubernetes, commitInterval, identity, kafkaProperties, modelSeriesCap);
         }
     }
 
@@ -460,6 +474,11 @@ public record AggregatorConfig(
                 description = "how long a deleted pod still names the events it sent before "
                         + "(env TOKENTAP_POD_TOMBSTONE_RETENTION; default ${DEFAULT-VALUE})")
         String podTombstoneRetention;
+        @Option(names = "--model-series-cap", paramLabel = "N", defaultValue = "" + DEFAULT_MODEL_SERIES_CAP,
+                description = "distinct model label values admitted per stream task, kept across restarts; "
+                        + "later models are counted as model=\"other\" (env TOKENTAP_MODEL_SERIES_CAP; "
+                        + "default ${DEFAULT-VALUE})")
+        String modelSeriesCap;
     }
 
     /** Supplies a flag's value from its environment variable when the flag is not given. */
@@ -480,7 +499,8 @@ public record AggregatorConfig(
                 Map.entry("--identity-precedence", "TOKENTAP_IDENTITY_PRECEDENCE"),
                 Map.entry("--api-key-aliases", "TOKENTAP_API_KEY_ALIASES"),
                 Map.entry("--kubernetes-sync-timeout", "TOKENTAP_KUBERNETES_SYNC_TIMEOUT"),
-                Map.entry("--pod-tombstone-retention", "TOKENTAP_POD_TOMBSTONE_RETENTION"));
+                Map.entry("--pod-tombstone-retention", "TOKENTAP_POD_TOMBSTONE_RETENTION"),
+                Map.entry("--model-series-cap", "TOKENTAP_MODEL_SERIES_CAP"));
 
         private final Map<String, String> env;
 

@@ -1,6 +1,7 @@
 package dev.tokentap.aggregator;
 
 import dev.tokentap.aggregator.k8s.PodDirectory;
+import dev.tokentap.aggregator.topology.LatencyHistogram;
 import dev.tokentap.aggregator.topology.UsageLabels;
 import dev.tokentap.aggregator.topology.UsageTotals;
 import dev.tokentap.event.UsageEventDecodeException;
@@ -12,10 +13,18 @@ import io.prometheus.metrics.model.snapshots.CounterSnapshot;
 import io.prometheus.metrics.model.snapshots.CounterSnapshot.CounterDataPointSnapshot;
 import io.prometheus.metrics.model.snapshots.GaugeSnapshot;
 import io.prometheus.metrics.model.snapshots.GaugeSnapshot.GaugeDataPointSnapshot;
+import io.prometheus.metrics.model.snapshots.ClassicHistogramBuckets;
+import io.prometheus.metrics.model.snapshots.HistogramSnapshot;
+import io.prometheus.metrics.model.snapshots.HistogramSnapshot.HistogramDataPointSnapshot;
 import io.prometheus.metrics.model.snapshots.Labels;
+import io.prometheus.metrics.model.snapshots.Unit;
 import io.prometheus.metrics.model.snapshots.MetricSnapshots;
 import java.time.Clock;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.TreeMap;
+import java.util.function.Function;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -38,6 +47,10 @@ public final class AggregatorMetrics {
     public static final String TOTAL_TOKENS = "vllm_total_tokens";
     public static final String CACHED_PROMPT_TOKENS = "vllm_cached_prompt_tokens";
     public static final String REQUESTS = "vllm_requests";
+    /** Histogram: time from the proxy receiving a request to the exchange ending, per namespace, client, model. */
+    public static final String REQUEST_DURATION = "vllm_request_duration_seconds";
+    /** Histogram: time from the proxy receiving a streamed request to its first body byte. */
+    public static final String TIME_TO_FIRST_TOKEN = "vllm_time_to_first_token_seconds";
 
     public static final String TAG_NAMESPACE = "namespace";
     public static final String TAG_CLIENT_NAME = "client_name";
@@ -170,6 +183,11 @@ public final class AggregatorMetrics {
             families.add(counter(CACHED_PROMPT_TOKENS, "Prompt tokens served from vLLM's prefix cache", local,
                     UsageTotals::cachedTokens));
             families.add(requests(local));
+            families.add(histogram(REQUEST_DURATION, "Time from the proxy receiving a request to its end",
+                    local, UsageTotals::duration, LatencyHistogram.DURATION_BOUNDS));
+            families.add(histogram(TIME_TO_FIRST_TOKEN,
+                    "Time from the proxy receiving a streamed request to the first token it passed on",
+                    local, UsageTotals::ttft, LatencyHistogram.TTFT_BOUNDS));
             families.add(GaugeSnapshot.builder()
                     .name(USAGE_SERIES)
                     .help("Label sets this instance holds in its part of the totals store")
@@ -197,6 +215,39 @@ public final class AggregatorMetrics {
                             .labels(labels(labels).add(TAG_OUTCOME, outcome))
                             .value(count)
                             .build())));
+            return family.build();
+        }
+
+        /**
+         * A histogram family per namespace, client and model: the stored per-label-set histograms summed over the
+         * other labels, which keeps the series count down (buckets multiply it).
+         */
+        private static HistogramSnapshot histogram(String name, String help,
+                                                   SortedMap<UsageLabels, UsageTotals> local,
+                                                   Function<UsageTotals, LatencyHistogram> of, double[] bounds) {
+            Map<List<String>, LatencyHistogram> grouped = new TreeMap<>(Comparator
+                    .comparing((List<String> k) -> k.get(0)).thenComparing(k -> k.get(1)).thenComparing(k -> k.get(2)));
+            local.forEach((labels, totals) -> grouped.merge(
+                    List.of(labels.namespace(), labels.clientName(), labels.model()), of.apply(totals),
+                    LatencyHistogram::plus));
+            double[] upperBounds = Arrays.copyOf(bounds, bounds.length + 1);
+            upperBounds[bounds.length] = Double.POSITIVE_INFINITY;
+            HistogramSnapshot.Builder family = HistogramSnapshot.builder().name(name).help(help).unit(Unit.SECONDS);
+            grouped.forEach((key, histogram) -> {
+                if (histogram.total() == 0) {
+                    return;
+                }
+                long[] counts = new long[upperBounds.length];
+                for (int i = 0; i < counts.length; i++) {
+                    counts[i] = histogram.count(i);
+                }
+                family.dataPoint(HistogramDataPointSnapshot.builder()
+                        .labels(Labels.of(TAG_NAMESPACE, key.get(0), TAG_CLIENT_NAME, key.get(1), TAG_MODEL,
+                                key.get(2)))
+                        .classicHistogramBuckets(ClassicHistogramBuckets.of(upperBounds, counts))
+                        .sum(histogram.sumMillis() / 1000.0)
+                        .build());
+            });
             return family.build();
         }
 

@@ -172,4 +172,15 @@ class AggregatorConfigTest {
         assertThat(AggregatorConfig.parseDuration("1m")).isEqualTo(Duration.ofMinutes(1));
         assertThat(AggregatorConfig.parseDuration("PT0.5S")).isEqualTo(Duration.ofMillis(500));
     }
+
+    @Test
+    void shouldCapModelSeriesAtAHundredUnlessTold() {
+        assertThat(AggregatorConfig.fromArgs(new String[0], Map.of()).modelSeriesCap()).isEqualTo(100);
+        assertThat(AggregatorConfig.fromArgs(new String[0], Map.of("TOKENTAP_MODEL_SERIES_CAP", "7"))
+                .modelSeriesCap()).isEqualTo(7);
+        assertThat(AggregatorConfig.fromArgs(new String[] {"--model-series-cap", "3"},
+                Map.of("TOKENTAP_MODEL_SERIES_CAP", "7")).modelSeriesCap()).isEqualTo(3);
+        assertThatThrownBy(() -> AggregatorConfig.fromArgs(new String[] {"--model-series-cap", "0"}, Map.of()))
+                .hasMessageContaining("--model-series-cap must be at least 1");
+    }
 }

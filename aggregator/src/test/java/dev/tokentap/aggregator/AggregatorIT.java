@@ -264,7 +264,21 @@ class AggregatorIT {
                             .isEqualTo(count));
             assertThat(metrics.samples("vllm_requests_total").stream().mapToLong(PrometheusText.Sample::longValue)
                     .sum()).isEqualTo(events.size());
+            // the latency histograms live in the same store: exact across restarts too
+            for (String model : MODELS) {
+                for (String client : CLIENTS) {
+                    Map<String, String> series = Map.of("namespace", "unknown", "client_name", client, "model", model);
+                    assertThat(metrics.sum("vllm_request_duration_seconds_count", series)).as("durations %s", series)
+                            .isEqualTo(events.stream().filter(e -> matches(e, client, model)).count());
+                    assertThat(metrics.sum("vllm_time_to_first_token_seconds_count", series)).as("ttft %s", series)
+                            .isEqualTo(events.stream().filter(e -> matches(e, client, model) && e.stream()).count());
+                }
+            }
         });
+    }
+
+    private static boolean matches(UsageEvent e, String client, String model) {
+        return e.clientAddress().equals(client) && e.model().equals(model);
     }
 
     /** Label set → {prompt, completion, total, cached}, computed from the events as produced. */
@@ -304,7 +318,13 @@ class AggregatorIT {
             long completion = random.nextInt(2000);
             boolean reportsTotal = random.nextInt(4) != 0;
             boolean reportsCached = random.nextBoolean();
+            long startedAt = 1_763_800_000_000L + i * 1_000L;
+            boolean stream = i % 3 == 0;
             events.add(UsageEvent.builder()
+                    .startedAt(startedAt)
+                    .firstByteAt(startedAt + 20 + random.nextInt(400))
+                    .endedAt(startedAt + 500 + random.nextInt(20_000))
+                    .stream(stream)
                     .eventId(UUID.randomUUID().toString())
                     .route(i % 2 == 0 ? "/v1/chat/completions" : "/v1/completions")
                     .method("POST")

@@ -161,6 +161,32 @@ class AggregatorMetricsTest {
         assertThat(after.sum("tokentap_aggregator_pod_directory_age_seconds", Map.of())).isEqualTo(42);
     }
 
+    @Test
+    void shouldServeLatencyHistogramsPerNamespaceClientAndModelSummedOverTheOtherLabels() {
+        SortedMap<UsageLabels, UsageTotals> totals = new TreeMap<>();
+        UsageEvent slowStream = UsageEvent.builder().eventId("e").route("/v1/chat/completions").outcome("ok")
+                .stream(true).startedAt(0L).firstByteAt(80L).endedAt(3_000L).build();
+        UsageEvent quickJson = UsageEvent.builder().eventId("e").route("/v1/completions").outcome("ok")
+                .startedAt(0L).firstByteAt(200L).endedAt(200L).build();
+        totals.put(new UsageLabels("unknown", "10.0.0.1", "/v1/chat/completions", "proxy-a", "llama"),
+                UsageTotals.EMPTY.add(slowStream));
+        totals.put(new UsageLabels("unknown", "10.0.0.1", "/v1/completions", "proxy-b", "llama"),
+                UsageTotals.EMPTY.add(quickJson));
+        metrics.bindUsageTotals(() -> Optional.of(totals));
+
+        PrometheusText parsed = PrometheusText.parse(metrics.scrape());
+
+        Map<String, String> series = Map.of("namespace", "unknown", "client_name", "10.0.0.1", "model", "llama");
+        assertThat(parsed.sum("vllm_request_duration_seconds_count", series)).isEqualTo(2);
+        assertThat(parsed.sum("vllm_request_duration_seconds_bucket", with(series, "le", "0.25"))).isEqualTo(1);
+        assertThat(parsed.sum("vllm_request_duration_seconds_bucket", with(series, "le", "5.0"))).isEqualTo(2);
+        assertThat(parsed.sum("vllm_request_duration_seconds_bucket", with(series, "le", "+Inf"))).isEqualTo(2);
+        assertThat(parsed.sum("vllm_time_to_first_token_seconds_count", series)).isEqualTo(1);
+        assertThat(parsed.sum("vllm_time_to_first_token_seconds_bucket", with(series, "le", "0.1"))).isEqualTo(1);
+        assertThat(parsed.samples("vllm_request_duration_seconds_bucket"))
+                .allSatisfy(s -> assertThat(s.labels()).doesNotContainKeys("full_path", "hostname"));
+    }
+
     private static UsageEvent event(String outcome, long prompt, long completion, long cached) {
         return UsageEvent.builder().eventId("e").route("/v1/chat/completions").outcome(outcome)
                 .promptTokens(prompt).completionTokens(completion).cachedTokens(cached).build();

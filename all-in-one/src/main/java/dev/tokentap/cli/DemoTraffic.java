@@ -14,7 +14,7 @@ import org.slf4j.LoggerFactory;
 
 /**
  * A little OpenAI-style traffic through the proxy for the demo, from several loopback source addresses so that
- * the aggregator sees several clients: chat and completions, streamed and not.
+ * the aggregator sees several clients: chat and completions, streamed and not, embeddings and the Responses API.
  */
 final class DemoTraffic {
 
@@ -45,7 +45,9 @@ final class DemoTraffic {
             String apiKey = "Bearer demo-key-" + (c + 1);
             try {
                 for (String body : requestsFor(c)) {
-                    String path = body.contains("\"messages\"") ? "/v1/chat/completions" : "/v1/completions";
+                    String path = body.contains("\"messages\"") ? "/v1/chat/completions"
+                            : body.contains("\"prompt\"") ? "/v1/completions"
+                            : body.contains("\"max_output_tokens\"") ? "/v1/responses" : "/v1/embeddings";
                     ContentResponse response = http.newRequest(proxyBaseUrl + path)
                             .method(HttpMethod.POST)
                             .headers(h -> h.put("Authorization", apiKey))
@@ -79,6 +81,9 @@ final class DemoTraffic {
             bodies.add("{\"model\":\"" + model + "\",\"prompt\":\"Once upon a time\",\"stream\":true,"
                     + "\"max_tokens\":" + maxTokens + "}");
         }
+        bodies.add("{\"model\":\"" + model + "\",\"input\":[\"embed this sentence\",\"and this one\"]}");
+        bodies.add("{\"model\":\"" + model + "\",\"input\":\"Answer in one line\",\"max_output_tokens\":"
+                + (4 + c) + "}");
         return bodies;
     }
 

@@ -43,8 +43,8 @@ public final class ProxyMetrics {
     public static final String REASON_SHUTDOWN = "shutdown";
     public static final List<String> REASONS = List.of(REASON_QUEUE_FULL, REASON_KAFKA_ERROR, REASON_SHUTDOWN);
 
-    private static final List<String> ROUTES = List.of(MeteredRoutes.CHAT_COMPLETIONS, MeteredRoutes.COMPLETIONS,
-            MeteredRoutes.OTHER);
+    private static final List<String> ROUTES = java.util.stream.Stream.concat(MeteredRoutes.ALL.stream(),
+            java.util.stream.Stream.of(MeteredRoutes.OTHER)).toList();
 
     private final MeterRegistry registry;
     private final Map<String, Counter> requests = new HashMap<>();

@@ -39,6 +39,8 @@ import picocli.CommandLine.Option;
  * @param proxyHost         this proxy's host name, for {@code proxy_host} and {@code ce_source}
  * @param publishQueue      capacity of the queue of events waiting for Kafka
  * @param kafkaProperties   extra Kafka producer properties ({@code TOKENTAP_KAFKA_*})
+ * @param continuousUsage   whether a stream the proxy asks usage for also asks for {@code continuous_usage_stats},
+ *                          so that a stream that ends early still has its usage so far
  */
 public record TapProxyConfig(
         URI upstream,
@@ -53,7 +55,8 @@ public record TapProxyConfig(
         String tenantHeader,
         String proxyHost,
         int publishQueue,
-        Map<String, String> kafkaProperties) {
+        Map<String, String> kafkaProperties,
+        boolean continuousUsage) {
 
     public static final String DEFAULT_KAFKA = "localhost:9092";
     public static final String DEFAULT_LISTEN = "0.0.0.0";
@@ -162,7 +165,7 @@ public record TapProxyConfig(
                 + ", connectTimeout=" + connectTimeout + ", upstreamTimeout=" + upstreamTimeout
                 + ", apiKeyHashSecret=" + (apiKeyHashSecret == null ? "random" : "***")
                 + ", tenantHeader=" + tenantHeader + ", proxyHost=" + proxyHost + ", publishQueue=" + publishQueue
-                + ", kafkaProperties=" + kafkaProperties.keySet() + "]";
+                + ", kafkaProperties=" + kafkaProperties.keySet() + ", continuousUsage=" + continuousUsage + "]";
     }
 
     /** A builder with every default set and {@code proxyHost} resolved from this machine. */
@@ -216,6 +219,8 @@ public record TapProxyConfig(
                 TapProxyConfig::duration, DEFAULT_UPSTREAM_TIMEOUT);
         int publishQueue = convert(problems, "--publish-queue", cli.publishQueue, Integer::parseInt,
                 DEFAULT_PUBLISH_QUEUE);
+        boolean continuousUsage = convert(problems, "--continuous-usage", cli.continuousUsage,
+                TapProxyConfig::bool, true);
         String proxyHost = emptyToNull(cli.proxyHost);
         if (proxyHost == null) {
             proxyHost = emptyToNull(env.get("HOSTNAME"));
@@ -238,7 +243,16 @@ public record TapProxyConfig(
             throw new IllegalArgumentException(message(problems));
         }
         return new TapProxyConfig(upstream, cli.kafka, cli.topic, cli.listen, port, adminPort, connectTimeout,
-                upstreamTimeout, apiKeyHashSecret, tenantHeader, proxyHost, publishQueue, kafkaProperties);
+                upstreamTimeout, apiKeyHashSecret, tenantHeader, proxyHost, publishQueue, kafkaProperties,
+                continuousUsage);
+    }
+
+    private static Boolean bool(String value) {
+        return switch (value.toLowerCase(Locale.ROOT)) {
+            case "true", "yes", "on", "1" -> Boolean.TRUE;
+            case "false", "no", "off", "0" -> Boolean.FALSE;
+            default -> throw new IllegalArgumentException("not a boolean: " + value);
+        };
     }
 
     /** The usage text of {@code --help}, with defaults as {@code env} would make them. */
@@ -285,7 +299,8 @@ public record TapProxyConfig(
             Map.entry("--api-key-hash-secret", "TOKENTAP_API_KEY_HASH_SECRET"),
             Map.entry("--tenant-header", "TOKENTAP_TENANT_HEADER"),
             Map.entry("--proxy-host", "TOKENTAP_PROXY_HOST"),
-            Map.entry("--publish-queue", "TOKENTAP_PUBLISH_QUEUE"));
+            Map.entry("--publish-queue", "TOKENTAP_PUBLISH_QUEUE"),
+            Map.entry("--continuous-usage", "TOKENTAP_CONTINUOUS_USAGE"));
 
     private static <T> T convert(List<String> problems, String flag, String value, Function<String, T> parse,
                                  T fallback) {
@@ -405,6 +420,13 @@ public record TapProxyConfig(
                         + "default: ${DEFAULT-VALUE})")
         String publishQueue;
 
+        @Option(names = "--continuous-usage", paramLabel = "true|false", defaultValue = "true",
+                description = "when a streaming client sent no stream_options, ask vLLM for continuous_usage_stats "
+                        + "as well as include_usage (and remove both from the client's view), so a stream that ends "
+                        + "early is billed up to its last chunk; false asks for include_usage only "
+                        + "(env TOKENTAP_CONTINUOUS_USAGE; default: ${DEFAULT-VALUE})")
+        String continuousUsage;
+
         @Option(names = {"-h", "--help"}, usageHelp = true, description = "show this help and exit")
         boolean help;
     }
@@ -424,6 +446,7 @@ public record TapProxyConfig(
         private String proxyHost;
         private int publishQueue = DEFAULT_PUBLISH_QUEUE;
         private Map<String, String> kafkaProperties = Map.of();
+        private boolean continuousUsage = true;
 
         private Builder(URI upstream) {
             this.upstream = upstream;
@@ -442,11 +465,12 @@ public record TapProxyConfig(
         public Builder proxyHost(String v) { proxyHost = v; return this; }
         public Builder publishQueue(int v) { publishQueue = v; return this; }
         public Builder kafkaProperties(Map<String, String> v) { kafkaProperties = v; return this; }
+        public Builder continuousUsage(boolean v) { continuousUsage = v; return this; }
 
         public TapProxyConfig build() {
             return new TapProxyConfig(upstream, kafkaBootstrap, topic, listenHost, port, adminPort, connectTimeout,
                     upstreamTimeout, apiKeyHashSecret, tenantHeader,
-                    proxyHost != null ? proxyHost : localHostName(), publishQueue, kafkaProperties);
+                    proxyHost != null ? proxyHost : localHostName(), publishQueue, kafkaProperties, continuousUsage);
         }
     }
 }

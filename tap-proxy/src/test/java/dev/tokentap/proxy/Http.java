@@ -37,6 +37,15 @@ final class Http {
         }
     }
 
+    /** Like {@link #send}, but null when the exchange fails (e.g. the connection is cut mid-body). */
+    static HttpResponse<String> sendLenient(HttpRequest.Builder request) {
+        try {
+            return send(request);
+        } catch (UncheckedIOException e) {
+            return null;
+        }
+    }
+
     static HttpResponse<String> get(String url) {
         return send(HttpRequest.newBuilder(URI.create(url)).timeout(Duration.ofSeconds(10)).GET());
     }

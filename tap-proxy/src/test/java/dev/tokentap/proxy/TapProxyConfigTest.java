@@ -180,4 +180,19 @@ class TapProxyConfigTest {
         assertThat(TapProxyConfig.duration("PT2S")).isEqualTo(Duration.ofSeconds(2));
         assertThat(TapProxyConfig.duration("30")).isEqualTo(Duration.ofSeconds(30));
     }
+
+    @Test
+    void shouldAskForContinuousUsageUnlessTurnedOff() {
+        TapProxyConfig byDefault = TapProxyConfig.fromArgs(new String[] {"--upstream", "http://vllm:8000"}, NO_ENV);
+        TapProxyConfig byEnv = TapProxyConfig.fromArgs(new String[] {"--upstream", "http://vllm:8000"},
+                Map.of("TOKENTAP_CONTINUOUS_USAGE", "false"));
+        TapProxyConfig byFlag = TapProxyConfig.fromArgs(new String[] {"--upstream", "http://vllm:8000",
+                "--continuous-usage", "off"}, Map.of("TOKENTAP_CONTINUOUS_USAGE", "true"));
+
+        assertThat(byDefault.continuousUsage()).isTrue();
+        assertThat(byEnv.continuousUsage()).isFalse();
+        assertThat(byFlag.continuousUsage()).isFalse();
+        assertThatThrownBy(() -> TapProxyConfig.fromArgs(new String[] {"--upstream", "http://vllm:8000",
+                "--continuous-usage", "maybe"}, NO_ENV)).hasMessageContaining("--continuous-usage");
+    }
 }

@@ -8,6 +8,7 @@ import dev.tokentap.event.Outcome;
 import dev.tokentap.event.UsageEvent;
 import dev.tokentap.event.UsageEventCodec;
 import dev.tokentap.event.UsageSource;
+import dev.tokentap.proxy.usage.RequestBodyRewriter;
 import dev.tokentap.testkit.kafka.KafkaExtension;
 import dev.tokentap.testkit.kafka.TestKafka;
 import dev.tokentap.testkit.sim.ReceivedRequest;
@@ -190,7 +191,7 @@ class TapProxyIT {
         ReceivedRequest forwarded = receivedBySimulator(requestId);
         assertThat(forwarded.bodyJson().path("stream_options").path("include_usage").asBoolean()).isTrue();
         assertThat(forwarded.bodyText()).isEqualTo(body.substring(0, body.length() - 1)
-                + ",\"stream_options\":{\"include_usage\":true}}");
+                + "," + RequestBodyRewriter.INJECTED_STREAM_OPTIONS + "}");
         assertThat(forwarded.header("Accept-Encoding")).isNull();
 
         UsageEvent event = log.awaitOne(requestId).value();
@@ -216,7 +217,7 @@ class TapProxyIT {
         assertThat(response.statusCode()).isEqualTo(200);
         assertThat(response.body()).doesNotContain("\"usage\"");
         assertThat(receivedBySimulator(requestId).bodyText()).isEqualTo(body.substring(0, body.length() - 1)
-                + ",\"stream_options\":{\"include_usage\":true}}");
+                + "," + RequestBodyRewriter.INJECTED_STREAM_OPTIONS + "}");
         UsageEvent event = log.awaitOne(requestId).value();
         assertThat(event.promptTokens()).isEqualTo(4L + 2L);
         assertThat(event.completionTokens()).isEqualTo(3L);

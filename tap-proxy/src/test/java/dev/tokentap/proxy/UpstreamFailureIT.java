@@ -179,7 +179,9 @@ class UpstreamFailureIT {
             UsageEvent event = awaitEvent(SLOW_EVENTS, requestId);
             assertThat(event.outcome()).isEqualTo(Outcome.CLIENT_ABORTED);
             assertThat(event.status()).isEqualTo(200);
-            assertThat(event.usageSource()).isEqualTo(UsageSource.NONE);
+            // continuous usage: the role chunk already carried the prompt's usage
+            assertThat(event.usageSource()).isEqualTo(UsageSource.PARTIAL);
+            assertThat(event.promptTokens()).isPositive();
         }
     }
 }

@@ -40,6 +40,10 @@ import com.fasterxml.jackson.databind.annotation.JsonNaming;
  * @param tenant          the value of the configured tenant header, when present
  * @param proxyHost       host name of the proxy that served the request (the pod name in Kubernetes)
  * @param upstream        authority of the upstream that served it
+ * @param audioSeconds    seconds of audio billed, when vLLM reported usage as {@code {"type":"duration"}}; no tokens
+ *                        are counted then
+ * @param completionTokensReported false when vLLM's usage object had {@code completion_tokens} null or absent (the
+ *                        event then says 0); true when it carried a number; null when there was no usage object
  */
 @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
 public record UsageEvent(
@@ -70,7 +74,9 @@ public record UsageEvent(
         String user,
         String tenant,
         String proxyHost,
-        String upstream) {
+        String upstream,
+        Double audioSeconds,
+        Boolean completionTokensReported) {
 
     /** The schema version this class writes. */
     public static final int SCHEMA_VERSION = 1;
@@ -142,6 +148,8 @@ public record UsageEvent(
         private String tenant;
         private String proxyHost;
         private String upstream;
+        private Double audioSeconds;
+        private Boolean completionTokensReported;
 
         private Builder() {
         }
@@ -175,6 +183,8 @@ public record UsageEvent(
             tenant = e.tenant;
             proxyHost = e.proxyHost;
             upstream = e.upstream;
+            audioSeconds = e.audioSeconds;
+            completionTokensReported = e.completionTokensReported;
         }
 
         public Builder eventId(String v) { eventId = v; return this; }
@@ -204,6 +214,8 @@ public record UsageEvent(
         public Builder tenant(String v) { tenant = v; return this; }
         public Builder proxyHost(String v) { proxyHost = v; return this; }
         public Builder upstream(String v) { upstream = v; return this; }
+        public Builder audioSeconds(Double v) { audioSeconds = v; return this; }
+        public Builder completionTokensReported(Boolean v) { completionTokensReported = v; return this; }
 
         /** Sets {@code user}, cut to {@value UsageEvent#MAX_USER_LENGTH} characters. */
         public Builder user(String v) {
@@ -215,7 +227,7 @@ public record UsageEvent(
             return new UsageEvent(eventId, schemaVersion, requestId, responseId, traceId, spanId, startedAt,
                     firstByteAt, endedAt, method, route, status, outcome, model, responseModel, stream, promptTokens,
                     completionTokens, totalTokens, cachedTokens, reasoningTokens, usageSource, clientAddress,
-                    apiKeyId, user, tenant, proxyHost, upstream);
+                    apiKeyId, user, tenant, proxyHost, upstream, audioSeconds, completionTokensReported);
         }
     }
 }

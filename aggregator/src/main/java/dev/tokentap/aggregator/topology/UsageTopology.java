@@ -30,6 +30,7 @@ import org.apache.kafka.streams.processor.api.FixedKeyProcessor;
 import org.apache.kafka.streams.processor.api.FixedKeyProcessorContext;
 import org.apache.kafka.streams.processor.api.FixedKeyRecord;
 import org.apache.kafka.streams.state.KeyValueStore;
+import org.apache.kafka.streams.state.Stores;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -46,6 +47,10 @@ public final class UsageTopology {
 
     /** The persistent key-value store of {@link UsageLabels} → {@link UsageTotals}. */
     public static final String TOTALS_STORE = "usage-totals";
+    /** The persistent set of admitted {@code model} label values per stream task ({@link ModelSeriesCap}). */
+    public static final String ADMITTED_MODELS_STORE = "admitted-models";
+    /** Distinct models admitted per stream task unless told otherwise. */
+    public static final int DEFAULT_MODEL_SERIES_CAP = 100;
     /** Name of the repartition step; the topic is {@code <application.id>-usage-by-labels-repartition}. */
     public static final String BY_LABELS = "usage-by-labels";
     /** Header on a DLQ record: why it could not be decoded ({@link UsageEventDecodeException#reason()}). */
@@ -68,12 +73,24 @@ public final class UsageTopology {
      */
     public static Topology build(Topics topics, PodDirectory pods, IdentityResolver identities, Clock clock,
                                  Consumer<String> decodeFailures) {
+        return build(topics, pods, identities, clock, decodeFailures, DEFAULT_MODEL_SERIES_CAP);
+    }
+
+    /**
+     * The topology, with at most {@code modelSeriesCap} distinct {@code model} labels per stream task.
+     *
+     * @see #build(Topics, PodDirectory, IdentityResolver, Clock, Consumer)
+     */
+    public static Topology build(Topics topics, PodDirectory pods, IdentityResolver identities, Clock clock,
+                                 Consumer<String> decodeFailures, int modelSeriesCap) {
         Objects.requireNonNull(topics, "topics");
         Objects.requireNonNull(pods, "pods");
         Objects.requireNonNull(identities, "identities");
         Objects.requireNonNull(clock, "clock");
         Objects.requireNonNull(decodeFailures, "decodeFailures");
         StreamsBuilder builder = new StreamsBuilder();
+        builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(ADMITTED_MODELS_STORE),
+                Serdes.String(), Serdes.Long()));
 
         KStream<byte[], Decoded> decoded = builder
                 .stream(topics.usage(), Consumed.with(Serdes.ByteArray(), Serdes.ByteArray()).withName("usage-source"))
@@ -95,8 +112,10 @@ public final class UsageTopology {
                 .to(topics.enriched(), Produced.with(Serdes.String(), EnrichedUsageEventCodec.serde())
                         .withName("enriched-sink"));
 
-        // the repartition topic carries the plain event: the labels in its key are all the totals need
-        enriched.map((key, e) -> KeyValue.pair(UsageLabels.of(e), e.event()), Named.as("key-by-labels"))
+        // only the copy that goes to the totals has its model capped: the enriched record keeps the real one.
+        // The repartition topic carries the plain event: the labels in its key are all the totals need
+        enriched.processValues(() -> new ModelSeriesCap(modelSeriesCap), Named.as("cap-models"), ADMITTED_MODELS_STORE)
+                .map((key, e) -> KeyValue.pair(UsageLabels.of(e), e.event()), Named.as("key-by-labels"))
                 .groupByKey(Grouped.with(BY_LABELS, JsonSerde.labels(), new UsageEventSerde()))
                 .aggregate(() -> UsageTotals.EMPTY, (labels, event, totals) -> totals.add(event),
                         Named.as("totals"),

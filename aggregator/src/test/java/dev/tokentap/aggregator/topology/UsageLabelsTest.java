@@ -44,7 +44,21 @@ class UsageLabelsTest {
         byte[] bytes = JsonSerde.totals().serializer().serialize("t", totals);
 
         assertThat(new String(bytes, StandardCharsets.UTF_8)).isEqualTo("{\"prompt_tokens\":7,\"completion_tokens\":0,"
-                + "\"total_tokens\":7,\"cached_tokens\":0,\"requests\":{\"ok\":1,\"upstream_error\":1}}");
+                + "\"total_tokens\":7,\"cached_tokens\":0,\"requests\":{\"ok\":1,\"upstream_error\":1},"
+                + "\"duration\":{\"counts\":[],\"sum_ms\":0},\"ttft\":{\"counts\":[],\"sum_ms\":0}}");
         assertThat(JsonSerde.totals().deserializer().deserialize("t", bytes)).isEqualTo(totals);
+    }
+
+    @Test
+    void shouldReadTotalsStoredBeforeTheHistogramsExisted() {
+        byte[] old = ("{\"prompt_tokens\":7,\"completion_tokens\":0,\"total_tokens\":7,\"cached_tokens\":0,"
+                + "\"requests\":{\"ok\":1}}").getBytes(StandardCharsets.UTF_8);
+
+        UsageTotals totals = JsonSerde.totals().deserializer().deserialize("t", old);
+
+        assertThat(totals.promptTokens()).isEqualTo(7);
+        assertThat(totals.duration()).isEqualTo(LatencyHistogram.EMPTY);
+        assertThat(totals.add(UsageEvent.builder().eventId("1").route("/r").outcome("ok").startedAt(0L)
+                .endedAt(70L).build()).duration().count(1)).isEqualTo(1);
     }
 }

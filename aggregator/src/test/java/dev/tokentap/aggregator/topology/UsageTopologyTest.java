@@ -176,7 +176,7 @@ class UsageTopologyTest {
 
     @Test
     void shouldReportAnUnknownRouteAsOther() {
-        send(event("10.0.0.1").route("/v1/embeddings").promptTokens(5L));
+        send(event("10.0.0.1").route("/v1/not-a-vllm-route").promptTokens(5L));
         send(event("10.0.0.1").route("/v1/completions?x=1").promptTokens(6L));
         send(event("10.0.0.1").route("/v1/chat/completions").promptTokens(7L));
         send(event("10.0.0.1").route("/v1/completions").promptTokens(8L));
@@ -296,6 +296,88 @@ class UsageTopologyTest {
 
         assertThat(dlq.readRecord()).isNotNull();
         assertThat(enriched.isEmpty()).isTrue();
+    }
+
+    @Test
+    void shouldFoldModelsBeyondTheSeriesCapIntoOtherWhateverClientsSend() {
+        // given: 10,000 distinct model names, as a hostile or buggy client could send
+        java.util.Random random = new java.util.Random(42);
+        List<UsageEvent> sent = new ArrayList<>();
+        for (int i = 0; i < 10_000; i++) {
+            UsageEvent e = event("10.0.0.1").model("model-" + Long.toHexString(random.nextLong()) + "-" + i)
+                    .promptTokens(1L).completionTokens(0L).totalTokens(1L).build();
+            sent.add(e);
+            usage.pipeInput("10.0.0.1".getBytes(StandardCharsets.UTF_8), CODEC.encode(e));
+        }
+
+        // then: at most the cap plus "other", and not one token lost
+        TreeMap<UsageLabels, UsageTotals> contents = storeContents();
+        assertThat(contents).hasSize(UsageTopology.DEFAULT_MODEL_SERIES_CAP + 1);
+        assertThat(contents.keySet()).extracting(UsageLabels::model).contains("other");
+        assertThat(contents.values().stream().mapToLong(UsageTotals::promptTokens).sum()).isEqualTo(10_000);
+        assertThat(totals.get(new UsageLabels("unknown", "10.0.0.1", "/v1/chat/completions", "proxy-a", "other"))
+                .promptTokens()).isEqualTo(10_000 - UsageTopology.DEFAULT_MODEL_SERIES_CAP);
+        // the first models keep their own series, and the enriched topic still carries every real value
+        assertThat(contents.keySet()).extracting(UsageLabels::model).contains(sent.get(0).model(),
+                sent.get(UsageTopology.DEFAULT_MODEL_SERIES_CAP - 1).model());
+        assertThat(enriched.readValuesToList().stream().map(v -> enrichedCodec.decode(v).event().model()))
+                .containsExactlyElementsOf(sent.stream().map(UsageEvent::model).toList());
+    }
+
+    @Test
+    void shouldKeepCountingAnAdmittedModelUnderItsOwnNameAfterTheCapIsReached() {
+        TopologyTestDriver small = new TopologyTestDriver(UsageTopology.build(TOPICS, PodDirectory.NONE,
+                IdentityResolver.DEFAULT, CLOCK, r -> { }, 2), props("small"));
+        try (small) {
+            TestInputTopic<byte[], byte[]> in = small.createInputTopic(TOPICS.usage(), new ByteArraySerializer(),
+                    new ByteArraySerializer());
+            for (String model : List.of("a", "b", "c", "a", "d", "b")) {
+                in.pipeInput((byte[]) null, CODEC.encode(event("10.0.0.1").model(model).build()));
+            }
+            KeyValueStore<UsageLabels, UsageTotals> store = small.getKeyValueStore(UsageTopology.TOTALS_STORE);
+            KeyValueStore<String, Long> admitted = small.getKeyValueStore(UsageTopology.ADMITTED_MODELS_STORE);
+
+            assertThat(store.get(withModel("a")).requestCount()).isEqualTo(2);
+            assertThat(store.get(withModel("b")).requestCount()).isEqualTo(2);
+            assertThat(store.get(withModel("other")).requestCount()).isEqualTo(2);
+            assertThat(store.get(withModel("c"))).isNull();
+            // the admitted set is persistent (changelogged), so a restart admits the same models
+            assertThat(admitted.persistent()).isTrue();
+            assertThat(admitted.get("a")).isNotNull();
+            assertThat(admitted.get("c")).isNull();
+        }
+    }
+
+    @Test
+    void shouldCountRequestDurationAndTimeToFirstTokenInFixedBuckets() {
+        send(event("10.0.0.1").stream(true).startedAt(1_000L).firstByteAt(1_040L).endedAt(1_900L));
+        send(event("10.0.0.1").stream(true).startedAt(1_000L).firstByteAt(1_300L).endedAt(400_000L));
+        // a JSON body's first byte is the whole answer, not a first token
+        send(event("10.0.0.1").stream(false).startedAt(1_000L).firstByteAt(1_500L).endedAt(1_500L));
+
+        UsageTotals t = totals.get(labels("10.0.0.1"));
+        assertThat(t.duration().total()).isEqualTo(3);
+        assertThat(t.duration().sumMillis()).isEqualTo(900 + 399_000 + 500);
+        // 0.9 s ≤ 1 s; 0.5 s ≤ 0.5 s; 399 s ≤ 600 s
+        assertThat(t.duration().count(4)).isEqualTo(1);
+        assertThat(t.duration().count(3)).isEqualTo(1);
+        assertThat(t.duration().count(12)).isEqualTo(1);
+        assertThat(t.ttft().total()).isEqualTo(2);
+        assertThat(t.ttft().count(2)).isEqualTo(1);
+        assertThat(t.ttft().count(5)).isEqualTo(1);
+        assertThat(t.ttft().sumMillis()).isEqualTo(340);
+    }
+
+    private Properties props(String id) {
+        Properties props = new Properties();
+        props.put(StreamsConfig.APPLICATION_ID_CONFIG, id);
+        props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, "unused:9092");
+        props.put(StreamsConfig.STATE_DIR_CONFIG, stateDir.resolve(id).toString());
+        return props;
+    }
+
+    private static UsageLabels withModel(String model) {
+        return new UsageLabels("unknown", "10.0.0.1", "/v1/chat/completions", "proxy-a", model);
     }
 
     private void send(UsageEvent.Builder event) {

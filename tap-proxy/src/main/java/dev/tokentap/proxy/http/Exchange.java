@@ -3,6 +3,8 @@ package dev.tokentap.proxy.http;
 import dev.tokentap.event.Outcome;
 import dev.tokentap.event.UsageEvent;
 import dev.tokentap.event.UsageSource;
+import dev.tokentap.proxy.usage.MeteredRoutes;
+import dev.tokentap.proxy.usage.MultipartModelReader;
 import dev.tokentap.proxy.usage.RequestBodyRewriter;
 import dev.tokentap.proxy.usage.ResponseFacts;
 import dev.tokentap.proxy.usage.TraceContext;
@@ -35,6 +37,8 @@ final class Exchange {
     /** Reads (and may rewrite) the request body of a metered request; null when the body is not read. */
     final RequestBodyRewriter body;
     final ResponseFacts facts = new ResponseFacts();
+    /** Reads the {@code model} field of a multipart (audio) request; null for other requests. */
+    private volatile MultipartModelReader form;
 
     private volatile long firstByteAt;
     private volatile int upstreamStatus = -1;
@@ -60,6 +64,22 @@ final class Exchange {
         this.apiKeyId = apiKeyId;
         this.tenant = tenant;
         this.body = body;
+    }
+
+    void form(MultipartModelReader reader) {
+        form = reader;
+    }
+
+    MultipartModelReader form() {
+        return form;
+    }
+
+    private String requestModel() {
+        if (body != null) {
+            return body.model();
+        }
+        MultipartModelReader reader = form;
+        return reader == null ? null : reader.model();
     }
 
     boolean metered() {
@@ -152,6 +172,9 @@ final class Exchange {
     /** The usage event of a finished metered exchange. */
     UsageEvent toEvent(int status, String outcome, long endedAt, String proxyHost, String upstream) {
         ResponseFacts.Usage usage = facts.usage();
+        if (usage != null && UsageSource.PARTIAL.equals(usageSource(usage, outcome))) {
+            usage = facts.runningUsage();
+        }
         UsageEvent.Builder builder = UsageEvent.builder()
                 .eventId(eventId)
                 .requestId(requestId)
@@ -165,23 +188,43 @@ final class Exchange {
                 .route(route)
                 .status(status)
                 .outcome(outcome)
-                .model(body == null ? null : body.model())
+                .model(requestModel())
                 .responseModel(facts.responseModel())
                 .stream(body != null && body.stream())
-                .usageSource(usage == null ? UsageSource.NONE : UsageSource.REPORTED)
+                .usageSource(usageSource(usage, outcome))
                 .clientAddress(clientAddress)
                 .apiKeyId(apiKeyId)
                 .user(body == null ? null : body.user())
                 .tenant(tenant)
                 .proxyHost(proxyHost)
                 .upstream(upstream);
-        if (usage != null) {
+        if (usage != null && usage.audioSeconds() != null) {
+            builder.audioSeconds(usage.audioSeconds());
+        } else if (usage != null) {
             builder.promptTokens(usage.promptTokens())
-                    .completionTokens(usage.completionTokens())
+                    // vLLM's null (or absent) completion_tokens means none were generated: 0, and the event says so
+                    .completionTokens(usage.completionReported() ? usage.completionTokens() : Long.valueOf(0))
+                    .completionTokensReported(usage.completionReported())
                     .totalTokens(usage.totalTokens())
                     .cachedTokens(usage.cachedTokens())
                     .reasoningTokens(usage.reasoningTokens());
         }
         return builder.build();
+    }
+
+    /**
+     * {@code reported} for vLLM's final usage, or for the last usage of a stream that ended well; {@code partial}
+     * for the running total of a stream that ended early (client gone, upstream died, error event).
+     */
+    private String usageSource(ResponseFacts.Usage usage, String outcome) {
+        if (usage == null) {
+            return UsageSource.NONE;
+        }
+        return facts.finalUsageSeen() || Outcome.OK.equals(outcome) ? UsageSource.REPORTED : UsageSource.PARTIAL;
+    }
+
+    /** Whether this exchange's event is published: always on a metered route, on {@code other} only with usage. */
+    boolean publishable() {
+        return metered() && (!MeteredRoutes.OTHER.equals(route) || facts.usage() != null);
     }
 }

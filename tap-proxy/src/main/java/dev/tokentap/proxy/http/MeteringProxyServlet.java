@@ -9,8 +9,10 @@ import dev.tokentap.proxy.ProxyMetrics;
 import dev.tokentap.proxy.TapProxyConfig;
 import dev.tokentap.proxy.publish.UsagePublisher;
 import dev.tokentap.proxy.usage.ApiKeyHasher;
+import dev.tokentap.proxy.usage.ChunkUsageSplice;
 import dev.tokentap.proxy.usage.JsonResponseTap;
 import dev.tokentap.proxy.usage.MeteredRoutes;
+import dev.tokentap.proxy.usage.MultipartModelReader;
 import dev.tokentap.proxy.usage.RequestBodyRewriter;
 import dev.tokentap.proxy.usage.SseResponseTap;
 import dev.tokentap.proxy.usage.TraceContext;
@@ -60,6 +62,8 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
     private final ApiKeyHasher apiKeys;
     private final UsagePublisher publisher;
     private final ProxyMetrics metrics;
+    /** What to add to a streaming request without {@code stream_options}. */
+    private final String injection;
 
     public MeteringProxyServlet(TapProxyConfig config, ApiKeyHasher apiKeys, UsagePublisher publisher,
                                 ProxyMetrics metrics) {
@@ -70,6 +74,8 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
         this.apiKeys = apiKeys;
         this.publisher = publisher;
         this.metrics = metrics;
+        this.injection = config.continuousUsage() ? RequestBodyRewriter.INJECTED_STREAM_OPTIONS
+                : RequestBodyRewriter.INJECTED_INCLUDE_USAGE;
     }
 
     /** The servlet wrapped for mounting, with the init parameters {@link AsyncMiddleManServlet} reads. */
@@ -129,17 +135,24 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
             return new Exchange(null, now, nanos, method, null, forwardPath, requestId, false, null, null, null,
                     null, null);
         }
-        boolean generated = requestId == null || requestId.isBlank();
+        // an unknown route is only observed: its request goes upstream as the client sent it
+        boolean generated = !MeteredRoutes.OTHER.equals(route) && (requestId == null || requestId.isBlank());
         if (generated) {
             requestId = UUID.randomUUID().toString();
         }
         String encoding = request.getHeader(HttpHeader.CONTENT_ENCODING.asString());
         boolean readable = encoding == null || encoding.isBlank() || "identity".equalsIgnoreCase(encoding.strip());
         String tenant = config.tenantHeader() == null ? null : request.getHeader(config.tenantHeader());
-        return new Exchange(UUID_V7.generate().toString(), now, nanos, method, route, forwardPath, requestId,
-                generated, TraceContext.parse(request.getHeader("traceparent")), clientAddress(request),
+        Exchange exchange = new Exchange(UUID_V7.generate().toString(), now, nanos, method, route, forwardPath,
+                requestId, generated, TraceContext.parse(request.getHeader("traceparent")), clientAddress(request),
                 apiKeys.idForAuthorization(request.getHeader(HttpHeader.AUTHORIZATION.asString())), tenant,
-                readable ? new RequestBodyRewriter() : null);
+                readable && MeteredRoutes.readsJsonBody(route)
+                        ? new RequestBodyRewriter(MeteredRoutes.takesStreamOptions(route) ? injection : null)
+                        : null);
+        if (readable && MeteredRoutes.readsMultipartBody(route)) {
+            exchange.form(MultipartModelReader.forContentType(request.getContentType()));
+        }
+        return exchange;
     }
 
     private static String clientAddress(HttpServletRequest request) {
@@ -227,6 +240,9 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
         // The body may change length, and AsyncMiddleManServlet drops the client's Content-Length for every
         // request it proxies: the upstream gets the body chunked, which vLLM accepts.
         Exchange exchange = exchange(clientRequest);
+        if (exchange != null && exchange.form() != null) {
+            return exchange.form()::transform;
+        }
         if (exchange == null || exchange.body == null) {
             return ContentTransformer.IDENTITY;
         }
@@ -281,7 +297,12 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
             if (strip) {
                 exchange.lengthChanged();
             }
-            return new SseResponseTap(exchange.facts, strip)::transform;
+            ChunkUsageSplice.Mode chunkUsage = !strip || !exchange.body.injectedContinuousUsage()
+                    ? ChunkUsageSplice.Mode.KEEP
+                    // vLLM writes completions chunks with every field, so without the request they say "usage":null
+                    : MeteredRoutes.COMPLETIONS.equals(exchange.route) ? ChunkUsageSplice.Mode.NULL
+                    : ChunkUsageSplice.Mode.REMOVE;
+            return new SseResponseTap(exchange.facts, strip, chunkUsage)::transform;
         }
         if ("application/json".equals(contentType)) {
             return new JsonResponseTap(exchange.facts)::transform;
@@ -408,12 +429,13 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
         }
         String outcome = exchange.outcome(failure);
         metrics.request(exchange.route, outcome);
-        if (!exchange.metered()) {
+        if (!exchange.publishable()) {
             return;
         }
         UsageEvent event = exchange.toEvent(status, outcome, System.currentTimeMillis(), config.proxyHost(),
                 upstreamAuthority);
-        if (Outcome.OK.equals(outcome) && UsageSource.NONE.equals(event.usageSource())) {
+        if (Outcome.OK.equals(outcome) && UsageSource.NONE.equals(event.usageSource())
+                && !MeteredRoutes.OTHER.equals(exchange.route)) {
             metrics.usageMissing(exchange.route);
         }
         publisher.publish(event);

@@ -11,11 +11,13 @@ import java.util.List;
 public final class JsonResponseTap {
 
     private final UsageExtractor extractor;
+    private final ResponseFacts facts;
     private byte[] scratch = new byte[0];
     private boolean finished;
 
     public JsonResponseTap(ResponseFacts facts) {
         this.extractor = new UsageExtractor(facts);
+        this.facts = facts;
     }
 
     /** Reads {@code input} and adds it, unchanged, to {@code output}. */
@@ -36,6 +38,7 @@ public final class JsonResponseTap {
         if (last && !finished) {
             finished = true;
             extractor.finish();
+            facts.finalUsage();
         }
     }
 }

@@ -11,12 +11,16 @@ import java.io.UncheckedIOException;
 /**
  * Walks one JSON document that arrives in pieces, through Jackson's non-blocking parser, and reports the shallow
  * parts of it (up to {@link #MAX_PATH_DEPTH} levels) by dotted path, e.g. {@code usage.prompt_tokens}. The caller
- * keeps ownership of the bytes: nothing fed is retained after {@link #feed} returns.
+ * keeps ownership of the bytes: nothing fed is retained after {@link #feed} returns. Array elements are reported
+ * without their index: {@code choices[]}, {@code choices[].index}.
  */
 public final class JsonWalker {
 
-    /** Deepest level reported; vLLM's usage fields sit at most three levels down. */
-    public static final int MAX_PATH_DEPTH = 3;
+    /**
+     * Deepest level reported; vLLM's usage fields sit at most four levels down (a Responses API stream event's
+     * {@code response.usage.input_tokens_details.cached_tokens}).
+     */
+    public static final int MAX_PATH_DEPTH = 4;
 
     /**
      * Strings longer than this (e.g. a huge inline image) end the walk as malformed; the bytes still flow.
@@ -49,6 +53,8 @@ public final class JsonWalker {
     private final JsonParser parser;
     private final ByteArrayFeeder feeder;
     private final String[] paths = new String[MAX_PATH_DEPTH + 1];
+    /** Per open array: the path of its elements ({@code choices[]}), made once per array. */
+    private final String[] elementPaths = new String[MAX_PATH_DEPTH + 1];
     private final int[] members = new int[MAX_PATH_DEPTH + 1];
     private final boolean[] isArray = new boolean[MAX_PATH_DEPTH + 1];
     private int depth;
@@ -147,6 +153,7 @@ public final class JsonWalker {
                     paths[depth] = path;
                     members[depth] = 0;
                     isArray[depth] = token == JsonToken.START_ARRAY;
+                    elementPaths[depth] = isArray[depth] && path != null && !path.isEmpty() ? path + "[]" : null;
                 }
                 if (path != null) {
                     visitor.onStart(path, token);
@@ -202,8 +209,11 @@ public final class JsonWalker {
         if (parent == null) {
             return null;
         }
-        if (isArray[depth] || fieldName == null) {
-            // array elements are not addressed by index; nothing we read lives inside an array
+        if (isArray[depth]) {
+            // every element of an array has the same path, e.g. choices[] and choices[].index
+            return elementPaths[depth];
+        }
+        if (fieldName == null) {
             return null;
         }
         return parent.isEmpty() ? fieldName : parent + '.' + fieldName;

@@ -1,5 +1,6 @@
 package dev.tokentap.proxy.usage;
 
+import dev.tokentap.event.Routes;
 import java.util.List;
 import org.eclipse.jetty.util.URIUtil;
 
@@ -9,13 +10,15 @@ import org.eclipse.jetty.util.URIUtil;
  */
 public final class MeteredRoutes {
 
-    public static final String CHAT_COMPLETIONS = "/v1/chat/completions";
-    public static final String COMPLETIONS = "/v1/completions";
-    /** The route tag of every request that is not metered. */
-    public static final String OTHER = "other";
+    public static final String CHAT_COMPLETIONS = Routes.CHAT_COMPLETIONS;
+    public static final String COMPLETIONS = Routes.COMPLETIONS;
+    /** The route of a request to an unknown path: observed, and published only if it returns a usage object. */
+    public static final String OTHER = Routes.OTHER;
 
-    /** Every metered route. */
-    public static final List<String> ALL = List.of(CHAT_COMPLETIONS, COMPLETIONS);
+    /** Every metered route (the contract's list). */
+    public static final List<String> ALL = Routes.METERED;
+
+    private static final String RESPONSES_PREFIX = Routes.RESPONSES + '/';
 
     private MeteredRoutes() {
     }
@@ -42,20 +45,49 @@ public final class MeteredRoutes {
         } catch (IllegalArgumentException e) {
             return null;
         }
-        String normal = URIUtil.normalizePath(URIUtil.compactPath(decoded));
-        return normal;
+        return URIUtil.normalizePath(URIUtil.compactPath(decoded));
     }
 
-    /** The metered route for a method and normalised path, or null when the request is not metered. */
+    /**
+     * The route a request is metered under: one of {@link #ALL}; {@link #OTHER} for a path vLLM is not known to
+     * serve (read, and published only if it returns usage); null for the routes that are only forwarded
+     * ({@link Routes#NOT_METERED}) and for paths that are not normal.
+     */
     public static String meteredRoute(String method, String normalisedPath) {
-        if (!"POST".equals(method) || normalisedPath == null) {
+        if (normalisedPath == null || method == null) {
             return null;
         }
-        for (String route : ALL) {
-            if (route.equals(normalisedPath)) {
-                return route;
+        if (Routes.NOT_METERED.contains(normalisedPath)) {
+            return null;
+        }
+        if ("GET".equals(method) && normalisedPath.startsWith(RESPONSES_PREFIX)
+                && normalisedPath.indexOf('/', RESPONSES_PREFIX.length()) < 0
+                && normalisedPath.length() > RESPONSES_PREFIX.length()) {
+            return Routes.RESPONSES_GET;
+        }
+        if ("POST".equals(method)) {
+            for (String route : ALL) {
+                if (route.equals(normalisedPath)) {
+                    return route;
+                }
             }
         }
-        return null;
+        return OTHER;
+    }
+
+    /** Whether requests to {@code route} take {@code stream_options}, so the proxy may ask for usage in a stream. */
+    public static boolean takesStreamOptions(String route) {
+        return CHAT_COMPLETIONS.equals(route) || COMPLETIONS.equals(route);
+    }
+
+    /** Whether the request body of {@code route} may be JSON worth reading for its {@code model} and {@code user}. */
+    public static boolean readsJsonBody(String route) {
+        // an unknown route's body is only read (never rewritten), for the model of an event it may produce
+        return route != null && !Routes.RESPONSES_GET.equals(route) && !readsMultipartBody(route);
+    }
+
+    /** Whether the request body of {@code route} is a multipart form (audio), read only for its {@code model}. */
+    public static boolean readsMultipartBody(String route) {
+        return Routes.AUDIO_TRANSCRIPTIONS.equals(route) || Routes.AUDIO_TRANSLATIONS.equals(route);
     }
 }

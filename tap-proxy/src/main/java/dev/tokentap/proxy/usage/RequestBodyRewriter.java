@@ -19,15 +19,20 @@ import java.util.List;
 public final class RequestBodyRewriter {
 
     /**
-     * What the proxy adds when a streaming client sent no {@code stream_options}: vLLM then sends a final chunk with
-     * {@code "choices":[]} and the request's usage, which {@link SseResponseTap} removes again.
+     * What the proxy adds by default when a streaming client sent no {@code stream_options}: vLLM then sends a
+     * cumulative {@code usage} in every chunk and a final chunk with {@code "choices":[]} and the request's usage,
+     * all of which {@link SseResponseTap} removes again. The running usage is what a stream that ends early is
+     * billed by.
      */
-    public static final String INJECTED_STREAM_OPTIONS = "\"stream_options\":{\"include_usage\":true}";
+    public static final String INJECTED_STREAM_OPTIONS =
+            "\"stream_options\":{\"include_usage\":true,\"continuous_usage_stats\":true}";
 
-    private static final byte[] INJECTION = (',' + INJECTED_STREAM_OPTIONS).getBytes(StandardCharsets.US_ASCII);
+    /** What the proxy adds with continuous usage turned off: only the final usage chunk. */
+    public static final String INJECTED_INCLUDE_USAGE = "\"stream_options\":{\"include_usage\":true}";
 
     private final JsonWalker walker = new JsonWalker(new Fields());
-    private final boolean injectionAllowed;
+    private final byte[] injection;
+    private final boolean continuous;
     private byte[] scratch = new byte[0];
     private long consumed;
     private long closingBraceAt = -1;
@@ -37,16 +42,31 @@ public final class RequestBodyRewriter {
     private volatile Boolean stream;
     private volatile boolean streamOptionsPresent;
     private volatile String user;
+    private boolean fakeStream;
     private int topLevelMembers;
 
-    /** A rewriter that may inject {@code stream_options}. */
+    /** A rewriter that may inject {@link #INJECTED_STREAM_OPTIONS}. */
     public RequestBodyRewriter() {
-        this(true);
+        this(INJECTED_STREAM_OPTIONS);
     }
 
     /** @param injectionAllowed false to only read the body */
     public RequestBodyRewriter(boolean injectionAllowed) {
-        this.injectionAllowed = injectionAllowed;
+        this(injectionAllowed ? INJECTED_STREAM_OPTIONS : null);
+    }
+
+    /**
+     * @param streamOptions the member to add to a streaming request without {@code stream_options}
+     *                      ({@link #INJECTED_STREAM_OPTIONS} or {@link #INJECTED_INCLUDE_USAGE}); null to only read
+     */
+    public RequestBodyRewriter(String streamOptions) {
+        this.injection = streamOptions == null ? null : (',' + streamOptions).getBytes(StandardCharsets.US_ASCII);
+        this.continuous = streamOptions != null && streamOptions.contains("continuous_usage_stats");
+    }
+
+    /** Whether what was injected asks for a {@code usage} in every chunk, which the client must not see either. */
+    public boolean injectedContinuousUsage() {
+        return injected && continuous;
     }
 
     /**
@@ -89,7 +109,7 @@ public final class RequestBodyRewriter {
             ByteBuffer tail = input.duplicate();
             tail.position(tail.position() + split);
             output.add(head);
-            output.add(ByteBuffer.wrap(INJECTION).asReadOnlyBuffer());
+            output.add(ByteBuffer.wrap(injection).asReadOnlyBuffer());
             output.add(tail);
             injected = true;
         } else {
@@ -98,8 +118,10 @@ public final class RequestBodyRewriter {
     }
 
     private boolean shouldInject() {
-        // a later issue adds continuous_usage_stats: the decision and the bytes to add both live here
-        return injectionAllowed && Boolean.TRUE.equals(stream) && !streamOptionsPresent && topLevelMembers > 0;
+        // a beam search "streams" its whole response, usage included, in one event: nothing to ask for, and
+        // nothing that could be told apart from what the client would have seen
+        return injection != null && Boolean.TRUE.equals(stream) && !streamOptionsPresent && !fakeStream
+                && topLevelMembers > 0;
     }
 
     private byte[] scratch(int length) {
@@ -162,6 +184,7 @@ public final class RequestBodyRewriter {
                         : token == JsonToken.VALUE_FALSE ? Boolean.FALSE : null;
                 case "stream_options" -> streamOptionsPresent = true;
                 case "user" -> user = token == JsonToken.VALUE_STRING ? parser.getText() : null;
+                case "use_beam_search" -> fakeStream = token == JsonToken.VALUE_TRUE;
                 default -> {
                     // not ours to read
                 }

@@ -11,10 +11,25 @@ public final class ResponseFacts {
     private volatile String responseModel;
     private volatile Usage usage;
     private volatile boolean errorSeen;
+    private volatile boolean finalUsage;
+    // written by the one thread handling a chunk at a time, read when the exchange ends
+    private final java.util.Map<Integer, Usage> byChoice = new java.util.concurrent.ConcurrentHashMap<>();
 
-    /** Token counts as vLLM reported them; a field is null when it was not reported. */
+    /**
+     * Token counts as vLLM reported them; a field is null when it was not reported.
+     *
+     * @param completionReported whether {@code completion_tokens} (or {@code output_tokens}) was a number
+     * @param audioSeconds       the seconds of a {@code {"type":"duration"}} usage object, which counts no tokens
+     */
     public record Usage(Long promptTokens, Long completionTokens, Long totalTokens, Long cachedTokens,
-                        Long reasoningTokens) {
+                        Long reasoningTokens, boolean completionReported, Double audioSeconds) {
+
+        /** A token usage object whose {@code completion_tokens} was a number when given. */
+        public Usage(Long promptTokens, Long completionTokens, Long totalTokens, Long cachedTokens,
+                     Long reasoningTokens) {
+            this(promptTokens, completionTokens, totalTokens, cachedTokens, reasoningTokens, completionTokens != null,
+                    null);
+        }
     }
 
     public String responseId() {
@@ -48,7 +63,45 @@ public final class ResponseFacts {
     }
 
     void usage(Usage usage) {
+        usage(usage, -1);
+    }
+
+    /** A usage object; {@code choice} is the index of the one choice its chunk carried, or -1. */
+    void usage(Usage usage, int choice) {
         this.usage = usage;
+        if (choice >= 0) {
+            byChoice.put(choice, usage);
+        }
+    }
+
+    /**
+     * The usage so far of a stream that ended before its final usage: vLLM's running usage is per choice, so with
+     * {@code n > 1} the completion tokens of every choice's last chunk are added up; the prompt is counted once (the
+     * largest prompt any choice reported). Without per-choice usage, the last usage object.
+     */
+    public Usage runningUsage() {
+        if (byChoice.size() <= 1) {
+            return usage;
+        }
+        long prompt = 0;
+        long completion = 0;
+        for (Usage u : byChoice.values()) {
+            prompt = Math.max(prompt, u.promptTokens() == null ? 0 : u.promptTokens());
+            completion += u.completionTokens() == null ? 0 : u.completionTokens();
+        }
+        return new Usage(prompt, completion, prompt + completion, null, null, true, null);
+    }
+
+    /**
+     * Whether the usage seen is the response's final usage (a whole JSON body, the usage-only stream chunk, a
+     * {@code response.completed} event) rather than the running total of a stream's chunks.
+     */
+    public boolean finalUsageSeen() {
+        return finalUsage;
+    }
+
+    void finalUsage() {
+        finalUsage = true;
     }
 
     void markError() {

@@ -1,12 +1,14 @@
 package dev.tokentap.proxy.usage;
 
 import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
 import java.util.List;
 
 /**
  * The tap on a {@code text/event-stream} response: reads every event's JSON into {@link ResponseFacts} and, in
- * strip mode (the proxy injected {@code stream_options}), removes the usage-only chunk vLLM sent because of it, so
- * the client receives byte for byte what it would have received without the proxy.
+ * strip mode (the proxy injected {@code stream_options}), removes the usage-only chunk vLLM sent because of it, and
+ * with {@code continuous_usage_stats} also each chunk's {@code usage} member ({@link ChunkUsageSplice}), so the
+ * client receives byte for byte what it would have received without the proxy.
  *
  * <p>Observe mode passes every piece on as it comes. Strip mode passes on every complete event at once and holds
  * back only the bytes of an unfinished trailing event until its end arrives. One instance per response; not
@@ -14,21 +16,41 @@ import java.util.List;
  */
 public final class SseResponseTap {
 
+    private static final ByteBuffer NULL = ByteBuffer.wrap("null".getBytes(StandardCharsets.US_ASCII))
+            .asReadOnlyBuffer();
+
     private final SseEventParser parser = new SseEventParser();
     private final ResponseFacts facts;
     private final boolean strip;
+    private final ChunkUsageSplice.Mode chunkUsage;
     private byte[] scratch = new byte[0];
     private byte[] held = new byte[0];
     private int heldLength;
     private int stripped;
+    private long spliced;
 
     /**
      * @param facts where to put what the events say
      * @param strip whether to remove the usage-only chunk
      */
     public SseResponseTap(ResponseFacts facts, boolean strip) {
+        this(facts, strip, ChunkUsageSplice.Mode.KEEP);
+    }
+
+    /**
+     * @param facts      where to put what the events say
+     * @param strip      whether to remove the usage-only chunk
+     * @param chunkUsage what to do with the {@code usage} member of the other chunks (strip mode only)
+     */
+    public SseResponseTap(ResponseFacts facts, boolean strip, ChunkUsageSplice.Mode chunkUsage) {
         this.facts = facts;
         this.strip = strip;
+        this.chunkUsage = strip ? chunkUsage : ChunkUsageSplice.Mode.KEEP;
+    }
+
+    /** How many chunks had their {@code usage} member cut out or nulled. */
+    public long splicedChunks() {
+        return spliced;
     }
 
     /** How many events were removed from the client's view. */
@@ -119,11 +141,15 @@ public final class SseResponseTap {
 
         @Override
         public void onEvent(SseEventParser.SseEvent event, int end) {
-            boolean usageOnly = false;
+            UsageExtractor.Kind kind = null;
             if (event.data() != null && !event.done()) {
-                usageOnly = UsageExtractor.read(event.data(), facts) == UsageExtractor.Kind.USAGE_ONLY;
+                kind = UsageExtractor.read(event.data(), facts);
             }
-            if (usageOnly) {
+            if (kind == UsageExtractor.Kind.WITH_USAGE && chunkUsage != ChunkUsageSplice.Mode.KEEP
+                    && splice(end)) {
+                return;
+            }
+            if (kind == UsageExtractor.Kind.USAGE_ONLY) {
                 passRun();
                 heldLength = 0;
                 from = end;
@@ -141,6 +167,50 @@ public final class SseResponseTap {
             } else {
                 runEnd = end;
             }
+        }
+
+        /** Passes on the event ending at {@code end} without its usage member; false if it has none to cut. */
+        private boolean splice(int end) {
+            int start = runEnd;
+            if (heldLength == 0) {
+                long cut = ChunkUsageSplice.find(bytes, start, end, chunkUsage);
+                if (cut == ChunkUsageSplice.NONE) {
+                    return false;
+                }
+                passRun();
+                output.add(slice(start, ChunkUsageSplice.start(cut)));
+                if (chunkUsage == ChunkUsageSplice.Mode.NULL) {
+                    output.add(NULL.duplicate());
+                }
+                output.add(slice(ChunkUsageSplice.end(cut), end));
+            } else {
+                // the event began in an earlier piece: splice a copy of the whole of it
+                byte[] whole = new byte[heldLength + end - from];
+                System.arraycopy(held, 0, whole, 0, heldLength);
+                System.arraycopy(bytes, from, whole, heldLength, end - from);
+                long cut = ChunkUsageSplice.find(whole, 0, whole.length, chunkUsage);
+                if (cut == ChunkUsageSplice.NONE) {
+                    return false;
+                }
+                output.add(ByteBuffer.wrap(whole, 0, ChunkUsageSplice.start(cut)));
+                if (chunkUsage == ChunkUsageSplice.Mode.NULL) {
+                    output.add(NULL.duplicate());
+                }
+                int tail = ChunkUsageSplice.end(cut);
+                output.add(ByteBuffer.wrap(whole, tail, whole.length - tail));
+                heldLength = 0;
+            }
+            from = end;
+            runEnd = end;
+            spliced++;
+            return true;
+        }
+
+        private ByteBuffer slice(int start, int end) {
+            ByteBuffer slice = input.duplicate();
+            slice.position(input.position() + (start - base));
+            slice.limit(input.position() + (end - base));
+            return slice;
         }
 
         void flushHeld() {

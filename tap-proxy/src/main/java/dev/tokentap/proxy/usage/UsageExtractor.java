@@ -18,6 +18,8 @@ public final class UsageExtractor {
         USAGE_ONLY,
         /** An error object. */
         ERROR,
+        /** Any other object with a {@code usage} object, e.g. a chunk under {@code continuous_usage_stats}. */
+        WITH_USAGE,
         /** Anything else that is a JSON object. */
         OTHER,
         /** Not a complete JSON object. */
@@ -32,9 +34,13 @@ public final class UsageExtractor {
 
     private Long prompt;
     private Long completion;
+    private boolean completionNumber;
     private Long total;
     private Long cached;
     private Long reasoning;
+    private boolean duration;
+    private Double seconds;
+    private int choice = -1;
 
     public UsageExtractor(ResponseFacts facts) {
         this.facts = facts;
@@ -61,16 +67,32 @@ public final class UsageExtractor {
         if (error) {
             return Kind.ERROR;
         }
-        return choicesEmpty && usageObject ? Kind.USAGE_ONLY : Kind.OTHER;
+        if (choicesEmpty && usageObject) {
+            facts.finalUsage();
+            return Kind.USAGE_ONLY;
+        }
+        return usageObject ? Kind.WITH_USAGE : Kind.OTHER;
+    }
+
+    /**
+     * The Responses API nests the response object in its stream events ({@code response.completed}); its fields are
+     * read as if they were at the top.
+     */
+    private static String unnested(String path) {
+        return path.startsWith("response.") ? path.substring("response.".length()) : path;
     }
 
     private final class Fields implements JsonWalker.Visitor {
         @Override
-        public void onStart(String path, JsonToken token) {
+        public void onStart(String rawPath, JsonToken token) {
+            String path = unnested(rawPath);
             switch (path) {
                 case "usage" -> {
                     if (token == JsonToken.START_OBJECT) {
                         prompt = completion = total = cached = reasoning = null;
+                        completionNumber = false;
+                        duration = false;
+                        seconds = null;
                     }
                 }
                 case "error" -> markError();
@@ -81,17 +103,26 @@ public final class UsageExtractor {
         }
 
         @Override
-        public void onEnd(String path, JsonToken token, boolean empty, long byteOffset) {
+        public void onEnd(String rawPath, JsonToken token, boolean empty, long byteOffset) {
+            String path = unnested(rawPath);
             if (path.equals("usage") && token == JsonToken.END_OBJECT) {
                 usageObject = true;
-                facts.usage(new ResponseFacts.Usage(prompt, completion, total, cached, reasoning));
+                facts.usage(duration
+                        ? new ResponseFacts.Usage(null, null, null, null, null, false, seconds)
+                        : new ResponseFacts.Usage(prompt, completion, total, cached, reasoning, completionNumber,
+                                null), choice);
+                if (!rawPath.equals(path)) {
+                    // the usage of a whole response object inside a stream event: the final one
+                    facts.finalUsage();
+                }
             } else if (path.equals("choices") && token == JsonToken.END_ARRAY) {
                 choicesEmpty = empty;
             }
         }
 
         @Override
-        public void onScalar(String path, JsonToken token, JsonParser parser) throws IOException {
+        public void onScalar(String rawPath, JsonToken token, JsonParser parser) throws IOException {
+            String path = unnested(rawPath);
             switch (path) {
                 case "id" -> {
                     if (token == JsonToken.VALUE_STRING) {
@@ -113,11 +144,35 @@ public final class UsageExtractor {
                         markError();
                     }
                 }
-                case "usage.prompt_tokens" -> prompt = number(token, parser);
-                case "usage.completion_tokens" -> completion = number(token, parser);
+                case "type" -> {
+                    // the Responses API's stream events; vLLM sends "error" for a failure after the 200
+                    if (token == JsonToken.VALUE_STRING && rawPath.equals(path)
+                            && ("error".equals(parser.getText()) || "response.failed".equals(parser.getText()))) {
+                        markError();
+                    }
+                }
+                case "usage.prompt_tokens", "usage.input_tokens" -> prompt = number(token, parser);
+                case "usage.completion_tokens", "usage.output_tokens" -> {
+                    completion = number(token, parser);
+                    completionNumber = completion != null;
+                }
                 case "usage.total_tokens" -> total = number(token, parser);
-                case "usage.prompt_tokens_details.cached_tokens" -> cached = number(token, parser);
-                case "usage.completion_tokens_details.reasoning_tokens" -> reasoning = number(token, parser);
+                case "usage.prompt_tokens_details.cached_tokens", "usage.input_tokens_details.cached_tokens" ->
+                        cached = number(token, parser);
+                case "usage.completion_tokens_details.reasoning_tokens",
+                     "usage.output_tokens_details.reasoning_tokens" -> reasoning = number(token, parser);
+                case "choices[].index" -> {
+                    // a stream chunk under continuous_usage_stats carries one choice, and that choice's usage
+                    if (choice < 0 && token == JsonToken.VALUE_NUMBER_INT) {
+                        choice = parser.getIntValue();
+                    }
+                }
+                case "usage.type" -> duration = token == JsonToken.VALUE_STRING && "duration".equals(parser.getText());
+                case "usage.seconds" -> {
+                    if (token == JsonToken.VALUE_NUMBER_INT || token == JsonToken.VALUE_NUMBER_FLOAT) {
+                        seconds = parser.getDoubleValue();
+                    }
+                }
                 default -> {
                     // not ours to read
                 }

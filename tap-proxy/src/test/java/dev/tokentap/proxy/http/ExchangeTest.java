@@ -1,5 +1,10 @@
 package dev.tokentap.proxy.http;
 
+import dev.tokentap.event.UsageEvent;
+import dev.tokentap.event.UsageSource;
+import dev.tokentap.proxy.usage.MeteredRoutes;
+import dev.tokentap.proxy.usage.UsageExtractor;
+
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.tokentap.event.Outcome;
@@ -46,5 +51,40 @@ class ExchangeTest {
                 .isEqualTo("{\"error\":{\"message\":\"The upstream server could not be reached.\","
                         + "\"type\":\"BadGatewayError\",\"param\":null,\"code\":502}}");
         assertThat(new String(OpenAiError.body(500, "say \"hi\"", "X"))).contains("say \\\"hi\\\"");
+    }
+
+    private static Exchange exchange(String route) {
+        return new Exchange("e", 1L, 1L, "POST", route, "/x", "r", false, null, "127.0.0.1", null, null, null);
+    }
+
+    @Test
+    void shouldPublishAnUnknownRouteOnlyWhenItReturnedUsage() {
+        Exchange silent = exchange(MeteredRoutes.OTHER);
+        Exchange withUsage = exchange(MeteredRoutes.OTHER);
+        UsageExtractor.read("{\"usage\":{\"prompt_tokens\":3,\"total_tokens\":3}}".getBytes(), withUsage.facts);
+
+        assertThat(silent.publishable()).isFalse();
+        assertThat(withUsage.publishable()).isTrue();
+        assertThat(exchange("/v1/embeddings").publishable()).isTrue();
+        assertThat(withUsage.toEvent(200, Outcome.OK, 2L, "p", "u").route()).isEqualTo("other");
+    }
+
+    @Test
+    void shouldSayPartialOnlyForARunningUsageOfAnExchangeThatEndedBadly() {
+        Exchange aborted = exchange("/v1/chat/completions");
+        UsageExtractor.read(("{\"choices\":[{\"index\":0}],\"usage\":{\"prompt_tokens\":3,"
+                + "\"completion_tokens\":2,\"total_tokens\":5}}").getBytes(), aborted.facts);
+        Exchange nullCompletion = exchange("/v1/embeddings");
+        UsageExtractor.read("{\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":null}}".getBytes(),
+                nullCompletion.facts);
+
+        UsageEvent partial = aborted.toEvent(200, Outcome.CLIENT_ABORTED, 2L, "p", "u");
+        UsageEvent complete = aborted.toEvent(200, Outcome.OK, 2L, "p", "u");
+        UsageEvent zero = nullCompletion.toEvent(200, Outcome.OK, 2L, "p", "u");
+
+        assertThat(partial.usageSource()).isEqualTo(UsageSource.PARTIAL);
+        assertThat(complete.usageSource()).isEqualTo(UsageSource.REPORTED);
+        assertThat(zero.completionTokens()).isZero();
+        assertThat(zero.completionTokensReported()).isFalse();
     }
 }

@@ -154,4 +154,25 @@ class RequestBodyRewriterTest {
             assertThat(rewriter.injected()).isTrue();
         }
     }
+
+    @Test
+    void shouldNotAskForUsageOnABeamSearchFakeStream() {
+        String beam = "{\"model\":\"m\",\"prompt\":\"x\",\"stream\":true,\"use_beam_search\":true}";
+        RequestBodyRewriter rewriter = new RequestBodyRewriter();
+
+        byte[] out = Pieces.splitAt(rewriter::transform, bytes(beam), 7, false);
+
+        assertThat(text(out)).isEqualTo(beam);
+        assertThat(rewriter.injected()).isFalse();
+    }
+
+    @Test
+    void shouldInjectOnlyIncludeUsageWhenContinuousUsageIsOff() {
+        RequestBodyRewriter rewriter = new RequestBodyRewriter(RequestBodyRewriter.INJECTED_INCLUDE_USAGE);
+
+        byte[] out = Pieces.splitAt(rewriter::transform, bytes(STREAMING_CHAT), 3, false);
+
+        assertThat(text(out)).endsWith("," + RequestBodyRewriter.INJECTED_INCLUDE_USAGE + "}");
+        assertThat(rewriter.injectedContinuousUsage()).isFalse();
+    }
 }

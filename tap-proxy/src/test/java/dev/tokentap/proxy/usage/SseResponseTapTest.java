@@ -144,4 +144,66 @@ class SseResponseTapTest {
         }
         return sb.toString();
     }
+
+    private static void assertSplicesAtEverySplit(byte[] upstream, byte[] client, ChunkUsageSplice.Mode mode,
+                                                  ResponseFacts.Usage usage) {
+        for (int split = 0; split <= upstream.length; split++) {
+            ResponseFacts facts = new ResponseFacts();
+            SseResponseTap tap = new SseResponseTap(facts, true, mode);
+
+            byte[] out = Pieces.splitAt(tap::transform, upstream, split, split % 2 == 0);
+
+            assertThat(text(out)).as("split at %d", split).isEqualTo(text(client));
+            assertThat(facts.usage()).as("split at %d", split).isEqualTo(usage);
+            assertThat(facts.finalUsageSeen()).isTrue();
+        }
+        ResponseFacts facts = new ResponseFacts();
+        assertThat(text(Pieces.byteByByte(new SseResponseTap(facts, true, mode)::transform, upstream)))
+                .isEqualTo(text(client));
+    }
+
+    @Test
+    void shouldRemoveEveryChunksContinuousUsageFromAChatStreamByteForByte() {
+        assertSplicesAtEverySplit(resource("chat-stream-continuous.sse"), resource("chat-stream.sse"),
+                ChunkUsageSplice.Mode.REMOVE, CHAT_USAGE);
+    }
+
+    @Test
+    void shouldPutBackUsageNullInEveryCompletionsChunkByteForByte() {
+        assertSplicesAtEverySplit(resource("completion-stream-continuous.sse"), resource("completion-stream.sse"),
+                ChunkUsageSplice.Mode.NULL, COMPLETION_USAGE);
+    }
+
+    @Test
+    void shouldKeepTheLastRunningUsageOfAStreamThatEndsEarly() {
+        String all = text(resource("chat-stream-continuous.sse"));
+        byte[] firstTwoChunks = bytes(all.substring(0, all.indexOf("data:", all.indexOf("data:") + 1)
+                + all.substring(all.indexOf("data:", all.indexOf("data:") + 1)).indexOf("\n\n") + 2));
+        ResponseFacts facts = new ResponseFacts();
+        SseResponseTap tap = new SseResponseTap(facts, true, ChunkUsageSplice.Mode.REMOVE);
+
+        byte[] out = Pieces.splitAt(tap::transform, firstTwoChunks, firstTwoChunks.length / 2, true);
+
+        assertThat(text(out)).doesNotContain("usage");
+        assertThat(facts.usage()).isEqualTo(new ResponseFacts.Usage(21L, 1L, 22L, null, null));
+        assertThat(facts.finalUsageSeen()).isFalse();
+    }
+
+    @Test
+    void shouldAddUpTheRunningUsageOfEveryChoice() {
+        String chunks = "data: {\"choices\":[{\"index\":0,\"delta\":{}}],\"usage\":{\"prompt_tokens\":9,\"total_tokens\":12,"
+                + "\"completion_tokens\":3}}\n\n"
+                + "data: {\"choices\":[{\"index\":1,\"delta\":{}}],\"usage\":{\"prompt_tokens\":9,\"total_tokens\":11,"
+                + "\"completion_tokens\":2}}\n\n"
+                + "data: {\"choices\":[{\"index\":0,\"delta\":{}}],\"usage\":{\"prompt_tokens\":9,\"total_tokens\":13,"
+                + "\"completion_tokens\":4}}\n\n";
+        ResponseFacts facts = new ResponseFacts();
+
+        byte[] out = Pieces.splitAt(new SseResponseTap(facts, true, ChunkUsageSplice.Mode.REMOVE)::transform,
+                bytes(chunks), 50, true);
+
+        assertThat(text(out)).doesNotContain("usage");
+        assertThat(facts.runningUsage()).isEqualTo(new ResponseFacts.Usage(9L, 6L, 15L, null, null));
+        assertThat(facts.usage().completionTokens()).isEqualTo(4L);
+    }
 }

@@ -14,7 +14,7 @@ class UsageExtractorTest {
 
         UsageExtractor.Kind kind = UsageExtractor.read(resource("chat-completion.json"), facts);
 
-        assertThat(kind).isEqualTo(UsageExtractor.Kind.OTHER);
+        assertThat(kind).isEqualTo(UsageExtractor.Kind.WITH_USAGE);
         assertThat(facts.responseId()).isEqualTo("chatcmpl-4c1b2e7f0a9d4d2c8e6f1a2b3c4d5e6f");
         assertThat(facts.responseModel()).isEqualTo("Qwen/Qwen2.5-1.5B-Instruct");
         assertThat(facts.usage()).isEqualTo(new ResponseFacts.Usage(21L, 7L, 28L, 16L, null));
@@ -49,7 +49,7 @@ class UsageExtractorTest {
         assertThat(UsageExtractor.read(bytes("{\"choices\":[],\"usage\":null}"), facts))
                 .isEqualTo(UsageExtractor.Kind.OTHER);
         assertThat(UsageExtractor.read(bytes("{\"choices\":[{\"index\":0}],\"usage\":{\"prompt_tokens\":1}}"),
-                facts)).isEqualTo(UsageExtractor.Kind.OTHER);
+                facts)).isEqualTo(UsageExtractor.Kind.WITH_USAGE);
         assertThat(facts.usage().promptTokens()).isEqualTo(1L);
     }
 
@@ -97,5 +97,58 @@ class UsageExtractorTest {
                 .isEqualTo(UsageExtractor.Kind.UNREADABLE);
         assertThat(UsageExtractor.read(bytes("nonsense"), new ResponseFacts()))
                 .isEqualTo(UsageExtractor.Kind.UNREADABLE);
+    }
+
+    @Test
+    void shouldReadTheResponsesApiUsageInItsJsonBodyAndInItsCompletedEvent() {
+        ResponseFacts body = new ResponseFacts();
+        ResponseFacts event = new ResponseFacts();
+
+        UsageExtractor.read(bytes("{\"id\":\"resp_1\",\"object\":\"response\",\"model\":\"m\",\"usage\":"
+                + "{\"input_tokens\":10,\"input_tokens_details\":{\"cached_tokens\":4},\"output_tokens\":6,"
+                + "\"output_tokens_details\":{\"reasoning_tokens\":2},\"total_tokens\":16}}"), body);
+        UsageExtractor.read(bytes("{\"type\":\"response.completed\",\"sequence_number\":9,\"response\":"
+                + "{\"id\":\"resp_2\",\"model\":\"m\",\"usage\":{\"input_tokens\":10,\"input_tokens_details\":"
+                + "{\"cached_tokens\":4},\"output_tokens\":6,\"output_tokens_details\":{\"reasoning_tokens\":2},"
+                + "\"total_tokens\":16}}}"), event);
+
+        assertThat(body.usage()).isEqualTo(new ResponseFacts.Usage(10L, 6L, 16L, 4L, 2L));
+        assertThat(event.usage()).isEqualTo(new ResponseFacts.Usage(10L, 6L, 16L, 4L, 2L));
+        assertThat(event.responseId()).isEqualTo("resp_2");
+        assertThat(event.finalUsageSeen()).isTrue();
+    }
+
+    @Test
+    void shouldSayWhenCompletionTokensWereNullOrAbsent() {
+        ResponseFacts nullCompletion = new ResponseFacts();
+        ResponseFacts totalOnly = new ResponseFacts();
+
+        UsageExtractor.read(bytes("{\"usage\":{\"prompt_tokens\":7,\"total_tokens\":7,\"completion_tokens\":null,"
+                + "\"prompt_tokens_details\":null}}"), nullCompletion);
+        UsageExtractor.read(bytes("{\"id\":\"rerank-1\",\"results\":[],\"usage\":{\"total_tokens\":30}}"), totalOnly);
+
+        assertThat(nullCompletion.usage().completionReported()).isFalse();
+        assertThat(nullCompletion.usage().promptTokens()).isEqualTo(7L);
+        assertThat(totalOnly.usage()).isEqualTo(new ResponseFacts.Usage(null, null, 30L, null, null, false, null));
+    }
+
+    @Test
+    void shouldReadAudioDurationUsageAsSecondsAndNoTokens() {
+        ResponseFacts facts = new ResponseFacts();
+
+        UsageExtractor.read(bytes("{\"text\":\"hello\",\"usage\":{\"type\":\"duration\",\"seconds\":12}}"), facts);
+
+        assertThat(facts.usage()).isEqualTo(new ResponseFacts.Usage(null, null, null, null, null, false, 12.0));
+    }
+
+    @Test
+    void shouldRecogniseAnErrorEventOfAResponsesStream() {
+        ResponseFacts facts = new ResponseFacts();
+
+        UsageExtractor.Kind kind = UsageExtractor.read(bytes("{\"type\":\"error\",\"code\":\"server_error\","
+                + "\"message\":\"boom\",\"sequence_number\":3}"), facts);
+
+        assertThat(kind).isEqualTo(UsageExtractor.Kind.ERROR);
+        assertThat(facts.errorSeen()).isTrue();
     }
 }

@@ -17,7 +17,8 @@ record SimRequest(
         boolean continuousUsage,
         List<Integer> promptTokens,
         int tokensPerChoice,
-        int n) {
+        int n,
+        boolean beamSearch) {
 
     static final String COMPLETIONS = "/v1/completions";
     static final String CHAT_COMPLETIONS = "/v1/chat/completions";
@@ -75,7 +76,8 @@ record SimRequest(
             throw VllmError.badRequest("n must be at least 1, got " + n + ".");
         }
         return new SimRequest(chat, model, stream, includeUsage, continuousUsage,
-                List.copyOf(promptTokens), tokensPerChoice, n == null ? 1 : n);
+                List.copyOf(promptTokens), tokensPerChoice, n == null ? 1 : n,
+                optionalBoolean(root, "use_beam_search", false));
     }
 
     /** Refuses a request whose prompt plus completion would not fit the model, as vLLM does. */

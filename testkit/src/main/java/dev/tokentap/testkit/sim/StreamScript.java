@@ -58,6 +58,12 @@ final class StreamScript {
         return frames;
     }
 
+    /** vLLM's error event in a stream that already answered 200 ({@code create_streaming_error_response}). */
+    String errorEvent(boolean legacy) {
+        return frame(VllmResponses.error(new VllmError(500, "InternalServerError", null,
+                "The engine failed while generating"), legacy));
+    }
+
     private ObjectNode chatRoleChunk(int choice) {
         ObjectNode chunk = VllmResponses.header(id, "chat.completion.chunk", created, model);
         ObjectNode entry = chunk.putArray("choices").addObject();
@@ -103,7 +109,9 @@ final class StreamScript {
         }
         entry.putNull("stop_reason");
         if (request.continuousUsage()) {
-            chunk.set("usage", VllmResponses.usage(request.promptTokensOfChoice(choice), step + 1));
+            // vLLM writes completions chunks with every field (exclude_unset=False): the details show as null
+            chunk.set("usage", VllmResponses.usage(request.promptTokensOfChoice(choice), step + 1)
+                    .putNull("prompt_tokens_details"));
         } else {
             chunk.putNull("usage");
         }

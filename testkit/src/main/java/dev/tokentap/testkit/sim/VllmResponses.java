@@ -30,7 +30,8 @@ final class VllmResponses {
             card.putNull("parent");
             card.put("max_model_len", maxModelLen);
             ObjectNode permission = card.putArray("permission").addObject();
-            permission.put("id", "modelperm-" + Ids.hex());
+            // stable per model, so that a listing can be compared byte for byte
+            permission.put("id", "modelperm-" + String.format("%08x", model.hashCode()));
             permission.put("object", "model_permission");
             permission.put("created", created);
             permission.put("allow_create_engine", false);
@@ -130,6 +131,14 @@ final class VllmResponses {
         } else if (nullDetails) {
             node.putNull("prompt_tokens_details");
         }
+        return node;
+    }
+
+    /** {@code {"object":"result","usage":{…}}}: the answer of the simulator's stand-in for an unknown route. */
+    static ObjectNode usageOnly(int promptTokens) {
+        ObjectNode node = JSON.objectNode();
+        node.put("object", "result");
+        node.set("usage", usage(promptTokens, 0));
         return node;
     }
 

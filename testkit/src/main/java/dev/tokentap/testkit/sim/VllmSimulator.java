@@ -1,12 +1,14 @@
 package dev.tokentap.testkit.sim;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.javalin.Javalin;
 import io.javalin.compression.CompressionStrategy;
 import io.javalin.http.Context;
 import jakarta.servlet.ServletOutputStream;
+import org.eclipse.jetty.ee10.servlet.ServletContextRequest;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
@@ -36,7 +38,10 @@ import org.slf4j.LoggerFactory;
  * ({@link SimTokenizer}) and configurable timing: first chunk after {@code ttft}, then one every {@code itl}.
  *
  * <p>Routes: {@code GET /health}, {@code GET /v1/models}, {@code POST /v1/completions} and
- * {@code POST /v1/chat/completions}, streaming or not. It echoes {@code X-Request-Id}, and like vLLM builds the
+ * {@code POST /v1/chat/completions}, streaming or not; the Responses API ({@code POST /v1/responses}, JSON or
+ * stream, and {@code GET /v1/responses/{id}}); embeddings, pooling, classify, score and rerank; audio
+ * transcriptions and translations (multipart, JSON or stream); {@code /invocations}; and {@code /tokenize},
+ * {@code /detokenize}, {@code /ping}, {@code /version}, {@code /load}. It echoes {@code X-Request-Id}, and like vLLM builds the
  * response id from it ({@code chatcmpl-<X-Request-Id>}) when given. It records every request it receives
  * ({@link #received()}) and the completion tokens it actually wrote per response id ({@link #tokensServed}).
  */
@@ -45,6 +50,20 @@ public final class VllmSimulator implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(VllmSimulator.class);
     private static final ObjectMapper MAPPER = new ObjectMapper();
     private static final String REQUEST_ID = "X-Request-Id";
+    /**
+     * Test hook: a stream whose request carries this header dies after that many token steps, the connection cut
+     * without {@code [DONE]}, as when the engine process crashes.
+     */
+    public static final String FAIL_AFTER_HEADER = "X-Sim-Fail-After";
+    /**
+     * Test hook: a stream whose request carries this header sends vLLM's error event after that many token steps,
+     * then {@code [DONE]}, as when the engine fails a request mid-generation after the 200 went out.
+     */
+    public static final String ERROR_AFTER_HEADER = "X-Sim-Error-After";
+    /** Test hook: errors of a request carrying this header come in vLLM's older flat format. */
+    public static final String LEGACY_ERRORS_HEADER = "X-Sim-Legacy-Errors";
+    /** A path vLLM does not serve that answers with a usage object, to test how unknown routes are metered. */
+    public static final String UNKNOWN_ROUTE_WITH_USAGE = "/v1/sim/future-endpoint";
     private static final String JSON = "application/json";
     private static final String EVENT_STREAM = "text/event-stream; charset=utf-8";
     private static final int TOKENS_SERVED_LIMIT = 10_000;
@@ -66,6 +85,15 @@ public final class VllmSimulator implements AutoCloseable {
 
         @Override
         protected boolean removeEldestEntry(Map.Entry<String, Integer> eldest) {
+            return size() > TOKENS_SERVED_LIMIT;
+        }
+    };
+
+    private final Map<String, ObjectNode> storedResponses = new LinkedHashMap<>(16, 0.75f, false) {
+        private static final long serialVersionUID = 1L;
+
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<String, ObjectNode> eldest) {
             return size() > TOKENS_SERVED_LIMIT;
         }
     };
@@ -125,7 +153,28 @@ public final class VllmSimulator implements AutoCloseable {
             config.routes.get("/v1/models", ctx -> respond(ctx, 200, VllmResponses.models(models, created, maxModelLen)));
             config.routes.post(SimRequest.COMPLETIONS, ctx -> generate(ctx, SimRequest.COMPLETIONS));
             config.routes.post(SimRequest.CHAT_COMPLETIONS, ctx -> generate(ctx, SimRequest.CHAT_COMPLETIONS));
-            config.routes.exception(VllmError.class, (error, ctx) -> respond(ctx, error.status(), VllmResponses.error(error, legacyErrors)));
+            config.routes.post(OtherRoutes.RESPONSES, this::responses);
+            config.routes.get(OtherRoutes.RESPONSES + "/{id}", this::storedResponse);
+            for (String route : List.of("/v1/embeddings", "/pooling", "/classify", "/score", "/v1/score",
+                    "/rerank", "/v1/rerank", "/v2/rerank")) {
+                config.routes.post(route, ctx -> pool(ctx, route, OtherRoutes.parse(ctx.bodyAsBytes())));
+            }
+            config.routes.post("/v1/audio/transcriptions", ctx -> audio(ctx, "trsc-"));
+            config.routes.post("/v1/audio/translations", ctx -> audio(ctx, "trsl-"));
+            config.routes.post("/invocations", this::invocations);
+            config.routes.post("/tokenize", ctx -> respond(ctx, 200,
+                    OtherRoutes.tokenize(OtherRoutes.parse(ctx.bodyAsBytes()), maxModelLen)));
+            config.routes.post("/detokenize", ctx -> respond(ctx, 200,
+                    OtherRoutes.detokenize(OtherRoutes.parse(ctx.bodyAsBytes()))));
+            config.routes.get("/ping", ctx -> ctx.status(200));
+            config.routes.post("/ping", ctx -> ctx.status(200));
+            config.routes.get("/version", ctx -> ctx.status(200).contentType(JSON).result("{\"version\":\"0.11.0\"}"));
+            config.routes.get("/load", ctx -> ctx.status(200).contentType(JSON).result("{\"server_load\":0}"));
+            config.routes.exception(VllmError.class, (error, ctx) -> respond(ctx, error.status(),
+                    VllmResponses.error(error, legacyErrors || ctx.header(LEGACY_ERRORS_HEADER) != null)));
+            // not a vLLM route: something a future vLLM might serve, with a usage object, for the "other" rule
+            config.routes.post(UNKNOWN_ROUTE_WITH_USAGE, ctx -> respond(ctx, 200,
+                    VllmResponses.usageOnly(OtherRoutes.tokens(OtherRoutes.parse(ctx.bodyAsBytes()).path("input")))));
             config.routes.exception(Exception.class, (error, ctx) -> {
                 LOG.warn("vllm simulator failed path={} error={}", ctx.path(), error.toString());
                 respond(ctx, 500, VllmResponses.error(new VllmError(500, "InternalServerError", null, error.toString()), legacyErrors));
@@ -216,11 +265,15 @@ public final class VllmSimulator implements AutoCloseable {
     }
 
     private void generate(Context ctx, String route) {
+        generate(ctx, route, ctx.bodyAsBytes());
+    }
+
+    private void generate(Context ctx, String route, byte[] requestBody) {
         String requestId = ctx.header(REQUEST_ID);
         if (requestId != null) {
             ctx.header(REQUEST_ID, requestId);
         }
-        SimRequest request = SimRequest.parse(route, ctx.bodyAsBytes());
+        SimRequest request = SimRequest.parse(route, requestBody);
         String model = request.model() == null ? models.get(0) : request.model();
         if (!models.contains(model)) {
             throw VllmError.modelNotFound(model);
@@ -231,13 +284,133 @@ public final class VllmSimulator implements AutoCloseable {
         SimUsage usage = request.usage(cachedTokens);
         LOG.debug("vllm simulator generating id={} route={} stream={} promptTokens={} completionTokens={}",
                 id, route, request.stream(), usage.promptTokens(), usage.completionTokens());
-        if (request.stream()) {
-            stream(ctx, new StreamScript(request, id, createdAt, model, usage), id, request.choices());
+        if (request.stream() && request.beamSearch()) {
+            // vLLM's "fake stream" for beam search: the whole response, usage included, in one event, then [DONE]
+            ObjectNode whole = request.chat()
+                    ? VllmResponses.chatCompletion(request, id, createdAt, model, usage)
+                    : VllmResponses.completion(request, id, createdAt, model, usage);
+            try {
+                writeEvents(ctx, List.of("data: " + MAPPER.writeValueAsString(whole) + "\n\n", StreamScript.DONE));
+            } catch (IOException e) {
+                LOG.debug("vllm simulator client went away id={} error={}", id, e.toString());
+            }
+            served(id, usage.completionTokens());
+        } else if (request.stream()) {
+            stream(ctx, new StreamScript(request, id, createdAt, model, usage), id, request.choices(),
+                    intHeader(ctx, FAIL_AFTER_HEADER), intHeader(ctx, ERROR_AFTER_HEADER));
         } else {
             ObjectNode body = request.chat()
                     ? VllmResponses.chatCompletion(request, id, createdAt, model, usage)
                     : VllmResponses.completion(request, id, createdAt, model, usage);
             respondAfterGeneration(ctx, request, body, id, usage.completionTokens());
+        }
+    }
+
+    private String modelOf(String requested) {
+        String model = requested == null || requested.isEmpty() ? models.get(0) : requested;
+        if (!models.contains(model)) {
+            throw VllmError.modelNotFound(model);
+        }
+        return model;
+    }
+
+    private String idPart(Context ctx) {
+        String requestId = ctx.header(REQUEST_ID);
+        if (requestId != null) {
+            ctx.header(REQUEST_ID, requestId);
+            return requestId;
+        }
+        return Ids.hex();
+    }
+
+    private void pool(Context ctx, String route, JsonNode request) {
+        String id = idPart(ctx);
+        String model = modelOf(request.path("model").isTextual() ? request.path("model").asText() : null);
+        long createdAt = Instant.now().getEpochSecond();
+        ObjectNode body = switch (route) {
+            case "/v1/embeddings" -> OtherRoutes.embeddings(request, id, createdAt, model);
+            case "/pooling" -> OtherRoutes.pooling(request, id, createdAt, model);
+            case "/classify" -> OtherRoutes.classify(request, id, createdAt, model);
+            case "/score", "/v1/score" -> OtherRoutes.score(request, id, createdAt, model);
+            default -> OtherRoutes.rerank(request, id, model);
+        };
+        respond(ctx, 200, body);
+    }
+
+    private void invocations(Context ctx) {
+        byte[] bytes = ctx.bodyAsBytes();
+        JsonNode request = OtherRoutes.parse(bytes);
+        String route = OtherRoutes.invocationRoute(request);
+        if (route.equals(SimRequest.CHAT_COMPLETIONS) || route.equals(SimRequest.COMPLETIONS)) {
+            generate(ctx, route, bytes);
+        } else {
+            pool(ctx, route, request);
+        }
+    }
+
+    private void responses(Context ctx) throws IOException {
+        JsonNode request = OtherRoutes.parse(ctx.bodyAsBytes());
+        String id = "resp_" + idPart(ctx);
+        String model = modelOf(request.path("model").isTextual() ? request.path("model").asText() : null);
+        int input = OtherRoutes.responseInputTokens(request);
+        int output = request.path("max_output_tokens").canConvertToInt()
+                ? request.path("max_output_tokens").asInt() : SimTokenizer.DEFAULT_MAX_TOKENS;
+        int cached = Math.min(cachedTokens, input);
+        long createdAt = Instant.now().getEpochSecond();
+        ObjectNode completed = OtherRoutes.response(id, createdAt, model, input, output, cached, true);
+        synchronized (storedResponses) {
+            storedResponses.put(id, completed);
+        }
+        if (request.path("stream").asBoolean(false)) {
+            writeEvents(ctx, OtherRoutes.responseEvents(id, createdAt, model, input, output, cached));
+        } else {
+            respond(ctx, 200, completed);
+        }
+        served(id, output);
+    }
+
+    private void storedResponse(Context ctx) {
+        ObjectNode stored;
+        synchronized (storedResponses) {
+            stored = storedResponses.get(ctx.pathParam("id"));
+        }
+        if (stored == null) {
+            throw new VllmError(404, "NotFoundError", null, "Response with id '" + ctx.pathParam("id") + "' not found.");
+        }
+        respond(ctx, 200, stored);
+    }
+
+    private void audio(Context ctx, String idPrefix) throws IOException {
+        // multipart/form-data, as OpenAI's clients send it: the file and form fields
+        Map<String, byte[]> form = OtherRoutes.multipart(ctx.header("Content-Type"), ctx.bodyAsBytes());
+        byte[] file = form.get("file");
+        if (file == null) {
+            throw VllmError.badRequest("file: Field required");
+        }
+        String model = modelOf(formText(form, "model"));
+        String id = idPrefix + idPart(ctx);
+        long size = file.length;
+        if ("true".equalsIgnoreCase(formText(form, "stream"))) {
+            writeEvents(ctx, OtherRoutes.transcriptionChunks(id, Instant.now().getEpochSecond(), model, size,
+                    "true".equalsIgnoreCase(formText(form, "stream_include_usage"))));
+        } else {
+            respond(ctx, 200, OtherRoutes.transcription(size));
+        }
+    }
+
+    private static String formText(Map<String, byte[]> form, String name) {
+        byte[] value = form.get(name);
+        return value == null ? null : new String(value, StandardCharsets.UTF_8);
+    }
+
+    /** Writes a whole event stream at once, each event flushed on its own (no pacing). */
+    private static void writeEvents(Context ctx, List<String> events) throws IOException {
+        ctx.status(200);
+        ctx.contentType(EVENT_STREAM);
+        ServletOutputStream out = ctx.res().getOutputStream();
+        for (String event : events) {
+            out.write(event.getBytes(StandardCharsets.UTF_8));
+            out.flush();
         }
     }
 
@@ -260,12 +433,22 @@ public final class VllmSimulator implements AutoCloseable {
         });
     }
 
-    private void stream(Context ctx, StreamScript script, String id, int choices) {
+    private static int intHeader(Context ctx, String name) {
+        String value = ctx.header(name);
+        try {
+            return value == null ? -1 : Integer.parseInt(value.strip());
+        } catch (NumberFormatException e) {
+            throw VllmError.badRequest(name + " must be an integer");
+        }
+    }
+
+    private void stream(Context ctx, StreamScript script, String id, int choices, int failAfter, int errorAfter) {
         ctx.status(200);
         ctx.contentType(EVENT_STREAM);
         ctx.future(() -> {
             CompletableFuture<Void> done = new CompletableFuture<>();
-            StreamWriter writer = new StreamWriter(ctx.res(), script, id, choices, done);
+            StreamWriter writer = new StreamWriter(ctx.req(), ctx.res(), script, id, choices, done, failAfter,
+                    errorAfter);
             try {
                 // headers go out now, as uvicorn sends them, so a client sees 200 before the first token
                 ctx.res().flushBuffer();
@@ -307,20 +490,27 @@ public final class VllmSimulator implements AutoCloseable {
 
     /** Writes one stream step by step on the scheduler, each event as its own write and flush. */
     private final class StreamWriter implements Runnable {
+        private final HttpServletRequest request;
         private final HttpServletResponse response;
         private final StreamScript script;
         private final String id;
         private final int choices;
         private final CompletableFuture<Void> done;
+        private final int failAfter;
+        private final int errorAfter;
         private final long startNanos = System.nanoTime();
         private int step;
 
-        StreamWriter(HttpServletResponse response, StreamScript script, String id, int choices, CompletableFuture<Void> done) {
+        StreamWriter(HttpServletRequest request, HttpServletResponse response, StreamScript script, String id,
+                     int choices, CompletableFuture<Void> done, int failAfter, int errorAfter) {
+            this.request = request;
             this.response = response;
             this.script = script;
             this.id = id;
             this.choices = choices;
             this.done = done;
+            this.failAfter = failAfter;
+            this.errorAfter = errorAfter;
         }
 
         void scheduleNext() {
@@ -331,8 +521,22 @@ public final class VllmSimulator implements AutoCloseable {
 
         @Override
         public void run() {
+            if (step == failAfter) {
+                // the engine died: no [DONE], the connection cut
+                ServletContextRequest.getServletContextRequest(request).getServletChannel()
+                        .abort(new IOException("simulated engine death after " + step + " steps"));
+                done.complete(null);
+                return;
+            }
             try {
                 ServletOutputStream out = response.getOutputStream();
+                if (step == errorAfter) {
+                    out.write(script.errorEvent(legacyErrors).getBytes(StandardCharsets.UTF_8));
+                    out.write(StreamScript.DONE.getBytes(StandardCharsets.UTF_8));
+                    out.flush();
+                    done.complete(null);
+                    return;
+                }
                 for (String frame : script.step(step)) {
                     out.write(frame.getBytes(StandardCharsets.UTF_8));
                     out.flush();
