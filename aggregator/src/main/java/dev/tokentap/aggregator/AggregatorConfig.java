@@ -39,6 +39,7 @@ import picocli.CommandLine.Option;
  * @param commitInterval  Kafka Streams commit interval (under exactly-once, also the latency of the totals)
  * @param identity        how callers are named: pod directory scope and identity precedence
  * @param kafkaProperties further Kafka / Kafka Streams properties, passed through as they are
+ * @param dedupRetention  how long an {@code event_id} is remembered, so that a copy of it is not counted again
  */
 public record AggregatorConfig(
         String kafka,
@@ -52,7 +53,8 @@ public record AggregatorConfig(
         KubernetesMode kubernetes,
         Duration commitInterval,
         Identity identity,
-        Map<String, String> kafkaProperties) {
+        Map<String, String> kafkaProperties,
+        Duration dedupRetention) {
 
     public static final String DEFAULT_KAFKA = "localhost:9092";
     public static final String DEFAULT_TOPIC = "tokentap.usage.v1";
@@ -63,6 +65,7 @@ public record AggregatorConfig(
     public static final int DEFAULT_STREAM_THREADS = 1;
     public static final int DEFAULT_TOPIC_PARTITIONS = 6;
     public static final Duration DEFAULT_COMMIT_INTERVAL = Duration.ofMillis(100);
+    public static final Duration DEFAULT_DEDUP_RETENTION = Duration.ofHours(24);
 
     /** Environment variables with this prefix become Kafka properties: {@code TOKENTAP_KAFKA_SESSION_TIMEOUT_MS}. */
     public static final String KAFKA_ENV_PREFIX = "TOKENTAP_KAFKA_";
@@ -142,8 +145,10 @@ public record AggregatorConfig(
         kafkaProperties = kafkaProperties == null ? Map.of()
                 : Collections.unmodifiableMap(new TreeMap<>(kafkaProperties));
         identity = identity == null ? Identity.DEFAULT : identity;
+        dedupRetention = dedupRetention == null ? DEFAULT_DEDUP_RETENTION : dedupRetention;
         List<String> problems = problems(kafka, topic, listen, port, stateDir, applicationId, streamThreads,
                 topicPartitions, kubernetes, commitInterval, kafkaProperties);
+        problems.addAll(dedupProblems(dedupRetention));
         if (!problems.isEmpty()) {
             throw new IllegalArgumentException(message(problems));
         }
@@ -192,6 +197,8 @@ public record AggregatorConfig(
                 .ifPresent(b::kubernetes);
         convert(flags.commitInterval, "--commit-interval", AggregatorConfig::parseDuration, problems)
                 .ifPresent(b::commitInterval);
+        convert(flags.dedupRetention, "--dedup-retention", AggregatorConfig::parseDuration, problems)
+                .ifPresent(b::dedupRetention);
         List<IdentityResolver.Signal> precedence = convert(flags.identityPrecedence, "--identity-precedence",
                 IdentityResolver::parsePrecedence, problems).orElse(null);
         Duration syncTimeout = convert(flags.kubernetesSyncTimeout, "--kubernetes-sync-timeout",
@@ -214,6 +221,7 @@ public record AggregatorConfig(
         }
         problems.addAll(problems(b.kafka, b.topic, b.listen, b.port, b.stateDir, b.applicationId, b.streamThreads,
                 b.topicPartitions, b.kubernetes, b.commitInterval, b.kafkaProperties));
+        problems.addAll(dedupProblems(b.dedupRetention));
         if (!problems.isEmpty()) {
             throw new IllegalArgumentException(message(problems));
         }
@@ -245,15 +253,16 @@ public record AggregatorConfig(
         return props;
     }
 
-    /** {@code 250ms}, {@code 2s}, {@code 1m}, a bare number of milliseconds, or ISO-8601 ({@code PT0.5S}). */
+    /** {@code 250ms}, {@code 2s}, {@code 1m}, {@code 24h}, a bare number of milliseconds, or ISO-8601 ({@code PT0.5S}). */
     static Duration parseDuration(String text) {
-        Matcher m = Pattern.compile("(\\d+)\\s*(ms|s|m)?").matcher(text.trim());
+        Matcher m = Pattern.compile("(\\d+)\\s*(ms|s|m|h)?").matcher(text.trim());
         if (m.matches()) {
             long n = Long.parseLong(m.group(1));
             String unit = m.group(2) == null ? "ms" : m.group(2);
             return switch (unit) {
                 case "s" -> Duration.ofSeconds(n);
                 case "m" -> Duration.ofMinutes(n);
+                case "h" -> Duration.ofHours(n);
                 default -> Duration.ofMillis(n);
             };
         }
@@ -307,6 +316,12 @@ public record AggregatorConfig(
         return problems;
     }
 
+    private static List<String> dedupProblems(Duration dedupRetention) {
+        // shorter than a broker outage plus a spool replay would count replayed events twice
+        return dedupRetention.compareTo(Duration.ofMinutes(1)) < 0
+                ? List.of("--dedup-retention must be at least 1m, got " + dedupRetention) : List.of();
+    }
+
     private static String message(List<String> problems) {
         return "invalid aggregator configuration: " + String.join("; ", problems);
     }
@@ -342,6 +357,7 @@ public record AggregatorConfig(
         private KubernetesMode kubernetes = KubernetesMode.AUTO;
         private Duration commitInterval = DEFAULT_COMMIT_INTERVAL;
         private Identity identity = Identity.DEFAULT;
+        private Duration dedupRetention = DEFAULT_DEDUP_RETENTION;
         private final Map<String, String> kafkaProperties = new LinkedHashMap<>();
 
         private Builder() {
@@ -358,6 +374,7 @@ public record AggregatorConfig(
         public Builder kubernetes(KubernetesMode v) { kubernetes = v; return this; }
         public Builder commitInterval(Duration v) { commitInterval = v; return this; }
         public Builder identity(Identity v) { identity = v; return this; }
+        public Builder dedupRetention(Duration v) { dedupRetention = v; return this; }
 
         /** Adds Kafka / Kafka Streams properties; later calls win for the same name. */
         public Builder kafkaProperties(Map<String, String> v) {
@@ -372,7 +389,7 @@ public record AggregatorConfig(
 
         public AggregatorConfig build() {
             return new AggregatorConfig(kafka, topic, listen, port, stateDir, applicationId, streamThreads,
-                    topicPartitions, kubernetes, commitInterval, identity, kafkaProperties);
+                    topicPartitions, kubernetes, commitInterval, identity, kafkaProperties, dedupRetention);
         }
     }
 
@@ -460,6 +477,11 @@ public record AggregatorConfig(
                 description = "how long a deleted pod still names the events it sent before "
                         + "(env TOKENTAP_POD_TOMBSTONE_RETENTION; default ${DEFAULT-VALUE})")
         String podTombstoneRetention;
+
+        @Option(names = "--dedup-retention", paramLabel = "DURATION", defaultValue = "24h",
+                description = "how long an event_id is remembered so that a replayed or re-sent copy is not "
+                        + "counted again (env TOKENTAP_DEDUP_RETENTION; default ${DEFAULT-VALUE})")
+        String dedupRetention;
     }
 
     /** Supplies a flag's value from its environment variable when the flag is not given. */
@@ -480,7 +502,8 @@ public record AggregatorConfig(
                 Map.entry("--identity-precedence", "TOKENTAP_IDENTITY_PRECEDENCE"),
                 Map.entry("--api-key-aliases", "TOKENTAP_API_KEY_ALIASES"),
                 Map.entry("--kubernetes-sync-timeout", "TOKENTAP_KUBERNETES_SYNC_TIMEOUT"),
-                Map.entry("--pod-tombstone-retention", "TOKENTAP_POD_TOMBSTONE_RETENTION"));
+                Map.entry("--pod-tombstone-retention", "TOKENTAP_POD_TOMBSTONE_RETENTION"),
+                Map.entry("--dedup-retention", "TOKENTAP_DEDUP_RETENTION"));
 
         private final Map<String, String> env;
 
