@@ -4,6 +4,7 @@ import dev.tokentap.event.Topics;
 import java.net.InetAddress;
 import java.net.URI;
 import java.net.URISyntaxException;
+import java.nio.file.Path;
 import java.net.UnknownHostException;
 import java.time.Duration;
 import java.time.format.DateTimeParseException;
@@ -39,6 +40,7 @@ import picocli.CommandLine.Option;
  * @param proxyHost         this proxy's host name, for {@code proxy_host} and {@code ce_source}
  * @param publishQueue      capacity of the queue of events waiting for Kafka
  * @param kafkaProperties   extra Kafka producer properties ({@code TOKENTAP_KAFKA_*})
+ * @param spool             where events wait on disk for Kafka; null publishes from memory only (tests)
  */
 public record TapProxyConfig(
         URI upstream,
@@ -53,7 +55,29 @@ public record TapProxyConfig(
         String tenantHeader,
         String proxyHost,
         int publishQueue,
-        Map<String, String> kafkaProperties) {
+        Map<String, String> kafkaProperties,
+        Spool spool) {
+
+    /**
+     * The disk spool.
+     *
+     * @param dir      the spool's directory; one proxy per directory
+     * @param maxBytes the cap: events beyond it are dropped and counted
+     */
+    public record Spool(Path dir, long maxBytes) {
+        public static final String DEFAULT_DIR = "./tokentap-spool";
+        public static final long DEFAULT_MAX_BYTES = 1L << 30;
+
+        public Spool {
+            if (dir == null) {
+                throw new IllegalArgumentException("--spool-dir must be set");
+            }
+            if (maxBytes < 1 << 20) {
+                throw new IllegalArgumentException("--spool-max-bytes must be at least 1048576 (1 MiB), got "
+                        + maxBytes);
+            }
+        }
+    }
 
     public static final String DEFAULT_KAFKA = "localhost:9092";
     public static final String DEFAULT_LISTEN = "0.0.0.0";
@@ -237,8 +261,21 @@ public record TapProxyConfig(
         if (!problems.isEmpty()) {
             throw new IllegalArgumentException(message(problems));
         }
+        Spool spool = null;
+        if (!"none".equalsIgnoreCase(cli.spoolDir.strip())) {
+            long maxBytes = convert(problems, "--spool-max-bytes", cli.spoolMaxBytes, Long::parseLong,
+                    Spool.DEFAULT_MAX_BYTES);
+            try {
+                spool = new Spool(Path.of(cli.spoolDir.strip()), maxBytes);
+            } catch (RuntimeException e) {
+                problems.add(e.getMessage());
+            }
+        }
+        if (!problems.isEmpty()) {
+            throw new IllegalArgumentException(message(problems));
+        }
         return new TapProxyConfig(upstream, cli.kafka, cli.topic, cli.listen, port, adminPort, connectTimeout,
-                upstreamTimeout, apiKeyHashSecret, tenantHeader, proxyHost, publishQueue, kafkaProperties);
+                upstreamTimeout, apiKeyHashSecret, tenantHeader, proxyHost, publishQueue, kafkaProperties, spool);
     }
 
     /** The usage text of {@code --help}, with defaults as {@code env} would make them. */
@@ -285,7 +322,9 @@ public record TapProxyConfig(
             Map.entry("--api-key-hash-secret", "TOKENTAP_API_KEY_HASH_SECRET"),
             Map.entry("--tenant-header", "TOKENTAP_TENANT_HEADER"),
             Map.entry("--proxy-host", "TOKENTAP_PROXY_HOST"),
-            Map.entry("--publish-queue", "TOKENTAP_PUBLISH_QUEUE"));
+            Map.entry("--publish-queue", "TOKENTAP_PUBLISH_QUEUE"),
+            Map.entry("--spool-dir", "TOKENTAP_SPOOL_DIR"),
+            Map.entry("--spool-max-bytes", "TOKENTAP_SPOOL_MAX_BYTES"));
 
     private static <T> T convert(List<String> problems, String flag, String value, Function<String, T> parse,
                                  T fallback) {
@@ -405,6 +444,16 @@ public record TapProxyConfig(
                         + "default: ${DEFAULT-VALUE})")
         String publishQueue;
 
+        @Option(names = "--spool-dir", paramLabel = "DIR", defaultValue = Spool.DEFAULT_DIR,
+                description = "directory where usage events wait on disk until Kafka has them; 'none' keeps them "
+                        + "in memory only (env TOKENTAP_SPOOL_DIR; default: ${DEFAULT-VALUE})")
+        String spoolDir;
+
+        @Option(names = "--spool-max-bytes", paramLabel = "BYTES", defaultValue = "" + Spool.DEFAULT_MAX_BYTES,
+                description = "cap of the spool; events beyond it are dropped and counted "
+                        + "(env TOKENTAP_SPOOL_MAX_BYTES; default: ${DEFAULT-VALUE})")
+        String spoolMaxBytes;
+
         @Option(names = {"-h", "--help"}, usageHelp = true, description = "show this help and exit")
         boolean help;
     }
@@ -424,6 +473,7 @@ public record TapProxyConfig(
         private String proxyHost;
         private int publishQueue = DEFAULT_PUBLISH_QUEUE;
         private Map<String, String> kafkaProperties = Map.of();
+        private Spool spool;
 
         private Builder(URI upstream) {
             this.upstream = upstream;
@@ -442,11 +492,13 @@ public record TapProxyConfig(
         public Builder proxyHost(String v) { proxyHost = v; return this; }
         public Builder publishQueue(int v) { publishQueue = v; return this; }
         public Builder kafkaProperties(Map<String, String> v) { kafkaProperties = v; return this; }
+        /** The disk spool; without one (the builder's default) events wait in memory only. */
+        public Builder spool(Spool v) { spool = v; return this; }
 
         public TapProxyConfig build() {
             return new TapProxyConfig(upstream, kafkaBootstrap, topic, listenHost, port, adminPort, connectTimeout,
                     upstreamTimeout, apiKeyHashSecret, tenantHeader,
-                    proxyHost != null ? proxyHost : localHostName(), publishQueue, kafkaProperties);
+                    proxyHost != null ? proxyHost : localHostName(), publishQueue, kafkaProperties, spool);
         }
     }
 }

@@ -180,4 +180,23 @@ class TapProxyConfigTest {
         assertThat(TapProxyConfig.duration("PT2S")).isEqualTo(Duration.ofSeconds(2));
         assertThat(TapProxyConfig.duration("30")).isEqualTo(Duration.ofSeconds(30));
     }
+
+    @Test
+    void shouldSpoolToADirectoryByDefaultAndTakeItsFlagsOrNone() {
+        TapProxyConfig defaults = TapProxyConfig.fromArgs(new String[] {"--upstream", "http://vllm:8000"}, Map.of());
+        assertThat(defaults.spool()).isEqualTo(new TapProxyConfig.Spool(java.nio.file.Path.of("./tokentap-spool"),
+                1L << 30));
+
+        TapProxyConfig set = TapProxyConfig.fromArgs(new String[] {"--upstream", "http://vllm:8000",
+                "--spool-max-bytes", "2097152"}, Map.of("TOKENTAP_SPOOL_DIR", "/var/spool/tokentap"));
+        assertThat(set.spool()).isEqualTo(new TapProxyConfig.Spool(java.nio.file.Path.of("/var/spool/tokentap"),
+                2_097_152));
+
+        assertThat(TapProxyConfig.fromArgs(new String[] {"--upstream", "http://vllm:8000", "--spool-dir", "none"},
+                Map.of()).spool()).isNull();
+        assertThatThrownBy(() -> TapProxyConfig.fromArgs(new String[] {"--upstream", "http://vllm:8000",
+                "--spool-max-bytes", "10"}, Map.of()))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("--spool-max-bytes must be at least 1048576");
+    }
 }
