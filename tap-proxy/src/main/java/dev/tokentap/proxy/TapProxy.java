@@ -63,7 +63,7 @@ public final class TapProxy implements AutoCloseable {
         try {
             startedAdmin = AdminServer.start(config.listenHost(), config.adminPort(), registry, () -> ready);
             MeteringProxyServlet servlet = new MeteringProxyServlet(config, apiKeyHasher(config), publisher, metrics);
-            startedProxy = ProxyServer.start(config.listenHost(), config.port(), servlet);
+            startedProxy = ProxyServer.start(config.listenHost(), config.port(), servlet, config.drainTimeout());
         } catch (RuntimeException e) {
             if (startedAdmin != null) {
                 startedAdmin.stop();
@@ -149,7 +149,10 @@ public final class TapProxy implements AutoCloseable {
         return registry;
     }
 
-    /** Stops taking requests, closes both servers and flushes the publisher for at most {@link #CLOSE_TIMEOUT}. */
+    /**
+     * Stops taking requests, lets those in flight finish for at most the configured drain timeout, closes both
+     * servers and flushes the publisher for at most {@link #CLOSE_TIMEOUT} (what it cannot deliver stays spooled).
+     */
     @Override
     public void close() {
         close(CLOSE_TIMEOUT);

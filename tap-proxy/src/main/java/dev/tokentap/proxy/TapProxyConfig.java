@@ -41,6 +41,7 @@ import picocli.CommandLine.Option;
  * @param publishQueue      capacity of the queue of events waiting for Kafka
  * @param kafkaProperties   extra Kafka producer properties ({@code TOKENTAP_KAFKA_*})
  * @param spool             where events wait on disk for Kafka; null publishes from memory only (tests)
+ * @param drainTimeout      on shutdown, how long requests in flight may take to finish before they are cut
  */
 public record TapProxyConfig(
         URI upstream,
@@ -56,7 +57,8 @@ public record TapProxyConfig(
         String proxyHost,
         int publishQueue,
         Map<String, String> kafkaProperties,
-        Spool spool) {
+        Spool spool,
+        Duration drainTimeout) {
 
     /**
      * The disk spool.
@@ -86,6 +88,7 @@ public record TapProxyConfig(
     public static final Duration DEFAULT_CONNECT_TIMEOUT = Duration.ofSeconds(5);
     public static final Duration DEFAULT_UPSTREAM_TIMEOUT = Duration.ofSeconds(600);
     public static final int DEFAULT_PUBLISH_QUEUE = 100_000;
+    public static final Duration DEFAULT_DRAIN_TIMEOUT = Duration.ofSeconds(30);
     /** Environment variables with this prefix become Kafka producer properties. */
     public static final String KAFKA_ENV_PREFIX = "TOKENTAP_KAFKA_";
 
@@ -94,8 +97,12 @@ public record TapProxyConfig(
 
     public TapProxyConfig {
         kafkaProperties = kafkaProperties == null ? Map.of() : Map.copyOf(new TreeMap<>(kafkaProperties));
+        drainTimeout = drainTimeout == null ? DEFAULT_DRAIN_TIMEOUT : drainTimeout;
         List<String> problems = problems(upstream, kafkaBootstrap, topic, listenHost, port, adminPort, connectTimeout,
                 upstreamTimeout, apiKeyHashSecret, tenantHeader, proxyHost, publishQueue, kafkaProperties);
+        if (drainTimeout.isNegative()) {
+            problems.add("--drain-timeout must be zero or more, got " + drainTimeout);
+        }
         if (!problems.isEmpty()) {
             throw new IllegalArgumentException(message(problems));
         }
@@ -261,6 +268,8 @@ public record TapProxyConfig(
         if (!problems.isEmpty()) {
             throw new IllegalArgumentException(message(problems));
         }
+        Duration drainTimeout = convert(problems, "--drain-timeout", cli.drainTimeout, TapProxyConfig::duration,
+                DEFAULT_DRAIN_TIMEOUT);
         Spool spool = null;
         if (!"none".equalsIgnoreCase(cli.spoolDir.strip())) {
             long maxBytes = convert(problems, "--spool-max-bytes", cli.spoolMaxBytes, Long::parseLong,
@@ -275,7 +284,8 @@ public record TapProxyConfig(
             throw new IllegalArgumentException(message(problems));
         }
         return new TapProxyConfig(upstream, cli.kafka, cli.topic, cli.listen, port, adminPort, connectTimeout,
-                upstreamTimeout, apiKeyHashSecret, tenantHeader, proxyHost, publishQueue, kafkaProperties, spool);
+                upstreamTimeout, apiKeyHashSecret, tenantHeader, proxyHost, publishQueue, kafkaProperties, spool,
+                drainTimeout);
     }
 
     /** The usage text of {@code --help}, with defaults as {@code env} would make them. */
@@ -324,7 +334,8 @@ public record TapProxyConfig(
             Map.entry("--proxy-host", "TOKENTAP_PROXY_HOST"),
             Map.entry("--publish-queue", "TOKENTAP_PUBLISH_QUEUE"),
             Map.entry("--spool-dir", "TOKENTAP_SPOOL_DIR"),
-            Map.entry("--spool-max-bytes", "TOKENTAP_SPOOL_MAX_BYTES"));
+            Map.entry("--spool-max-bytes", "TOKENTAP_SPOOL_MAX_BYTES"),
+            Map.entry("--drain-timeout", "TOKENTAP_DRAIN_TIMEOUT"));
 
     private static <T> T convert(List<String> problems, String flag, String value, Function<String, T> parse,
                                  T fallback) {
@@ -454,6 +465,11 @@ public record TapProxyConfig(
                         + "(env TOKENTAP_SPOOL_MAX_BYTES; default: ${DEFAULT-VALUE})")
         String spoolMaxBytes;
 
+        @Option(names = "--drain-timeout", paramLabel = "DURATION", defaultValue = "30s",
+                description = "on SIGTERM, how long requests in flight (streams too) may take to finish "
+                        + "(env TOKENTAP_DRAIN_TIMEOUT; default: ${DEFAULT-VALUE})")
+        String drainTimeout;
+
         @Option(names = {"-h", "--help"}, usageHelp = true, description = "show this help and exit")
         boolean help;
     }
@@ -474,6 +490,7 @@ public record TapProxyConfig(
         private int publishQueue = DEFAULT_PUBLISH_QUEUE;
         private Map<String, String> kafkaProperties = Map.of();
         private Spool spool;
+        private Duration drainTimeout = DEFAULT_DRAIN_TIMEOUT;
 
         private Builder(URI upstream) {
             this.upstream = upstream;
@@ -494,11 +511,13 @@ public record TapProxyConfig(
         public Builder kafkaProperties(Map<String, String> v) { kafkaProperties = v; return this; }
         /** The disk spool; without one (the builder's default) events wait in memory only. */
         public Builder spool(Spool v) { spool = v; return this; }
+        public Builder drainTimeout(Duration v) { drainTimeout = v; return this; }
 
         public TapProxyConfig build() {
             return new TapProxyConfig(upstream, kafkaBootstrap, topic, listenHost, port, adminPort, connectTimeout,
                     upstreamTimeout, apiKeyHashSecret, tenantHeader,
-                    proxyHost != null ? proxyHost : localHostName(), publishQueue, kafkaProperties, spool);
+                    proxyHost != null ? proxyHost : localHostName(), publishQueue, kafkaProperties, spool,
+                    drainTimeout);
         }
     }
 }

@@ -199,4 +199,12 @@ class TapProxyConfigTest {
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("--spool-max-bytes must be at least 1048576");
     }
+
+    @Test
+    void shouldDrainForThirtySecondsUnlessTold() {
+        assertThat(TapProxyConfig.fromArgs(new String[] {"--upstream", "http://vllm:8000"}, Map.of()).drainTimeout())
+                .isEqualTo(Duration.ofSeconds(30));
+        assertThat(TapProxyConfig.fromArgs(new String[] {"--upstream", "http://vllm:8000"},
+                Map.of("TOKENTAP_DRAIN_TIMEOUT", "90s")).drainTimeout()).isEqualTo(Duration.ofSeconds(90));
+    }
 }
