@@ -58,6 +58,7 @@ class FaultInjectionIT {
     Path spoolDir;
 
     private final HttpClient http = HttpClient.newHttpClient();
+    private final List<Aggregator> others = new ArrayList<>();
     private final Set<String> sentRequestIds = new HashSet<>();
     private long promptTokens;
     private long completionTokens;
@@ -106,6 +107,7 @@ class FaultInjectionIT {
     @AfterEach
     void stopEverything() {
         if (proxy != null) proxy.close(Duration.ofSeconds(2));
+        others.forEach(Aggregator::close);
         if (aggregator != null) aggregator.close();
         if (sim != null) sim.close();
         if (kafka != null) kafka.close();
@@ -148,9 +150,35 @@ class FaultInjectionIT {
         send(10);
 
         // then
-        awaitExact("proxy killed while the broker was down, a new proxy replays its spool",
-                "replayed by the new proxy " + proxyMetric("tokentap_proxy_events_replayed_total"));
-        assertThat(proxyMetric("tokentap_proxy_events_replayed_total")).isGreaterThanOrEqualTo(25);
+        awaitExact("proxy killed while the broker was down, a new proxy replays its spool", "");
+        long replayed = proxyMetric("tokentap_proxy_events_replayed_total");
+        System.out.printf("FIGURES replayed_by_the_new_proxy=%d%n", replayed);
+        assertThat(replayed).isGreaterThanOrEqualTo(25);
+    }
+
+    @Test
+    void shouldKeepTheSumOverTwoAggregatorsExactWhenOneStops(@TempDir Path secondStateDir) throws Exception {
+        // given two aggregators sharing the work
+        Aggregator second = Aggregator.start(AggregatorConfig.builder()
+                .kafka(kafka.bootstrapServers())
+                .listen("127.0.0.1")
+                .port(0)
+                .stateDir(secondStateDir)
+                .topicPartitions(3)
+                .kubernetes(AggregatorConfig.KubernetesMode.OFF)
+                .build());
+        others.add(second);
+        assertThat(second.awaitRunning(WAIT)).isTrue();
+        send(30);
+        awaitExact("two aggregators sharing the work", "", List.of(aggregator, second));
+
+        // when one of them stops mid-load and the other takes its partitions over
+        second.close();
+        others.remove(second);
+        send(30);
+
+        // then
+        awaitExact("two aggregators, one stopped mid-load (rebalance onto the other)", "", List.of(aggregator));
     }
 
     /** Sends {@code n} requests from one client, alternating chat and completions, adding up what it was told. */
@@ -179,25 +207,43 @@ class FaultInjectionIT {
 
     /** Waits until /metrics and the enriched topic hold exactly what the clients were answered, and prints it. */
     private void awaitExact(String scenario, String note) throws IOException, InterruptedException {
+        awaitExact(scenario, note, List.of(aggregator));
+    }
+
+    /** As above, with the totals summed over {@code instances}, as Prometheus's sum() would. */
+    private void awaitExact(String scenario, String note, List<Aggregator> instances)
+            throws IOException, InterruptedException {
         int requests = sentRequestIds.size();
         await().atMost(WAIT).pollInterval(Duration.ofMillis(500)).untilAsserted(() -> {
-            PrometheusText metrics = PrometheusText.parse(get("http://127.0.0.1:" + aggregator.port() + "/metrics"));
-            assertThat(metrics.sum("vllm_requests_total", Map.of())).isEqualTo(requests);
-            assertThat(metrics.sum("vllm_prompt_tokens_total", Map.of())).isEqualTo(promptTokens);
-            assertThat(metrics.sum("vllm_completion_tokens_total", Map.of())).isEqualTo(completionTokens);
+            long[] sums = new long[3];
+            for (Aggregator instance : instances) {
+                PrometheusText metrics = PrometheusText.parse(get("http://127.0.0.1:" + instance.port() + "/metrics"));
+                sums[0] += metrics.sum("vllm_requests_total", Map.of());
+                sums[1] += metrics.sum("vllm_prompt_tokens_total", Map.of());
+                sums[2] += metrics.sum("vllm_completion_tokens_total", Map.of());
+            }
+            assertThat(sums[0]).isEqualTo(requests);
+            assertThat(sums[1]).isEqualTo(promptTokens);
+            assertThat(sums[2]).isEqualTo(completionTokens);
         });
         List<String> enriched = enrichedRequestIds(requests);
         assertThat(enriched).hasSize(requests);
         assertThat(new HashSet<>(enriched)).isEqualTo(sentRequestIds);
         // still exact a little later: nothing arrives twice after the fact
         await().during(Duration.ofSeconds(2)).atMost(Duration.ofSeconds(10)).untilAsserted(() ->
-                assertThat(PrometheusText.parse(get("http://127.0.0.1:" + aggregator.port() + "/metrics"))
-                        .sum("vllm_requests_total", Map.of())).isEqualTo(requests));
-        long duplicates = PrometheusText.parse(get("http://127.0.0.1:" + aggregator.port() + "/metrics"))
-                .sum("tokentap_aggregator_duplicates_total", Map.of());
+                assertThat(total(instances, "vllm_requests_total")).isEqualTo(requests));
+        long duplicates = total(instances, "tokentap_aggregator_duplicates_total");
         System.out.printf("FIGURES scenario=\"%s\" requests_sent=%d events_counted=%d enriched_records=%d "
                         + "prompt_tokens=%d completion_tokens=%d duplicates_removed=%d lost=%d %s%n", scenario,
                 requests, requests, enriched.size(), promptTokens, completionTokens, duplicates, 0, note);
+    }
+
+    private long total(List<Aggregator> instances, String name) throws IOException, InterruptedException {
+        long sum = 0;
+        for (Aggregator instance : instances) {
+            sum += PrometheusText.parse(get("http://127.0.0.1:" + instance.port() + "/metrics")).sum(name, Map.of());
+        }
+        return sum;
     }
 
     private List<String> enrichedRequestIds(int expected) {
