@@ -255,6 +255,19 @@ public record TapProxyConfig(
             proxyHost = localHostName();
         }
         String apiKeyHashSecret = emptyToNull(cli.apiKeyHashSecret);
+        String secretFile = emptyToNull(cli.apiKeyHashSecretFile);
+        if (secretFile != null) {
+            if (apiKeyHashSecret != null) {
+                problems.add("--api-key-hash-secret-file and --api-key-hash-secret are both set; give one");
+            } else {
+                // a file (a mounted Kubernetes Secret) keeps the secret out of the environment and process list
+                try {
+                    apiKeyHashSecret = java.nio.file.Files.readString(Path.of(secretFile)).strip();
+                } catch (java.io.IOException | RuntimeException e) {
+                    problems.add("--api-key-hash-secret-file cannot be read: " + secretFile);
+                }
+            }
+        }
         String tenantHeader = emptyToNull(cli.tenantHeader);
         Map<String, String> kafkaProperties = kafkaProperties(env);
         // a value that could not be read is reported once, not again as invalid
@@ -330,6 +343,7 @@ public record TapProxyConfig(
             Map.entry("--connect-timeout", "TOKENTAP_CONNECT_TIMEOUT"),
             Map.entry("--upstream-timeout", "TOKENTAP_UPSTREAM_TIMEOUT"),
             Map.entry("--api-key-hash-secret", "TOKENTAP_API_KEY_HASH_SECRET"),
+            Map.entry("--api-key-hash-secret-file", "TOKENTAP_API_KEY_HASH_SECRET_FILE"),
             Map.entry("--tenant-header", "TOKENTAP_TENANT_HEADER"),
             Map.entry("--proxy-host", "TOKENTAP_PROXY_HOST"),
             Map.entry("--publish-queue", "TOKENTAP_PUBLISH_QUEUE"),
@@ -440,6 +454,11 @@ public record TapProxyConfig(
                 description = "HMAC secret for api_key_id (env TOKENTAP_API_KEY_HASH_SECRET; "
                         + "default: random per process, so ids differ across restarts and replicas)")
         String apiKeyHashSecret;
+
+        @Option(names = "--api-key-hash-secret-file", paramLabel = "FILE",
+                description = "file holding the HMAC secret for api_key_id, e.g. a mounted Secret "
+                        + "(env TOKENTAP_API_KEY_HASH_SECRET_FILE)")
+        String apiKeyHashSecretFile;
 
         @Option(names = "--tenant-header", paramLabel = "HEADER",
                 description = "request header naming the tenant, e.g. X-Tenant-Id (env TOKENTAP_TENANT_HEADER)")

@@ -207,4 +207,22 @@ class TapProxyConfigTest {
         assertThat(TapProxyConfig.fromArgs(new String[] {"--upstream", "http://vllm:8000"},
                 Map.of("TOKENTAP_DRAIN_TIMEOUT", "90s")).drainTimeout()).isEqualTo(Duration.ofSeconds(90));
     }
+
+    @Test
+    void shouldReadTheApiKeyHashSecretFromAFile(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+            throws Exception {
+        java.nio.file.Path file = java.nio.file.Files.writeString(dir.resolve("secret"), "from-a-file\n");
+
+        TapProxyConfig config = TapProxyConfig.fromArgs(new String[] {"--upstream", "http://vllm:8000"},
+                Map.of("TOKENTAP_API_KEY_HASH_SECRET_FILE", file.toString()));
+
+        assertThat(config.apiKeyHashSecret()).isEqualTo("from-a-file");
+        assertThat(config.toString()).doesNotContain("from-a-file");
+        assertThatThrownBy(() -> TapProxyConfig.fromArgs(new String[] {"--upstream", "http://vllm:8000",
+                "--api-key-hash-secret-file", dir.resolve("missing").toString()}, Map.of()))
+                .hasMessageContaining("--api-key-hash-secret-file cannot be read");
+        assertThatThrownBy(() -> TapProxyConfig.fromArgs(new String[] {"--upstream", "http://vllm:8000",
+                "--api-key-hash-secret-file", file.toString(), "--api-key-hash-secret", "x"}, Map.of()))
+                .hasMessageContaining("both set");
+    }
 }
