@@ -137,7 +137,7 @@ public final class Aggregator implements AutoCloseable {
         AggregatorHttpServer http;
         try {
             http = AggregatorHttpServer.start(config.listen(), config.port(), metrics::scrape, totals, health,
-                    () -> health.ready() && directoryReady.getAsBoolean());
+                    () -> health.ready() && directoryReady.getAsBoolean(), config.token());
         } catch (RuntimeException e) {
             streams.close(Duration.ZERO);
             throw new IllegalStateException("cannot serve HTTP on " + config.listen() + ":" + config.port()

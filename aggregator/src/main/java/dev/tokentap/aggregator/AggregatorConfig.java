@@ -40,6 +40,7 @@ import picocli.CommandLine.Option;
  * @param identity        how callers are named: pod directory scope and identity precedence
  * @param kafkaProperties further Kafka / Kafka Streams properties, passed through as they are
  * @param dedupRetention  how long an {@code event_id} is remembered, so that a copy of it is not counted again
+ * @param token           bearer token that {@code /metrics} and {@code /api/v1/usage} require; null for none
  */
 public record AggregatorConfig(
         String kafka,
@@ -54,7 +55,8 @@ public record AggregatorConfig(
         Duration commitInterval,
         Identity identity,
         Map<String, String> kafkaProperties,
-        Duration dedupRetention) {
+        Duration dedupRetention,
+        String token) {
 
     public static final String DEFAULT_KAFKA = "localhost:9092";
     public static final String DEFAULT_TOPIC = "tokentap.usage.v1";
@@ -149,9 +151,22 @@ public record AggregatorConfig(
         List<String> problems = problems(kafka, topic, listen, port, stateDir, applicationId, streamThreads,
                 topicPartitions, kubernetes, commitInterval, kafkaProperties);
         problems.addAll(dedupProblems(dedupRetention));
+        if (token != null && token.isBlank()) {
+            problems.add("--token-file must hold a token, the file is empty");
+        }
         if (!problems.isEmpty()) {
             throw new IllegalArgumentException(message(problems));
         }
+    }
+
+    @Override
+    public String toString() {
+        // the token must not reach a log line
+        return "AggregatorConfig[kafka=" + kafka + ", topic=" + topic + ", listen=" + listen + ", port=" + port
+                + ", stateDir=" + stateDir + ", applicationId=" + applicationId + ", streamThreads=" + streamThreads
+                + ", topicPartitions=" + topicPartitions + ", kubernetes=" + kubernetes + ", commitInterval="
+                + commitInterval + ", identity=" + identity + ", kafkaProperties=" + kafkaProperties.keySet()
+                + ", dedupRetention=" + dedupRetention + ", token=" + (token == null ? "none" : "***") + "]";
     }
 
     /** A builder starting from the defaults. */
@@ -222,6 +237,13 @@ public record AggregatorConfig(
         problems.addAll(problems(b.kafka, b.topic, b.listen, b.port, b.stateDir, b.applicationId, b.streamThreads,
                 b.topicPartitions, b.kubernetes, b.commitInterval, b.kafkaProperties));
         problems.addAll(dedupProblems(b.dedupRetention));
+        if (flags.tokenFile != null && !flags.tokenFile.isBlank()) {
+            try {
+                b.token(java.nio.file.Files.readString(Path.of(flags.tokenFile.strip())).strip());
+            } catch (java.io.IOException | RuntimeException e) {
+                problems.add("--token-file cannot be read: " + flags.tokenFile);
+            }
+        }
         if (!problems.isEmpty()) {
             throw new IllegalArgumentException(message(problems));
         }
@@ -358,6 +380,7 @@ public record AggregatorConfig(
         private Duration commitInterval = DEFAULT_COMMIT_INTERVAL;
         private Identity identity = Identity.DEFAULT;
         private Duration dedupRetention = DEFAULT_DEDUP_RETENTION;
+        private String token;
         private final Map<String, String> kafkaProperties = new LinkedHashMap<>();
 
         private Builder() {
@@ -375,6 +398,7 @@ public record AggregatorConfig(
         public Builder commitInterval(Duration v) { commitInterval = v; return this; }
         public Builder identity(Identity v) { identity = v; return this; }
         public Builder dedupRetention(Duration v) { dedupRetention = v; return this; }
+        public Builder token(String v) { token = v; return this; }
 
         /** Adds Kafka / Kafka Streams properties; later calls win for the same name. */
         public Builder kafkaProperties(Map<String, String> v) {
@@ -389,7 +413,7 @@ public record AggregatorConfig(
 
         public AggregatorConfig build() {
             return new AggregatorConfig(kafka, topic, listen, port, stateDir, applicationId, streamThreads,
-                    topicPartitions, kubernetes, commitInterval, identity, kafkaProperties, dedupRetention);
+                    topicPartitions, kubernetes, commitInterval, identity, kafkaProperties, dedupRetention, token);
         }
     }
 
@@ -482,6 +506,11 @@ public record AggregatorConfig(
                 description = "how long an event_id is remembered so that a replayed or re-sent copy is not "
                         + "counted again (env TOKENTAP_DEDUP_RETENTION; default ${DEFAULT-VALUE})")
         String dedupRetention;
+
+        @Option(names = "--token-file", paramLabel = "FILE", defaultValue = "",
+                description = "file holding a bearer token that /metrics and /api/v1/usage require; /healthz and "
+                        + "/readyz stay open (env TOKENTAP_TOKEN_FILE; default none)")
+        String tokenFile;
     }
 
     /** Supplies a flag's value from its environment variable when the flag is not given. */
@@ -503,7 +532,8 @@ public record AggregatorConfig(
                 Map.entry("--api-key-aliases", "TOKENTAP_API_KEY_ALIASES"),
                 Map.entry("--kubernetes-sync-timeout", "TOKENTAP_KUBERNETES_SYNC_TIMEOUT"),
                 Map.entry("--pod-tombstone-retention", "TOKENTAP_POD_TOMBSTONE_RETENTION"),
-                Map.entry("--dedup-retention", "TOKENTAP_DEDUP_RETENTION"));
+                Map.entry("--dedup-retention", "TOKENTAP_DEDUP_RETENTION"),
+                Map.entry("--token-file", "TOKENTAP_TOKEN_FILE"));
 
         private final Map<String, String> env;
 

@@ -185,4 +185,19 @@ class AggregatorConfigTest {
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("--dedup-retention must be at least 1m");
     }
+
+    @Test
+    void shouldReadTheHttpTokenFromAFileAndNeverPrintIt(@TempDir Path dir) throws Exception {
+        Path file = java.nio.file.Files.writeString(dir.resolve("token"), "agg-token\n");
+
+        AggregatorConfig config = AggregatorConfig.fromArgs(new String[0],
+                Map.of("TOKENTAP_TOKEN_FILE", file.toString()));
+
+        assertThat(config.token()).isEqualTo("agg-token");
+        assertThat(config.toString()).doesNotContain("agg-token").contains("token=***");
+        assertThat(AggregatorConfig.fromArgs(new String[0], Map.of()).token()).isNull();
+        assertThatThrownBy(() -> AggregatorConfig.fromArgs(new String[] {"--token-file",
+                dir.resolve("missing").toString()}, Map.of()))
+                .hasMessageContaining("--token-file cannot be read");
+    }
 }

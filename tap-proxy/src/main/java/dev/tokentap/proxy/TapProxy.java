@@ -61,7 +61,8 @@ public final class TapProxy implements AutoCloseable {
         AdminServer startedAdmin = null;
         ProxyServer startedProxy = null;
         try {
-            startedAdmin = AdminServer.start(config.listenHost(), config.adminPort(), registry, () -> ready);
+            startedAdmin = AdminServer.start(config.adminListen(), config.adminPort(), registry, () -> ready,
+                    config.adminToken());
             MeteringProxyServlet servlet = new MeteringProxyServlet(config, apiKeyHasher(config), publisher, metrics);
             startedProxy = ProxyServer.start(config.listenHost(), config.port(), servlet, config.drainTimeout());
         } catch (RuntimeException e) {

@@ -42,6 +42,8 @@ import picocli.CommandLine.Option;
  * @param kafkaProperties   extra Kafka producer properties ({@code TOKENTAP_KAFKA_*})
  * @param spool             where events wait on disk for Kafka; null publishes from memory only (tests)
  * @param drainTimeout      on shutdown, how long requests in flight may take to finish before they are cut
+ * @param adminListen       address the admin port binds to; null for {@code listenHost}
+ * @param adminToken        bearer token {@code /metrics} requires; null for none
  */
 public record TapProxyConfig(
         URI upstream,
@@ -58,7 +60,9 @@ public record TapProxyConfig(
         int publishQueue,
         Map<String, String> kafkaProperties,
         Spool spool,
-        Duration drainTimeout) {
+        Duration drainTimeout,
+        String adminListen,
+        String adminToken) {
 
     /**
      * The disk spool.
@@ -98,10 +102,14 @@ public record TapProxyConfig(
     public TapProxyConfig {
         kafkaProperties = kafkaProperties == null ? Map.of() : Map.copyOf(new TreeMap<>(kafkaProperties));
         drainTimeout = drainTimeout == null ? DEFAULT_DRAIN_TIMEOUT : drainTimeout;
+        adminListen = adminListen == null || adminListen.isBlank() ? listenHost : adminListen;
         List<String> problems = problems(upstream, kafkaBootstrap, topic, listenHost, port, adminPort, connectTimeout,
                 upstreamTimeout, apiKeyHashSecret, tenantHeader, proxyHost, publishQueue, kafkaProperties);
         if (drainTimeout.isNegative()) {
             problems.add("--drain-timeout must be zero or more, got " + drainTimeout);
+        }
+        if (adminToken != null && adminToken.isBlank()) {
+            problems.add("--admin-token-file must hold a token, the file is empty");
         }
         if (!problems.isEmpty()) {
             throw new IllegalArgumentException(message(problems));
@@ -193,7 +201,8 @@ public record TapProxyConfig(
                 + ", connectTimeout=" + connectTimeout + ", upstreamTimeout=" + upstreamTimeout
                 + ", apiKeyHashSecret=" + (apiKeyHashSecret == null ? "random" : "***")
                 + ", tenantHeader=" + tenantHeader + ", proxyHost=" + proxyHost + ", publishQueue=" + publishQueue
-                + ", kafkaProperties=" + kafkaProperties.keySet() + "]";
+                + ", kafkaProperties=" + kafkaProperties.keySet() + ", adminListen=" + adminListen
+                + ", adminToken=" + (adminToken == null ? "none" : "***") + "]";
     }
 
     /** A builder with every default set and {@code proxyHost} resolved from this machine. */
@@ -268,6 +277,14 @@ public record TapProxyConfig(
                 }
             }
         }
+        String adminToken = null;
+        if (emptyToNull(cli.adminTokenFile) != null) {
+            try {
+                adminToken = java.nio.file.Files.readString(Path.of(cli.adminTokenFile.strip())).strip();
+            } catch (java.io.IOException | RuntimeException e) {
+                problems.add("--admin-token-file cannot be read: " + cli.adminTokenFile);
+            }
+        }
         String tenantHeader = emptyToNull(cli.tenantHeader);
         Map<String, String> kafkaProperties = kafkaProperties(env);
         // a value that could not be read is reported once, not again as invalid
@@ -298,7 +315,7 @@ public record TapProxyConfig(
         }
         return new TapProxyConfig(upstream, cli.kafka, cli.topic, cli.listen, port, adminPort, connectTimeout,
                 upstreamTimeout, apiKeyHashSecret, tenantHeader, proxyHost, publishQueue, kafkaProperties, spool,
-                drainTimeout);
+                drainTimeout, emptyToNull(cli.adminListen), adminToken);
     }
 
     /** The usage text of {@code --help}, with defaults as {@code env} would make them. */
@@ -349,7 +366,9 @@ public record TapProxyConfig(
             Map.entry("--publish-queue", "TOKENTAP_PUBLISH_QUEUE"),
             Map.entry("--spool-dir", "TOKENTAP_SPOOL_DIR"),
             Map.entry("--spool-max-bytes", "TOKENTAP_SPOOL_MAX_BYTES"),
-            Map.entry("--drain-timeout", "TOKENTAP_DRAIN_TIMEOUT"));
+            Map.entry("--drain-timeout", "TOKENTAP_DRAIN_TIMEOUT"),
+            Map.entry("--admin-listen", "TOKENTAP_ADMIN_LISTEN"),
+            Map.entry("--admin-token-file", "TOKENTAP_ADMIN_TOKEN_FILE"));
 
     private static <T> T convert(List<String> problems, String flag, String value, Function<String, T> parse,
                                  T fallback) {
@@ -489,6 +508,16 @@ public record TapProxyConfig(
                         + "(env TOKENTAP_DRAIN_TIMEOUT; default: ${DEFAULT-VALUE})")
         String drainTimeout;
 
+        @Option(names = "--admin-listen", paramLabel = "ADDRESS",
+                description = "address of the admin port, e.g. 127.0.0.1 or a management network "
+                        + "(env TOKENTAP_ADMIN_LISTEN; default: --listen)")
+        String adminListen;
+
+        @Option(names = "--admin-token-file", paramLabel = "FILE",
+                description = "file holding a bearer token that /metrics requires; /healthz and /readyz stay open "
+                        + "(env TOKENTAP_ADMIN_TOKEN_FILE; default: none)")
+        String adminTokenFile;
+
         @Option(names = {"-h", "--help"}, usageHelp = true, description = "show this help and exit")
         boolean help;
     }
@@ -510,6 +539,8 @@ public record TapProxyConfig(
         private Map<String, String> kafkaProperties = Map.of();
         private Spool spool;
         private Duration drainTimeout = DEFAULT_DRAIN_TIMEOUT;
+        private String adminListen;
+        private String adminToken;
 
         private Builder(URI upstream) {
             this.upstream = upstream;
@@ -531,12 +562,14 @@ public record TapProxyConfig(
         /** The disk spool; without one (the builder's default) events wait in memory only. */
         public Builder spool(Spool v) { spool = v; return this; }
         public Builder drainTimeout(Duration v) { drainTimeout = v; return this; }
+        public Builder adminListen(String v) { adminListen = v; return this; }
+        public Builder adminToken(String v) { adminToken = v; return this; }
 
         public TapProxyConfig build() {
             return new TapProxyConfig(upstream, kafkaBootstrap, topic, listenHost, port, adminPort, connectTimeout,
                     upstreamTimeout, apiKeyHashSecret, tenantHeader,
                     proxyHost != null ? proxyHost : localHostName(), publishQueue, kafkaProperties, spool,
-                    drainTimeout);
+                    drainTimeout, adminListen, adminToken);
         }
     }
 }

@@ -225,4 +225,20 @@ class TapProxyConfigTest {
                 "--api-key-hash-secret-file", file.toString(), "--api-key-hash-secret", "x"}, Map.of()))
                 .hasMessageContaining("both set");
     }
+
+    @Test
+    void shouldBindTheAdminPortApartAndReadItsTokenFromAFile(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+            throws Exception {
+        java.nio.file.Path file = java.nio.file.Files.writeString(dir.resolve("token"), "admin-token\n");
+
+        TapProxyConfig config = TapProxyConfig.fromArgs(new String[] {"--upstream", "http://vllm:8000",
+                "--admin-listen", "127.0.0.1"}, Map.of("TOKENTAP_ADMIN_TOKEN_FILE", file.toString()));
+
+        assertThat(config.adminListen()).isEqualTo("127.0.0.1");
+        assertThat(config.adminToken()).isEqualTo("admin-token");
+        assertThat(config.toString()).doesNotContain("admin-token").contains("adminToken=***");
+        TapProxyConfig defaults = TapProxyConfig.fromArgs(new String[] {"--upstream", "http://vllm:8000"}, Map.of());
+        assertThat(defaults.adminListen()).isEqualTo(defaults.listenHost());
+        assertThat(defaults.adminToken()).isNull();
+    }
 }
