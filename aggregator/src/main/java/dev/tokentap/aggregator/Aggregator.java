@@ -105,8 +105,9 @@ public final class Aggregator implements AutoCloseable {
     static Aggregator start(AggregatorConfig config, PodDirectory pods, PrometheusMeterRegistry registry) {
         Topics topics = Topics.withUsage(config.topic());
         LOG.info("aggregator starting kafka={} topic={} application_id={} state_dir={} stream_threads={} "
-                        + "commit_interval_ms={}", config.kafka(), topics.usage(), config.applicationId(),
-                config.stateDir().toAbsolutePath(), config.streamThreads(), config.commitInterval().toMillis());
+                        + "commit_interval_ms={} dedup_retention={}", config.kafka(), topics.usage(),
+                config.applicationId(), config.stateDir().toAbsolutePath(), config.streamThreads(),
+                config.commitInterval().toMillis(), config.dedupRetention());
         IdentityResolver identities = new IdentityResolver(config.identity().precedence(),
                 config.identity().apiKeyAliases() == null ? Map.of()
                         : IdentityResolver.readAliases(config.identity().apiKeyAliases()));
@@ -120,7 +121,7 @@ public final class Aggregator implements AutoCloseable {
 
         AggregatorMetrics metrics = new AggregatorMetrics(registry);
         Topology topology = UsageTopology.build(topics, pods, identities, Clock.systemUTC(),
-                metrics::decodeFailure, config.modelSeriesCap());
+                metrics::decodeFailure, config.modelSeriesCap(), config.dedupRetention(), metrics::duplicate);
         LOG.debug("topology {}", topology.describe());
         KafkaStreams streams = new KafkaStreams(topology, streamsProperties(config));
         StreamsHealth health = new StreamsHealth();
@@ -136,7 +137,7 @@ public final class Aggregator implements AutoCloseable {
         AggregatorHttpServer http;
         try {
             http = AggregatorHttpServer.start(config.listen(), config.port(), metrics::scrape, totals, health,
-                    () -> health.ready() && directoryReady.getAsBoolean());
+                    () -> health.ready() && directoryReady.getAsBoolean(), config.token());
         } catch (RuntimeException e) {
             streams.close(Duration.ZERO);
             throw new IllegalStateException("cannot serve HTTP on " + config.listen() + ":" + config.port()

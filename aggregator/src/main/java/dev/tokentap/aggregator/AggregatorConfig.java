@@ -41,6 +41,8 @@ import picocli.CommandLine.Option;
  * @param kafkaProperties further Kafka / Kafka Streams properties, passed through as they are
  * @param modelSeriesCap  distinct {@code model} label values one stream task admits; later ones count as
  *                        {@code other}
+ * @param dedupRetention  how long an {@code event_id} is remembered, so that a copy of it is not counted again
+ * @param token           bearer token that {@code /metrics} and {@code /api/v1/usage} require; null for none
  */
 public record AggregatorConfig(
         String kafka,
@@ -55,7 +57,9 @@ public record AggregatorConfig(
         Duration commitInterval,
         Identity identity,
         Map<String, String> kafkaProperties,
-        int modelSeriesCap) {
+        int modelSeriesCap,
+        Duration dedupRetention,
+        String token) {
 
     public static final String DEFAULT_KAFKA = "localhost:9092";
     public static final String DEFAULT_TOPIC = "tokentap.usage.v1";
@@ -67,6 +71,7 @@ public record AggregatorConfig(
     public static final int DEFAULT_TOPIC_PARTITIONS = 6;
     public static final Duration DEFAULT_COMMIT_INTERVAL = Duration.ofMillis(100);
     public static final int DEFAULT_MODEL_SERIES_CAP = 100;
+    public static final Duration DEFAULT_DEDUP_RETENTION = Duration.ofHours(24);
 
     /** Environment variables with this prefix become Kafka properties: {@code TOKENTAP_KAFKA_SESSION_TIMEOUT_MS}. */
     public static final String KAFKA_ENV_PREFIX = "TOKENTAP_KAFKA_";
@@ -146,14 +151,29 @@ public record AggregatorConfig(
         kafkaProperties = kafkaProperties == null ? Map.of()
                 : Collections.unmodifiableMap(new TreeMap<>(kafkaProperties));
         identity = identity == null ? Identity.DEFAULT : identity;
+        dedupRetention = dedupRetention == null ? DEFAULT_DEDUP_RETENTION : dedupRetention;
         List<String> problems = problems(kafka, topic, listen, port, stateDir, applicationId, streamThreads,
                 topicPartitions, kubernetes, commitInterval, kafkaProperties);
         if (modelSeriesCap < 1) {
             problems.add("--model-series-cap must be at least 1, got " + modelSeriesCap);
         }
+        problems.addAll(dedupProblems(dedupRetention));
+        if (token != null && token.isBlank()) {
+            problems.add("--token-file must hold a token, the file is empty");
+        }
         if (!problems.isEmpty()) {
             throw new IllegalArgumentException(message(problems));
         }
+    }
+
+    @Override
+    public String toString() {
+        // the token must not reach a log line
+        return "AggregatorConfig[kafka=" + kafka + ", topic=" + topic + ", listen=" + listen + ", port=" + port
+                + ", stateDir=" + stateDir + ", applicationId=" + applicationId + ", streamThreads=" + streamThreads
+                + ", topicPartitions=" + topicPartitions + ", kubernetes=" + kubernetes + ", commitInterval="
+                + commitInterval + ", identity=" + identity + ", kafkaProperties=" + kafkaProperties.keySet()
+                + ", dedupRetention=" + dedupRetention + ", token=" + (token == null ? "none" : "***") + "]";
     }
 
     /** A builder starting from the defaults. */
@@ -199,6 +219,8 @@ public record AggregatorConfig(
                 .ifPresent(b::kubernetes);
         convert(flags.commitInterval, "--commit-interval", AggregatorConfig::parseDuration, problems)
                 .ifPresent(b::commitInterval);
+        convert(flags.dedupRetention, "--dedup-retention", AggregatorConfig::parseDuration, problems)
+                .ifPresent(b::dedupRetention);
         List<IdentityResolver.Signal> precedence = convert(flags.identityPrecedence, "--identity-precedence",
                 IdentityResolver::parsePrecedence, problems).orElse(null);
         Duration syncTimeout = convert(flags.kubernetesSyncTimeout, "--kubernetes-sync-timeout",
@@ -226,6 +248,14 @@ public record AggregatorConfig(
         }
         problems.addAll(problems(b.kafka, b.topic, b.listen, b.port, b.stateDir, b.applicationId, b.streamThreads,
                 b.topicPartitions, b.kubernetes, b.commitInterval, b.kafkaProperties));
+        problems.addAll(dedupProblems(b.dedupRetention));
+        if (flags.tokenFile != null && !flags.tokenFile.isBlank()) {
+            try {
+                b.token(java.nio.file.Files.readString(Path.of(flags.tokenFile.strip())).strip());
+            } catch (java.io.IOException | RuntimeException e) {
+                problems.add("--token-file cannot be read: " + flags.tokenFile);
+            }
+        }
         if (!problems.isEmpty()) {
             throw new IllegalArgumentException(message(problems));
         }
@@ -257,15 +287,16 @@ public record AggregatorConfig(
         return props;
     }
 
-    /** {@code 250ms}, {@code 2s}, {@code 1m}, a bare number of milliseconds, or ISO-8601 ({@code PT0.5S}). */
+    /** {@code 250ms}, {@code 2s}, {@code 1m}, {@code 24h}, a bare number of milliseconds, or ISO-8601 ({@code PT0.5S}). */
     static Duration parseDuration(String text) {
-        Matcher m = Pattern.compile("(\\d+)\\s*(ms|s|m)?").matcher(text.trim());
+        Matcher m = Pattern.compile("(\\d+)\\s*(ms|s|m|h)?").matcher(text.trim());
         if (m.matches()) {
             long n = Long.parseLong(m.group(1));
             String unit = m.group(2) == null ? "ms" : m.group(2);
             return switch (unit) {
                 case "s" -> Duration.ofSeconds(n);
                 case "m" -> Duration.ofMinutes(n);
+                case "h" -> Duration.ofHours(n);
                 default -> Duration.ofMillis(n);
             };
         }
@@ -319,6 +350,12 @@ public record AggregatorConfig(
         return problems;
     }
 
+    private static List<String> dedupProblems(Duration dedupRetention) {
+        // shorter than a broker outage plus a spool replay would count replayed events twice
+        return dedupRetention.compareTo(Duration.ofMinutes(1)) < 0
+                ? List.of("--dedup-retention must be at least 1m, got " + dedupRetention) : List.of();
+    }
+
     private static String message(List<String> problems) {
         return "invalid aggregator configuration: " + String.join("; ", problems);
     }
@@ -355,6 +392,8 @@ public record AggregatorConfig(
         private Duration commitInterval = DEFAULT_COMMIT_INTERVAL;
         private Identity identity = Identity.DEFAULT;
         private int modelSeriesCap = DEFAULT_MODEL_SERIES_CAP;
+        private Duration dedupRetention = DEFAULT_DEDUP_RETENTION;
+        private String token;
         private final Map<String, String> kafkaProperties = new LinkedHashMap<>();
 
         private Builder() {
@@ -372,6 +411,8 @@ public record AggregatorConfig(
         public Builder commitInterval(Duration v) { commitInterval = v; return this; }
         public Builder identity(Identity v) { identity = v; return this; }
         public Builder modelSeriesCap(int v) { modelSeriesCap = v; return this; }
+        public Builder dedupRetention(Duration v) { dedupRetention = v; return this; }
+        public Builder token(String v) { token = v; return this; }
 
         /** Adds Kafka / Kafka Streams properties; later calls win for the same name. */
         public Builder kafkaProperties(Map<String, String> v) {
@@ -386,7 +427,8 @@ public record AggregatorConfig(
 
         public AggregatorConfig build() {
             return new AggregatorConfig(kafka, topic, listen, port, stateDir, applicationId, streamThreads,
-                    topicPartitions, kubernetes, commitInterval, identity, kafkaProperties, modelSeriesCap);
+                    topicPartitions, kubernetes, commitInterval, identity, kafkaProperties, modelSeriesCap,
+                    dedupRetention, token);
         }
     }
 
@@ -479,6 +521,16 @@ public record AggregatorConfig(
                         + "later models are counted as model=\"other\" (env TOKENTAP_MODEL_SERIES_CAP; "
                         + "default ${DEFAULT-VALUE})")
         String modelSeriesCap;
+
+        @Option(names = "--dedup-retention", paramLabel = "DURATION", defaultValue = "24h",
+                description = "how long an event_id is remembered so that a replayed or re-sent copy is not "
+                        + "counted again (env TOKENTAP_DEDUP_RETENTION; default ${DEFAULT-VALUE})")
+        String dedupRetention;
+
+        @Option(names = "--token-file", paramLabel = "FILE", defaultValue = "",
+                description = "file holding a bearer token that /metrics and /api/v1/usage require; /healthz and "
+                        + "/readyz stay open (env TOKENTAP_TOKEN_FILE; default none)")
+        String tokenFile;
     }
 
     /** Supplies a flag's value from its environment variable when the flag is not given. */
@@ -500,7 +552,9 @@ public record AggregatorConfig(
                 Map.entry("--api-key-aliases", "TOKENTAP_API_KEY_ALIASES"),
                 Map.entry("--kubernetes-sync-timeout", "TOKENTAP_KUBERNETES_SYNC_TIMEOUT"),
                 Map.entry("--pod-tombstone-retention", "TOKENTAP_POD_TOMBSTONE_RETENTION"),
-                Map.entry("--model-series-cap", "TOKENTAP_MODEL_SERIES_CAP"));
+                Map.entry("--model-series-cap", "TOKENTAP_MODEL_SERIES_CAP"),
+                Map.entry("--dedup-retention", "TOKENTAP_DEDUP_RETENTION"),
+                Map.entry("--token-file", "TOKENTAP_TOKEN_FILE"));
 
         private final Map<String, String> env;
 

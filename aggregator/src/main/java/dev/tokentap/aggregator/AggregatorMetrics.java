@@ -62,6 +62,8 @@ public final class AggregatorMetrics {
     // the aggregator's own meters, in Micrometer's dotted form; Prometheus sees tokentap_aggregator_…
     public static final String DECODE_FAILURES = "tokentap.aggregator.decode.failures";
     public static final String TAG_REASON = "reason";
+    /** Counter: events dropped because their {@code event_id} was already counted. */
+    public static final String DUPLICATES = "tokentap.aggregator.duplicates";
     public static final String STREAMS_STATE = "tokentap.aggregator.streams.state";
     public static final String TAG_STATE = "state";
     /** Gauge: 1 while the pod directory is in sync with the Kubernetes API (always 1 without Kubernetes). */
@@ -83,6 +85,7 @@ public final class AggregatorMetrics {
 
     private final PrometheusMeterRegistry registry;
     private final Map<String, Counter> decodeFailures = new ConcurrentHashMap<>();
+    private final Counter duplicates;
 
     public AggregatorMetrics(PrometheusMeterRegistry registry) {
         this.registry = registry;
@@ -91,6 +94,14 @@ public final class AggregatorMetrics {
             decodeFailureCounter(reason);
         }
         decodeFailureCounter(OTHER_REASON);
+        duplicates = Counter.builder(DUPLICATES)
+                .description("Usage events dropped because an event with the same event_id was already counted")
+                .register(registry);
+    }
+
+    /** Counts one event dropped as a copy of one already counted. */
+    public void duplicate() {
+        duplicates.increment();
     }
 
     /** Counts one usage record that could not be decoded. */

@@ -28,6 +28,7 @@ class AggregatorConfigTest {
         assertThat(config.topicPartitions()).isEqualTo(6);
         assertThat(config.kubernetes()).isEqualTo(KubernetesMode.AUTO);
         assertThat(config.commitInterval()).isEqualTo(Duration.ofMillis(100));
+        assertThat(config.dedupRetention()).isEqualTo(Duration.ofHours(24));
         assertThat(config.kafkaProperties()).isEmpty();
         assertThat(config).isEqualTo(AggregatorConfig.builder().build());
     }
@@ -170,6 +171,7 @@ class AggregatorConfigTest {
         assertThat(AggregatorConfig.parseDuration("250")).isEqualTo(Duration.ofMillis(250));
         assertThat(AggregatorConfig.parseDuration("3s")).isEqualTo(Duration.ofSeconds(3));
         assertThat(AggregatorConfig.parseDuration("1m")).isEqualTo(Duration.ofMinutes(1));
+        assertThat(AggregatorConfig.parseDuration("24h")).isEqualTo(Duration.ofHours(24));
         assertThat(AggregatorConfig.parseDuration("PT0.5S")).isEqualTo(Duration.ofMillis(500));
     }
 
@@ -182,5 +184,31 @@ class AggregatorConfigTest {
                 Map.of("TOKENTAP_MODEL_SERIES_CAP", "7")).modelSeriesCap()).isEqualTo(3);
         assertThatThrownBy(() -> AggregatorConfig.fromArgs(new String[] {"--model-series-cap", "0"}, Map.of()))
                 .hasMessageContaining("--model-series-cap must be at least 1");
+    }
+
+    @Test
+    void shouldReadTheDedupRetentionFromItsFlagOrEnvironmentAndRefuseOneTooShort() {
+        assertThat(AggregatorConfig.fromArgs(new String[] {"--dedup-retention", "48h"}, Map.of()).dedupRetention())
+                .isEqualTo(Duration.ofHours(48));
+        assertThat(AggregatorConfig.fromArgs(new String[0], Map.of("TOKENTAP_DEDUP_RETENTION", "90m"))
+                .dedupRetention()).isEqualTo(Duration.ofMinutes(90));
+        assertThatThrownBy(() -> AggregatorConfig.fromArgs(new String[] {"--dedup-retention", "5s"}, Map.of()))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("--dedup-retention must be at least 1m");
+    }
+
+    @Test
+    void shouldReadTheHttpTokenFromAFileAndNeverPrintIt(@TempDir Path dir) throws Exception {
+        Path file = java.nio.file.Files.writeString(dir.resolve("token"), "agg-token\n");
+
+        AggregatorConfig config = AggregatorConfig.fromArgs(new String[0],
+                Map.of("TOKENTAP_TOKEN_FILE", file.toString()));
+
+        assertThat(config.token()).isEqualTo("agg-token");
+        assertThat(config.toString()).doesNotContain("agg-token").contains("token=***");
+        assertThat(AggregatorConfig.fromArgs(new String[0], Map.of()).token()).isNull();
+        assertThatThrownBy(() -> AggregatorConfig.fromArgs(new String[] {"--token-file",
+                dir.resolve("missing").toString()}, Map.of()))
+                .hasMessageContaining("--token-file cannot be read");
     }
 }

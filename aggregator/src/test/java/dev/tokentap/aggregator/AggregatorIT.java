@@ -138,6 +138,33 @@ class AggregatorIT {
     }
 
     @Test
+    void shouldCountAnEventPublishedAgainOnceEvenAfterARestartOnAnEmptyStateDir(
+            TestInfo test, @TempDir Path stateDir, @TempDir Path emptyStateDir) throws Exception {
+        // given: events counted by a first instance
+        name(test);
+        List<UsageEvent> first = events(30);
+        List<UsageEvent> more = events(10);
+        produce(first);
+        Aggregator before = start(stateDir);
+        awaitTotals(before, first);
+        before.close();
+
+        // when: a proxy replays all of them (their acknowledgement was lost), and more arrive; a new instance
+        // restores the event ids from the changelog
+        produce(first);
+        produce(more);
+        Aggregator after = start(emptyStateDir);
+
+        // then: each counted once
+        List<UsageEvent> all = new ArrayList<>(first);
+        all.addAll(more);
+        awaitTotals(after, all);
+        // the metric counts processing attempts: a task retried under exactly-once may count a copy again
+        assertThat(PrometheusText.parse(get(after, "/metrics").body())
+                .sum("tokentap_aggregator_duplicates_total", Map.of())).isGreaterThanOrEqualTo(first.size());
+    }
+
+    @Test
     void shouldSendAGarbageRecordToTheDlqCountItAndCarryOn(TestInfo test, @TempDir Path stateDir) throws Exception {
         // given
         name(test);

@@ -191,4 +191,16 @@ class AggregatorMetricsTest {
         return UsageEvent.builder().eventId("e").route("/v1/chat/completions").outcome(outcome)
                 .promptTokens(prompt).completionTokens(completion).cachedTokens(cached).build();
     }
+
+    @Test
+    void shouldCountDuplicatesFromZero() {
+        assertThat(PrometheusText.parse(metrics.scrape()).sum("tokentap_aggregator_duplicates_total", Map.of()))
+                .isZero();
+
+        metrics.duplicate();
+        metrics.duplicate();
+
+        assertThat(PrometheusText.parse(metrics.scrape()).sum("tokentap_aggregator_duplicates_total", Map.of()))
+                .isEqualTo(2);
+    }
 }

@@ -70,6 +70,9 @@ final class LocalTokentap implements AutoCloseable {
                     .listenHost(settings.listen())
                     .port(settings.proxyPort())
                     .adminPort(settings.adminPort())
+                    // events wait on disk while the broker is away, and survive a crash of this process
+                    .spool(new TapProxyConfig.Spool(settings.dataDir().resolve("spool"),
+                            TapProxyConfig.Spool.DEFAULT_MAX_BYTES))
                     .build());
             started.add(proxy);
             String host = "0.0.0.0".equals(settings.listen()) ? "localhost" : settings.listen();

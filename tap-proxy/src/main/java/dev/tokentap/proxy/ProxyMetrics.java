@@ -31,6 +31,15 @@ public final class ProxyMetrics {
     /** Usage events waiting for the publisher thread. */
     public static final String PUBLISH_QUEUE_SIZE = "tokentap.proxy.publish.queue.size";
 
+    /** Usage events written to the disk spool. */
+    public static final String EVENTS_SPOOLED = "tokentap.proxy.events.spooled";
+    /** Usage events sent again from the spool: left by an earlier process, or after a failed send. */
+    public static final String EVENTS_REPLAYED = "tokentap.proxy.events.replayed";
+    /** Usage events lost because the spool was at its size cap. */
+    public static final String EVENTS_DROPPED = "tokentap.proxy.events.dropped";
+    /** Bytes held in the disk spool. */
+    public static final String SPOOL_BYTES = "tokentap.proxy.spool.bytes";
+
     public static final String TAG_ROUTE = "route";
     public static final String TAG_OUTCOME = "outcome";
     public static final String TAG_REASON = "reason";
@@ -52,6 +61,9 @@ public final class ProxyMetrics {
     private final Map<String, Counter> usageMissing = new HashMap<>();
     private final Map<String, Counter> publishFailures = new HashMap<>();
     private final Counter eventsPublished;
+    private final Counter eventsSpooled;
+    private final Counter eventsReplayed;
+    private final Counter eventsDropped;
 
     public ProxyMetrics(MeterRegistry registry) {
         this.registry = registry;
@@ -86,6 +98,36 @@ public final class ProxyMetrics {
         }
         eventsPublished = Counter.builder(EVENTS_PUBLISHED)
                 .description("Usage events acknowledged by Kafka")
+                .register(registry);
+        eventsSpooled = Counter.builder(EVENTS_SPOOLED)
+                .description("Usage events written to the disk spool")
+                .register(registry);
+        eventsReplayed = Counter.builder(EVENTS_REPLAYED)
+                .description("Usage events sent again from the spool (left by an earlier run, or after a failed send)")
+                .register(registry);
+        eventsDropped = Counter.builder(EVENTS_DROPPED)
+                .description("Usage events lost because the disk spool was full")
+                .register(registry);
+    }
+
+    public void eventSpooled() {
+        eventsSpooled.increment();
+    }
+
+    public void eventReplayed() {
+        eventsReplayed.increment();
+    }
+
+    public void eventDropped() {
+        eventsDropped.increment();
+    }
+
+    /** Registers the spool size gauge over {@code bytes}. */
+    public void spoolBytes(Supplier<Number> bytes) {
+        Gauge.builder(SPOOL_BYTES, bytes)
+                .description("Bytes of usage events held in the disk spool")
+                .baseUnit("bytes")
+                .strongReference(true)
                 .register(registry);
     }
 

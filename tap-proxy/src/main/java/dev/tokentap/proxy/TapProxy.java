@@ -4,6 +4,7 @@ import dev.tokentap.proxy.http.AdminServer;
 import dev.tokentap.proxy.http.MeteringProxyServlet;
 import dev.tokentap.proxy.http.ProxyServer;
 import dev.tokentap.proxy.publish.KafkaUsagePublisher;
+import dev.tokentap.proxy.publish.SpoolingUsagePublisher;
 import dev.tokentap.proxy.publish.UsagePublisher;
 import dev.tokentap.proxy.usage.ApiKeyHasher;
 import io.micrometer.core.instrument.binder.jvm.JvmGcMetrics;
@@ -60,9 +61,10 @@ public final class TapProxy implements AutoCloseable {
         AdminServer startedAdmin = null;
         ProxyServer startedProxy = null;
         try {
-            startedAdmin = AdminServer.start(config.listenHost(), config.adminPort(), registry, () -> ready);
+            startedAdmin = AdminServer.start(config.adminListen(), config.adminPort(), registry, () -> ready,
+                    config.adminToken());
             MeteringProxyServlet servlet = new MeteringProxyServlet(config, apiKeyHasher(config), publisher, metrics);
-            startedProxy = ProxyServer.start(config.listenHost(), config.port(), servlet);
+            startedProxy = ProxyServer.start(config.listenHost(), config.port(), servlet, config.drainTimeout());
         } catch (RuntimeException e) {
             if (startedAdmin != null) {
                 startedAdmin.stop();
@@ -81,12 +83,27 @@ public final class TapProxy implements AutoCloseable {
                 config.proxyHost());
     }
 
-    /** Starts everything with its own Prometheus registry and a Kafka publisher; returns once both ports listen. */
+    /**
+     * Starts everything with its own Prometheus registry and a Kafka publisher (spooling to disk when the config
+     * has a spool); returns once both ports listen.
+     */
     public static TapProxy start(TapProxyConfig config) {
         return new TapProxy(config, new PrometheusMeterRegistry(PrometheusConfig.DEFAULT), true,
-                metrics -> KafkaUsagePublisher.create(config.kafkaBootstrap(), config.topic(),
-                        "tokentap-proxy-" + config.proxyHost(), config.kafkaProperties(), config.publishQueue(),
-                        metrics));
+                metrics -> publisher(config, metrics));
+    }
+
+    /** The Kafka publisher the config asks for: through the disk spool if it has one, else from memory. */
+    public static UsagePublisher publisher(TapProxyConfig config, ProxyMetrics metrics) {
+        String clientId = "tokentap-proxy-" + config.proxyHost();
+        if (config.spool() != null) {
+            LOG.info("spooling usage events dir={} max_bytes={}", config.spool().dir().toAbsolutePath(),
+                    config.spool().maxBytes());
+            return SpoolingUsagePublisher.create(config.kafkaBootstrap(), config.topic(), clientId,
+                    config.kafkaProperties(), config.publishQueue(), config.spool().dir(), config.spool().maxBytes(),
+                    metrics);
+        }
+        return KafkaUsagePublisher.create(config.kafkaBootstrap(), config.topic(), clientId,
+                config.kafkaProperties(), config.publishQueue(), metrics);
     }
 
     /**
@@ -133,7 +150,10 @@ public final class TapProxy implements AutoCloseable {
         return registry;
     }
 
-    /** Stops taking requests, closes both servers and flushes the publisher for at most {@link #CLOSE_TIMEOUT}. */
+    /**
+     * Stops taking requests, lets those in flight finish for at most the configured drain timeout, closes both
+     * servers and flushes the publisher for at most {@link #CLOSE_TIMEOUT} (what it cannot deliver stays spooled).
+     */
     @Override
     public void close() {
         close(CLOSE_TIMEOUT);

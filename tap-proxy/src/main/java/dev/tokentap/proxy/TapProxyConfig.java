@@ -4,6 +4,7 @@ import dev.tokentap.event.Topics;
 import java.net.InetAddress;
 import java.net.URI;
 import java.net.URISyntaxException;
+import java.nio.file.Path;
 import java.net.UnknownHostException;
 import java.time.Duration;
 import java.time.format.DateTimeParseException;
@@ -41,6 +42,10 @@ import picocli.CommandLine.Option;
  * @param kafkaProperties   extra Kafka producer properties ({@code TOKENTAP_KAFKA_*})
  * @param continuousUsage   whether a stream the proxy asks usage for also asks for {@code continuous_usage_stats},
  *                          so that a stream that ends early still has its usage so far
+ * @param spool             where events wait on disk for Kafka; null publishes from memory only (tests)
+ * @param drainTimeout      on shutdown, how long requests in flight may take to finish before they are cut
+ * @param adminListen       address the admin port binds to; null for {@code listenHost}
+ * @param adminToken        bearer token {@code /metrics} requires; null for none
  */
 public record TapProxyConfig(
         URI upstream,
@@ -56,7 +61,32 @@ public record TapProxyConfig(
         String proxyHost,
         int publishQueue,
         Map<String, String> kafkaProperties,
-        boolean continuousUsage) {
+        boolean continuousUsage,
+        Spool spool,
+        Duration drainTimeout,
+        String adminListen,
+        String adminToken) {
+
+    /**
+     * The disk spool.
+     *
+     * @param dir      the spool's directory; one proxy per directory
+     * @param maxBytes the cap: events beyond it are dropped and counted
+     */
+    public record Spool(Path dir, long maxBytes) {
+        public static final String DEFAULT_DIR = "./tokentap-spool";
+        public static final long DEFAULT_MAX_BYTES = 1L << 30;
+
+        public Spool {
+            if (dir == null) {
+                throw new IllegalArgumentException("--spool-dir must be set");
+            }
+            if (maxBytes < 1 << 20) {
+                throw new IllegalArgumentException("--spool-max-bytes must be at least 1048576 (1 MiB), got "
+                        + maxBytes);
+            }
+        }
+    }
 
     public static final String DEFAULT_KAFKA = "localhost:9092";
     public static final String DEFAULT_LISTEN = "0.0.0.0";
@@ -65,6 +95,7 @@ public record TapProxyConfig(
     public static final Duration DEFAULT_CONNECT_TIMEOUT = Duration.ofSeconds(5);
     public static final Duration DEFAULT_UPSTREAM_TIMEOUT = Duration.ofSeconds(600);
     public static final int DEFAULT_PUBLISH_QUEUE = 100_000;
+    public static final Duration DEFAULT_DRAIN_TIMEOUT = Duration.ofSeconds(30);
     /** Environment variables with this prefix become Kafka producer properties. */
     public static final String KAFKA_ENV_PREFIX = "TOKENTAP_KAFKA_";
 
@@ -73,8 +104,16 @@ public record TapProxyConfig(
 
     public TapProxyConfig {
         kafkaProperties = kafkaProperties == null ? Map.of() : Map.copyOf(new TreeMap<>(kafkaProperties));
+        drainTimeout = drainTimeout == null ? DEFAULT_DRAIN_TIMEOUT : drainTimeout;
+        adminListen = adminListen == null || adminListen.isBlank() ? listenHost : adminListen;
         List<String> problems = problems(upstream, kafkaBootstrap, topic, listenHost, port, adminPort, connectTimeout,
                 upstreamTimeout, apiKeyHashSecret, tenantHeader, proxyHost, publishQueue, kafkaProperties);
+        if (drainTimeout.isNegative()) {
+            problems.add("--drain-timeout must be zero or more, got " + drainTimeout);
+        }
+        if (adminToken != null && adminToken.isBlank()) {
+            problems.add("--admin-token-file must hold a token, the file is empty");
+        }
         if (!problems.isEmpty()) {
             throw new IllegalArgumentException(message(problems));
         }
@@ -165,7 +204,8 @@ public record TapProxyConfig(
                 + ", connectTimeout=" + connectTimeout + ", upstreamTimeout=" + upstreamTimeout
                 + ", apiKeyHashSecret=" + (apiKeyHashSecret == null ? "random" : "***")
                 + ", tenantHeader=" + tenantHeader + ", proxyHost=" + proxyHost + ", publishQueue=" + publishQueue
-                + ", kafkaProperties=" + kafkaProperties.keySet() + ", continuousUsage=" + continuousUsage + "]";
+                + ", kafkaProperties=" + kafkaProperties.keySet() + ", continuousUsage=" + continuousUsage
+                + ", adminListen=" + adminListen + ", adminToken=" + (adminToken == null ? "none" : "***") + "]";
     }
 
     /** A builder with every default set and {@code proxyHost} resolved from this machine. */
@@ -229,6 +269,27 @@ public record TapProxyConfig(
             proxyHost = localHostName();
         }
         String apiKeyHashSecret = emptyToNull(cli.apiKeyHashSecret);
+        String secretFile = emptyToNull(cli.apiKeyHashSecretFile);
+        if (secretFile != null) {
+            if (apiKeyHashSecret != null) {
+                problems.add("--api-key-hash-secret-file and --api-key-hash-secret are both set; give one");
+            } else {
+                // a file (a mounted Kubernetes Secret) keeps the secret out of the environment and process list
+                try {
+                    apiKeyHashSecret = java.nio.file.Files.readString(Path.of(secretFile)).strip();
+                } catch (java.io.IOException | RuntimeException e) {
+                    problems.add("--api-key-hash-secret-file cannot be read: " + secretFile);
+                }
+            }
+        }
+        String adminToken = null;
+        if (emptyToNull(cli.adminTokenFile) != null) {
+            try {
+                adminToken = java.nio.file.Files.readString(Path.of(cli.adminTokenFile.strip())).strip();
+            } catch (java.io.IOException | RuntimeException e) {
+                problems.add("--admin-token-file cannot be read: " + cli.adminTokenFile);
+            }
+        }
         String tenantHeader = emptyToNull(cli.tenantHeader);
         Map<String, String> kafkaProperties = kafkaProperties(env);
         // a value that could not be read is reported once, not again as invalid
@@ -242,9 +303,24 @@ public record TapProxyConfig(
         if (!problems.isEmpty()) {
             throw new IllegalArgumentException(message(problems));
         }
+        Duration drainTimeout = convert(problems, "--drain-timeout", cli.drainTimeout, TapProxyConfig::duration,
+                DEFAULT_DRAIN_TIMEOUT);
+        Spool spool = null;
+        if (!"none".equalsIgnoreCase(cli.spoolDir.strip())) {
+            long maxBytes = convert(problems, "--spool-max-bytes", cli.spoolMaxBytes, Long::parseLong,
+                    Spool.DEFAULT_MAX_BYTES);
+            try {
+                spool = new Spool(Path.of(cli.spoolDir.strip()), maxBytes);
+            } catch (RuntimeException e) {
+                problems.add(e.getMessage());
+            }
+        }
+        if (!problems.isEmpty()) {
+            throw new IllegalArgumentException(message(problems));
+        }
         return new TapProxyConfig(upstream, cli.kafka, cli.topic, cli.listen, port, adminPort, connectTimeout,
                 upstreamTimeout, apiKeyHashSecret, tenantHeader, proxyHost, publishQueue, kafkaProperties,
-                continuousUsage);
+                continuousUsage, spool, drainTimeout, emptyToNull(cli.adminListen), adminToken);
     }
 
     private static Boolean bool(String value) {
@@ -297,10 +373,16 @@ public record TapProxyConfig(
             Map.entry("--connect-timeout", "TOKENTAP_CONNECT_TIMEOUT"),
             Map.entry("--upstream-timeout", "TOKENTAP_UPSTREAM_TIMEOUT"),
             Map.entry("--api-key-hash-secret", "TOKENTAP_API_KEY_HASH_SECRET"),
+            Map.entry("--api-key-hash-secret-file", "TOKENTAP_API_KEY_HASH_SECRET_FILE"),
             Map.entry("--tenant-header", "TOKENTAP_TENANT_HEADER"),
             Map.entry("--proxy-host", "TOKENTAP_PROXY_HOST"),
             Map.entry("--publish-queue", "TOKENTAP_PUBLISH_QUEUE"),
-            Map.entry("--continuous-usage", "TOKENTAP_CONTINUOUS_USAGE"));
+            Map.entry("--continuous-usage", "TOKENTAP_CONTINUOUS_USAGE"),
+            Map.entry("--spool-dir", "TOKENTAP_SPOOL_DIR"),
+            Map.entry("--spool-max-bytes", "TOKENTAP_SPOOL_MAX_BYTES"),
+            Map.entry("--drain-timeout", "TOKENTAP_DRAIN_TIMEOUT"),
+            Map.entry("--admin-listen", "TOKENTAP_ADMIN_LISTEN"),
+            Map.entry("--admin-token-file", "TOKENTAP_ADMIN_TOKEN_FILE"));
 
     private static <T> T convert(List<String> problems, String flag, String value, Function<String, T> parse,
                                  T fallback) {
@@ -406,6 +488,11 @@ public record TapProxyConfig(
                         + "default: random per process, so ids differ across restarts and replicas)")
         String apiKeyHashSecret;
 
+        @Option(names = "--api-key-hash-secret-file", paramLabel = "FILE",
+                description = "file holding the HMAC secret for api_key_id, e.g. a mounted Secret "
+                        + "(env TOKENTAP_API_KEY_HASH_SECRET_FILE)")
+        String apiKeyHashSecretFile;
+
         @Option(names = "--tenant-header", paramLabel = "HEADER",
                 description = "request header naming the tenant, e.g. X-Tenant-Id (env TOKENTAP_TENANT_HEADER)")
         String tenantHeader;
@@ -427,6 +514,31 @@ public record TapProxyConfig(
                         + "(env TOKENTAP_CONTINUOUS_USAGE; default: ${DEFAULT-VALUE})")
         String continuousUsage;
 
+        @Option(names = "--spool-dir", paramLabel = "DIR", defaultValue = Spool.DEFAULT_DIR,
+                description = "directory where usage events wait on disk until Kafka has them; 'none' keeps them "
+                        + "in memory only (env TOKENTAP_SPOOL_DIR; default: ${DEFAULT-VALUE})")
+        String spoolDir;
+
+        @Option(names = "--spool-max-bytes", paramLabel = "BYTES", defaultValue = "" + Spool.DEFAULT_MAX_BYTES,
+                description = "cap of the spool; events beyond it are dropped and counted "
+                        + "(env TOKENTAP_SPOOL_MAX_BYTES; default: ${DEFAULT-VALUE})")
+        String spoolMaxBytes;
+
+        @Option(names = "--drain-timeout", paramLabel = "DURATION", defaultValue = "30s",
+                description = "on SIGTERM, how long requests in flight (streams too) may take to finish "
+                        + "(env TOKENTAP_DRAIN_TIMEOUT; default: ${DEFAULT-VALUE})")
+        String drainTimeout;
+
+        @Option(names = "--admin-listen", paramLabel = "ADDRESS",
+                description = "address of the admin port, e.g. 127.0.0.1 or a management network "
+                        + "(env TOKENTAP_ADMIN_LISTEN; default: --listen)")
+        String adminListen;
+
+        @Option(names = "--admin-token-file", paramLabel = "FILE",
+                description = "file holding a bearer token that /metrics requires; /healthz and /readyz stay open "
+                        + "(env TOKENTAP_ADMIN_TOKEN_FILE; default: none)")
+        String adminTokenFile;
+
         @Option(names = {"-h", "--help"}, usageHelp = true, description = "show this help and exit")
         boolean help;
     }
@@ -447,6 +559,10 @@ public record TapProxyConfig(
         private int publishQueue = DEFAULT_PUBLISH_QUEUE;
         private Map<String, String> kafkaProperties = Map.of();
         private boolean continuousUsage = true;
+        private Spool spool;
+        private Duration drainTimeout = DEFAULT_DRAIN_TIMEOUT;
+        private String adminListen;
+        private String adminToken;
 
         private Builder(URI upstream) {
             this.upstream = upstream;
@@ -466,11 +582,17 @@ public record TapProxyConfig(
         public Builder publishQueue(int v) { publishQueue = v; return this; }
         public Builder kafkaProperties(Map<String, String> v) { kafkaProperties = v; return this; }
         public Builder continuousUsage(boolean v) { continuousUsage = v; return this; }
+        /** The disk spool; without one (the builder's default) events wait in memory only. */
+        public Builder spool(Spool v) { spool = v; return this; }
+        public Builder drainTimeout(Duration v) { drainTimeout = v; return this; }
+        public Builder adminListen(String v) { adminListen = v; return this; }
+        public Builder adminToken(String v) { adminToken = v; return this; }
 
         public TapProxyConfig build() {
             return new TapProxyConfig(upstream, kafkaBootstrap, topic, listenHost, port, adminPort, connectTimeout,
                     upstreamTimeout, apiKeyHashSecret, tenantHeader,
-                    proxyHost != null ? proxyHost : localHostName(), publishQueue, kafkaProperties, continuousUsage);
+                    proxyHost != null ? proxyHost : localHostName(), publishQueue, kafkaProperties, continuousUsage,
+                    spool, drainTimeout, adminListen, adminToken);
         }
     }
 }

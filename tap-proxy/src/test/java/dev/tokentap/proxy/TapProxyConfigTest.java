@@ -195,4 +195,65 @@ class TapProxyConfigTest {
         assertThatThrownBy(() -> TapProxyConfig.fromArgs(new String[] {"--upstream", "http://vllm:8000",
                 "--continuous-usage", "maybe"}, NO_ENV)).hasMessageContaining("--continuous-usage");
     }
+
+    @Test
+    void shouldSpoolToADirectoryByDefaultAndTakeItsFlagsOrNone() {
+        TapProxyConfig defaults = TapProxyConfig.fromArgs(new String[] {"--upstream", "http://vllm:8000"}, Map.of());
+        assertThat(defaults.spool()).isEqualTo(new TapProxyConfig.Spool(java.nio.file.Path.of("./tokentap-spool"),
+                1L << 30));
+
+        TapProxyConfig set = TapProxyConfig.fromArgs(new String[] {"--upstream", "http://vllm:8000",
+                "--spool-max-bytes", "2097152"}, Map.of("TOKENTAP_SPOOL_DIR", "/var/spool/tokentap"));
+        assertThat(set.spool()).isEqualTo(new TapProxyConfig.Spool(java.nio.file.Path.of("/var/spool/tokentap"),
+                2_097_152));
+
+        assertThat(TapProxyConfig.fromArgs(new String[] {"--upstream", "http://vllm:8000", "--spool-dir", "none"},
+                Map.of()).spool()).isNull();
+        assertThatThrownBy(() -> TapProxyConfig.fromArgs(new String[] {"--upstream", "http://vllm:8000",
+                "--spool-max-bytes", "10"}, Map.of()))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("--spool-max-bytes must be at least 1048576");
+    }
+
+    @Test
+    void shouldDrainForThirtySecondsUnlessTold() {
+        assertThat(TapProxyConfig.fromArgs(new String[] {"--upstream", "http://vllm:8000"}, Map.of()).drainTimeout())
+                .isEqualTo(Duration.ofSeconds(30));
+        assertThat(TapProxyConfig.fromArgs(new String[] {"--upstream", "http://vllm:8000"},
+                Map.of("TOKENTAP_DRAIN_TIMEOUT", "90s")).drainTimeout()).isEqualTo(Duration.ofSeconds(90));
+    }
+
+    @Test
+    void shouldReadTheApiKeyHashSecretFromAFile(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+            throws Exception {
+        java.nio.file.Path file = java.nio.file.Files.writeString(dir.resolve("secret"), "from-a-file\n");
+
+        TapProxyConfig config = TapProxyConfig.fromArgs(new String[] {"--upstream", "http://vllm:8000"},
+                Map.of("TOKENTAP_API_KEY_HASH_SECRET_FILE", file.toString()));
+
+        assertThat(config.apiKeyHashSecret()).isEqualTo("from-a-file");
+        assertThat(config.toString()).doesNotContain("from-a-file");
+        assertThatThrownBy(() -> TapProxyConfig.fromArgs(new String[] {"--upstream", "http://vllm:8000",
+                "--api-key-hash-secret-file", dir.resolve("missing").toString()}, Map.of()))
+                .hasMessageContaining("--api-key-hash-secret-file cannot be read");
+        assertThatThrownBy(() -> TapProxyConfig.fromArgs(new String[] {"--upstream", "http://vllm:8000",
+                "--api-key-hash-secret-file", file.toString(), "--api-key-hash-secret", "x"}, Map.of()))
+                .hasMessageContaining("both set");
+    }
+
+    @Test
+    void shouldBindTheAdminPortApartAndReadItsTokenFromAFile(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+            throws Exception {
+        java.nio.file.Path file = java.nio.file.Files.writeString(dir.resolve("token"), "admin-token\n");
+
+        TapProxyConfig config = TapProxyConfig.fromArgs(new String[] {"--upstream", "http://vllm:8000",
+                "--admin-listen", "127.0.0.1"}, Map.of("TOKENTAP_ADMIN_TOKEN_FILE", file.toString()));
+
+        assertThat(config.adminListen()).isEqualTo("127.0.0.1");
+        assertThat(config.adminToken()).isEqualTo("admin-token");
+        assertThat(config.toString()).doesNotContain("admin-token").contains("adminToken=***");
+        TapProxyConfig defaults = TapProxyConfig.fromArgs(new String[] {"--upstream", "http://vllm:8000"}, Map.of());
+        assertThat(defaults.adminListen()).isEqualTo(defaults.listenHost());
+        assertThat(defaults.adminToken()).isNull();
+    }
 }

@@ -52,16 +52,26 @@ public final class AggregatorHttpServer implements AutoCloseable {
     public static AggregatorHttpServer start(String host, int port, Function<String, Scrape> metrics,
                                              Supplier<Optional<SortedMap<UsageLabels, UsageTotals>>> usage,
                                              StreamsHealth health, BooleanSupplier ready) {
+        return start(host, port, metrics, usage, health, ready, null);
+    }
+
+    /**
+     * As above; with a {@code token}, {@code /metrics} and {@code /api/v1/usage} answer only requests bearing it
+     * (Prometheus sends it with {@code authorization.credentials_file}), while the probes stay open.
+     */
+    public static AggregatorHttpServer start(String host, int port, Function<String, Scrape> metrics,
+                                             Supplier<Optional<SortedMap<UsageLabels, UsageTotals>>> usage,
+                                             StreamsHealth health, BooleanSupplier ready, String token) {
         Javalin app = Javalin.create(config -> {
             config.startup.showJavalinBanner = false;
             config.startup.showOldJavalinVersionWarning = false;
-            config.routes.get("/metrics", ctx -> {
+            config.routes.get("/metrics", guard(token, ctx -> {
                 Scrape scrape = metrics.apply(ctx.header("Accept"));
                 ctx.contentType(scrape.contentType()).result(scrape.body());
-            });
+            }));
             config.routes.get("/healthz", ctx -> probe(ctx, health.healthy(), health));
             config.routes.get("/readyz", ctx -> probe(ctx, ready.getAsBoolean(), health));
-            config.routes.get("/api/v1/usage", ctx -> usage(ctx, usage.get(), health));
+            config.routes.get("/api/v1/usage", guard(token, ctx -> usage(ctx, usage.get(), health)));
         });
         app.start(host, port);
         LOG.info("http listening host={} port={}", host, app.port());
@@ -117,5 +127,23 @@ public final class AggregatorHttpServer implements AutoCloseable {
 
     private static void json(Context ctx, Object body) throws JsonProcessingException {
         ctx.contentType("application/json").result(JSON.writeValueAsBytes(body));
+    }
+
+    /** {@code handler}, answering 401 to a request without {@code Authorization: Bearer <token>}; as is if no token. */
+    static io.javalin.http.Handler guard(String token, io.javalin.http.Handler handler) {
+        if (token == null) {
+            return handler;
+        }
+        byte[] expected = ("Bearer " + token).getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        return ctx -> {
+            String given = ctx.header("Authorization");
+            // constant time, so the token cannot be guessed byte by byte from response times
+            if (given == null || !java.security.MessageDigest.isEqual(expected,
+                    given.getBytes(java.nio.charset.StandardCharsets.UTF_8))) {
+                ctx.status(401).header("WWW-Authenticate", "Bearer").contentType("text/plain").result("unauthorized");
+                return;
+            }
+            handler.handle(ctx);
+        };
     }
 }

@@ -12,6 +12,7 @@ import dev.tokentap.event.UsageEventDecodeException;
 import dev.tokentap.event.UsageEventSerde;
 import java.nio.charset.StandardCharsets;
 import java.time.Clock;
+import java.time.Duration;
 import java.util.Objects;
 import java.util.function.Consumer;
 import org.apache.kafka.common.serialization.Serdes;
@@ -35,7 +36,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Builds the aggregator's one Kafka Streams topology: usage log → decode (unreadable records to the DLQ) → resolve
+ * Builds the aggregator's one Kafka Streams topology: usage log → decode (unreadable records to the DLQ) → drop
+ * copies of an {@code event_id} already seen ({@link EventDeduplicator}) → resolve
  * the caller (pod directory as of the event's start, then {@link IdentityResolver}) → one enriched record per
  * request to the enriched topic, keyed by client name, and → key by label set → running totals in the persistent
  * store {@link #TOTALS_STORE}.
@@ -53,6 +55,10 @@ public final class UsageTopology {
     public static final int DEFAULT_MODEL_SERIES_CAP = 100;
     /** Name of the repartition step; the topic is {@code <application.id>-usage-by-labels-repartition}. */
     public static final String BY_LABELS = "usage-by-labels";
+    /** The window store of event ids seen, for de-duplication. */
+    public static final String EVENT_IDS_STORE = EventDeduplicator.STORE;
+    /** How long an {@code event_id} is remembered unless configured otherwise. */
+    public static final Duration DEFAULT_DEDUP_RETENTION = Duration.ofHours(24);
     /** Header on a DLQ record: why it could not be decoded ({@link UsageEventDecodeException#reason()}). */
     public static final String DLQ_REASON_HEADER = "tokentap_dlq_reason";
 
@@ -73,7 +79,8 @@ public final class UsageTopology {
      */
     public static Topology build(Topics topics, PodDirectory pods, IdentityResolver identities, Clock clock,
                                  Consumer<String> decodeFailures) {
-        return build(topics, pods, identities, clock, decodeFailures, DEFAULT_MODEL_SERIES_CAP);
+        return build(topics, pods, identities, clock, decodeFailures, DEFAULT_MODEL_SERIES_CAP,
+                DEFAULT_DEDUP_RETENTION, () -> { });
     }
 
     /**
@@ -83,6 +90,33 @@ public final class UsageTopology {
      */
     public static Topology build(Topics topics, PodDirectory pods, IdentityResolver identities, Clock clock,
                                  Consumer<String> decodeFailures, int modelSeriesCap) {
+        return build(topics, pods, identities, clock, decodeFailures, modelSeriesCap, DEFAULT_DEDUP_RETENTION,
+                () -> { });
+    }
+
+    /**
+     * The topology, dropping every copy of an {@code event_id} after the first seen within {@code dedupRetention}.
+     *
+     * @see #build(Topics, PodDirectory, IdentityResolver, Clock, Consumer, int, Duration, Runnable)
+     */
+    public static Topology build(Topics topics, PodDirectory pods, IdentityResolver identities, Clock clock,
+                                 Consumer<String> decodeFailures, Duration dedupRetention, Runnable duplicates) {
+        return build(topics, pods, identities, clock, decodeFailures, DEFAULT_MODEL_SERIES_CAP, dedupRetention,
+                duplicates);
+    }
+
+    /**
+     * The topology with every setting.
+     *
+     * @param modelSeriesCap at most this many distinct {@code model} labels per stream task; later ones count as
+     *                       {@code other}
+     * @param dedupRetention how long an {@code event_id} is remembered; a copy seen within it is dropped
+     * @param duplicates     told of every event dropped as a copy (for a metric); runs on a stream thread
+     * @see #build(Topics, PodDirectory, IdentityResolver, Clock, Consumer)
+     */
+    public static Topology build(Topics topics, PodDirectory pods, IdentityResolver identities, Clock clock,
+                                 Consumer<String> decodeFailures, int modelSeriesCap, Duration dedupRetention,
+                                 Runnable duplicates) {
         Objects.requireNonNull(topics, "topics");
         Objects.requireNonNull(pods, "pods");
         Objects.requireNonNull(identities, "identities");
@@ -91,6 +125,7 @@ public final class UsageTopology {
         StreamsBuilder builder = new StreamsBuilder();
         builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(ADMITTED_MODELS_STORE),
                 Serdes.String(), Serdes.Long()));
+        builder.addStateStore(EventDeduplicator.storeBuilder(dedupRetention));
 
         KStream<byte[], Decoded> decoded = builder
                 .stream(topics.usage(), Consumed.with(Serdes.ByteArray(), Serdes.ByteArray()).withName("usage-source"))
@@ -105,6 +140,8 @@ public final class UsageTopology {
                 .to(topics.dlq(), Produced.with(Serdes.ByteArray(), Serdes.ByteArray()).withName("dlq-sink"));
 
         KStream<byte[], EnrichedUsageEvent> enriched = branches.get("decoded-ok")
+                .processValues(() -> new EventDeduplicator(dedupRetention, duplicates), Named.as("dedup"),
+                        EventDeduplicator.STORE)
                 .mapValues(Decoded::event, Named.as("event"))
                 .mapValues(event -> enrich(event, pods, identities, clock), Named.as("enrich"));
 

@@ -104,6 +104,32 @@ class AggregatorHttpServerTest {
         assertThat(response.body()).contains("\"error\"");
     }
 
+    @Test
+    void shouldServeMetricsAndUsageOnlyWithTheTokenWhenOneIsSet() throws Exception {
+        try (AggregatorHttpServer guarded = AggregatorHttpServer.start("127.0.0.1", 0,
+                accept -> new Scrape("text/plain; version=0.0.4; charset=utf-8", "up 1\n"), totals::get, health,
+                health::ready, "agg-s3cret")) {
+            String base = "http://127.0.0.1:" + guarded.port();
+            for (String path : new String[] {"/metrics", "/api/v1/usage"}) {
+                assertThat(send(base + path, null).statusCode()).as(path).isEqualTo(401);
+                assertThat(send(base + path, "Bearer wrong").statusCode()).as(path).isEqualTo(401);
+            }
+            HttpResponse<String> scrape = send(base + "/metrics", "Bearer agg-s3cret");
+            assertThat(scrape.statusCode()).isEqualTo(200);
+            assertThat(scrape.body()).isEqualTo("up 1\n");
+            assertThat(send(base + "/healthz", null).statusCode()).isEqualTo(200);
+            assertThat(send(base + "/readyz", null).statusCode()).isEqualTo(503);
+        }
+    }
+
+    private HttpResponse<String> send(String url, String authorization) throws IOException, InterruptedException {
+        HttpRequest.Builder request = HttpRequest.newBuilder(URI.create(url));
+        if (authorization != null) {
+            request.header("Authorization", authorization);
+        }
+        return client.send(request.build(), HttpResponse.BodyHandlers.ofString());
+    }
+
     private HttpResponse<String> get(String path) throws IOException, InterruptedException {
         return client.send(HttpRequest.newBuilder(uri(path)).build(), HttpResponse.BodyHandlers.ofString());
     }

@@ -17,6 +17,7 @@ import dev.tokentap.event.UsageEventDecodeException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Clock;
+import java.time.Duration;
 import java.time.Instant;
 import java.time.ZoneOffset;
 import java.util.ArrayList;
@@ -25,6 +26,7 @@ import java.util.Map;
 import java.util.Properties;
 import java.util.TreeMap;
 import java.util.UUID;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.apache.kafka.common.header.internals.RecordHeaders;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
@@ -54,7 +56,11 @@ class UsageTopologyTest {
             "ranker-sa", "node-1", new TreeMap<>(Map.of("team", "search")));
     static final Clock CLOCK = Clock.fixed(Instant.parse("2026-01-01T00:00:00Z"), ZoneOffset.UTC);
 
+    static final Duration DEDUP_RETENTION = Duration.ofHours(1);
+    static final long T0 = Instant.parse("2026-01-01T00:00:00Z").toEpochMilli();
+
     private final List<String> decodeFailures = new ArrayList<>();
+    private final AtomicInteger duplicates = new AtomicInteger();
     private final EnrichedUsageEventCodec enrichedCodec = new EnrichedUsageEventCodec();
     private TestOutputTopic<String, byte[]> enriched;
     private TopologyTestDriver driver;
@@ -70,7 +76,8 @@ class UsageTopologyTest {
         props.put(StreamsConfig.STATE_DIR_CONFIG, stateDir.toString());
         props.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, StreamsConfig.EXACTLY_ONCE_V2);
         driver = new TopologyTestDriver(UsageTopology.build(TOPICS, new StaticPodDirectory(Map.of(POD_IP, RANKER)),
-                IdentityResolver.DEFAULT, CLOCK, decodeFailures::add), props);
+                IdentityResolver.DEFAULT, CLOCK, decodeFailures::add, DEDUP_RETENTION, duplicates::incrementAndGet),
+                props);
         enriched = driver.createOutputTopic(TOPICS.enriched(), new StringDeserializer(), new ByteArrayDeserializer());
         usage = driver.createInputTopic(TOPICS.usage(), new ByteArraySerializer(), new ByteArraySerializer());
         dlq = driver.createOutputTopic(TOPICS.dlq(), new ByteArrayDeserializer(), new ByteArrayDeserializer());
@@ -233,7 +240,7 @@ class UsageTopologyTest {
         assertThat(totals.persistent()).isTrue();
         String description = UsageTopology.build(TOPICS, PodDirectory.NONE, IdentityResolver.DEFAULT, CLOCK,
                 r -> { }).describe().toString();
-        assertThat(description).contains("stores: [" + UsageTopology.TOTALS_STORE + "]")
+        assertThat(description).contains(UsageTopology.TOTALS_STORE)
                 .contains(UsageTopology.BY_LABELS + "-repartition");
     }
 
@@ -378,6 +385,77 @@ class UsageTopologyTest {
 
     private static UsageLabels withModel(String model) {
         return new UsageLabels("unknown", "10.0.0.1", "/v1/chat/completions", "proxy-a", model);
+    }
+
+    @Test
+    void shouldCountAnEventPublishedTwiceOnceAndCountTheCopy() {
+        // given: a replay after a lost acknowledgement sends the very same event again
+        UsageEvent.Builder once = event("10.0.0.1").startedAt(T0).promptTokens(10L).completionTokens(5L)
+                .totalTokens(15L);
+
+        // when
+        send(once);
+        send(once);
+
+        // then
+        UsageTotals t = totals.get(labels("10.0.0.1"));
+        assertThat(t.totalTokens()).isEqualTo(15);
+        assertThat(t.requests()).containsExactly(Map.entry(Outcome.OK, 1L));
+        assertThat(enriched.readRecordsToList()).hasSize(1);
+        assertThat(duplicates).hasValue(1);
+    }
+
+    @Test
+    void shouldDropACopyThatArrivesLateButWithinTheRetention() {
+        UsageEvent.Builder first = event("10.0.0.1").startedAt(T0);
+        send(first);
+        send(event("10.0.0.1").startedAt(T0 + Duration.ofMinutes(50).toMillis()));
+
+        send(first);
+
+        assertThat(totals.get(labels("10.0.0.1")).requests(Outcome.OK)).isEqualTo(2);
+        assertThat(duplicates).hasValue(1);
+    }
+
+    @Test
+    void shouldDropACopyWhateverItsRecordKeyAndTimestamp() {
+        UsageEvent e = event("10.0.0.1").startedAt(T0).build();
+        usage.pipeInput(new TestRecord<>(json("10.0.0.1"), CODEC.encode(e), Instant.ofEpochMilli(T0)));
+        usage.pipeInput(new TestRecord<>(json("10.0.0.1"), CODEC.encode(e), Instant.ofEpochMilli(T0).plusSeconds(600)));
+
+        assertThat(totals.get(labels("10.0.0.1")).requests(Outcome.OK)).isEqualTo(1);
+        assertThat(duplicates).hasValue(1);
+    }
+
+    @Test
+    void shouldKeepEventsWithDifferentIdsApartEvenWhenAlikeInEverythingElse() {
+        send(event("10.0.0.1").startedAt(T0));
+        send(event("10.0.0.1").startedAt(T0));
+
+        assertThat(totals.get(labels("10.0.0.1")).requests(Outcome.OK)).isEqualTo(2);
+        assertThat(duplicates).hasValue(0);
+    }
+
+    @Test
+    void shouldForgetAnIdOnceEventsWellPastTheRetentionHaveBeenSeen() {
+        // the retention bounds the memory: a copy arriving after it is counted again, which is why the default is 24h
+        UsageEvent.Builder first = event("10.0.0.1").startedAt(T0);
+        send(first);
+        send(event("10.0.0.1").startedAt(T0 + DEDUP_RETENTION.multipliedBy(3).toMillis()));
+
+        send(first);
+
+        assertThat(totals.get(labels("10.0.0.1")).requests(Outcome.OK)).isEqualTo(3);
+        assertThat(duplicates).hasValue(0);
+    }
+
+    @Test
+    void shouldKeepEventIdsInAPersistentWindowStoreWithAChangelog() {
+        var ids = driver.getWindowStore(UsageTopology.EVENT_IDS_STORE);
+        assertThat(ids.persistent()).isTrue();
+        String description = UsageTopology.build(TOPICS, PodDirectory.NONE, IdentityResolver.DEFAULT, CLOCK,
+                r -> { }).describe().toString();
+        assertThat(description).contains(UsageTopology.EVENT_IDS_STORE);
     }
 
     private void send(UsageEvent.Builder event) {

@@ -20,10 +20,20 @@ public final class AdminServer {
 
     /** Starts the admin server on {@code host:port} (0 picks a free port). */
     public static AdminServer start(String host, int port, PrometheusMeterRegistry registry, BooleanSupplier ready) {
+        return start(host, port, registry, ready, null);
+    }
+
+    /**
+     * Starts the admin server on {@code host:port}; with a {@code token}, {@code /metrics} answers only requests
+     * bearing it, while {@code /healthz} and {@code /readyz} stay open for probes (they reveal nothing).
+     */
+    public static AdminServer start(String host, int port, PrometheusMeterRegistry registry, BooleanSupplier ready,
+                                    String token) {
         Javalin app = Javalin.create(config -> {
             config.startup.showJavalinBanner = false;
             config.startup.showOldJavalinVersionWarning = false;
-            config.routes.get("/metrics", ctx -> ctx.contentType(PROMETHEUS_TEXT).result(registry.scrape()));
+            config.routes.get("/metrics", AdminAuth.guard(token,
+                    ctx -> ctx.contentType(PROMETHEUS_TEXT).result(registry.scrape())));
             config.routes.get("/healthz", ctx -> ctx.contentType("text/plain").result("ok"));
             config.routes.get("/readyz", ctx -> {
                 boolean isReady = ready.getAsBoolean();

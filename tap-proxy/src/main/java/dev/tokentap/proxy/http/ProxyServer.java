@@ -1,10 +1,12 @@
 package dev.tokentap.proxy.http;
 
 import io.javalin.Javalin;
+import java.time.Duration;
 import org.eclipse.jetty.ee10.servlet.ServletContextHandler;
 import org.eclipse.jetty.ee10.servlet.ServletHandler;
 import org.eclipse.jetty.ee10.servlet.ServletHolder;
 import org.eclipse.jetty.ee10.servlet.ServletMapping;
+import org.eclipse.jetty.server.handler.GracefulHandler;
 
 /**
  * The proxy port: a Javalin app whose servlet context serves every path with {@link MeteringProxyServlet}, so
@@ -20,7 +22,20 @@ public final class ProxyServer {
 
     /** Starts the proxy on {@code host:port} (0 picks a free port). */
     public static ProxyServer start(String host, int port, MeteringProxyServlet servlet) {
+        return start(host, port, servlet, Duration.ZERO);
+    }
+
+    /**
+     * Starts the proxy on {@code host:port}; {@link #stop()} then stops accepting connections and lets requests in
+     * flight (long streams included) finish for at most {@code drainTimeout} before cutting them.
+     */
+    public static ProxyServer start(String host, int port, MeteringProxyServlet servlet, Duration drainTimeout) {
         Javalin app = Javalin.create(config -> {
+            config.jetty.modifyServer(server -> {
+                // Javalin nests its context inside this handler; Jetty's graceful stop waits for what it counts
+                server.setHandler(new GracefulHandler());
+                server.setStopTimeout(drainTimeout.toMillis());
+            });
             config.startup.showJavalinBanner = false;
             config.startup.showOldJavalinVersionWarning = false;
             config.jetty.modifyServletContextHandler(context -> mountAtRoot(context, servlet.holder()));

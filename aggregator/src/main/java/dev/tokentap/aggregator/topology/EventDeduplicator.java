@@ -1,0 +1,72 @@
+package dev.tokentap.aggregator.topology;
+
+import dev.tokentap.aggregator.topology.UsageTopology.Decoded;
+import java.time.Duration;
+import java.util.Objects;
+import org.apache.kafka.common.serialization.Serdes;
+import org.apache.kafka.streams.processor.api.FixedKeyProcessor;
+import org.apache.kafka.streams.processor.api.FixedKeyProcessorContext;
+import org.apache.kafka.streams.processor.api.FixedKeyRecord;
+import org.apache.kafka.streams.state.StoreBuilder;
+import org.apache.kafka.streams.state.Stores;
+import org.apache.kafka.streams.state.WindowStore;
+import org.apache.kafka.streams.state.WindowStoreIterator;
+
+/**
+ * Lets the first record of each {@code event_id} through and drops (and counts) every later one seen within the
+ * retention: a replayed or re-sent event is never counted twice.
+ *
+ * <p>The ids live in a persistent window store with a changelog, written in the same exactly-once transaction as
+ * the totals, so a crash can neither forget an id whose event was counted nor remember one that was not. An id is
+ * filed under its event's {@code started_at} (the same on every copy of an event, whenever it is re-sent), and the
+ * store drops ids older than the retention behind the newest {@code started_at} it has seen. A copy arriving later
+ * than that is counted again; the retention bounds how late a replay can be.
+ *
+ * <p>No repartition is needed: the proxy keys every event by its client address, so every copy of an event lands
+ * on the same partition, hence the same task and store.
+ */
+final class EventDeduplicator implements FixedKeyProcessor<byte[], Decoded, Decoded> {
+
+    /** The window store of event ids; its changelog is {@code <application.id>-usage-event-ids-changelog}. */
+    static final String STORE = "usage-event-ids";
+
+    private final Duration retention;
+    private final Runnable duplicates;
+    private FixedKeyProcessorContext<byte[], Decoded> context;
+    private WindowStore<String, Long> seen;
+
+    EventDeduplicator(Duration retention, Runnable duplicates) {
+        this.retention = Objects.requireNonNull(retention, "retention");
+        this.duplicates = Objects.requireNonNull(duplicates, "duplicates");
+    }
+
+    /** The store this processor needs, with the given retention. */
+    static StoreBuilder<WindowStore<String, Long>> storeBuilder(Duration retention) {
+        // a window of 1 ms: an id is filed at one instant, its started_at; segments expire as a whole
+        return Stores.windowStoreBuilder(
+                Stores.persistentWindowStore(STORE, retention, Duration.ofMillis(1), false),
+                Serdes.String(), Serdes.Long());
+    }
+
+    @Override
+    public void init(FixedKeyProcessorContext<byte[], Decoded> context) {
+        this.context = context;
+        this.seen = context.getStateStore(STORE);
+    }
+
+    @Override
+    public void process(FixedKeyRecord<byte[], Decoded> record) {
+        var event = record.value().event();
+        long at = event.startedAt() != null ? event.startedAt() : record.timestamp();
+        // a range rather than the instant: tolerates a copy whose started_at was lost (filed at its record time)
+        long from = Math.max(0, at - retention.toMillis());
+        try (WindowStoreIterator<Long> found = seen.fetch(event.eventId(), from, at + retention.toMillis())) {
+            if (found.hasNext()) {
+                duplicates.run();
+                return;
+            }
+        }
+        seen.put(event.eventId(), at, at);
+        context.forward(record);
+    }
+}

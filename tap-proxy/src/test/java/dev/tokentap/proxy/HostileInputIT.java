@@ -1,0 +1,185 @@
+package dev.tokentap.proxy;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import dev.tokentap.event.Outcome;
+import dev.tokentap.event.UsageEvent;
+import dev.tokentap.testkit.sim.VllmSimulator;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import java.io.ByteArrayOutputStream;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.Socket;
+import java.net.URI;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.List;
+import java.util.zip.GZIPOutputStream;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Broken and hostile requests: each gets a proper HTTP answer, the proxy goes on serving others, and a metered
+ * request is still recorded with its outcome. The proxy only ever talks to its configured upstream.
+ */
+class HostileInputIT {
+
+    private static final String COMPLETIONS = "/v1/completions";
+
+    private static VllmSimulator simulator;
+    private static RecordingPublisher publisher;
+    private static TapProxy proxy;
+    private static String base;
+    private static int counter;
+
+    @BeforeAll
+    static void start() {
+        simulator = VllmSimulator.builder().host("127.0.0.1").port(0).build().start();
+        publisher = new RecordingPublisher();
+        proxy = TapProxy.start(TapProxyConfig.builder(URI.create(simulator.baseUrl()))
+                .listenHost("127.0.0.1").port(0).adminPort(0).proxyHost("hostile-it").apiKeyHashSecret("x")
+                .build(), publisher, new PrometheusMeterRegistry(PrometheusConfig.DEFAULT));
+        base = "http://127.0.0.1:" + proxy.port();
+    }
+
+    @AfterAll
+    static void stop() {
+        proxy.close();
+        simulator.close();
+    }
+
+    @AfterEach
+    void proxyStillServesOthers() {
+        HttpResponse<String> ok = Http.send(Http.post(base, COMPLETIONS,
+                "{\"model\":\"tokentap/sim-1b\",\"prompt\":\"still there?\",\"max_tokens\":2}"));
+        assertThat(ok.statusCode()).isEqualTo(200);
+    }
+
+    @Test
+    void shouldPassMalformedJsonToTheUpstreamAndRecordItsError() {
+        assertUpstreamErrorRecorded("{\"model\": \"tokentap/sim-1b\", \"prompt\": ".getBytes(StandardCharsets.UTF_8),
+                null);
+    }
+
+    @Test
+    void shouldPassAJsonArrayBodyAndRecordItsError() {
+        assertUpstreamErrorRecorded("[1,2,3]".getBytes(StandardCharsets.UTF_8), null);
+    }
+
+    @Test
+    void shouldPassAScalarBodyAndRecordItsError() {
+        assertUpstreamErrorRecorded("\"just a string\"".getBytes(StandardCharsets.UTF_8), null);
+    }
+
+    @Test
+    void shouldPassInvalidUtf8AndRecordTheOutcome() {
+        byte[] body = {'{', '"', 'm', 'o', 'd', 'e', 'l', '"', ':', '"', (byte) 0xc3, (byte) 0x28, '"', '}'};
+        assertUpstreamErrorRecorded(body, null);
+    }
+
+    @Test
+    void shouldPassAGzipEncodedBodyAndRecordTheOutcome() throws Exception {
+        ByteArrayOutputStream gz = new ByteArrayOutputStream();
+        try (GZIPOutputStream out = new GZIPOutputStream(gz)) {
+            out.write("{\"model\":\"tokentap/sim-1b\",\"prompt\":\"zipped\",\"max_tokens\":2}"
+                    .getBytes(StandardCharsets.UTF_8));
+        }
+        String id = nextId();
+        HttpResponse<String> response = Http.send(HttpRequest.newBuilder(URI.create(base + COMPLETIONS))
+                .header("Content-Type", "application/json").header("Content-Encoding", "gzip")
+                .header("X-Request-Id", id)
+                .POST(HttpRequest.BodyPublishers.ofByteArray(gz.toByteArray())));
+
+        assertThat(response.statusCode()).isBetween(200, 599);
+        await().atMost(Duration.ofSeconds(10)).until(() -> publisher.byRequestId(id).size() == 1);
+        UsageEvent event = publisher.byRequestId(id).get(0);
+        assertThat(event.status()).isEqualTo(response.statusCode());
+        assertThat(event.outcome()).isEqualTo(response.statusCode() == 200 ? Outcome.OK : Outcome.UPSTREAM_ERROR);
+    }
+
+    @Test
+    void shouldRefuseAbsurdlyLargeHeadersWithoutFallingOver() throws Exception {
+        String response = raw("GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + "a".repeat(64 * 1024)
+                + "\r\nConnection: close\r\n\r\n");
+
+        assertThat(response).startsWith("HTTP/1.1 431");
+    }
+
+    @Test
+    void shouldSendAnAbsoluteFormTargetToItsUpstreamOnly() throws Exception {
+        int before = simulator.received().size();
+        String response = raw("GET http://example.invalid:81/v1/models HTTP/1.1\r\nHost: example.invalid:81\r\n"
+                + "Connection: close\r\n\r\n");
+
+        // either answered from the configured upstream, or refused; never fetched from the named host
+        assertThat(response).startsWith("HTTP/1.1 ");
+        if (response.startsWith("HTTP/1.1 200")) {
+            assertThat(simulator.received().size()).isGreaterThan(before);
+            assertThat(simulator.received().get(simulator.received().size() - 1).path()).isEqualTo("/v1/models");
+        }
+    }
+
+    @Test
+    void shouldForwardToItsUpstreamWhateverTheHostHeaderNames() throws Exception {
+        int before = simulator.received().size();
+        String response = raw("GET /v1/models HTTP/1.1\r\nHost: metadata.google.internal\r\nConnection: close\r\n\r\n");
+
+        assertThat(response).startsWith("HTTP/1.1 200");
+        assertThat(simulator.received().size()).isEqualTo(before + 1);
+    }
+
+    @Test
+    void shouldNotLetPathTraversalEscapeTheUpstreamsRoot() throws Exception {
+        int before = simulator.received().size();
+        String response = raw("GET /v1/../../../etc/passwd HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+
+        assertThat(response).startsWith("HTTP/1.1 ");
+        assertThat(response).doesNotContain("root:");
+        simulator.received().stream().skip(before)
+                .forEach(r -> assertThat(r.path()).doesNotContain(".."));
+    }
+
+    @Test
+    void shouldNotLetAnEncodedSlashSmuggleAPath() throws Exception {
+        String response = raw("GET /v1%2f..%2f..%2fetc%2fpasswd HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+
+        assertThat(response).startsWith("HTTP/1.1 ");
+        assertThat(response).doesNotContain("root:");
+    }
+
+    private void assertUpstreamErrorRecorded(byte[] body, String contentEncoding) {
+        String id = nextId();
+        HttpRequest.Builder request = HttpRequest.newBuilder(URI.create(base + COMPLETIONS))
+                .header("Content-Type", "application/json").header("X-Request-Id", id)
+                .POST(HttpRequest.BodyPublishers.ofByteArray(body));
+        HttpResponse<String> response = Http.send(request);
+
+        assertThat(response.statusCode()).isBetween(400, 499);
+        assertThat(response.body()).contains("\"error\"");
+        await().atMost(Duration.ofSeconds(10)).until(() -> publisher.byRequestId(id).size() == 1);
+        List<UsageEvent> events = publisher.byRequestId(id);
+        assertThat(events.get(0).outcome()).isEqualTo(Outcome.UPSTREAM_ERROR);
+        assertThat(events.get(0).status()).isEqualTo(response.statusCode());
+    }
+
+    private static synchronized String nextId() {
+        return "hostile-" + (++counter);
+    }
+
+    private static String raw(String request) throws Exception {
+        try (Socket socket = new Socket("127.0.0.1", proxy.port())) {
+            socket.setSoTimeout(10_000);
+            OutputStream out = socket.getOutputStream();
+            out.write(request.getBytes(StandardCharsets.ISO_8859_1));
+            out.flush();
+            InputStream in = socket.getInputStream();
+            return new String(in.readAllBytes(), StandardCharsets.ISO_8859_1);
+        }
+    }
+}

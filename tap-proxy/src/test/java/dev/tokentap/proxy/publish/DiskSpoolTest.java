@@ -1,0 +1,155 @@
+package dev.tokentap.proxy.publish;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.io.IOException;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class DiskSpoolTest {
+
+    @TempDir
+    Path dir;
+
+    @Test
+    void shouldGiveBackWhatWasWrittenOldestFirstAfterAReopen() throws IOException {
+        try (DiskSpool spool = new DiskSpool(dir, 1 << 20)) {
+            spool.append(bytes("one"));
+            spool.append(bytes("two"));
+            spool.roll();
+            spool.append(bytes("three"));
+        }
+
+        try (DiskSpool spool = new DiskSpool(dir, 1 << 20)) {
+            assertThat(spool.inheritedBytes()).isEqualTo(spool.bytes()).isEqualTo(3 * DiskSpool.HEADER + 11);
+            assertThat(readAll(spool)).containsExactly("one", "two", "three");
+        }
+    }
+
+    @Test
+    void shouldStopAtATornTailAndKeepWhatCameBefore() throws IOException {
+        try (DiskSpool spool = new DiskSpool(dir, 1 << 20)) {
+            spool.append(bytes("intact"));
+            spool.append(bytes("torn in half"));
+        }
+        Path segment = onlySegment();
+        try (FileChannel channel = FileChannel.open(segment, StandardOpenOption.WRITE)) {
+            channel.truncate(Files.size(segment) - 5);
+        }
+
+        try (DiskSpool spool = new DiskSpool(dir, 1 << 20)) {
+            assertThat(readAll(spool)).containsExactly("intact");
+        }
+    }
+
+    @Test
+    void shouldStopAtARecordWhoseChecksumDoesNotMatch() throws IOException {
+        try (DiskSpool spool = new DiskSpool(dir, 1 << 20)) {
+            spool.append(bytes("first"));
+            spool.append(bytes("second"));
+            spool.append(bytes("third"));
+        }
+        Path segment = onlySegment();
+        byte[] content = Files.readAllBytes(segment);
+        int second = DiskSpool.HEADER + 5;
+        content[second + DiskSpool.HEADER] ^= 0x20; // one bit of "second" flipped on disk
+        Files.write(segment, content);
+
+        try (DiskSpool spool = new DiskSpool(dir, 1 << 20)) {
+            assertThat(readAll(spool)).containsExactly("first");
+        }
+    }
+
+    @Test
+    void shouldStopAtAnImpossibleLength() throws IOException {
+        try (DiskSpool spool = new DiskSpool(dir, 1 << 20)) {
+            spool.append(bytes("first"));
+        }
+        Files.write(onlySegment(), new byte[] {(byte) 0xff, (byte) 0xff, (byte) 0xff, (byte) 0xff, 0, 0, 0, 0},
+                StandardOpenOption.APPEND);
+
+        try (DiskSpool spool = new DiskSpool(dir, 1 << 20)) {
+            assertThat(readAll(spool)).containsExactly("first");
+        }
+    }
+
+    @Test
+    void shouldRefuseARecordThatWouldTakeItPastItsCap() throws IOException {
+        try (DiskSpool spool = new DiskSpool(dir, 2 * (DiskSpool.HEADER + 4))) {
+            assertThat(spool.append(bytes("1234"))).isTrue();
+            assertThat(spool.append(bytes("5678"))).isTrue();
+            assertThat(spool.append(bytes("9"))).isFalse();
+            assertThat(spool.bytes()).isEqualTo(2 * (DiskSpool.HEADER + 4));
+        }
+    }
+
+    @Test
+    void shouldShowTheReaderOnlyWhatWasSynced() throws IOException {
+        try (DiskSpool spool = new DiskSpool(dir, 1 << 20)) {
+            spool.append(bytes("synced"));
+            spool.sync();
+            spool.append(bytes("not yet"));
+
+            List<String> seen = new ArrayList<>();
+            spool.read(spool.oldest(), 0, b -> seen.add(new String(b, StandardCharsets.UTF_8)));
+            assertThat(seen).containsExactly("synced");
+        }
+    }
+
+    @Test
+    void shouldDeleteADeliveredSegmentAndItsBytes() throws IOException {
+        try (DiskSpool spool = new DiskSpool(dir, 1 << 20)) {
+            spool.append(bytes("x"));
+            spool.roll();
+            spool.delete(spool.oldest());
+
+            assertThat(spool.bytes()).isZero();
+            assertThat(spool.oldest()).isNull();
+            assertThat(segments()).isEmpty();
+        }
+    }
+
+    @Test
+    void shouldKeepASecondSpoolOffTheSameDirectory() {
+        try (DiskSpool spool = new DiskSpool(dir, 1 << 20)) {
+            assertThatThrownBy(() -> new DiskSpool(dir, 1 << 20))
+                    .isInstanceOf(IllegalStateException.class)
+                    .hasMessageContaining("in use by another tap-proxy");
+        } catch (IOException e) {
+            throw new AssertionError(e);
+        }
+    }
+
+    private List<String> readAll(DiskSpool spool) throws IOException {
+        List<String> all = new ArrayList<>();
+        for (DiskSpool.Segment segment = spool.oldest(); segment != null; segment = spool.oldest()) {
+            spool.read(segment, 0, b -> all.add(new String(b, StandardCharsets.UTF_8)));
+            spool.delete(segment);
+        }
+        return all;
+    }
+
+    private Path onlySegment() throws IOException {
+        List<Path> segments = segments();
+        assertThat(segments).hasSize(1);
+        return segments.get(0);
+    }
+
+    private List<Path> segments() throws IOException {
+        try (var files = Files.list(dir)) {
+            return files.filter(p -> p.toString().endsWith(DiskSpool.SUFFIX)).toList();
+        }
+    }
+
+    private static byte[] bytes(String s) {
+        return s.getBytes(StandardCharsets.UTF_8);
+    }
+}

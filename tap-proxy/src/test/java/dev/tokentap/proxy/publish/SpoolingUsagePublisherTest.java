@@ -1,0 +1,177 @@
+package dev.tokentap.proxy.publish;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import dev.tokentap.event.Outcome;
+import dev.tokentap.event.UsageEvent;
+import dev.tokentap.event.UsageEventSerde;
+import dev.tokentap.proxy.ProxyMetrics;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.UUID;
+import org.apache.kafka.clients.producer.MockProducer;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.errors.TimeoutException;
+import org.apache.kafka.common.serialization.StringSerializer;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class SpoolingUsagePublisherTest {
+
+    private static final Duration WAIT = Duration.ofSeconds(20);
+
+    @TempDir
+    Path dir;
+
+    private final List<SpoolingUsagePublisher> started = new ArrayList<>();
+
+    @AfterEach
+    void close() {
+        started.forEach(p -> p.close(Duration.ofSeconds(1)));
+    }
+
+    @Test
+    void shouldSendEverySpooledEventAndEmptyTheSpool() {
+        // given
+        Meters meters = new Meters();
+        MockProducer<String, UsageEvent> producer = producer(true);
+        SpoolingUsagePublisher publisher = start(producer, 1 << 20, meters);
+        List<UsageEvent> events = events(5);
+
+        // when
+        events.forEach(publisher::publish);
+
+        // then
+        await().atMost(WAIT).until(() -> meters.count(ProxyMetrics.EVENTS_PUBLISHED) == 5
+                && meters.gauge(ProxyMetrics.SPOOL_BYTES) == 0);
+        assertThat(ids(producer.history())).containsExactlyElementsOf(ids(events));
+        assertThat(producer.history()).allSatisfy(r -> assertThat(r.key()).isEqualTo("10.1.2.3"));
+        assertThat(meters.count(ProxyMetrics.EVENTS_SPOOLED)).isEqualTo(5);
+        assertThat(meters.count(ProxyMetrics.EVENTS_REPLAYED)).isZero();
+    }
+
+    @Test
+    void shouldLeaveUnacknowledgedEventsOnDiskForTheNextProcessToReplay() {
+        // given: Kafka takes the events but never acknowledges them, and the process dies
+        Meters before = new Meters();
+        MockProducer<String, UsageEvent> silent = producer(false);
+        SpoolingUsagePublisher first = new SpoolingUsagePublisher(silent, "usage", 100, new DiskSpool(dir, 1 << 20),
+                before.metrics);
+        List<UsageEvent> events = events(3);
+        events.forEach(first::publish);
+        await().atMost(WAIT).until(() -> silent.history().size() == 3);
+        first.halt();
+
+        // when
+        Meters after = new Meters();
+        MockProducer<String, UsageEvent> producer = producer(true);
+        start(producer, 1 << 20, after);
+
+        // then
+        await().atMost(WAIT).until(() -> after.gauge(ProxyMetrics.SPOOL_BYTES) == 0);
+        assertThat(ids(producer.history())).containsExactlyElementsOf(ids(events));
+        assertThat(after.count(ProxyMetrics.EVENTS_REPLAYED)).isEqualTo(3);
+        assertThat(after.count(ProxyMetrics.EVENTS_PUBLISHED)).isEqualTo(3);
+    }
+
+    @Test
+    void shouldSendASegmentAgainWhenASendFailed() {
+        // given
+        Meters meters = new Meters();
+        MockProducer<String, UsageEvent> producer = producer(false);
+        start(producer, 1 << 20, meters).publish(events(1).get(0));
+        await().atMost(WAIT).until(() -> producer.history().size() == 1);
+
+        // when: the send times out
+        producer.errorNext(new TimeoutException("broker away"));
+
+        // then: it is sent again, and the spool empties once that is acknowledged
+        await().atMost(WAIT).until(() -> producer.history().size() == 2);
+        producer.completeNext();
+        await().atMost(WAIT).until(() -> meters.gauge(ProxyMetrics.SPOOL_BYTES) == 0);
+        assertThat(producer.history().get(1).value().eventId()).isEqualTo(producer.history().get(0).value().eventId());
+        assertThat(meters.count(ProxyMetrics.EVENTS_REPLAYED)).isEqualTo(1);
+        assertThat(meters.count(ProxyMetrics.EVENTS_PUBLISHED)).isEqualTo(1);
+    }
+
+    @Test
+    void shouldDropAndCountEventsBeyondTheCap() {
+        // given: a spool with room for about two events, and a Kafka that never acknowledges
+        Meters meters = new Meters();
+        SpoolingUsagePublisher publisher = start(producer(false), 700, meters);
+
+        // when
+        events(10).forEach(publisher::publish);
+
+        // then
+        await().atMost(WAIT).until(() -> meters.count(ProxyMetrics.EVENTS_SPOOLED)
+                + meters.count(ProxyMetrics.EVENTS_DROPPED) == 10);
+        assertThat(meters.count(ProxyMetrics.EVENTS_DROPPED)).isPositive();
+        assertThat(meters.gauge(ProxyMetrics.SPOOL_BYTES)).isLessThanOrEqualTo(700);
+    }
+
+    @Test
+    void shouldKeepWhatKafkaDidNotTakeByCloseOnDisk() {
+        // given
+        Meters meters = new Meters();
+        MockProducer<String, UsageEvent> silent = producer(false);
+        SpoolingUsagePublisher publisher = new SpoolingUsagePublisher(silent, "usage", 100,
+                new DiskSpool(dir, 1 << 20), meters.metrics);
+        events(4).forEach(publisher::publish);
+
+        // when
+        publisher.close(Duration.ofMillis(500));
+
+        // then: the next one replays them
+        Meters after = new Meters();
+        MockProducer<String, UsageEvent> producer = producer(true);
+        start(producer, 1 << 20, after);
+        await().atMost(WAIT).until(() -> producer.history().size() == 4);
+        assertThat(meters.count(ProxyMetrics.EVENTS_SPOOLED)).isEqualTo(4);
+    }
+
+    private SpoolingUsagePublisher start(MockProducer<String, UsageEvent> producer, long maxBytes, Meters meters) {
+        SpoolingUsagePublisher publisher = new SpoolingUsagePublisher(producer, "usage", 100,
+                new DiskSpool(dir, maxBytes), meters.metrics);
+        started.add(publisher);
+        return publisher;
+    }
+
+    private static MockProducer<String, UsageEvent> producer(boolean autoComplete) {
+        return new MockProducer<>(autoComplete, null, new StringSerializer(),
+                new UsageEventSerde.UsageEventSerializer());
+    }
+
+    private static List<UsageEvent> events(int n) {
+        List<UsageEvent> events = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            events.add(UsageEvent.builder().eventId(UUID.randomUUID().toString()).route("/v1/completions")
+                    .outcome(Outcome.OK).clientAddress("10.1.2.3").proxyHost("proxy-0")
+                    .endedAt(1_763_800_000_000L).build());
+        }
+        return events;
+    }
+
+    private static List<String> ids(List<?> eventsOrRecords) {
+        return eventsOrRecords.stream().map(o -> o instanceof ProducerRecord<?, ?> r
+                ? ((UsageEvent) r.value()).eventId() : ((UsageEvent) o).eventId()).toList();
+    }
+
+    private static final class Meters {
+        final SimpleMeterRegistry registry = new SimpleMeterRegistry();
+        final ProxyMetrics metrics = new ProxyMetrics(registry);
+
+        long count(String name) {
+            return (long) registry.get(name).counter().count();
+        }
+
+        long gauge(String name) {
+            return (long) registry.get(name).gauge().value();
+        }
+    }
+}
