@@ -31,6 +31,7 @@ import org.junit.jupiter.api.Test;
 class HostileInputIT {
 
     private static final String COMPLETIONS = "/v1/completions";
+    private static final int MAX_REQUEST_BYTES = 64 * 1024;
 
     private static VllmSimulator simulator;
     private static RecordingPublisher publisher;
@@ -43,7 +44,7 @@ class HostileInputIT {
         simulator = VllmSimulator.builder().host("127.0.0.1").port(0).build().start();
         publisher = new RecordingPublisher();
         proxy = TapProxy.start(TapProxyConfig.builder(URI.create(simulator.baseUrl()))
-                .listenHost("127.0.0.1").port(0).adminPort(0).proxyHost("hostile-it").apiKeyHashSecret("x")
+                .listenHost("127.0.0.1").port(0).adminPort(0).proxyHost("hostile-it").apiKeyHashSecret("x").maxRequestBytes(MAX_REQUEST_BYTES)
                 .build(), publisher, new PrometheusMeterRegistry(PrometheusConfig.DEFAULT));
         base = "http://127.0.0.1:" + proxy.port();
     }
@@ -151,6 +152,52 @@ class HostileInputIT {
 
         assertThat(response).startsWith("HTTP/1.1 ");
         assertThat(response).doesNotContain("root:");
+    }
+
+    @Test
+    void shouldRefuseABodyDeclaredOverTheLimitWithoutForwardingIt() throws Exception {
+        int before = simulator.received().size();
+        String id = nextId();
+
+        String response = raw("POST " + COMPLETIONS + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                + "X-Request-Id: " + id + "\r\nContent-Length: " + (10 << 20) + "\r\n\r\n");
+
+        assertRejectedWith413(response, id, before);
+    }
+
+    @Test
+    void shouldRefuseAChunkedBodyOnceItPassesTheLimitWithoutForwardingIt() throws Exception {
+        int before = simulator.received().size();
+        String id = nextId();
+        String prefix = "{\"model\":\"tokentap/sim-1b\",\"max_tokens\":2,\"prompt\":\"";
+        String chunk = prefix + "a".repeat(MAX_REQUEST_BYTES + 1 - prefix.length());
+
+        String response = raw("POST " + COMPLETIONS + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                + "X-Request-Id: " + id + "\r\nTransfer-Encoding: chunked\r\n\r\n"
+                + Integer.toHexString(chunk.length()) + "\r\n" + chunk + "\r\n");
+
+        assertRejectedWith413(response, id, before);
+    }
+
+    @Test
+    void shouldForwardABodyJustUnderTheLimit() {
+        String prefix = "{\"model\":\"tokentap/sim-1b\",\"max_tokens\":2,\"prompt\":\"";
+        String body = prefix + "a".repeat(MAX_REQUEST_BYTES - prefix.length() - 2) + "\"}";
+
+        HttpResponse<String> response = Http.send(Http.post(base, COMPLETIONS, body));
+
+        assertThat(body).hasSize(MAX_REQUEST_BYTES);
+        assertThat(response.statusCode()).isEqualTo(200);
+    }
+
+    private void assertRejectedWith413(String response, String id, int receivedBefore) {
+        assertThat(response).startsWith("HTTP/1.1 413");
+        assertThat(response).contains("\"error\"").contains("\"code\":413");
+        await().atMost(Duration.ofSeconds(10)).until(() -> publisher.byRequestId(id).size() == 1);
+        UsageEvent event = publisher.byRequestId(id).get(0);
+        assertThat(event.status()).isEqualTo(413);
+        assertThat(event.outcome()).isEqualTo(Outcome.REJECTED);
+        assertThat(simulator.received()).hasSize(receivedBefore);
     }
 
     private void assertUpstreamErrorRecorded(byte[] body, String contentEncoding) {

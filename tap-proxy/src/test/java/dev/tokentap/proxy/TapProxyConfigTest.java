@@ -256,4 +256,22 @@ class TapProxyConfigTest {
         assertThat(defaults.adminListen()).isEqualTo(defaults.listenHost());
         assertThat(defaults.adminToken()).isNull();
     }
+
+    @Test
+    void shouldLimitRequestBodiesTo32MiBUnlessToldInBytesOrBinaryUnits() {
+        String[] upstream = {"--upstream", "http://vllm:8000"};
+        assertThat(TapProxyConfig.fromArgs(upstream, NO_ENV).maxRequestBytes()).isEqualTo(32L << 20);
+        assertThat(TapProxyConfig.fromArgs(upstream, Map.of("TOKENTAP_MAX_REQUEST_BYTES", "10MiB"))
+                .maxRequestBytes()).isEqualTo(10L << 20);
+        assertThat(TapProxyConfig.fromArgs(new String[] {"--upstream", "http://vllm:8000", "--max-request-bytes",
+                "4096"}, NO_ENV).maxRequestBytes()).isEqualTo(4096);
+        assertThat(TapProxyConfig.fromArgs(new String[] {"--upstream", "http://vllm:8000", "--max-request-bytes",
+                "2 GiB"}, NO_ENV).maxRequestBytes()).isEqualTo(2L << 30);
+        assertThatThrownBy(() -> TapProxyConfig.fromArgs(new String[] {"--upstream", "http://vllm:8000",
+                "--max-request-bytes", "lots"}, NO_ENV))
+                .hasMessageContaining("--max-request-bytes cannot be read from 'lots'");
+        assertThatThrownBy(() -> TapProxyConfig.fromArgs(new String[] {"--upstream", "http://vllm:8000",
+                "--max-request-bytes", "0"}, NO_ENV))
+                .hasMessageContaining("--max-request-bytes must be at least 1");
+    }
 }

@@ -115,13 +115,32 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
             throws ServletException, IOException {
         Exchange exchange = newExchange(request);
         request.setAttribute(EXCHANGE, exchange);
+        long declaredLength = request.getContentLengthLong();
+        if (declaredLength > config.maxRequestBytes()) {
+            // refused before anything is read or forwarded; the connection closes, so the body need not be read
+            exchange.rejected();
+            sendError(response, HttpStatus.PAYLOAD_TOO_LARGE_413);
+            finish(exchange, HttpStatus.PAYLOAD_TOO_LARGE_413, null);
+            return;
+        }
         try {
-            super.service(request, response);
+            super.service(declaredLength < 0 ? new BodyLimitedRequest(request, config.maxRequestBytes()) : request,
+                    response);
         } catch (IOException | ServletException | RuntimeException e) {
             LOG.debug("proxying failed before the upstream was called", e);
             finish(exchange, HttpStatus.INTERNAL_SERVER_ERROR_500, e);
             throw e;
         }
+    }
+
+    private static void sendError(HttpServletResponse response, int status) throws IOException {
+        byte[] body = OpenAiError.forStatus(status);
+        response.setStatus(status);
+        response.setContentType("application/json");
+        response.setContentLength(body.length);
+        response.setHeader(HttpHeader.CONNECTION.asString(), "close");
+        response.getOutputStream().write(body);
+        response.flushBuffer();
     }
 
     private Exchange newExchange(HttpServletRequest request) {
@@ -344,10 +363,19 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
             proxyRequest.abort(failure);
             return;
         }
-        if (exchange != null) {
+        if (exchange != null && failure instanceof BodyLimitedRequest.TooLarge) {
+            // the reply is 413 (see clientRequestStatus); a request already under way upstream is aborted
+            exchange.rejected();
+        } else if (exchange != null) {
             exchange.clientAborted();
         }
         super.onClientRequestFailure(clientRequest, proxyRequest, proxyResponse, failure);
+    }
+
+    @Override
+    protected int clientRequestStatus(Throwable failure) {
+        return failure instanceof BodyLimitedRequest.TooLarge ? HttpStatus.PAYLOAD_TOO_LARGE_413
+                : super.clientRequestStatus(failure);
     }
 
     @Override
