@@ -1,6 +1,7 @@
 package dev.tokentap.proxy;
 
 import dev.tokentap.event.Topics;
+import dev.tokentap.proxy.http.TrustedProxies;
 import java.net.InetAddress;
 import java.net.URI;
 import java.net.URISyntaxException;
@@ -47,6 +48,7 @@ import picocli.CommandLine.Option;
  * @param adminListen       address the admin port binds to; null for {@code listenHost}
  * @param adminToken        bearer token {@code /metrics} requires; null for none
  * @param maxRequestBytes   largest request body the proxy forwards; a larger one is answered 413
+ * @param trustedProxies    peers whose {@code X-Forwarded-For} names the client; none by default
  */
 public record TapProxyConfig(
         URI upstream,
@@ -67,7 +69,8 @@ public record TapProxyConfig(
         Duration drainTimeout,
         String adminListen,
         String adminToken,
-        long maxRequestBytes) {
+        long maxRequestBytes,
+        TrustedProxies trustedProxies) {
 
     /**
      * The disk spool.
@@ -108,6 +111,7 @@ public record TapProxyConfig(
     public TapProxyConfig {
         kafkaProperties = kafkaProperties == null ? Map.of() : Map.copyOf(new TreeMap<>(kafkaProperties));
         drainTimeout = drainTimeout == null ? DEFAULT_DRAIN_TIMEOUT : drainTimeout;
+        trustedProxies = trustedProxies == null ? TrustedProxies.NONE : trustedProxies;
         adminListen = adminListen == null || adminListen.isBlank() ? listenHost : adminListen;
         List<String> problems = problems(upstream, kafkaBootstrap, topic, listenHost, port, adminPort, connectTimeout,
                 upstreamTimeout, apiKeyHashSecret, tenantHeader, proxyHost, publishQueue, kafkaProperties);
@@ -212,7 +216,7 @@ public record TapProxyConfig(
                 + ", tenantHeader=" + tenantHeader + ", proxyHost=" + proxyHost + ", publishQueue=" + publishQueue
                 + ", kafkaProperties=" + kafkaProperties.keySet() + ", continuousUsage=" + continuousUsage
                 + ", adminListen=" + adminListen + ", adminToken=" + (adminToken == null ? "none" : "***")
-                + ", maxRequestBytes=" + maxRequestBytes + "]";
+                + ", maxRequestBytes=" + maxRequestBytes + ", trustedProxies=" + trustedProxies + "]";
     }
 
     /** A builder with every default set and {@code proxyHost} resolved from this machine. */
@@ -314,6 +318,12 @@ public record TapProxyConfig(
                 DEFAULT_DRAIN_TIMEOUT);
         long maxRequestBytes = convert(problems, "--max-request-bytes", cli.maxRequestBytes, TapProxyConfig::bytes,
                 DEFAULT_MAX_REQUEST_BYTES);
+        TrustedProxies trustedProxies = TrustedProxies.NONE;
+        try {
+            trustedProxies = TrustedProxies.parse(cli.trustedProxies);
+        } catch (IllegalArgumentException e) {
+            problems.add("--trusted-proxies has " + e.getMessage());
+        }
         Spool spool = null;
         if (!"none".equalsIgnoreCase(cli.spoolDir.strip())) {
             long maxBytes = convert(problems, "--spool-max-bytes", cli.spoolMaxBytes, Long::parseLong,
@@ -329,7 +339,8 @@ public record TapProxyConfig(
         }
         return new TapProxyConfig(upstream, cli.kafka, cli.topic, cli.listen, port, adminPort, connectTimeout,
                 upstreamTimeout, apiKeyHashSecret, tenantHeader, proxyHost, publishQueue, kafkaProperties,
-                continuousUsage, spool, drainTimeout, emptyToNull(cli.adminListen), adminToken, maxRequestBytes);
+                continuousUsage, spool, drainTimeout, emptyToNull(cli.adminListen), adminToken, maxRequestBytes,
+                trustedProxies);
     }
 
     private static Boolean bool(String value) {
@@ -392,7 +403,8 @@ public record TapProxyConfig(
             Map.entry("--drain-timeout", "TOKENTAP_DRAIN_TIMEOUT"),
             Map.entry("--admin-listen", "TOKENTAP_ADMIN_LISTEN"),
             Map.entry("--admin-token-file", "TOKENTAP_ADMIN_TOKEN_FILE"),
-            Map.entry("--max-request-bytes", "TOKENTAP_MAX_REQUEST_BYTES"));
+            Map.entry("--max-request-bytes", "TOKENTAP_MAX_REQUEST_BYTES"),
+            Map.entry("--trusted-proxies", "TOKENTAP_TRUSTED_PROXIES"));
 
     private static <T> T convert(List<String> problems, String flag, String value, Function<String, T> parse,
                                  T fallback) {
@@ -574,6 +586,12 @@ public record TapProxyConfig(
                         + "default: ${DEFAULT-VALUE})")
         String maxRequestBytes;
 
+        @Option(names = "--trusted-proxies", paramLabel = "CIDRS",
+                description = "comma-separated addresses or CIDR ranges of load balancers whose X-Forwarded-For "
+                        + "names the client; from any other peer the header is ignored "
+                        + "(env TOKENTAP_TRUSTED_PROXIES; default: none)")
+        String trustedProxies;
+
         @Option(names = {"-h", "--help"}, usageHelp = true, description = "show this help and exit")
         boolean help;
     }
@@ -599,6 +617,7 @@ public record TapProxyConfig(
         private String adminListen;
         private String adminToken;
         private long maxRequestBytes = DEFAULT_MAX_REQUEST_BYTES;
+        private TrustedProxies trustedProxies = TrustedProxies.NONE;
 
         private Builder(URI upstream) {
             this.upstream = upstream;
@@ -624,12 +643,14 @@ public record TapProxyConfig(
         public Builder adminListen(String v) { adminListen = v; return this; }
         public Builder adminToken(String v) { adminToken = v; return this; }
         public Builder maxRequestBytes(long v) { maxRequestBytes = v; return this; }
+        public Builder trustedProxies(TrustedProxies v) { trustedProxies = v; return this; }
 
         public TapProxyConfig build() {
             return new TapProxyConfig(upstream, kafkaBootstrap, topic, listenHost, port, adminPort, connectTimeout,
                     upstreamTimeout, apiKeyHashSecret, tenantHeader,
                     proxyHost != null ? proxyHost : localHostName(), publishQueue, kafkaProperties, continuousUsage,
-                    spool, drainTimeout, adminListen, adminToken, maxRequestBytes);
+                    spool, drainTimeout, adminListen, adminToken, maxRequestBytes,
+                    trustedProxies);
         }
     }
 }

@@ -5,12 +5,14 @@ import static org.awaitility.Awaitility.await;
 
 import dev.tokentap.event.Outcome;
 import dev.tokentap.event.UsageEvent;
+import dev.tokentap.proxy.http.TrustedProxies;
 import dev.tokentap.testkit.sim.VllmSimulator;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.io.ByteArrayOutputStream;
 import java.io.InputStream;
 import java.io.OutputStream;
+import java.net.InetAddress;
 import java.net.Socket;
 import java.net.URI;
 import java.net.http.HttpRequest;
@@ -32,6 +34,8 @@ class HostileInputIT {
 
     private static final String COMPLETIONS = "/v1/completions";
     private static final int MAX_REQUEST_BYTES = 64 * 1024;
+    /** A loopback address the tests connect from to play the trusted load balancer. */
+    private static final String TRUSTED_BALANCER = "127.0.0.2";
 
     private static VllmSimulator simulator;
     private static RecordingPublisher publisher;
@@ -45,6 +49,7 @@ class HostileInputIT {
         publisher = new RecordingPublisher();
         proxy = TapProxy.start(TapProxyConfig.builder(URI.create(simulator.baseUrl()))
                 .listenHost("127.0.0.1").port(0).adminPort(0).proxyHost("hostile-it").apiKeyHashSecret("x").maxRequestBytes(MAX_REQUEST_BYTES)
+                .trustedProxies(TrustedProxies.parse(TRUSTED_BALANCER + "/32"))
                 .build(), publisher, new PrometheusMeterRegistry(PrometheusConfig.DEFAULT));
         base = "http://127.0.0.1:" + proxy.port();
     }
@@ -190,6 +195,36 @@ class HostileInputIT {
         assertThat(response.statusCode()).isEqualTo(200);
     }
 
+    @Test
+    void shouldIgnoreASpoofedForwardedForFromAPeerThatIsNotTrusted() throws Exception {
+        String id = nextId();
+
+        String response = raw("127.0.0.1", completionWithForwardedFor(id, "6.6.6.6"));
+
+        assertThat(response).startsWith("HTTP/1.1 200");
+        await().atMost(Duration.ofSeconds(10)).until(() -> publisher.byRequestId(id).size() == 1);
+        assertThat(publisher.byRequestId(id).get(0).clientAddress()).isEqualTo("127.0.0.1");
+    }
+
+    @Test
+    void shouldTakeTheClientFromForwardedForWhenTheBalancerIsTrusted() throws Exception {
+        String id = nextId();
+
+        // the client put 6.6.6.6 in front; the trusted balancer appended the address it saw
+        String response = raw(TRUSTED_BALANCER, completionWithForwardedFor(id, "6.6.6.6, 198.51.100.4"));
+
+        assertThat(response).startsWith("HTTP/1.1 200");
+        await().atMost(Duration.ofSeconds(10)).until(() -> publisher.byRequestId(id).size() == 1);
+        assertThat(publisher.byRequestId(id).get(0).clientAddress()).isEqualTo("198.51.100.4");
+    }
+
+    private static String completionWithForwardedFor(String id, String forwardedFor) {
+        String body = "{\"model\":\"tokentap/sim-1b\",\"prompt\":\"who am I\",\"max_tokens\":2}";
+        return "POST " + COMPLETIONS + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                + "X-Request-Id: " + id + "\r\nX-Forwarded-For: " + forwardedFor + "\r\nContent-Length: "
+                + body.length() + "\r\nConnection: close\r\n\r\n" + body;
+    }
+
     private void assertRejectedWith413(String response, String id, int receivedBefore) {
         assertThat(response).startsWith("HTTP/1.1 413");
         assertThat(response).contains("\"error\"").contains("\"code\":413");
@@ -220,7 +255,12 @@ class HostileInputIT {
     }
 
     private static String raw(String request) throws Exception {
-        try (Socket socket = new Socket("127.0.0.1", proxy.port())) {
+        return raw("127.0.0.1", request);
+    }
+
+    private static String raw(String localAddress, String request) throws Exception {
+        try (Socket socket = new Socket(InetAddress.getByName("127.0.0.1"), proxy.port(),
+                InetAddress.getByName(localAddress), 0)) {
             socket.setSoTimeout(10_000);
             OutputStream out = socket.getOutputStream();
             out.write(request.getBytes(StandardCharsets.ISO_8859_1));

@@ -274,4 +274,15 @@ class TapProxyConfigTest {
                 "--max-request-bytes", "0"}, NO_ENV))
                 .hasMessageContaining("--max-request-bytes must be at least 1");
     }
+
+    @Test
+    void shouldTrustNoProxyUnlessToldAndReportABadEntry() {
+        String[] upstream = {"--upstream", "http://vllm:8000"};
+        assertThat(TapProxyConfig.fromArgs(upstream, NO_ENV).trustedProxies().isEmpty()).isTrue();
+        assertThat(TapProxyConfig.fromArgs(upstream, Map.of("TOKENTAP_TRUSTED_PROXIES", "10.0.0.0/8, 127.0.0.2"))
+                .trustedProxies().trusts("10.20.30.40")).isTrue();
+        assertThatThrownBy(() -> TapProxyConfig.fromArgs(new String[] {"--upstream", "http://vllm:8000",
+                "--trusted-proxies", "10.0.0.0/8,lb.internal"}, NO_ENV))
+                .hasMessageContaining("--trusted-proxies has not an IP address or CIDR range: 'lb.internal'");
+    }
 }

@@ -23,6 +23,7 @@ import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.util.Collections;
 import java.util.Locale;
 import java.util.Map;
 import java.util.UUID;
@@ -174,12 +175,17 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
         return exchange;
     }
 
-    private static String clientAddress(HttpServletRequest request) {
+    private String clientAddress(HttpServletRequest request) {
         String address = request.getRemoteAddr();
         if (address != null && address.length() > 2 && address.charAt(0) == '[') {
             address = address.substring(1, address.length() - 1);
         }
-        return address;
+        TrustedProxies trusted = config.trustedProxies();
+        if (trusted.isEmpty()) {
+            return address;
+        }
+        return trusted.clientAddress(address,
+                Collections.list(request.getHeaders(HttpHeader.X_FORWARDED_FOR.asString())));
     }
 
     private static Exchange exchange(HttpServletRequest request) {
