@@ -49,6 +49,8 @@ import picocli.CommandLine.Option;
  * @param adminToken        bearer token {@code /metrics} requires; null for none
  * @param maxRequestBytes   largest request body the proxy forwards; a larger one is answered 413
  * @param trustedProxies    peers whose {@code X-Forwarded-For} names the client; none by default
+ * @param clientIdleTimeout how long a client connection may be silent while the proxy waits to read from it
+ *                          (a stalled request line or headers, a stalled body, an idle keep-alive connection)
  */
 public record TapProxyConfig(
         URI upstream,
@@ -70,7 +72,8 @@ public record TapProxyConfig(
         String adminListen,
         String adminToken,
         long maxRequestBytes,
-        TrustedProxies trustedProxies) {
+        TrustedProxies trustedProxies,
+        Duration clientIdleTimeout) {
 
     /**
      * The disk spool.
@@ -102,6 +105,7 @@ public record TapProxyConfig(
     public static final int DEFAULT_PUBLISH_QUEUE = 100_000;
     public static final Duration DEFAULT_DRAIN_TIMEOUT = Duration.ofSeconds(30);
     public static final long DEFAULT_MAX_REQUEST_BYTES = 32L << 20;
+    public static final Duration DEFAULT_CLIENT_IDLE_TIMEOUT = Duration.ofSeconds(300);
     /** Environment variables with this prefix become Kafka producer properties. */
     public static final String KAFKA_ENV_PREFIX = "TOKENTAP_KAFKA_";
 
@@ -112,11 +116,15 @@ public record TapProxyConfig(
         kafkaProperties = kafkaProperties == null ? Map.of() : Map.copyOf(new TreeMap<>(kafkaProperties));
         drainTimeout = drainTimeout == null ? DEFAULT_DRAIN_TIMEOUT : drainTimeout;
         trustedProxies = trustedProxies == null ? TrustedProxies.NONE : trustedProxies;
+        clientIdleTimeout = clientIdleTimeout == null ? DEFAULT_CLIENT_IDLE_TIMEOUT : clientIdleTimeout;
         adminListen = adminListen == null || adminListen.isBlank() ? listenHost : adminListen;
         List<String> problems = problems(upstream, kafkaBootstrap, topic, listenHost, port, adminPort, connectTimeout,
                 upstreamTimeout, apiKeyHashSecret, tenantHeader, proxyHost, publishQueue, kafkaProperties);
         if (drainTimeout.isNegative()) {
             problems.add("--drain-timeout must be zero or more, got " + drainTimeout);
+        }
+        if (clientIdleTimeout.isNegative() || clientIdleTimeout.isZero()) {
+            problems.add("--client-idle-timeout must be a positive duration, got " + clientIdleTimeout);
         }
         if (maxRequestBytes < 1) {
             problems.add("--max-request-bytes must be at least 1, got " + maxRequestBytes);
@@ -216,7 +224,8 @@ public record TapProxyConfig(
                 + ", tenantHeader=" + tenantHeader + ", proxyHost=" + proxyHost + ", publishQueue=" + publishQueue
                 + ", kafkaProperties=" + kafkaProperties.keySet() + ", continuousUsage=" + continuousUsage
                 + ", adminListen=" + adminListen + ", adminToken=" + (adminToken == null ? "none" : "***")
-                + ", maxRequestBytes=" + maxRequestBytes + ", trustedProxies=" + trustedProxies + "]";
+                + ", maxRequestBytes=" + maxRequestBytes + ", trustedProxies=" + trustedProxies
+                + ", clientIdleTimeout=" + clientIdleTimeout + "]";
     }
 
     /** A builder with every default set and {@code proxyHost} resolved from this machine. */
@@ -318,6 +327,8 @@ public record TapProxyConfig(
                 DEFAULT_DRAIN_TIMEOUT);
         long maxRequestBytes = convert(problems, "--max-request-bytes", cli.maxRequestBytes, TapProxyConfig::bytes,
                 DEFAULT_MAX_REQUEST_BYTES);
+        Duration clientIdleTimeout = convert(problems, "--client-idle-timeout", cli.clientIdleTimeout,
+                TapProxyConfig::duration, DEFAULT_CLIENT_IDLE_TIMEOUT);
         TrustedProxies trustedProxies = TrustedProxies.NONE;
         try {
             trustedProxies = TrustedProxies.parse(cli.trustedProxies);
@@ -340,7 +351,7 @@ public record TapProxyConfig(
         return new TapProxyConfig(upstream, cli.kafka, cli.topic, cli.listen, port, adminPort, connectTimeout,
                 upstreamTimeout, apiKeyHashSecret, tenantHeader, proxyHost, publishQueue, kafkaProperties,
                 continuousUsage, spool, drainTimeout, emptyToNull(cli.adminListen), adminToken, maxRequestBytes,
-                trustedProxies);
+                trustedProxies, clientIdleTimeout);
     }
 
     private static Boolean bool(String value) {
@@ -404,7 +415,8 @@ public record TapProxyConfig(
             Map.entry("--admin-listen", "TOKENTAP_ADMIN_LISTEN"),
             Map.entry("--admin-token-file", "TOKENTAP_ADMIN_TOKEN_FILE"),
             Map.entry("--max-request-bytes", "TOKENTAP_MAX_REQUEST_BYTES"),
-            Map.entry("--trusted-proxies", "TOKENTAP_TRUSTED_PROXIES"));
+            Map.entry("--trusted-proxies", "TOKENTAP_TRUSTED_PROXIES"),
+            Map.entry("--client-idle-timeout", "TOKENTAP_CLIENT_IDLE_TIMEOUT"));
 
     private static <T> T convert(List<String> problems, String flag, String value, Function<String, T> parse,
                                  T fallback) {
@@ -592,6 +604,12 @@ public record TapProxyConfig(
                         + "(env TOKENTAP_TRUSTED_PROXIES; default: none)")
         String trustedProxies;
 
+        @Option(names = "--client-idle-timeout", paramLabel = "DURATION", defaultValue = "300s",
+                description = "longest silence from a client while the proxy waits to read from it: a stalled "
+                        + "request line, headers or body, or an idle keep-alive connection; a client waiting for "
+                        + "a slow response is not cut (env TOKENTAP_CLIENT_IDLE_TIMEOUT; default: ${DEFAULT-VALUE})")
+        String clientIdleTimeout;
+
         @Option(names = {"-h", "--help"}, usageHelp = true, description = "show this help and exit")
         boolean help;
     }
@@ -618,6 +636,7 @@ public record TapProxyConfig(
         private String adminToken;
         private long maxRequestBytes = DEFAULT_MAX_REQUEST_BYTES;
         private TrustedProxies trustedProxies = TrustedProxies.NONE;
+        private Duration clientIdleTimeout = DEFAULT_CLIENT_IDLE_TIMEOUT;
 
         private Builder(URI upstream) {
             this.upstream = upstream;
@@ -644,13 +663,14 @@ public record TapProxyConfig(
         public Builder adminToken(String v) { adminToken = v; return this; }
         public Builder maxRequestBytes(long v) { maxRequestBytes = v; return this; }
         public Builder trustedProxies(TrustedProxies v) { trustedProxies = v; return this; }
+        public Builder clientIdleTimeout(Duration v) { clientIdleTimeout = v; return this; }
 
         public TapProxyConfig build() {
             return new TapProxyConfig(upstream, kafkaBootstrap, topic, listenHost, port, adminPort, connectTimeout,
                     upstreamTimeout, apiKeyHashSecret, tenantHeader,
                     proxyHost != null ? proxyHost : localHostName(), publishQueue, kafkaProperties, continuousUsage,
                     spool, drainTimeout, adminListen, adminToken, maxRequestBytes,
-                    trustedProxies);
+                    trustedProxies, clientIdleTimeout);
         }
     }
 }

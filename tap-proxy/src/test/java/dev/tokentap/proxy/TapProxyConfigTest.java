@@ -285,4 +285,15 @@ class TapProxyConfigTest {
                 "--trusted-proxies", "10.0.0.0/8,lb.internal"}, NO_ENV))
                 .hasMessageContaining("--trusted-proxies has not an IP address or CIDR range: 'lb.internal'");
     }
+
+    @Test
+    void shouldCloseSilentClientsAfterFiveMinutesUnlessTold() {
+        String[] upstream = {"--upstream", "http://vllm:8000"};
+        assertThat(TapProxyConfig.fromArgs(upstream, NO_ENV).clientIdleTimeout()).isEqualTo(Duration.ofMinutes(5));
+        assertThat(TapProxyConfig.fromArgs(upstream, Map.of("TOKENTAP_CLIENT_IDLE_TIMEOUT", "20s"))
+                .clientIdleTimeout()).isEqualTo(Duration.ofSeconds(20));
+        assertThatThrownBy(() -> TapProxyConfig.fromArgs(new String[] {"--upstream", "http://vllm:8000",
+                "--client-idle-timeout", "0s"}, NO_ENV))
+                .hasMessageContaining("--client-idle-timeout must be a positive duration");
+    }
 }
