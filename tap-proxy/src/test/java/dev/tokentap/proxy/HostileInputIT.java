@@ -5,6 +5,7 @@ import static org.awaitility.Awaitility.await;
 
 import dev.tokentap.event.Outcome;
 import dev.tokentap.event.UsageEvent;
+import dev.tokentap.event.UsageSource;
 import dev.tokentap.proxy.http.TrustedProxies;
 import dev.tokentap.testkit.sim.VllmSimulator;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
@@ -223,6 +224,46 @@ class HostileInputIT {
         return "POST " + COMPLETIONS + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                 + "X-Request-Id: " + id + "\r\nX-Forwarded-For: " + forwardedFor + "\r\nContent-Length: "
                 + body.length() + "\r\nConnection: close\r\n\r\n" + body;
+    }
+
+    @Test
+    void shouldPassAnUpstreamsGarbageThroughAndStillMeterTheStream() {
+        String id = nextId();
+        String chat = "{\"model\":\"tokentap/sim-1b\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
+                + "\"max_tokens\":8,\"stream\":true}";
+
+        HttpResponse<String> response = Http.send(Http.post(base, "/v1/chat/completions", chat)
+                .header("X-Request-Id", id).header(VllmSimulator.GARBAGE_AFTER_HEADER, "3"));
+        HttpResponse<String> direct = Http.send(Http.post(simulator.baseUrl(), "/v1/chat/completions", chat)
+                .header("X-Request-Id", id).header(VllmSimulator.GARBAGE_AFTER_HEADER, "3"));
+
+        assertThat(response.statusCode()).isEqualTo(200);
+        assertThat(response.body()).contains(VllmSimulator.GARBAGE);
+        assertThat(Http.withoutCreated(response.body())).isEqualTo(Http.withoutCreated(direct.body()));
+        await().atMost(Duration.ofSeconds(10)).until(() -> publisher.byRequestId(id).size() == 1);
+        UsageEvent event = publisher.byRequestId(id).get(0);
+        assertThat(event.outcome()).isEqualTo(Outcome.OK);
+        assertThat(event.usageSource()).isEqualTo(UsageSource.REPORTED);
+        assertThat(event.completionTokens()).isEqualTo(8L);
+    }
+
+    @Test
+    void shouldRecordPartialUsageWhenAnUpstreamSendsGarbageAndDies() {
+        String id = nextId();
+        String chat = "{\"model\":\"tokentap/sim-1b\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
+                + "\"max_tokens\":8,\"stream\":true}";
+
+        // the client's response is cut short, as the upstream's was
+        Http.sendLenient(Http.post(base, "/v1/chat/completions", chat)
+                .header("X-Request-Id", id).header(VllmSimulator.GARBAGE_AFTER_HEADER, "3")
+                .header(VllmSimulator.FAIL_AFTER_HEADER, "5"));
+
+        await().atMost(Duration.ofSeconds(10)).until(() -> publisher.byRequestId(id).size() == 1);
+        UsageEvent event = publisher.byRequestId(id).get(0);
+        assertThat(event.status()).isEqualTo(200);
+        assertThat(event.outcome()).isEqualTo(Outcome.UPSTREAM_ERROR);
+        assertThat(event.usageSource()).isEqualTo(UsageSource.PARTIAL);
+        assertThat(event.completionTokens()).isEqualTo(5L);
     }
 
     private void assertRejectedWith413(String response, String id, int receivedBefore) {
