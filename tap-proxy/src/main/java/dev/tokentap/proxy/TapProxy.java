@@ -64,7 +64,8 @@ public final class TapProxy implements AutoCloseable {
             startedAdmin = AdminServer.start(config.adminListen(), config.adminPort(), registry, () -> ready,
                     config.adminToken());
             MeteringProxyServlet servlet = new MeteringProxyServlet(config, apiKeyHasher(config), publisher, metrics);
-            startedProxy = ProxyServer.start(config.listenHost(), config.port(), servlet, config.drainTimeout());
+            startedProxy = ProxyServer.start(config.listenHost(), config.port(), servlet, config.drainTimeout(),
+                    config.clientIdleTimeout());
         } catch (RuntimeException e) {
             if (startedAdmin != null) {
                 startedAdmin.stop();

@@ -1,6 +1,7 @@
 package dev.tokentap.proxy;
 
 import dev.tokentap.event.Topics;
+import dev.tokentap.proxy.http.TrustedProxies;
 import java.net.InetAddress;
 import java.net.URI;
 import java.net.URISyntaxException;
@@ -46,6 +47,10 @@ import picocli.CommandLine.Option;
  * @param drainTimeout      on shutdown, how long requests in flight may take to finish before they are cut
  * @param adminListen       address the admin port binds to; null for {@code listenHost}
  * @param adminToken        bearer token {@code /metrics} requires; null for none
+ * @param maxRequestBytes   largest request body the proxy forwards; a larger one is answered 413
+ * @param trustedProxies    peers whose {@code X-Forwarded-For} names the client; none by default
+ * @param clientIdleTimeout how long a client connection may be silent while the proxy waits to read from it
+ *                          (a stalled request line or headers, a stalled body, an idle keep-alive connection)
  */
 public record TapProxyConfig(
         URI upstream,
@@ -65,7 +70,10 @@ public record TapProxyConfig(
         Spool spool,
         Duration drainTimeout,
         String adminListen,
-        String adminToken) {
+        String adminToken,
+        long maxRequestBytes,
+        TrustedProxies trustedProxies,
+        Duration clientIdleTimeout) {
 
     /**
      * The disk spool.
@@ -96,6 +104,8 @@ public record TapProxyConfig(
     public static final Duration DEFAULT_UPSTREAM_TIMEOUT = Duration.ofSeconds(600);
     public static final int DEFAULT_PUBLISH_QUEUE = 100_000;
     public static final Duration DEFAULT_DRAIN_TIMEOUT = Duration.ofSeconds(30);
+    public static final long DEFAULT_MAX_REQUEST_BYTES = 32L << 20;
+    public static final Duration DEFAULT_CLIENT_IDLE_TIMEOUT = Duration.ofSeconds(300);
     /** Environment variables with this prefix become Kafka producer properties. */
     public static final String KAFKA_ENV_PREFIX = "TOKENTAP_KAFKA_";
 
@@ -105,11 +115,19 @@ public record TapProxyConfig(
     public TapProxyConfig {
         kafkaProperties = kafkaProperties == null ? Map.of() : Map.copyOf(new TreeMap<>(kafkaProperties));
         drainTimeout = drainTimeout == null ? DEFAULT_DRAIN_TIMEOUT : drainTimeout;
+        trustedProxies = trustedProxies == null ? TrustedProxies.NONE : trustedProxies;
+        clientIdleTimeout = clientIdleTimeout == null ? DEFAULT_CLIENT_IDLE_TIMEOUT : clientIdleTimeout;
         adminListen = adminListen == null || adminListen.isBlank() ? listenHost : adminListen;
         List<String> problems = problems(upstream, kafkaBootstrap, topic, listenHost, port, adminPort, connectTimeout,
                 upstreamTimeout, apiKeyHashSecret, tenantHeader, proxyHost, publishQueue, kafkaProperties);
         if (drainTimeout.isNegative()) {
             problems.add("--drain-timeout must be zero or more, got " + drainTimeout);
+        }
+        if (clientIdleTimeout.isNegative() || clientIdleTimeout.isZero()) {
+            problems.add("--client-idle-timeout must be a positive duration, got " + clientIdleTimeout);
+        }
+        if (maxRequestBytes < 1) {
+            problems.add("--max-request-bytes must be at least 1, got " + maxRequestBytes);
         }
         if (adminToken != null && adminToken.isBlank()) {
             problems.add("--admin-token-file must hold a token, the file is empty");
@@ -205,7 +223,9 @@ public record TapProxyConfig(
                 + ", apiKeyHashSecret=" + (apiKeyHashSecret == null ? "random" : "***")
                 + ", tenantHeader=" + tenantHeader + ", proxyHost=" + proxyHost + ", publishQueue=" + publishQueue
                 + ", kafkaProperties=" + kafkaProperties.keySet() + ", continuousUsage=" + continuousUsage
-                + ", adminListen=" + adminListen + ", adminToken=" + (adminToken == null ? "none" : "***") + "]";
+                + ", adminListen=" + adminListen + ", adminToken=" + (adminToken == null ? "none" : "***")
+                + ", maxRequestBytes=" + maxRequestBytes + ", trustedProxies=" + trustedProxies
+                + ", clientIdleTimeout=" + clientIdleTimeout + "]";
     }
 
     /** A builder with every default set and {@code proxyHost} resolved from this machine. */
@@ -305,6 +325,16 @@ public record TapProxyConfig(
         }
         Duration drainTimeout = convert(problems, "--drain-timeout", cli.drainTimeout, TapProxyConfig::duration,
                 DEFAULT_DRAIN_TIMEOUT);
+        long maxRequestBytes = convert(problems, "--max-request-bytes", cli.maxRequestBytes, TapProxyConfig::bytes,
+                DEFAULT_MAX_REQUEST_BYTES);
+        Duration clientIdleTimeout = convert(problems, "--client-idle-timeout", cli.clientIdleTimeout,
+                TapProxyConfig::duration, DEFAULT_CLIENT_IDLE_TIMEOUT);
+        TrustedProxies trustedProxies = TrustedProxies.NONE;
+        try {
+            trustedProxies = TrustedProxies.parse(cli.trustedProxies);
+        } catch (IllegalArgumentException e) {
+            problems.add("--trusted-proxies has " + e.getMessage());
+        }
         Spool spool = null;
         if (!"none".equalsIgnoreCase(cli.spoolDir.strip())) {
             long maxBytes = convert(problems, "--spool-max-bytes", cli.spoolMaxBytes, Long::parseLong,
@@ -320,7 +350,8 @@ public record TapProxyConfig(
         }
         return new TapProxyConfig(upstream, cli.kafka, cli.topic, cli.listen, port, adminPort, connectTimeout,
                 upstreamTimeout, apiKeyHashSecret, tenantHeader, proxyHost, publishQueue, kafkaProperties,
-                continuousUsage, spool, drainTimeout, emptyToNull(cli.adminListen), adminToken);
+                continuousUsage, spool, drainTimeout, emptyToNull(cli.adminListen), adminToken, maxRequestBytes,
+                trustedProxies, clientIdleTimeout);
     }
 
     private static Boolean bool(String value) {
@@ -382,7 +413,10 @@ public record TapProxyConfig(
             Map.entry("--spool-max-bytes", "TOKENTAP_SPOOL_MAX_BYTES"),
             Map.entry("--drain-timeout", "TOKENTAP_DRAIN_TIMEOUT"),
             Map.entry("--admin-listen", "TOKENTAP_ADMIN_LISTEN"),
-            Map.entry("--admin-token-file", "TOKENTAP_ADMIN_TOKEN_FILE"));
+            Map.entry("--admin-token-file", "TOKENTAP_ADMIN_TOKEN_FILE"),
+            Map.entry("--max-request-bytes", "TOKENTAP_MAX_REQUEST_BYTES"),
+            Map.entry("--trusted-proxies", "TOKENTAP_TRUSTED_PROXIES"),
+            Map.entry("--client-idle-timeout", "TOKENTAP_CLIENT_IDLE_TIMEOUT"));
 
     private static <T> T convert(List<String> problems, String flag, String value, Function<String, T> parse,
                                  T fallback) {
@@ -428,6 +462,25 @@ public record TapProxyConfig(
         } catch (NumberFormatException | DateTimeParseException e) {
             throw new IllegalArgumentException("not a duration: " + value, e);
         }
+    }
+
+    /** Reads a size: plain bytes, or a number with {@code KiB}, {@code MiB} or {@code GiB}. */
+    static Long bytes(String value) {
+        String v = value.strip();
+        String lower = v.toLowerCase(Locale.ROOT);
+        int shift = 0;
+        if (lower.endsWith("kib")) {
+            shift = 10;
+        } else if (lower.endsWith("mib")) {
+            shift = 20;
+        } else if (lower.endsWith("gib")) {
+            shift = 30;
+        }
+        long number = Long.parseLong((shift == 0 ? v : v.substring(0, v.length() - 3)).strip());
+        if (number < 0 || number > (Long.MAX_VALUE >> shift)) {
+            throw new IllegalArgumentException("size out of range: " + value);
+        }
+        return number << shift;
     }
 
     private static String emptyToNull(String s) {
@@ -539,6 +592,24 @@ public record TapProxyConfig(
                         + "(env TOKENTAP_ADMIN_TOKEN_FILE; default: none)")
         String adminTokenFile;
 
+        @Option(names = "--max-request-bytes", paramLabel = "SIZE", defaultValue = "32MiB",
+                description = "largest request body forwarded, in bytes or with KiB, MiB, GiB; a larger one is "
+                        + "answered 413 and nothing reaches the upstream (env TOKENTAP_MAX_REQUEST_BYTES; "
+                        + "default: ${DEFAULT-VALUE})")
+        String maxRequestBytes;
+
+        @Option(names = "--trusted-proxies", paramLabel = "CIDRS",
+                description = "comma-separated addresses or CIDR ranges of load balancers whose X-Forwarded-For "
+                        + "names the client; from any other peer the header is ignored "
+                        + "(env TOKENTAP_TRUSTED_PROXIES; default: none)")
+        String trustedProxies;
+
+        @Option(names = "--client-idle-timeout", paramLabel = "DURATION", defaultValue = "300s",
+                description = "longest silence from a client while the proxy waits to read from it: a stalled "
+                        + "request line, headers or body, or an idle keep-alive connection; a client waiting for "
+                        + "a slow response is not cut (env TOKENTAP_CLIENT_IDLE_TIMEOUT; default: ${DEFAULT-VALUE})")
+        String clientIdleTimeout;
+
         @Option(names = {"-h", "--help"}, usageHelp = true, description = "show this help and exit")
         boolean help;
     }
@@ -563,6 +634,9 @@ public record TapProxyConfig(
         private Duration drainTimeout = DEFAULT_DRAIN_TIMEOUT;
         private String adminListen;
         private String adminToken;
+        private long maxRequestBytes = DEFAULT_MAX_REQUEST_BYTES;
+        private TrustedProxies trustedProxies = TrustedProxies.NONE;
+        private Duration clientIdleTimeout = DEFAULT_CLIENT_IDLE_TIMEOUT;
 
         private Builder(URI upstream) {
             this.upstream = upstream;
@@ -587,12 +661,16 @@ public record TapProxyConfig(
         public Builder drainTimeout(Duration v) { drainTimeout = v; return this; }
         public Builder adminListen(String v) { adminListen = v; return this; }
         public Builder adminToken(String v) { adminToken = v; return this; }
+        public Builder maxRequestBytes(long v) { maxRequestBytes = v; return this; }
+        public Builder trustedProxies(TrustedProxies v) { trustedProxies = v; return this; }
+        public Builder clientIdleTimeout(Duration v) { clientIdleTimeout = v; return this; }
 
         public TapProxyConfig build() {
             return new TapProxyConfig(upstream, kafkaBootstrap, topic, listenHost, port, adminPort, connectTimeout,
                     upstreamTimeout, apiKeyHashSecret, tenantHeader,
                     proxyHost != null ? proxyHost : localHostName(), publishQueue, kafkaProperties, continuousUsage,
-                    spool, drainTimeout, adminListen, adminToken);
+                    spool, drainTimeout, adminListen, adminToken, maxRequestBytes,
+                    trustedProxies, clientIdleTimeout);
         }
     }
 }

@@ -5,12 +5,15 @@ import static org.awaitility.Awaitility.await;
 
 import dev.tokentap.event.Outcome;
 import dev.tokentap.event.UsageEvent;
+import dev.tokentap.event.UsageSource;
+import dev.tokentap.proxy.http.TrustedProxies;
 import dev.tokentap.testkit.sim.VllmSimulator;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.io.ByteArrayOutputStream;
 import java.io.InputStream;
 import java.io.OutputStream;
+import java.net.InetAddress;
 import java.net.Socket;
 import java.net.URI;
 import java.net.http.HttpRequest;
@@ -31,6 +34,9 @@ import org.junit.jupiter.api.Test;
 class HostileInputIT {
 
     private static final String COMPLETIONS = "/v1/completions";
+    private static final int MAX_REQUEST_BYTES = 64 * 1024;
+    /** A loopback address the tests connect from to play the trusted load balancer. */
+    private static final String TRUSTED_BALANCER = "127.0.0.2";
 
     private static VllmSimulator simulator;
     private static RecordingPublisher publisher;
@@ -43,7 +49,8 @@ class HostileInputIT {
         simulator = VllmSimulator.builder().host("127.0.0.1").port(0).build().start();
         publisher = new RecordingPublisher();
         proxy = TapProxy.start(TapProxyConfig.builder(URI.create(simulator.baseUrl()))
-                .listenHost("127.0.0.1").port(0).adminPort(0).proxyHost("hostile-it").apiKeyHashSecret("x")
+                .listenHost("127.0.0.1").port(0).adminPort(0).proxyHost("hostile-it").apiKeyHashSecret("x").maxRequestBytes(MAX_REQUEST_BYTES)
+                .trustedProxies(TrustedProxies.parse(TRUSTED_BALANCER + "/32"))
                 .build(), publisher, new PrometheusMeterRegistry(PrometheusConfig.DEFAULT));
         base = "http://127.0.0.1:" + proxy.port();
     }
@@ -153,6 +160,122 @@ class HostileInputIT {
         assertThat(response).doesNotContain("root:");
     }
 
+    @Test
+    void shouldRefuseABodyDeclaredOverTheLimitWithoutForwardingIt() throws Exception {
+        int before = simulator.received().size();
+        String id = nextId();
+
+        String response = raw("POST " + COMPLETIONS + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                + "X-Request-Id: " + id + "\r\nContent-Length: " + (10 << 20) + "\r\n\r\n");
+
+        assertRejectedWith413(response, id, before);
+    }
+
+    @Test
+    void shouldRefuseAChunkedBodyOnceItPassesTheLimitWithoutForwardingIt() throws Exception {
+        int before = simulator.received().size();
+        String id = nextId();
+        String prefix = "{\"model\":\"tokentap/sim-1b\",\"max_tokens\":2,\"prompt\":\"";
+        String chunk = prefix + "a".repeat(MAX_REQUEST_BYTES + 1 - prefix.length());
+
+        String response = raw("POST " + COMPLETIONS + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                + "X-Request-Id: " + id + "\r\nTransfer-Encoding: chunked\r\n\r\n"
+                + Integer.toHexString(chunk.length()) + "\r\n" + chunk + "\r\n");
+
+        assertRejectedWith413(response, id, before);
+    }
+
+    @Test
+    void shouldForwardABodyJustUnderTheLimit() {
+        String prefix = "{\"model\":\"tokentap/sim-1b\",\"max_tokens\":2,\"prompt\":\"";
+        String body = prefix + "a".repeat(MAX_REQUEST_BYTES - prefix.length() - 2) + "\"}";
+
+        HttpResponse<String> response = Http.send(Http.post(base, COMPLETIONS, body));
+
+        assertThat(body).hasSize(MAX_REQUEST_BYTES);
+        assertThat(response.statusCode()).isEqualTo(200);
+    }
+
+    @Test
+    void shouldIgnoreASpoofedForwardedForFromAPeerThatIsNotTrusted() throws Exception {
+        String id = nextId();
+
+        String response = raw("127.0.0.1", completionWithForwardedFor(id, "6.6.6.6"));
+
+        assertThat(response).startsWith("HTTP/1.1 200");
+        await().atMost(Duration.ofSeconds(10)).until(() -> publisher.byRequestId(id).size() == 1);
+        assertThat(publisher.byRequestId(id).get(0).clientAddress()).isEqualTo("127.0.0.1");
+    }
+
+    @Test
+    void shouldTakeTheClientFromForwardedForWhenTheBalancerIsTrusted() throws Exception {
+        String id = nextId();
+
+        // the client put 6.6.6.6 in front; the trusted balancer appended the address it saw
+        String response = raw(TRUSTED_BALANCER, completionWithForwardedFor(id, "6.6.6.6, 198.51.100.4"));
+
+        assertThat(response).startsWith("HTTP/1.1 200");
+        await().atMost(Duration.ofSeconds(10)).until(() -> publisher.byRequestId(id).size() == 1);
+        assertThat(publisher.byRequestId(id).get(0).clientAddress()).isEqualTo("198.51.100.4");
+    }
+
+    private static String completionWithForwardedFor(String id, String forwardedFor) {
+        String body = "{\"model\":\"tokentap/sim-1b\",\"prompt\":\"who am I\",\"max_tokens\":2}";
+        return "POST " + COMPLETIONS + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                + "X-Request-Id: " + id + "\r\nX-Forwarded-For: " + forwardedFor + "\r\nContent-Length: "
+                + body.length() + "\r\nConnection: close\r\n\r\n" + body;
+    }
+
+    @Test
+    void shouldPassAnUpstreamsGarbageThroughAndStillMeterTheStream() {
+        String id = nextId();
+        String chat = "{\"model\":\"tokentap/sim-1b\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
+                + "\"max_tokens\":8,\"stream\":true}";
+
+        HttpResponse<String> response = Http.send(Http.post(base, "/v1/chat/completions", chat)
+                .header("X-Request-Id", id).header(VllmSimulator.GARBAGE_AFTER_HEADER, "3"));
+        HttpResponse<String> direct = Http.send(Http.post(simulator.baseUrl(), "/v1/chat/completions", chat)
+                .header("X-Request-Id", id).header(VllmSimulator.GARBAGE_AFTER_HEADER, "3"));
+
+        assertThat(response.statusCode()).isEqualTo(200);
+        assertThat(response.body()).contains(VllmSimulator.GARBAGE);
+        assertThat(Http.withoutCreated(response.body())).isEqualTo(Http.withoutCreated(direct.body()));
+        await().atMost(Duration.ofSeconds(10)).until(() -> publisher.byRequestId(id).size() == 1);
+        UsageEvent event = publisher.byRequestId(id).get(0);
+        assertThat(event.outcome()).isEqualTo(Outcome.OK);
+        assertThat(event.usageSource()).isEqualTo(UsageSource.REPORTED);
+        assertThat(event.completionTokens()).isEqualTo(8L);
+    }
+
+    @Test
+    void shouldRecordPartialUsageWhenAnUpstreamSendsGarbageAndDies() {
+        String id = nextId();
+        String chat = "{\"model\":\"tokentap/sim-1b\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
+                + "\"max_tokens\":8,\"stream\":true}";
+
+        // the client's response is cut short, as the upstream's was
+        Http.sendLenient(Http.post(base, "/v1/chat/completions", chat)
+                .header("X-Request-Id", id).header(VllmSimulator.GARBAGE_AFTER_HEADER, "3")
+                .header(VllmSimulator.FAIL_AFTER_HEADER, "5"));
+
+        await().atMost(Duration.ofSeconds(10)).until(() -> publisher.byRequestId(id).size() == 1);
+        UsageEvent event = publisher.byRequestId(id).get(0);
+        assertThat(event.status()).isEqualTo(200);
+        assertThat(event.outcome()).isEqualTo(Outcome.UPSTREAM_ERROR);
+        assertThat(event.usageSource()).isEqualTo(UsageSource.PARTIAL);
+        assertThat(event.completionTokens()).isEqualTo(5L);
+    }
+
+    private void assertRejectedWith413(String response, String id, int receivedBefore) {
+        assertThat(response).startsWith("HTTP/1.1 413");
+        assertThat(response).contains("\"error\"").contains("\"code\":413");
+        await().atMost(Duration.ofSeconds(10)).until(() -> publisher.byRequestId(id).size() == 1);
+        UsageEvent event = publisher.byRequestId(id).get(0);
+        assertThat(event.status()).isEqualTo(413);
+        assertThat(event.outcome()).isEqualTo(Outcome.REJECTED);
+        assertThat(simulator.received()).hasSize(receivedBefore);
+    }
+
     private void assertUpstreamErrorRecorded(byte[] body, String contentEncoding) {
         String id = nextId();
         HttpRequest.Builder request = HttpRequest.newBuilder(URI.create(base + COMPLETIONS))
@@ -173,7 +296,12 @@ class HostileInputIT {
     }
 
     private static String raw(String request) throws Exception {
-        try (Socket socket = new Socket("127.0.0.1", proxy.port())) {
+        return raw("127.0.0.1", request);
+    }
+
+    private static String raw(String localAddress, String request) throws Exception {
+        try (Socket socket = new Socket(InetAddress.getByName("127.0.0.1"), proxy.port(),
+                InetAddress.getByName(localAddress), 0)) {
             socket.setSoTimeout(10_000);
             OutputStream out = socket.getOutputStream();
             out.write(request.getBytes(StandardCharsets.ISO_8859_1));

@@ -256,4 +256,44 @@ class TapProxyConfigTest {
         assertThat(defaults.adminListen()).isEqualTo(defaults.listenHost());
         assertThat(defaults.adminToken()).isNull();
     }
+
+    @Test
+    void shouldLimitRequestBodiesTo32MiBUnlessToldInBytesOrBinaryUnits() {
+        String[] upstream = {"--upstream", "http://vllm:8000"};
+        assertThat(TapProxyConfig.fromArgs(upstream, NO_ENV).maxRequestBytes()).isEqualTo(32L << 20);
+        assertThat(TapProxyConfig.fromArgs(upstream, Map.of("TOKENTAP_MAX_REQUEST_BYTES", "10MiB"))
+                .maxRequestBytes()).isEqualTo(10L << 20);
+        assertThat(TapProxyConfig.fromArgs(new String[] {"--upstream", "http://vllm:8000", "--max-request-bytes",
+                "4096"}, NO_ENV).maxRequestBytes()).isEqualTo(4096);
+        assertThat(TapProxyConfig.fromArgs(new String[] {"--upstream", "http://vllm:8000", "--max-request-bytes",
+                "2 GiB"}, NO_ENV).maxRequestBytes()).isEqualTo(2L << 30);
+        assertThatThrownBy(() -> TapProxyConfig.fromArgs(new String[] {"--upstream", "http://vllm:8000",
+                "--max-request-bytes", "lots"}, NO_ENV))
+                .hasMessageContaining("--max-request-bytes cannot be read from 'lots'");
+        assertThatThrownBy(() -> TapProxyConfig.fromArgs(new String[] {"--upstream", "http://vllm:8000",
+                "--max-request-bytes", "0"}, NO_ENV))
+                .hasMessageContaining("--max-request-bytes must be at least 1");
+    }
+
+    @Test
+    void shouldTrustNoProxyUnlessToldAndReportABadEntry() {
+        String[] upstream = {"--upstream", "http://vllm:8000"};
+        assertThat(TapProxyConfig.fromArgs(upstream, NO_ENV).trustedProxies().isEmpty()).isTrue();
+        assertThat(TapProxyConfig.fromArgs(upstream, Map.of("TOKENTAP_TRUSTED_PROXIES", "10.0.0.0/8, 127.0.0.2"))
+                .trustedProxies().trusts("10.20.30.40")).isTrue();
+        assertThatThrownBy(() -> TapProxyConfig.fromArgs(new String[] {"--upstream", "http://vllm:8000",
+                "--trusted-proxies", "10.0.0.0/8,lb.internal"}, NO_ENV))
+                .hasMessageContaining("--trusted-proxies has not an IP address or CIDR range: 'lb.internal'");
+    }
+
+    @Test
+    void shouldCloseSilentClientsAfterFiveMinutesUnlessTold() {
+        String[] upstream = {"--upstream", "http://vllm:8000"};
+        assertThat(TapProxyConfig.fromArgs(upstream, NO_ENV).clientIdleTimeout()).isEqualTo(Duration.ofMinutes(5));
+        assertThat(TapProxyConfig.fromArgs(upstream, Map.of("TOKENTAP_CLIENT_IDLE_TIMEOUT", "20s"))
+                .clientIdleTimeout()).isEqualTo(Duration.ofSeconds(20));
+        assertThatThrownBy(() -> TapProxyConfig.fromArgs(new String[] {"--upstream", "http://vllm:8000",
+                "--client-idle-timeout", "0s"}, NO_ENV))
+                .hasMessageContaining("--client-idle-timeout must be a positive duration");
+    }
 }

@@ -17,10 +17,12 @@ public final class Outcome {
     public static final String UPSTREAM_TIMEOUT = "upstream_timeout";
     /** The client went away before the response was complete. */
     public static final String CLIENT_ABORTED = "client_aborted";
+    /** The proxy refused the request itself (e.g. a body over its size limit); nothing was sent upstream. */
+    public static final String REJECTED = "rejected";
 
     /** Every outcome this version knows. */
     public static final Set<String> ALL = Set.of(OK, UPSTREAM_ERROR, UPSTREAM_UNREACHABLE, UPSTREAM_TIMEOUT,
-            CLIENT_ABORTED);
+            CLIENT_ABORTED, REJECTED);
 
     private Outcome() {
     }

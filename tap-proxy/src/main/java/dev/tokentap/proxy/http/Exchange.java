@@ -43,6 +43,7 @@ final class Exchange {
     private volatile long firstByteAt;
     private volatile int upstreamStatus = -1;
     private volatile boolean clientAborted;
+    private volatile boolean rejected;
     private volatile boolean uploadFailedUpstream;
     private volatile boolean lengthPreserved = true;
     private volatile int errorStatusSent = -1;
@@ -104,6 +105,15 @@ final class Exchange {
         clientAborted = true;
     }
 
+    /** The proxy refused the request itself; nothing of it reached the upstream. */
+    void rejected() {
+        rejected = true;
+    }
+
+    boolean isRejected() {
+        return rejected;
+    }
+
     /** Sending the request body failed because the upstream request failed, not because the client did. */
     void uploadFailedUpstream(boolean value) {
         uploadFailedUpstream = value;
@@ -141,6 +151,9 @@ final class Exchange {
 
     /** How the exchange ended, given the failure that ended it (null when it completed normally). */
     String outcome(Throwable failure) {
+        if (rejected) {
+            return Outcome.REJECTED;
+        }
         return outcome(clientAborted, failure, upstreamStatus, facts.errorSeen());
     }
 

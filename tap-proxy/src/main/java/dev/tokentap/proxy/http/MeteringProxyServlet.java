@@ -23,6 +23,7 @@ import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.util.Collections;
 import java.util.Locale;
 import java.util.Map;
 import java.util.UUID;
@@ -115,13 +116,32 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
             throws ServletException, IOException {
         Exchange exchange = newExchange(request);
         request.setAttribute(EXCHANGE, exchange);
+        long declaredLength = request.getContentLengthLong();
+        if (declaredLength > config.maxRequestBytes()) {
+            // refused before anything is read or forwarded; the connection closes, so the body need not be read
+            exchange.rejected();
+            sendError(response, HttpStatus.PAYLOAD_TOO_LARGE_413);
+            finish(exchange, HttpStatus.PAYLOAD_TOO_LARGE_413, null);
+            return;
+        }
         try {
-            super.service(request, response);
+            super.service(declaredLength < 0 ? new BodyLimitedRequest(request, config.maxRequestBytes()) : request,
+                    response);
         } catch (IOException | ServletException | RuntimeException e) {
             LOG.debug("proxying failed before the upstream was called", e);
             finish(exchange, HttpStatus.INTERNAL_SERVER_ERROR_500, e);
             throw e;
         }
+    }
+
+    private static void sendError(HttpServletResponse response, int status) throws IOException {
+        byte[] body = OpenAiError.forStatus(status);
+        response.setStatus(status);
+        response.setContentType("application/json");
+        response.setContentLength(body.length);
+        response.setHeader(HttpHeader.CONNECTION.asString(), "close");
+        response.getOutputStream().write(body);
+        response.flushBuffer();
     }
 
     private Exchange newExchange(HttpServletRequest request) {
@@ -155,12 +175,17 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
         return exchange;
     }
 
-    private static String clientAddress(HttpServletRequest request) {
+    private String clientAddress(HttpServletRequest request) {
         String address = request.getRemoteAddr();
         if (address != null && address.length() > 2 && address.charAt(0) == '[') {
             address = address.substring(1, address.length() - 1);
         }
-        return address;
+        TrustedProxies trusted = config.trustedProxies();
+        if (trusted.isEmpty()) {
+            return address;
+        }
+        return trusted.clientAddress(address,
+                Collections.list(request.getHeaders(HttpHeader.X_FORWARDED_FOR.asString())));
     }
 
     private static Exchange exchange(HttpServletRequest request) {
@@ -344,10 +369,19 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
             proxyRequest.abort(failure);
             return;
         }
-        if (exchange != null) {
+        if (exchange != null && failure instanceof BodyLimitedRequest.TooLarge) {
+            // the reply is 413 (see clientRequestStatus); a request already under way upstream is aborted
+            exchange.rejected();
+        } else if (exchange != null) {
             exchange.clientAborted();
         }
         super.onClientRequestFailure(clientRequest, proxyRequest, proxyResponse, failure);
+    }
+
+    @Override
+    protected int clientRequestStatus(Throwable failure) {
+        return failure instanceof BodyLimitedRequest.TooLarge ? HttpStatus.PAYLOAD_TOO_LARGE_413
+                : super.clientRequestStatus(failure);
     }
 
     @Override

@@ -1,12 +1,16 @@
 package dev.tokentap.proxy.http;
 
+import dev.tokentap.proxy.TapProxyConfig;
 import io.javalin.Javalin;
 import java.time.Duration;
 import org.eclipse.jetty.ee10.servlet.ServletContextHandler;
 import org.eclipse.jetty.ee10.servlet.ServletHandler;
 import org.eclipse.jetty.ee10.servlet.ServletHolder;
 import org.eclipse.jetty.ee10.servlet.ServletMapping;
+import org.eclipse.jetty.server.AbstractConnector;
+import org.eclipse.jetty.server.Connector;
 import org.eclipse.jetty.server.handler.GracefulHandler;
+import org.eclipse.jetty.util.component.LifeCycle;
 
 /**
  * The proxy port: a Javalin app whose servlet context serves every path with {@link MeteringProxyServlet}, so
@@ -30,11 +34,33 @@ public final class ProxyServer {
      * flight (long streams included) finish for at most {@code drainTimeout} before cutting them.
      */
     public static ProxyServer start(String host, int port, MeteringProxyServlet servlet, Duration drainTimeout) {
+        return start(host, port, servlet, drainTimeout, TapProxyConfig.DEFAULT_CLIENT_IDLE_TIMEOUT);
+    }
+
+    /**
+     * As {@link #start(String, int, MeteringProxyServlet, Duration)}, with client connections closed after
+     * {@code clientIdleTimeout} of silence while the proxy waits to read from them: a client that stalls in its
+     * request line, headers or body (slow-loris) holds a connection that long at most. Jetty does not count the
+     * time a request is being handled with no I/O pending, so a client waiting for a slow response is not cut.
+     */
+    public static ProxyServer start(String host, int port, MeteringProxyServlet servlet, Duration drainTimeout,
+                                    Duration clientIdleTimeout) {
         Javalin app = Javalin.create(config -> {
             config.jetty.modifyServer(server -> {
                 // Javalin nests its context inside this handler; Jetty's graceful stop waits for what it counts
                 server.setHandler(new GracefulHandler());
                 server.setStopTimeout(drainTimeout.toMillis());
+                // Javalin adds its connector after this runs, but before the server starts
+                server.addEventListener(new LifeCycle.Listener() {
+                    @Override
+                    public void lifeCycleStarting(LifeCycle event) {
+                        for (Connector connector : server.getConnectors()) {
+                            if (connector instanceof AbstractConnector c) {
+                                c.setIdleTimeout(clientIdleTimeout.toMillis());
+                            }
+                        }
+                    }
+                });
             });
             config.startup.showJavalinBanner = false;
             config.startup.showOldJavalinVersionWarning = false;

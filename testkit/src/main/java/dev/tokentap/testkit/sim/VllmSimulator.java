@@ -60,6 +60,14 @@ public final class VllmSimulator implements AutoCloseable {
      * then {@code [DONE]}, as when the engine fails a request mid-generation after the 200 went out.
      */
     public static final String ERROR_AFTER_HEADER = "X-Sim-Error-After";
+    /**
+     * Test hook: a stream whose request carries this header sends {@link #GARBAGE} before the events of that token
+     * step, then goes on as usual, as a broken or hostile upstream might.
+     */
+    public static final String GARBAGE_AFTER_HEADER = "X-Sim-Garbage-After";
+    /** What {@link #GARBAGE_AFTER_HEADER} sends: a line that is no field, broken JSON, an unknown event, a comment. */
+    public static final String GARBAGE = "this is not an event\n\ndata: {\"id\": \"cmpl-broken\", \"choices\": [\n\n"
+            + "event: surprise\ndata: [1, 2\n\n: a comment\n\ndata: \n\n";
     /** Test hook: errors of a request carrying this header come in vLLM's older flat format. */
     public static final String LEGACY_ERRORS_HEADER = "X-Sim-Legacy-Errors";
     /** A path vLLM does not serve that answers with a usage object, to test how unknown routes are metered. */
@@ -297,7 +305,8 @@ public final class VllmSimulator implements AutoCloseable {
             served(id, usage.completionTokens());
         } else if (request.stream()) {
             stream(ctx, new StreamScript(request, id, createdAt, model, usage), id, request.choices(),
-                    intHeader(ctx, FAIL_AFTER_HEADER), intHeader(ctx, ERROR_AFTER_HEADER));
+                    intHeader(ctx, FAIL_AFTER_HEADER), intHeader(ctx, ERROR_AFTER_HEADER),
+                    intHeader(ctx, GARBAGE_AFTER_HEADER));
         } else {
             ObjectNode body = request.chat()
                     ? VllmResponses.chatCompletion(request, id, createdAt, model, usage)
@@ -442,13 +451,14 @@ public final class VllmSimulator implements AutoCloseable {
         }
     }
 
-    private void stream(Context ctx, StreamScript script, String id, int choices, int failAfter, int errorAfter) {
+    private void stream(Context ctx, StreamScript script, String id, int choices, int failAfter, int errorAfter,
+                        int garbageAfter) {
         ctx.status(200);
         ctx.contentType(EVENT_STREAM);
         ctx.future(() -> {
             CompletableFuture<Void> done = new CompletableFuture<>();
             StreamWriter writer = new StreamWriter(ctx.req(), ctx.res(), script, id, choices, done, failAfter,
-                    errorAfter);
+                    errorAfter, garbageAfter);
             try {
                 // headers go out now, as uvicorn sends them, so a client sees 200 before the first token
                 ctx.res().flushBuffer();
@@ -498,11 +508,12 @@ public final class VllmSimulator implements AutoCloseable {
         private final CompletableFuture<Void> done;
         private final int failAfter;
         private final int errorAfter;
+        private final int garbageAfter;
         private final long startNanos = System.nanoTime();
         private int step;
 
         StreamWriter(HttpServletRequest request, HttpServletResponse response, StreamScript script, String id,
-                     int choices, CompletableFuture<Void> done, int failAfter, int errorAfter) {
+                     int choices, CompletableFuture<Void> done, int failAfter, int errorAfter, int garbageAfter) {
             this.request = request;
             this.response = response;
             this.script = script;
@@ -511,6 +522,7 @@ public final class VllmSimulator implements AutoCloseable {
             this.done = done;
             this.failAfter = failAfter;
             this.errorAfter = errorAfter;
+            this.garbageAfter = garbageAfter;
         }
 
         void scheduleNext() {
@@ -536,6 +548,10 @@ public final class VllmSimulator implements AutoCloseable {
                     out.flush();
                     done.complete(null);
                     return;
+                }
+                if (step == garbageAfter) {
+                    out.write(GARBAGE.getBytes(StandardCharsets.UTF_8));
+                    out.flush();
                 }
                 for (String frame : script.step(step)) {
                     out.write(frame.getBytes(StandardCharsets.UTF_8));
