@@ -6,8 +6,6 @@ import dev.tokentap.proxy.ProxyMetrics;
 import java.time.Duration;
 import java.util.HashMap;
 import java.util.Map;
-import java.util.concurrent.ArrayBlockingQueue;
-import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.TimeUnit;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.Producer;
@@ -30,21 +28,24 @@ public final class KafkaUsagePublisher implements UsagePublisher {
 
     private final Producer<String, UsageEvent> producer;
     private final String topic;
-    private final BlockingQueue<UsageEvent> queue;
+    private final UsageHandOff queue;
     private final ProxyMetrics metrics;
     private final Thread sender;
-    private final WarnLimiter queueFullWarning = new WarnLimiter(LOG, 10, TimeUnit.SECONDS);
     private final WarnLimiter sendWarning = new WarnLimiter(LOG, 10, TimeUnit.SECONDS);
-    private volatile boolean closing;
 
     /** A publisher with its own {@link KafkaProducer}. */
     public static KafkaUsagePublisher create(String bootstrapServers, String topic, String clientId,
                                              Map<String, String> extraProperties, int queueCapacity,
                                              ProxyMetrics metrics) {
-        Map<String, Object> properties = producerProperties(bootstrapServers, clientId, extraProperties);
-        Producer<String, UsageEvent> producer = new KafkaProducer<>(properties, new StringSerializer(),
-                new UsageEventSerde.UsageEventSerializer());
-        return new KafkaUsagePublisher(producer, topic, queueCapacity, metrics);
+        return new KafkaUsagePublisher(newProducer(bootstrapServers, clientId, extraProperties), topic, queueCapacity,
+                metrics);
+    }
+
+    /** An idempotent producer of usage events with {@link #producerProperties}. */
+    static Producer<String, UsageEvent> newProducer(String bootstrapServers, String clientId,
+                                                    Map<String, String> extraProperties) {
+        return new KafkaProducer<>(producerProperties(bootstrapServers, clientId, extraProperties),
+                new StringSerializer(), new UsageEventSerde.UsageEventSerializer());
     }
 
     /**
@@ -71,9 +72,9 @@ public final class KafkaUsagePublisher implements UsagePublisher {
                                ProxyMetrics metrics) {
         this.producer = producer;
         this.topic = topic;
-        this.queue = new ArrayBlockingQueue<>(queueCapacity);
+        this.queue = new UsageHandOff(queueCapacity, metrics, LOG,
+                "usage event dropped: publish queue full capacity={}");
         this.metrics = metrics;
-        metrics.publishQueue(queue::size);
         this.sender = new Thread(this::drain, "tokentap-publisher");
         this.sender.setDaemon(true);
         this.sender.start();
@@ -81,15 +82,7 @@ public final class KafkaUsagePublisher implements UsagePublisher {
 
     @Override
     public void publish(UsageEvent event) {
-        if (closing) {
-            metrics.publishFailure(ProxyMetrics.REASON_SHUTDOWN);
-            return;
-        }
-        if (!queue.offer(event)) {
-            metrics.publishFailure(ProxyMetrics.REASON_QUEUE_FULL);
-            queueFullWarning.warn("usage event dropped: publish queue full capacity={}",
-                    queue.size() + queue.remainingCapacity());
-        }
+        queue.offer(event);
     }
 
     /** Events waiting to be sent. */
@@ -106,7 +99,7 @@ public final class KafkaUsagePublisher implements UsagePublisher {
                 break;
             }
             if (event == null) {
-                if (closing) {
+                if (queue.closed()) {
                     break;
                 }
                 continue;
@@ -134,17 +127,16 @@ public final class KafkaUsagePublisher implements UsagePublisher {
     }
 
     private void sendFailed(Exception failure) {
-        metrics.publishFailure(closing ? ProxyMetrics.REASON_SHUTDOWN : ProxyMetrics.REASON_KAFKA_ERROR);
+        metrics.publishFailure(queue.closed() ? ProxyMetrics.REASON_SHUTDOWN : ProxyMetrics.REASON_KAFKA_ERROR);
         sendWarning.warn("usage event not published error={} message=\"{}\"", failure.getClass().getSimpleName(),
                 failure.getMessage());
     }
 
     @Override
     public void close(Duration timeout) {
-        if (closing) {
+        if (!queue.close()) {
             return;
         }
-        closing = true;
         long deadline = System.nanoTime() + timeout.toNanos();
         try {
             sender.join(Math.max(1, remainingMillis(deadline)));

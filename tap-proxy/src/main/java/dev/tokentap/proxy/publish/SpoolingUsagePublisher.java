@@ -2,7 +2,6 @@ package dev.tokentap.proxy.publish;
 
 import dev.tokentap.event.UsageEvent;
 import dev.tokentap.event.UsageEventCodec;
-import dev.tokentap.event.UsageEventSerde;
 import dev.tokentap.proxy.ProxyMetrics;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -10,15 +9,11 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.ArrayBlockingQueue;
-import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
-import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.Producer;
 import org.apache.kafka.clients.producer.ProducerRecord;
-import org.apache.kafka.common.serialization.StringSerializer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -44,16 +39,14 @@ public final class SpoolingUsagePublisher implements UsagePublisher {
     private final Producer<String, UsageEvent> producer;
     private final String topic;
     private final DiskSpool spool;
-    private final BlockingQueue<UsageEvent> queue;
+    private final UsageHandOff queue;
     private final ProxyMetrics metrics;
     private final UsageEventCodec codec = new UsageEventCodec();
     private final WarnLimiter droppedWarning = new WarnLimiter(LOG, 10, TimeUnit.SECONDS);
-    private final WarnLimiter queueFullWarning = new WarnLimiter(LOG, 10, TimeUnit.SECONDS);
     private final WarnLimiter sendWarning = new WarnLimiter(LOG, 10, TimeUnit.SECONDS);
     private final Thread writer;
     private final Thread sender;
     private final Object progress = new Object();
-    private volatile boolean closing;
     private volatile boolean writerDone;
     private volatile boolean halted;
 
@@ -62,9 +55,8 @@ public final class SpoolingUsagePublisher implements UsagePublisher {
                                                 Map<String, String> extraProperties, int queueCapacity,
                                                 Path dir, long maxBytes, ProxyMetrics metrics) {
         DiskSpool spool = new DiskSpool(dir, maxBytes);
-        Producer<String, UsageEvent> producer = new KafkaProducer<>(
-                KafkaUsagePublisher.producerProperties(bootstrapServers, clientId, extraProperties),
-                new StringSerializer(), new UsageEventSerde.UsageEventSerializer());
+        Producer<String, UsageEvent> producer = KafkaUsagePublisher.newProducer(bootstrapServers, clientId,
+                extraProperties);
         return new SpoolingUsagePublisher(producer, topic, queueCapacity, spool, metrics);
     }
 
@@ -73,9 +65,9 @@ public final class SpoolingUsagePublisher implements UsagePublisher {
         this.producer = producer;
         this.topic = topic;
         this.spool = spool;
-        this.queue = new ArrayBlockingQueue<>(queueCapacity);
+        this.queue = new UsageHandOff(queueCapacity, metrics, LOG,
+                "usage event dropped: spool writer behind, queue full capacity={}");
         this.metrics = metrics;
-        metrics.publishQueue(queue::size);
         metrics.spoolBytes(spool::bytes);
         long inherited = spool.inheritedBytes();
         if (inherited > 0) {
@@ -91,15 +83,7 @@ public final class SpoolingUsagePublisher implements UsagePublisher {
 
     @Override
     public void publish(UsageEvent event) {
-        if (closing) {
-            metrics.publishFailure(ProxyMetrics.REASON_SHUTDOWN);
-            return;
-        }
-        if (!queue.offer(event)) {
-            metrics.publishFailure(ProxyMetrics.REASON_QUEUE_FULL);
-            queueFullWarning.warn("usage event dropped: spool writer behind, queue full capacity={}",
-                    queue.size() + queue.remainingCapacity());
-        }
+        queue.offer(event);
     }
 
     private void write() {
@@ -126,7 +110,7 @@ public final class SpoolingUsagePublisher implements UsagePublisher {
                     batch.clear();
                     spool.sync();
                     signal();
-                } else if (closing) {
+                } else if (queue.closed()) {
                     break;
                 }
                 if (spool.activeHasRecords() && System.nanoTime() - openedAt > ROLL_NANOS) {
@@ -265,10 +249,9 @@ public final class SpoolingUsagePublisher implements UsagePublisher {
      */
     @Override
     public void close(Duration timeout) {
-        if (closing) {
+        if (!queue.close()) {
             return;
         }
-        closing = true;
         long deadline = System.nanoTime() + timeout.toNanos();
         try {
             writer.join(Math.max(1, remainingMillis(deadline)));
@@ -299,7 +282,7 @@ public final class SpoolingUsagePublisher implements UsagePublisher {
      * the spool's files stay as they are (tests of recovery).
      */
     public void halt() {
-        closing = true;
+        queue.close();
         halted = true;
         signal();
         try {
