@@ -102,38 +102,36 @@ class AggregatorIT {
     @Test
     void shouldNeitherLoseNorDoubleCountAcrossARestart(TestInfo test, @TempDir Path stateDir) throws Exception {
         name(test);
-        List<UsageEvent> events = events(80);
-        List<UsageEvent> firstHalf = events.subList(0, 40);
-
-        // given: half counted by a first instance
-        produce(firstHalf);
-        Aggregator first = start(stateDir);
-        awaitTotals(first, firstHalf);
-        first.close();
-
-        // when: the rest arrives while it is down, and it comes back on the same state
-        produce(events.subList(40, 80));
-        Aggregator second = start(stateDir);
-
-        // then
-        awaitTotals(second, events);
+        countHalfThenRestart(stateDir, stateDir);
     }
 
     @Test
     void shouldRestoreExactTotalsFromTheChangelogIntoAnEmptyStateDir(TestInfo test, @TempDir Path stateDir,
                                                                       @TempDir Path emptyStateDir) throws Exception {
         name(test);
+        countHalfThenRestart(stateDir, emptyStateDir);
+    }
+
+    /**
+     * Half of 80 events counted by a first instance on {@code firstStateDir}; the rest arrive while it is down; a
+     * second instance on {@code secondStateDir} (the same one, or an empty one that must be restored from the
+     * changelog) must reach the totals of all 80.
+     */
+    private void countHalfThenRestart(Path firstStateDir, Path secondStateDir) throws Exception {
         List<UsageEvent> events = events(80);
         List<UsageEvent> firstHalf = events.subList(0, 40);
 
+        // given: half counted by a first instance
         produce(firstHalf);
-        Aggregator first = start(stateDir);
+        Aggregator first = start(firstStateDir);
         awaitTotals(first, firstHalf);
         first.close();
 
+        // when: the rest arrives while it is down, and a second instance takes over
         produce(events.subList(40, 80));
-        Aggregator second = start(emptyStateDir);
+        Aggregator second = start(secondStateDir);
 
+        // then
         awaitTotals(second, events);
     }
 
