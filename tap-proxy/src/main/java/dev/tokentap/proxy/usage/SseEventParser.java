@@ -113,7 +113,10 @@ public final class SseEventParser {
 
     private static SseEvent parse(byte[] raw, int length) {
         String type = null;
-        ByteArrayOutputStream data = null;
+        // vLLM sends one data line per event: copied once, straight into the array handed out; only a second line
+        // (rare) needs a growing buffer
+        byte[] data = null;
+        ByteArrayOutputStream joined = null;
         int lineStart = 0;
         for (int i = 0; i < length; i++) {
             if (raw[i] != '\n') {
@@ -129,19 +132,24 @@ public final class SseEventParser {
                     valueStart++;
                 }
                 if (matches(raw, lineStart, nameEnd, "data")) {
-                    if (data == null) {
-                        data = new ByteArrayOutputStream(lineEnd - valueStart);
+                    if (data == null && joined == null) {
+                        data = Arrays.copyOfRange(raw, valueStart, lineEnd);
                     } else {
-                        data.write('\n');
+                        if (joined == null) {
+                            joined = new ByteArrayOutputStream(data.length + 1 + lineEnd - valueStart);
+                            joined.write(data, 0, data.length);
+                            data = null;
+                        }
+                        joined.write('\n');
+                        joined.write(raw, valueStart, lineEnd - valueStart);
                     }
-                    data.write(raw, valueStart, lineEnd - valueStart);
                 } else if (matches(raw, lineStart, nameEnd, "event")) {
                     type = new String(raw, valueStart, lineEnd - valueStart, StandardCharsets.UTF_8);
                 }
             }
             lineStart = i + 1;
         }
-        return new SseEvent(type, data == null ? null : data.toByteArray(), false);
+        return new SseEvent(type, joined != null ? joined.toByteArray() : data, false);
     }
 
     private static int indexOf(byte[] raw, int from, int to, byte b) {

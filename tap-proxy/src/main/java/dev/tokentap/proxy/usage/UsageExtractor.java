@@ -124,13 +124,14 @@ public final class UsageExtractor {
         public void onScalar(String rawPath, JsonToken token, JsonParser parser) throws IOException {
             String path = unnested(rawPath);
             switch (path) {
+                // every chunk of a stream repeats both; only the first is kept, so only the first becomes a String
                 case "id" -> {
-                    if (token == JsonToken.VALUE_STRING) {
+                    if (token == JsonToken.VALUE_STRING && facts.responseId() == null) {
                         facts.responseIdIfAbsent(parser.getText());
                     }
                 }
                 case "model" -> {
-                    if (token == JsonToken.VALUE_STRING) {
+                    if (token == JsonToken.VALUE_STRING && facts.responseModel() == null) {
                         facts.responseModelIfAbsent(parser.getText());
                     }
                 }

@@ -87,6 +87,15 @@ class SseEventParserTest {
     }
 
     @Test
+    void shouldJoinEveryDataLineOfAnEventEmptyOnesIncluded() {
+        byte[] input = bytes("data: one\ndata:\ndata: three\r\ndata: four\n\ndata: alone\n\n");
+
+        List<Seen> events = parse(input);
+
+        assertThat(events).extracting(Seen::data).containsExactly("one\n\nthree\nfour", "alone");
+    }
+
+    @Test
     void shouldNotEndAnEventAtASingleNewline() {
         assertThat(parse(bytes("data: {\"a\":1}\n"))).isEmpty();
         assertThat(parse(bytes("data: {\"a\":1}\r\n\r"))).isEmpty();
