@@ -49,7 +49,7 @@ public final class BenchCommand implements Callable<Integer> {
     boolean quick;
 
     @Option(names = "--rounds", description = "rounds of every target in turn, for latency and streams "
-            + "(env TOKENTAP_ROUNDS; default: 5, quick 2)")
+            + "(env TOKENTAP_ROUNDS; default: 5 for latency and 3 for streams, quick 2)")
     Integer rounds;
 
     @Option(names = "--latency-requests", description = "latency: completions, and as many streams, per target per "
@@ -89,6 +89,7 @@ public final class BenchCommand implements Callable<Integer> {
     String nginx;
 
     private PrintStream stdout = System.out;
+    private final long startedNanos = System.nanoTime();
 
     /** Where tables go; tests pass their own stream. */
     public BenchCommand printTo(PrintStream printStream) {
@@ -109,13 +110,30 @@ public final class BenchCommand implements Callable<Integer> {
             stdout.println("note: no nginx binary found, the nginx target is skipped");
         }
 
-        List<String> needTargets = chosen.stream().filter(s -> !s.equals(AggregatorScenario.NAME)).toList();
-        if (!needTargets.isEmpty()) {
+        boolean instant = chosen.contains(LatencyScenario.NAME) || chosen.contains(SaturationScenario.NAME);
+        boolean paced = chosen.contains(StreamsScenario.NAME);
+        if (instant || paced) {
             try (EmbeddedKafka kafka = EmbeddedKafka.builder().build().start();
                  LoadClient client = new LoadClient(Math.max(512, or(streamsConcurrency, 256) * 2))) {
-                for (String name : needTargets) {
-                    Object result = runScenario(name, kafka, client, nginxBin, outDir, workDir);
-                    writeJson(json, outDir.resolve(name + ".json"), result);
+                if (instant) {
+                    // latency and saturation share one set of processes: a simulator that answers at once
+                    try (BenchEnvironment env = BenchEnvironment.start("instant", workDir, kafka, Duration.ZERO,
+                            Duration.ZERO, nginxBin, stdout)) {
+                        if (chosen.contains(LatencyScenario.NAME)) {
+                            writeJson(json, outDir.resolve(LatencyScenario.NAME + ".json"), latency(env, client, outDir));
+                        }
+                        if (chosen.contains(SaturationScenario.NAME)) {
+                            writeJson(json, outDir.resolve(SaturationScenario.NAME + ".json"),
+                                    saturation(env, client, outDir));
+                        }
+                    }
+                }
+                if (paced) {
+                    // streams get processes of their own, so the proxy's resident set is that of this load alone
+                    try (BenchEnvironment env = BenchEnvironment.start("paced", workDir, kafka, ttft, itl, nginxBin,
+                            stdout)) {
+                        writeJson(json, outDir.resolve(StreamsScenario.NAME + ".json"), streams(env, client, outDir));
+                    }
                 }
             }
         }
@@ -126,40 +144,34 @@ public final class BenchCommand implements Callable<Integer> {
             }
         }
         stdout.println();
-        stdout.println("results in " + outDir);
+        stdout.printf("results in %s (%.0f s in all)%n", outDir, (System.nanoTime() - startedNanos) / 1e9);
         return 0;
     }
 
-    private Object runScenario(String name, EmbeddedKafka kafka, LoadClient client, Optional<Path> nginxBin,
-                               Path outDir, Path workDir) throws Exception {
+    private LatencyScenario.Result latency(BenchEnvironment env, LoadClient client, Path outDir) throws Exception {
+        header(LatencyScenario.NAME);
+        return LatencyScenario.run(env.targets(), new LatencyScenario.Settings(or(rounds, quick ? 2 : 5),
+                or(latencyRequests, quick ? 100 : 1000), quick ? 50 : 500), client, outDir, stdout);
+    }
+
+    private SaturationScenario.Result saturation(BenchEnvironment env, LoadClient client, Path outDir)
+            throws Exception {
+        header(SaturationScenario.NAME);
+        return SaturationScenario.run(env.targets(), new SaturationScenario.Settings(
+                or(saturationPeriod, Duration.ofSeconds(quick ? 1 : 5)), or(saturationMaxConcurrency, quick ? 32 : 128)),
+                client, outDir, stdout);
+    }
+
+    private StreamsScenario.Result streams(BenchEnvironment env, LoadClient client, Path outDir) throws Exception {
+        header(StreamsScenario.NAME);
+        return StreamsScenario.run(env.targets(), new StreamsScenario.Settings(or(rounds, quick ? 2 : 3),
+                or(streamsConcurrency, 256), or(streamsDuration, Duration.ofSeconds(quick ? 3 : 20)),
+                or(streamsTokens, 128), ttft, itl), client, outDir, stdout);
+    }
+
+    private void header(String name) {
         stdout.println();
-        stdout.println("== " + name);
-        int roundCount = or(rounds, quick ? 2 : 5);
-        switch (name) {
-            case LatencyScenario.NAME -> {
-                try (BenchEnvironment env = BenchEnvironment.start(name, workDir, kafka, Duration.ZERO, Duration.ZERO,
-                        nginxBin, stdout)) {
-                    return LatencyScenario.run(env.targets(), new LatencyScenario.Settings(roundCount,
-                            or(latencyRequests, quick ? 100 : 1000), quick ? 50 : 500), client, outDir, stdout);
-                }
-            }
-            case StreamsScenario.NAME -> {
-                try (BenchEnvironment env = BenchEnvironment.start(name, workDir, kafka, ttft, itl, nginxBin, stdout)) {
-                    return StreamsScenario.run(env.targets(), new StreamsScenario.Settings(roundCount,
-                            or(streamsConcurrency, 256), or(streamsDuration, Duration.ofSeconds(quick ? 3 : 20)),
-                            or(streamsTokens, 128), ttft, itl), client, outDir, stdout);
-                }
-            }
-            case SaturationScenario.NAME -> {
-                try (BenchEnvironment env = BenchEnvironment.start(name, workDir, kafka, Duration.ZERO, Duration.ZERO,
-                        nginxBin, stdout)) {
-                    return SaturationScenario.run(env.targets(), new SaturationScenario.Settings(
-                            or(saturationPeriod, Duration.ofSeconds(quick ? 1 : 5)),
-                            or(saturationMaxConcurrency, quick ? 32 : 128)), client, outDir, stdout);
-                }
-            }
-            default -> throw new IllegalArgumentException("unknown scenario " + name);
-        }
+        stdout.printf("== %s (%.0f s into the run)%n", name, (System.nanoTime() - startedNanos) / 1e9);
     }
 
     /** Resolves {@code --scenario}: {@code all}, or a comma-separated list of names. */

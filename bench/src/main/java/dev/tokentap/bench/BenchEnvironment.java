@@ -55,8 +55,6 @@ public final class BenchEnvironment implements AutoCloseable {
         ChildProcess sim = track(ChildProcess.java("simulator", JvmOptions.SIMULATOR, SimulatorMain.class.getName(),
                 List.of(Integer.toString(simPort), Long.toString(ttft.toMillis()), Long.toString(itl.toMillis())), dir));
         URI simUrl = URI.create("http://127.0.0.1:" + simPort);
-        sim.awaitHttpOk(simUrl.resolve("/health"), START_TIMEOUT);
-        targets.add(new Target(Target.DIRECT, simUrl, sim));
 
         int proxyPort = ChildProcess.freePort();
         int adminPort = ChildProcess.freePort();
@@ -68,16 +66,22 @@ public final class BenchEnvironment implements AutoCloseable {
                 "--admin-port", Integer.toString(adminPort),
                 "--spool-dir", dir.resolve("spool").toString(),
                 "--proxy-host", "bench"), dir));
-        proxy.awaitHttpOk(URI.create("http://127.0.0.1:" + adminPort + "/readyz"), START_TIMEOUT);
-        targets.add(new Target(Target.TAP_PROXY, URI.create("http://127.0.0.1:" + proxyPort), proxy));
 
+        int nginxPort = ChildProcess.freePort();
         if (nginxBin.isPresent()) {
             Path nginxDir = Files.createDirectories(dir.resolve("nginx"));
-            int nginxPort = ChildProcess.freePort();
             Path conf = nginxDir.resolve("nginx.conf");
             Files.writeString(conf, NginxConfig.render(nginxDir, nginxPort, simPort, 1));
             nginx = track(ChildProcess.start("nginx", List.of(nginxBin.get().toString(), "-p",
                     nginxDir.toString(), "-c", conf.toString()), nginxDir));
+        }
+
+        // all three start at once (a proxy needs no upstream to start), then each is waited for
+        sim.awaitHttpOk(simUrl.resolve("/health"), START_TIMEOUT);
+        targets.add(new Target(Target.DIRECT, simUrl, sim));
+        proxy.awaitHttpOk(URI.create("http://127.0.0.1:" + adminPort + "/readyz"), START_TIMEOUT);
+        targets.add(new Target(Target.TAP_PROXY, URI.create("http://127.0.0.1:" + proxyPort), proxy));
+        if (nginx != null) {
             nginx.awaitPort(nginxPort, START_TIMEOUT);
             targets.add(new Target(Target.NGINX, URI.create("http://127.0.0.1:" + nginxPort), nginx));
         }

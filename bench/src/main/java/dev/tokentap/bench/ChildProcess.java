@@ -40,10 +40,21 @@ public final class ChildProcess implements AutoCloseable {
         command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         command.addAll(jvmOptions);
         command.add("-cp");
-        command.add(System.getProperty("java.class.path"));
+        command.add(absoluteClassPath(System.getProperty("java.class.path")));
         command.add(mainClass);
         command.addAll(args);
         return start(name, command, workDir);
+    }
+
+    /** The class path with every entry made absolute, since children run in a directory of their own. */
+    static String absoluteClassPath(String classPath) {
+        List<String> entries = new ArrayList<>();
+        for (String entry : classPath.split(java.io.File.pathSeparator)) {
+            if (!entry.isEmpty()) {
+                entries.add(Path.of(entry).toAbsolutePath().toString());
+            }
+        }
+        return String.join(java.io.File.pathSeparator, entries);
     }
 
     public static ChildProcess start(String name, List<String> command, Path workDir) throws IOException {
