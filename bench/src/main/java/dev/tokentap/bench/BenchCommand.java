@@ -88,6 +88,10 @@ public final class BenchCommand implements Callable<Integer> {
             + "(env TOKENTAP_NGINX; default: nginx on the PATH, else /usr/sbin/nginx, else none)")
     String nginx;
 
+    @Option(names = "--proxy-jvm-options", description = "JVM options of the tap-proxy child, space-separated, to try "
+            + "others against the image's (env TOKENTAP_PROXY_JVM_OPTIONS; default: the image's, see docs/benchmarks.md)")
+    String proxyJvmOptions;
+
     private PrintStream stdout = System.out;
     private final long startedNanos = System.nanoTime();
 
@@ -118,7 +122,7 @@ public final class BenchCommand implements Callable<Integer> {
                 if (instant) {
                     // latency and saturation share one set of processes: a simulator that answers at once
                     try (BenchEnvironment env = BenchEnvironment.start("instant", workDir, kafka, Duration.ZERO,
-                            Duration.ZERO, nginxBin, stdout)) {
+                            Duration.ZERO, proxyOptions(), nginxBin, stdout)) {
                         if (chosen.contains(LatencyScenario.NAME)) {
                             writeJson(json, outDir.resolve(LatencyScenario.NAME + ".json"), latency(env, client, outDir));
                         }
@@ -130,8 +134,8 @@ public final class BenchCommand implements Callable<Integer> {
                 }
                 if (paced) {
                     // streams get processes of their own, so the proxy's resident set is that of this load alone
-                    try (BenchEnvironment env = BenchEnvironment.start("paced", workDir, kafka, ttft, itl, nginxBin,
-                            stdout)) {
+                    try (BenchEnvironment env = BenchEnvironment.start("paced", workDir, kafka, ttft, itl,
+                            proxyOptions(), nginxBin, stdout)) {
                         writeJson(json, outDir.resolve(StreamsScenario.NAME + ".json"), streams(env, client, outDir));
                     }
                 }
@@ -200,10 +204,17 @@ public final class BenchCommand implements Callable<Integer> {
         info.put("quick", quick);
         info.put("cpus", Runtime.getRuntime().availableProcessors());
         info.put("java", System.getProperty("java.vm.name") + " " + System.getProperty("java.runtime.version"));
-        info.put("tap_proxy_jvm_options", JvmOptions.TAP_PROXY);
+        info.put("tap_proxy_jvm_options", proxyOptions());
         info.put("nginx", nginxBin.map(Path::toString).orElse(null));
         info.put("proc_available", ProcStat.available());
         return info;
+    }
+
+    private List<String> proxyOptions() {
+        if (proxyJvmOptions == null || proxyJvmOptions.isBlank()) {
+            return JvmOptions.TAP_PROXY;
+        }
+        return List.of(proxyJvmOptions.strip().split("\\s+"));
     }
 
     private static void writeJson(ObjectMapper json, Path file, Object value) throws IOException {

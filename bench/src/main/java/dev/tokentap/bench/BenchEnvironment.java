@@ -33,14 +33,15 @@ public final class BenchEnvironment implements AutoCloseable {
      * Starts it all.
      *
      * @param kafka    the broker tap-proxy publishes to
+     * @param proxyJvmOptions the tap-proxy JVM's options, normally {@link JvmOptions#TAP_PROXY}
      * @param nginxBin the nginx executable, if any
      */
     public static BenchEnvironment start(String label, Path workDir, EmbeddedKafka kafka, Duration ttft, Duration itl,
-                                         Optional<Path> nginxBin, PrintStream out) throws IOException,
+                                         List<String> proxyJvmOptions, Optional<Path> nginxBin, PrintStream out) throws IOException,
             InterruptedException {
         BenchEnvironment env = new BenchEnvironment();
         try {
-            env.startAll(label, workDir, kafka, ttft, itl, nginxBin, out);
+            env.startAll(label, workDir, kafka, ttft, itl, proxyJvmOptions, nginxBin, out);
             return env;
         } catch (IOException | InterruptedException | RuntimeException e) {
             env.close();
@@ -49,7 +50,7 @@ public final class BenchEnvironment implements AutoCloseable {
     }
 
     private void startAll(String label, Path workDir, EmbeddedKafka kafka, Duration ttft, Duration itl,
-                          Optional<Path> nginxBin, PrintStream out) throws IOException, InterruptedException {
+                          List<String> proxyJvmOptions, Optional<Path> nginxBin, PrintStream out) throws IOException, InterruptedException {
         Path dir = Files.createDirectories(workDir.resolve(label));
         int simPort = ChildProcess.freePort();
         ChildProcess sim = track(ChildProcess.java("simulator", JvmOptions.SIMULATOR, SimulatorMain.class.getName(),
@@ -58,7 +59,7 @@ public final class BenchEnvironment implements AutoCloseable {
 
         int proxyPort = ChildProcess.freePort();
         int adminPort = ChildProcess.freePort();
-        proxy = track(ChildProcess.java("tap-proxy", JvmOptions.TAP_PROXY, TapProxyMain.class.getName(), List.of(
+        proxy = track(ChildProcess.java("tap-proxy", proxyJvmOptions, JvmOptions.TAP_PROXY_ENVIRONMENT, TapProxyMain.class.getName(), List.of(
                 "--upstream", simUrl.toString(),
                 "--kafka", kafka.bootstrapServers(),
                 "--listen", "127.0.0.1",

@@ -36,6 +36,12 @@ public final class ChildProcess implements AutoCloseable {
     /** Starts {@code mainClass} in a new JVM from this JVM's java and class path. */
     public static ChildProcess java(String name, List<String> jvmOptions, String mainClass, List<String> args,
                                     Path workDir) throws IOException {
+        return java(name, jvmOptions, java.util.Map.of(), mainClass, args, workDir);
+    }
+
+    /** Starts {@code mainClass} in a new JVM, with {@code environment} added to this process's. */
+    public static ChildProcess java(String name, List<String> jvmOptions, java.util.Map<String, String> environment,
+                                    String mainClass, List<String> args, Path workDir) throws IOException {
         List<String> command = new ArrayList<>();
         command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         command.addAll(jvmOptions);
@@ -43,7 +49,7 @@ public final class ChildProcess implements AutoCloseable {
         command.add(absoluteClassPath(System.getProperty("java.class.path")));
         command.add(mainClass);
         command.addAll(args);
-        return start(name, command, workDir);
+        return start(name, command, environment, workDir);
     }
 
     /** The class path with every entry made absolute, since children run in a directory of their own. */
@@ -58,10 +64,17 @@ public final class ChildProcess implements AutoCloseable {
     }
 
     public static ChildProcess start(String name, List<String> command, Path workDir) throws IOException {
+        return start(name, command, java.util.Map.of(), workDir);
+    }
+
+    private static ChildProcess start(String name, List<String> command, java.util.Map<String, String> environment,
+                                      Path workDir) throws IOException {
         Files.createDirectories(workDir);
         Path log = workDir.resolve(name + ".log");
-        Process process = new ProcessBuilder(command).directory(workDir.toFile()).redirectErrorStream(true)
-                .redirectOutput(log.toFile()).start();
+        ProcessBuilder builder = new ProcessBuilder(command).directory(workDir.toFile()).redirectErrorStream(true)
+                .redirectOutput(log.toFile());
+        builder.environment().putAll(environment);
+        Process process = builder.start();
         return new ChildProcess(name, process, log);
     }
 
