@@ -53,7 +53,7 @@ public final class BenchCommand implements Callable<Integer> {
     Integer rounds;
 
     @Option(names = "--latency-requests", description = "latency: completions, and as many streams, per target per "
-            + "round (env TOKENTAP_LATENCY_REQUESTS; default: 1000, quick 100)")
+            + "round (env TOKENTAP_LATENCY_REQUESTS; default: 1000, quick 50)")
     Integer latencyRequests;
 
     @Option(names = "--streams-concurrency", description = "streams: concurrent streaming chats "
@@ -61,7 +61,7 @@ public final class BenchCommand implements Callable<Integer> {
     Integer streamsConcurrency;
 
     @Option(names = "--streams-duration", converter = BenchDurations.class, description = "streams: how long each "
-            + "target runs per round (env TOKENTAP_STREAMS_DURATION; default: 20s, quick 3s)")
+            + "target runs per round (env TOKENTAP_STREAMS_DURATION; default: 20s, quick 2s)")
     Duration streamsDuration;
 
     @Option(names = "--streams-tokens", description = "streams: tokens per answer "
@@ -77,11 +77,11 @@ public final class BenchCommand implements Callable<Integer> {
     Duration itl;
 
     @Option(names = "--saturation-period", converter = BenchDurations.class, description = "saturation: how long "
-            + "each concurrency level runs per target (env TOKENTAP_SATURATION_PERIOD; default: 5s, quick 1s)")
+            + "each concurrency level runs per target (env TOKENTAP_SATURATION_PERIOD; default: 5s, quick 500ms)")
     Duration saturationPeriod;
 
     @Option(names = "--saturation-max-concurrency", description = "saturation: the highest level tried; levels "
-            + "double from 1 (env TOKENTAP_SATURATION_MAX_CONCURRENCY; default: 128, quick 32)")
+            + "double from 1 (env TOKENTAP_SATURATION_MAX_CONCURRENCY; default: 128, quick 16)")
     Integer saturationMaxConcurrency;
 
     @Option(names = "--nginx", description = "the nginx binary, or 'none' to leave nginx out "
@@ -155,21 +155,21 @@ public final class BenchCommand implements Callable<Integer> {
     private LatencyScenario.Result latency(BenchEnvironment env, LoadClient client, Path outDir) throws Exception {
         header(LatencyScenario.NAME);
         return LatencyScenario.run(env.targets(), new LatencyScenario.Settings(or(rounds, quick ? 2 : 5),
-                or(latencyRequests, quick ? 100 : 1000), quick ? 50 : 500), client, outDir, stdout);
+                or(latencyRequests, quick ? 50 : 1000), quick ? 20 : 500), client, outDir, stdout);
     }
 
     private SaturationScenario.Result saturation(BenchEnvironment env, LoadClient client, Path outDir)
             throws Exception {
         header(SaturationScenario.NAME);
         return SaturationScenario.run(env.targets(), new SaturationScenario.Settings(
-                or(saturationPeriod, Duration.ofSeconds(quick ? 1 : 5)), or(saturationMaxConcurrency, quick ? 32 : 128)),
+                or(saturationPeriod, Duration.ofMillis(quick ? 500 : 5000)), or(saturationMaxConcurrency, quick ? 16 : 128)),
                 client, outDir, stdout);
     }
 
     private StreamsScenario.Result streams(BenchEnvironment env, LoadClient client, Path outDir) throws Exception {
         header(StreamsScenario.NAME);
         return StreamsScenario.run(env.targets(), new StreamsScenario.Settings(or(rounds, quick ? 2 : 3),
-                or(streamsConcurrency, 256), or(streamsDuration, Duration.ofSeconds(quick ? 3 : 20)),
+                or(streamsConcurrency, 256), or(streamsDuration, Duration.ofSeconds(quick ? 2 : 20)),
                 or(streamsTokens, 128), ttft, itl), client, outDir, stdout);
     }
 

@@ -104,7 +104,7 @@ public final class StreamsScenario {
         // a short unrecorded warm-up per target, so JIT compilation of the proxy is not in the first round
         for (Target target : targets) {
             runWindow(target, settings, client, new Recorder(), Math.min(settings.concurrency(), 32),
-                    Duration.ofMillis(Math.min(settings.duration().toMillis(), 2000)));
+                    Duration.ofMillis(Math.min(settings.duration().toMillis() / 2, 2000)));
         }
         for (int round = 0; round < settings.rounds(); round++) {
             for (Target target : LoadClient.rotation(targets, round)) {
