@@ -1,12 +1,14 @@
 package dev.tokentap.cli;
 
+import dev.tokentap.bench.BenchCommand;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
-/** The {@code tokentap} launcher: {@code run}, {@code demo} and {@code sim}. */
+/** The {@code tokentap} launcher: {@code run}, {@code demo}, {@code sim} and {@code bench}. */
 @Command(name = "tokentap", mixinStandardHelpOptions = true, version = "tokentap 0.1.0",
         description = "Exact per-client token metering for vLLM.",
-        subcommands = {RunCommand.class, DemoCommand.class, SimCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {RunCommand.class, DemoCommand.class, SimCommand.class, BenchCommand.class,
+                CommandLine.HelpCommand.class})
 public final class TokentapMain implements Runnable {
 
     @CommandLine.Spec

@@ -1,0 +1,225 @@
+package dev.tokentap.bench;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import dev.tokentap.testkit.kafka.EmbeddedKafka;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code tokentap bench}: the same load direct to the simulator, through tap-proxy and through nginx, interleaved
+ * in rounds, with a table and a JSON file per scenario and PNG charts.
+ */
+@Command(name = "bench", mixinStandardHelpOptions = true,
+        description = "Measure what tap-proxy costs: the same load direct to a vLLM simulator, through tap-proxy and "
+                + "through nginx (when an nginx binary is found), interleaved in rounds. Writes a JSON file per "
+                + "scenario and PNG charts to --out.")
+public final class BenchCommand implements Callable<Integer> {
+
+    /** The scenarios, in the order {@code all} runs them. */
+    public static final List<String> SCENARIOS = List.of(LatencyScenario.NAME, StreamsScenario.NAME,
+            SaturationScenario.NAME, AggregatorScenario.NAME);
+
+    @Option(names = "--scenario", defaultValue = "all",
+            description = "latency, streams, saturation, aggregator or all; several may be given comma-separated "
+                    + "(env TOKENTAP_SCENARIO; default: ${DEFAULT-VALUE})")
+    String scenario;
+
+    @Option(names = "--out", defaultValue = "./tokentap-bench",
+            description = "where JSON files, charts and the child processes' logs go (env TOKENTAP_OUT; "
+                    + "default: ${DEFAULT-VALUE})")
+    Path out;
+
+    @Option(names = "--quick", defaultValue = "false",
+            description = "short runs of every scenario, well under a minute in all, to check the tool works; the "
+                    + "figures are not to be quoted (env TOKENTAP_QUICK)")
+    boolean quick;
+
+    @Option(names = "--rounds", description = "rounds of every target in turn, for latency and streams "
+            + "(env TOKENTAP_ROUNDS; default: 5 for latency and 3 for streams, quick 2)")
+    Integer rounds;
+
+    @Option(names = "--latency-requests", description = "latency: completions, and as many streams, per target per "
+            + "round (env TOKENTAP_LATENCY_REQUESTS; default: 1000, quick 50)")
+    Integer latencyRequests;
+
+    @Option(names = "--streams-concurrency", description = "streams: concurrent streaming chats "
+            + "(env TOKENTAP_STREAMS_CONCURRENCY; default: 256)")
+    Integer streamsConcurrency;
+
+    @Option(names = "--streams-duration", converter = BenchDurations.class, description = "streams: how long each "
+            + "target runs per round (env TOKENTAP_STREAMS_DURATION; default: 20s, quick 2s)")
+    Duration streamsDuration;
+
+    @Option(names = "--streams-tokens", description = "streams: tokens per answer "
+            + "(env TOKENTAP_STREAMS_TOKENS; default: 128)")
+    Integer streamsTokens;
+
+    @Option(names = "--ttft", defaultValue = "50ms", converter = BenchDurations.class,
+            description = "streams: the simulator's time to first token (env TOKENTAP_TTFT; default: ${DEFAULT-VALUE})")
+    Duration ttft;
+
+    @Option(names = "--itl", defaultValue = "10ms", converter = BenchDurations.class,
+            description = "streams: the simulator's inter-token latency (env TOKENTAP_ITL; default: ${DEFAULT-VALUE})")
+    Duration itl;
+
+    @Option(names = "--saturation-period", converter = BenchDurations.class, description = "saturation: how long "
+            + "each concurrency level runs per target (env TOKENTAP_SATURATION_PERIOD; default: 5s, quick 500ms)")
+    Duration saturationPeriod;
+
+    @Option(names = "--saturation-max-concurrency", description = "saturation: the highest level tried; levels "
+            + "double from 1 (env TOKENTAP_SATURATION_MAX_CONCURRENCY; default: 128, quick 16)")
+    Integer saturationMaxConcurrency;
+
+    @Option(names = "--nginx", description = "the nginx binary, or 'none' to leave nginx out "
+            + "(env TOKENTAP_NGINX; default: nginx on the PATH, else /usr/sbin/nginx, else none)")
+    String nginx;
+
+    @Option(names = "--proxy-jvm-options", description = "JVM options of the tap-proxy child, space-separated, to try "
+            + "others against the image's (env TOKENTAP_PROXY_JVM_OPTIONS; default: the image's, see docs/benchmarks.md)")
+    String proxyJvmOptions;
+
+    private PrintStream stdout = System.out;
+    private final long startedNanos = System.nanoTime();
+
+    /** Where tables go; tests pass their own stream. */
+    public BenchCommand printTo(PrintStream printStream) {
+        this.stdout = printStream;
+        return this;
+    }
+
+    @Override
+    public Integer call() throws Exception {
+        System.setProperty("java.awt.headless", "true");
+        List<String> chosen = scenarios(scenario);
+        Path outDir = Files.createDirectories(out.toAbsolutePath().normalize());
+        Path workDir = Files.createDirectories(outDir.resolve("work"));
+        Optional<Path> nginxBin = BenchEnvironment.findNginx(nginx);
+        ObjectMapper json = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).findAndRegisterModules();
+        writeJson(json, outDir.resolve("run.json"), runInfo(chosen, nginxBin));
+        if (nginxBin.isEmpty()) {
+            stdout.println("note: no nginx binary found, the nginx target is skipped");
+        }
+
+        boolean instant = chosen.contains(LatencyScenario.NAME) || chosen.contains(SaturationScenario.NAME);
+        boolean paced = chosen.contains(StreamsScenario.NAME);
+        if (instant || paced) {
+            try (EmbeddedKafka kafka = EmbeddedKafka.builder().build().start();
+                 LoadClient client = new LoadClient(Math.max(512, or(streamsConcurrency, 256) * 2))) {
+                if (instant) {
+                    // latency and saturation share one set of processes: a simulator that answers at once
+                    try (BenchEnvironment env = BenchEnvironment.start("instant", workDir, kafka, Duration.ZERO,
+                            Duration.ZERO, proxyOptions(), nginxBin, stdout)) {
+                        if (chosen.contains(LatencyScenario.NAME)) {
+                            writeJson(json, outDir.resolve(LatencyScenario.NAME + ".json"), latency(env, client, outDir));
+                        }
+                        if (chosen.contains(SaturationScenario.NAME)) {
+                            writeJson(json, outDir.resolve(SaturationScenario.NAME + ".json"),
+                                    saturation(env, client, outDir));
+                        }
+                    }
+                }
+                if (paced) {
+                    // streams get processes of their own, so the proxy's resident set is that of this load alone
+                    try (BenchEnvironment env = BenchEnvironment.start("paced", workDir, kafka, ttft, itl,
+                            proxyOptions(), nginxBin, stdout)) {
+                        writeJson(json, outDir.resolve(StreamsScenario.NAME + ".json"), streams(env, client, outDir));
+                    }
+                }
+            }
+        }
+        if (chosen.contains(AggregatorScenario.NAME)) {
+            Object result = AggregatorScenario.run(workDir.resolve("aggregator"), quick, outDir, stdout);
+            writeJson(json, outDir.resolve(AggregatorScenario.NAME + ".json"), result);
+        }
+        stdout.println();
+        stdout.printf("results in %s (%.0f s in all)%n", outDir, (System.nanoTime() - startedNanos) / 1e9);
+        return 0;
+    }
+
+    private LatencyScenario.Result latency(BenchEnvironment env, LoadClient client, Path outDir) throws Exception {
+        header(LatencyScenario.NAME);
+        return LatencyScenario.run(env.targets(), new LatencyScenario.Settings(or(rounds, quick ? 2 : 5),
+                or(latencyRequests, quick ? 50 : 1000), quick ? 20 : 500), client, outDir, stdout);
+    }
+
+    private SaturationScenario.Result saturation(BenchEnvironment env, LoadClient client, Path outDir)
+            throws Exception {
+        header(SaturationScenario.NAME);
+        return SaturationScenario.run(env.targets(), new SaturationScenario.Settings(
+                or(saturationPeriod, Duration.ofMillis(quick ? 500 : 5000)), or(saturationMaxConcurrency, quick ? 16 : 128)),
+                client, outDir, stdout);
+    }
+
+    private StreamsScenario.Result streams(BenchEnvironment env, LoadClient client, Path outDir) throws Exception {
+        header(StreamsScenario.NAME);
+        return StreamsScenario.run(env.targets(), new StreamsScenario.Settings(or(rounds, quick ? 2 : 3),
+                or(streamsConcurrency, 256), or(streamsDuration, Duration.ofSeconds(quick ? 2 : 20)),
+                or(streamsTokens, 128), ttft, itl), client, outDir, stdout);
+    }
+
+    private void header(String name) {
+        stdout.println();
+        stdout.printf("== %s (%.0f s into the run)%n", name, (System.nanoTime() - startedNanos) / 1e9);
+    }
+
+    /** Resolves {@code --scenario}: {@code all}, or a comma-separated list of names. */
+    static List<String> scenarios(String value) {
+        List<String> chosen = new ArrayList<>();
+        for (String part : value.toLowerCase(Locale.ROOT).split(",")) {
+            String name = part.strip();
+            if (name.equals("all")) {
+                return SCENARIOS;
+            }
+            if (!SCENARIOS.contains(name)) {
+                throw new IllegalArgumentException("--scenario must be one of " + SCENARIOS + " or all, got '"
+                        + name + "'");
+            }
+            if (!chosen.contains(name)) {
+                chosen.add(name);
+            }
+        }
+        return SCENARIOS.stream().filter(chosen::contains).toList();
+    }
+
+    private Map<String, Object> runInfo(List<String> chosen, Optional<Path> nginxBin) {
+        Map<String, Object> info = new LinkedHashMap<>();
+        info.put("started_at", Instant.now().toString());
+        info.put("scenarios", chosen);
+        info.put("quick", quick);
+        info.put("cpus", Runtime.getRuntime().availableProcessors());
+        info.put("java", System.getProperty("java.vm.name") + " " + System.getProperty("java.runtime.version"));
+        info.put("tap_proxy_jvm_options", proxyOptions());
+        info.put("nginx", nginxBin.map(Path::toString).orElse(null));
+        info.put("proc_available", ProcStat.available());
+        return info;
+    }
+
+    private List<String> proxyOptions() {
+        if (proxyJvmOptions == null || proxyJvmOptions.isBlank()) {
+            return JvmOptions.TAP_PROXY;
+        }
+        return List.of(proxyJvmOptions.strip().split("\\s+"));
+    }
+
+    private static void writeJson(ObjectMapper json, Path file, Object value) throws IOException {
+        json.writeValue(file.toFile(), value);
+    }
+
+    private static <T> T or(T value, T fallback) {
+        return value == null ? fallback : value;
+    }
+}

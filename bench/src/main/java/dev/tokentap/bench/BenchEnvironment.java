@@ -1,0 +1,142 @@
+package dev.tokentap.bench;
+
+import dev.tokentap.proxy.TapProxyMain;
+import dev.tokentap.testkit.kafka.EmbeddedKafka;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.net.URI;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * What one scenario runs against: the simulator in its own JVM with the scenario's timing, tap-proxy in its own
+ * JVM in front of it publishing to a real broker (in this JVM), and nginx in front of it when an nginx binary is
+ * found. Everything listens on loopback and is stopped on close.
+ */
+public final class BenchEnvironment implements AutoCloseable {
+
+    private static final Duration START_TIMEOUT = Duration.ofSeconds(90);
+
+    private final List<AutoCloseable> started = new ArrayList<>();
+    private final List<Target> targets = new ArrayList<>();
+    private ChildProcess proxy;
+    private ChildProcess nginx;
+
+    private BenchEnvironment() {
+    }
+
+    /**
+     * Starts it all.
+     *
+     * @param kafka    the broker tap-proxy publishes to
+     * @param proxyJvmOptions the tap-proxy JVM's options, normally {@link JvmOptions#TAP_PROXY}
+     * @param nginxBin the nginx executable, if any
+     */
+    public static BenchEnvironment start(String label, Path workDir, EmbeddedKafka kafka, Duration ttft, Duration itl,
+                                         List<String> proxyJvmOptions, Optional<Path> nginxBin, PrintStream out) throws IOException,
+            InterruptedException {
+        BenchEnvironment env = new BenchEnvironment();
+        try {
+            env.startAll(label, workDir, kafka, ttft, itl, proxyJvmOptions, nginxBin, out);
+            return env;
+        } catch (IOException | InterruptedException | RuntimeException e) {
+            env.close();
+            throw e;
+        }
+    }
+
+    private void startAll(String label, Path workDir, EmbeddedKafka kafka, Duration ttft, Duration itl,
+                          List<String> proxyJvmOptions, Optional<Path> nginxBin, PrintStream out) throws IOException, InterruptedException {
+        Path dir = Files.createDirectories(workDir.resolve(label));
+        int simPort = ChildProcess.freePort();
+        ChildProcess sim = track(ChildProcess.java("simulator", JvmOptions.SIMULATOR, SimulatorMain.class.getName(),
+                List.of(Integer.toString(simPort), Long.toString(ttft.toMillis()), Long.toString(itl.toMillis())), dir));
+        URI simUrl = URI.create("http://127.0.0.1:" + simPort);
+
+        int proxyPort = ChildProcess.freePort();
+        int adminPort = ChildProcess.freePort();
+        proxy = track(ChildProcess.java("tap-proxy", proxyJvmOptions, JvmOptions.TAP_PROXY_ENVIRONMENT, TapProxyMain.class.getName(), List.of(
+                "--upstream", simUrl.toString(),
+                "--kafka", kafka.bootstrapServers(),
+                "--listen", "127.0.0.1",
+                "--port", Integer.toString(proxyPort),
+                "--admin-port", Integer.toString(adminPort),
+                "--spool-dir", dir.resolve("spool").toString(),
+                "--proxy-host", "bench"), dir));
+
+        int nginxPort = ChildProcess.freePort();
+        if (nginxBin.isPresent()) {
+            Path nginxDir = Files.createDirectories(dir.resolve("nginx"));
+            Path conf = nginxDir.resolve("nginx.conf");
+            Files.writeString(conf, NginxConfig.render(nginxDir, nginxPort, simPort, 1));
+            nginx = track(ChildProcess.start("nginx", List.of(nginxBin.get().toString(), "-p",
+                    nginxDir.toString(), "-c", conf.toString()), nginxDir));
+        }
+
+        // all three start at once (a proxy needs no upstream to start), then each is waited for
+        sim.awaitHttpOk(simUrl.resolve("/health"), START_TIMEOUT);
+        targets.add(new Target(Target.DIRECT, simUrl, sim));
+        proxy.awaitHttpOk(URI.create("http://127.0.0.1:" + adminPort + "/readyz"), START_TIMEOUT);
+        targets.add(new Target(Target.TAP_PROXY, URI.create("http://127.0.0.1:" + proxyPort), proxy));
+        if (nginx != null) {
+            nginx.awaitPort(nginxPort, START_TIMEOUT);
+            targets.add(new Target(Target.NGINX, URI.create("http://127.0.0.1:" + nginxPort), nginx));
+        }
+        out.printf("%s: simulator pid %d (ttft %d ms, itl %d ms), tap-proxy pid %d%s%n", label, sim.pid(),
+                ttft.toMillis(), itl.toMillis(), proxy.pid(),
+                nginx == null ? ", nginx not found (skipped)" : ", nginx pid " + nginx.pid());
+    }
+
+    private ChildProcess track(ChildProcess child) {
+        started.add(child);
+        return child;
+    }
+
+    /** Direct first, then tap-proxy, then nginx if it runs. */
+    public List<Target> targets() {
+        return List.copyOf(targets);
+    }
+
+    public ChildProcess proxy() {
+        return proxy;
+    }
+
+    public Optional<ChildProcess> nginx() {
+        return Optional.ofNullable(nginx);
+    }
+
+    /** The nginx binary: {@code --nginx} if given, else the first {@code nginx} on the PATH, else /usr/sbin/nginx. */
+    public static Optional<Path> findNginx(String configured) {
+        if (configured != null && !configured.isBlank()) {
+            if ("none".equals(configured)) {
+                return Optional.empty();
+            }
+            Path path = Path.of(configured);
+            return Files.isExecutable(path) ? Optional.of(path) : Optional.empty();
+        }
+        String pathVar = System.getenv().getOrDefault("PATH", "");
+        for (String entry : pathVar.split(java.io.File.pathSeparator)) {
+            if (!entry.isBlank() && Files.isExecutable(Path.of(entry, "nginx"))) {
+                return Optional.of(Path.of(entry, "nginx"));
+            }
+        }
+        Path sbin = Path.of("/usr/sbin/nginx");
+        return Files.isExecutable(sbin) ? Optional.of(sbin) : Optional.empty();
+    }
+
+    @Override
+    public void close() {
+        for (int i = started.size() - 1; i >= 0; i--) {
+            try {
+                started.get(i).close();
+            } catch (Exception e) {
+                // keep stopping the rest
+            }
+        }
+        started.clear();
+    }
+}

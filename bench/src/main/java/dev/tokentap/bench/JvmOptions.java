@@ -1,0 +1,50 @@
+package dev.tokentap.bench;
+
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The JVM options tap-proxy runs with, in the bench and in the container image
+ * (deploy/images/tap-proxy.Dockerfile repeats them in its entry point, and JvmOptionsTest checks the two agree).
+ *
+ * <ul>
+ *   <li>{@code -Xms32m -Xmx96m}: the proxy's live data is small (connections' buffers, events waiting for Kafka,
+ *       the producer's batches): about 45 MiB after a full collection with 256 streams in flight, on a machine so
+ *       loaded that streams piled up. Twice that keeps young collections rare and cheap; a 64 MiB cap ran into
+ *       back-to-back full collections in the same run. Without a cap the JVM sizes the heap from the host's memory
+ *       (a quarter of it) and lets it fill with garbage before collecting.</li>
+ *   <li>{@code -XX:+UseSerialGC}: what the JVM picks by itself on a container with under two CPUs; with a small,
+ *       short-lived young generation its pauses are short, and it has none of G1's remembered-set and
+ *       region overhead, which is a large share of a heap this size.</li>
+ *   <li>{@code -XX:MaxMetaspaceSize=96m -XX:ReservedCodeCacheSize=64m -XX:MaxDirectMemorySize=64m -Xss512k}:
+ *       bounds on the rest of the resident set (classes, compiled code, Jetty's direct buffers, thread stacks),
+ *       well above what the proxy uses, so a leak fails loudly instead of growing.</li>
+ *   <li>{@code -XX:+ExitOnOutOfMemoryError}: a proxy that ran out of memory is restarted by its supervisor rather
+ *       than limping on.</li>
+ * </ul>
+ */
+public final class JvmOptions {
+
+    public static final List<String> TAP_PROXY = List.of(
+            "-Xms32m",
+            "-Xmx96m",
+            "-XX:+UseSerialGC",
+            "-XX:MaxMetaspaceSize=96m",
+            "-XX:ReservedCodeCacheSize=64m",
+            "-XX:MaxDirectMemorySize=64m",
+            "-Xss512k",
+            "-XX:+ExitOnOutOfMemoryError");
+
+    /**
+     * Set in the proxy's environment beside the options: glibc gives every thread that allocates natively an arena
+     * of its own (up to 8 per core), and on a busy proxy those half-empty arenas were tens of MiB of resident set
+     * that no JVM flag bounds. Two arenas are plenty for the little the JVM mallocs outside its heap.
+     */
+    public static final Map<String, String> TAP_PROXY_ENVIRONMENT = Map.of("MALLOC_ARENA_MAX", "2");
+
+    /** The simulator is the upstream, not what is measured: room enough that it never limits the load. */
+    public static final List<String> SIMULATOR = List.of("-Xmx512m", "-XX:+UseParallelGC");
+
+    private JvmOptions() {
+    }
+}

@@ -1,0 +1,18 @@
+package dev.tokentap.bench;
+
+import java.net.URI;
+
+/**
+ * One way to reach the simulator: {@code direct}, through {@code tap-proxy}, or through {@code nginx}.
+ *
+ * @param name    the name in tables, JSON and charts
+ * @param baseUrl where requests go
+ * @param process the process in the path whose CPU and memory are reported: the proxy, nginx, or for direct the
+ *                simulator itself
+ */
+public record Target(String name, URI baseUrl, ChildProcess process) {
+
+    public static final String DIRECT = "direct";
+    public static final String TAP_PROXY = "tap-proxy";
+    public static final String NGINX = "nginx";
+}

@@ -1,0 +1,42 @@
+package dev.tokentap.bench;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.time.Duration;
+import org.junit.jupiter.api.Test;
+
+class BenchCommandTest {
+
+    @Test
+    void shouldRunEveryScenarioForAll() {
+        assertThat(BenchCommand.scenarios("all")).containsExactly("latency", "streams", "saturation", "aggregator");
+    }
+
+    @Test
+    void shouldKeepTheRunOrderWhateverOrderTheyAreNamedIn() {
+        assertThat(BenchCommand.scenarios("saturation, LATENCY,latency")).containsExactly("latency", "saturation");
+    }
+
+    @Test
+    void shouldNameTheScenariosWhenGivenAnUnknownOne() {
+        assertThatThrownBy(() -> BenchCommand.scenarios("throughput"))
+                .hasMessageContaining("throughput").hasMessageContaining("latency");
+    }
+
+    @Test
+    void shouldReadTheLaunchersDurations() {
+        BenchDurations durations = new BenchDurations();
+
+        assertThat(durations.convert("500ms")).isEqualTo(Duration.ofMillis(500));
+        assertThat(durations.convert("20s")).isEqualTo(Duration.ofSeconds(20));
+        assertThat(durations.convert("2m")).isEqualTo(Duration.ofMinutes(2));
+    }
+
+    @Test
+    void shouldMakeEveryClassPathEntryAbsolute() {
+        String classPath = ChildProcess.absoluteClassPath("lib/a.jar" + java.io.File.pathSeparator + "/opt/b.jar");
+
+        assertThat(classPath.split(java.io.File.pathSeparator)).allSatisfy(entry -> assertThat(entry).startsWith("/"));
+    }
+}
