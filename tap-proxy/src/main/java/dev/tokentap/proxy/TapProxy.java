@@ -65,7 +65,7 @@ public final class TapProxy implements AutoCloseable {
                     config.adminToken());
             MeteringProxyServlet servlet = new MeteringProxyServlet(config, apiKeyHasher(config), publisher, metrics);
             startedProxy = ProxyServer.start(config.listenHost(), config.port(), servlet, config.drainTimeout(),
-                    config.clientIdleTimeout());
+                    ProxyServer.ClientLimits.of(config));
         } catch (RuntimeException e) {
             if (startedAdmin != null) {
                 startedAdmin.stop();

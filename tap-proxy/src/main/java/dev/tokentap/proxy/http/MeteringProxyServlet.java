@@ -396,8 +396,9 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
             proxyRequest.abort(failure);
             return;
         }
-        if (exchange != null && failure instanceof BodyLimitedRequest.TooLarge) {
-            // the reply is 413 (see clientRequestStatus); a request already under way upstream is aborted
+        if (exchange != null && (failure instanceof BodyLimitedRequest.TooLarge || Exchange.isTimeout(failure))) {
+            // the proxy gave up on the body: 413 or 408 (see clientRequestStatus); a held body never reached the
+            // upstream, a streamed upload already under way there is aborted
             exchange.rejected();
         } else if (exchange != null) {
             exchange.clientAborted();
@@ -407,8 +408,11 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
 
     @Override
     protected int clientRequestStatus(Throwable failure) {
-        return failure instanceof BodyLimitedRequest.TooLarge ? HttpStatus.PAYLOAD_TOO_LARGE_413
-                : super.clientRequestStatus(failure);
+        if (failure instanceof BodyLimitedRequest.TooLarge) {
+            return HttpStatus.PAYLOAD_TOO_LARGE_413;
+        }
+        // the idle timeout or the minimum data rate ran out while the body was being read
+        return Exchange.isTimeout(failure) ? HttpStatus.REQUEST_TIMEOUT_408 : super.clientRequestStatus(failure);
     }
 
     @Override
