@@ -62,7 +62,7 @@ public final class TapProxy implements AutoCloseable {
         ProxyServer startedProxy = null;
         try {
             startedAdmin = AdminServer.start(config.adminListen(), config.adminPort(), registry, () -> ready,
-                    config.adminToken());
+                    metrics::spoolDegraded, config.adminToken());
             MeteringProxyServlet servlet = new MeteringProxyServlet(config, apiKeyHasher(config), publisher, metrics);
             startedProxy = ProxyServer.start(config.listenHost(), config.port(), servlet, config.drainTimeout(),
                     ProxyServer.ClientLimits.of(config));
