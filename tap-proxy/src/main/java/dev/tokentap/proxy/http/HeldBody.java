@@ -2,19 +2,23 @@ package dev.tokentap.proxy.http;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import org.eclipse.jetty.ee10.proxy.AsyncMiddleManServlet.ContentTransformer;
 
 /**
- * A request body held in the proxy until the client has sent all of it, then given to the next transformer in one
- * piece. Jetty's middle-man servlet opens the upstream request only when the first transformed bytes exist, so
- * while the body is held the upstream sees nothing: a body that turns out too large, or a client that stalls, is
- * refused without vLLM ever seeing a request. Memory is bounded by the body limit, which the reader enforces.
+ * A request body held in the proxy until the client has sent all of it, then forwarded in one piece. Jetty's
+ * middle-man servlet opens the upstream request only when the first transformed bytes exist, so while the body is
+ * held the upstream sees nothing: a body that turns out too large, or a client that stalls, is refused without vLLM
+ * ever seeing a request. The next transformer still sees each piece as it arrives, so what it reads (the model) is
+ * known even of a body that never completes; only its output is held. Memory is bounded by the body limit, which
+ * the reader enforces.
  */
 final class HeldBody implements ContentTransformer {
 
     private final ContentTransformer next;
+    private final List<ByteBuffer> pieces = new ArrayList<>();
     private byte[] held;
     private int length;
 
@@ -26,17 +30,19 @@ final class HeldBody implements ContentTransformer {
 
     @Override
     public void transform(ByteBuffer input, boolean finished, List<ByteBuffer> output) throws IOException {
-        int n = input.remaining();
-        if (n > 0) {
-            // the reader reuses its buffer once this returns: copy
+        next.transform(input, finished, pieces);
+        for (ByteBuffer piece : pieces) {
+            // pieces may be slices of the reader's buffer, which it reuses once this returns: copy
+            int n = piece.remaining();
             if (length + n > held.length) {
                 held = Arrays.copyOf(held, Math.max(length + n, held.length * 2));
             }
-            input.get(held, length, n);
+            piece.get(held, length, n);
             length += n;
         }
+        pieces.clear();
         if (finished) {
-            next.transform(ByteBuffer.wrap(held, 0, length), true, output);
+            output.add(ByteBuffer.wrap(held, 0, length));
         }
     }
 
