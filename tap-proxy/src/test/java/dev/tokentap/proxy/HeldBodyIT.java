@@ -163,6 +163,28 @@ class HeldBodyIT {
         assertThat(bodies.get("upload")).isEqualTo(first + rest);
     }
 
+    @Test
+    void shouldAnswerAnExpectContinueItselfAndForwardTheHeldBodyWhole() throws Exception {
+        String body = "{\"model\":\"m\",\"prompt\":\"" + "c".repeat(4 * 1024) + "\"}";
+        try (Socket client = new Socket("127.0.0.1", proxy.port())) {
+            client.setSoTimeout(20_000);
+            OutputStream out = client.getOutputStream();
+            out.write(("POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                    + "X-Request-Id: continue\r\nExpect: 100-continue\r\nContent-Length: " + body.length()
+                    + "\r\nConnection: close\r\n\r\n").getBytes(StandardCharsets.ISO_8859_1));
+            out.flush();
+
+            // the proxy, not the upstream, lets the client go on: the upstream has not been asked yet
+            assertThat(readHead(client.getInputStream())).startsWith("HTTP/1.1 100");
+            assertThat(heads).doesNotContain("continue");
+            out.write(body.getBytes(StandardCharsets.ISO_8859_1));
+            out.flush();
+
+            assertThat(readHead(client.getInputStream())).startsWith("HTTP/1.1 200");
+        }
+        assertThat(bodies.get("continue")).isEqualTo(body);
+    }
+
     private static byte[] head(String path, String requestId, String contentType) {
         return ("POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: " + contentType + "\r\n"
                 + "X-Request-Id: " + requestId + "\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
