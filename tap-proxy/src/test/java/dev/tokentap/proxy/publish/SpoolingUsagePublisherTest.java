@@ -201,6 +201,40 @@ class SpoolingUsagePublisherTest {
         assertThat(meters.gauge(ProxyMetrics.PUBLISH_QUEUE_SIZE)).isEqualTo(100);
     }
 
+    @Test
+    void shouldRetryDeletingADeliveredSegmentWithoutSendingItAgain() throws Exception {
+        // given three events sent from the spool, not yet acknowledged
+        Path spoolDir = dir.resolve("spool");
+        Path away = dir.resolve("spool-away");
+        Meters meters = new Meters();
+        MockProducer<String, UsageEvent> producer = producer(false);
+        SpoolingUsagePublisher publisher = new SpoolingUsagePublisher(producer, "usage", 100,
+                new DiskSpool(spoolDir, 1 << 20), meters.metrics);
+        started.add(publisher);
+        events(3).forEach(publisher::publish);
+        await().atMost(WAIT).until(() -> producer.history().size() == 3);
+
+        // when the directory goes away, then Kafka acknowledges them
+        Files.move(spoolDir, away);
+        Files.writeString(spoolDir, "not a directory");
+        while (producer.completeNext()) {
+            // acknowledge each
+        }
+
+        // then deleting the delivered segment fails and is retried, and nothing is sent again
+        await().atMost(WAIT).until(() -> errors(meters, ProxyMetrics.OPERATION_DELETE) >= 2
+                && meters.gauge(ProxyMetrics.SPOOL_DEGRADED) == 1);
+        assertThat(meters.count(ProxyMetrics.EVENTS_PUBLISHED)).isEqualTo(3);
+
+        // when the directory is back, the segment goes and the spool is healthy, still with no copy sent
+        Files.delete(spoolDir);
+        Files.move(away, spoolDir);
+        await().atMost(WAIT).until(() -> meters.gauge(ProxyMetrics.SPOOL_DEGRADED) == 0
+                && meters.gauge(ProxyMetrics.SPOOL_BYTES) == 0);
+        assertThat(producer.history()).hasSize(3);
+        assertThat(meters.count(ProxyMetrics.EVENTS_REPLAYED)).isZero();
+    }
+
     private static long errors(Meters meters, String operation) {
         return (long) meters.registry.get(ProxyMetrics.SPOOL_ERRORS).tag(ProxyMetrics.TAG_OPERATION, operation)
                 .counter().count();
