@@ -84,8 +84,10 @@ final class HeaderDeadlineConnectionFactory extends HttpConnectionFactory {
 
         @Override
         public void onOpen() {
-            super.onOpen();
+            // before the connection asks for bytes: once it has, another thread may already be parsing them, and
+            // a timer armed after that parse disarmed its own would outlive the head it was meant for
             arm();
+            super.onOpen();
         }
 
         @Override
@@ -95,6 +97,9 @@ final class HeaderDeadlineConnectionFactory extends HttpConnectionFactory {
         }
 
         private synchronized void arm() {
+            if (timer != null) {
+                timer.cancel();
+            }
             long armed = ++generation;
             timer = scheduler.schedule(() -> expire(armed), deadlineNanos, TimeUnit.NANOSECONDS);
         }
