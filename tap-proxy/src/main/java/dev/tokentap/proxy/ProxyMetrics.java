@@ -10,6 +10,7 @@ import java.time.Duration;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Supplier;
 
 /**
@@ -39,6 +40,19 @@ public final class ProxyMetrics {
     public static final String EVENTS_DROPPED = "tokentap.proxy.events.dropped";
     /** Bytes held in the disk spool. */
     public static final String SPOOL_BYTES = "tokentap.proxy.spool.bytes";
+    /** Disk spool operations that failed with an I/O error (disk full, directory gone), by operation. */
+    public static final String SPOOL_ERRORS = "tokentap.proxy.spool.errors";
+    /** 1 while the disk spool fails and events wait in memory, 0 once it works. */
+    public static final String SPOOL_DEGRADED = "tokentap.proxy.spool.degraded";
+
+    public static final String TAG_OPERATION = "operation";
+    /** Appending events to the spool, syncing it, or opening a new segment. */
+    public static final String OPERATION_WRITE = "write";
+    /** Reading a segment to send it. */
+    public static final String OPERATION_READ = "read";
+    /** Deleting a delivered segment. */
+    public static final String OPERATION_DELETE = "delete";
+    public static final List<String> OPERATIONS = List.of(OPERATION_WRITE, OPERATION_READ, OPERATION_DELETE);
 
     public static final String TAG_ROUTE = "route";
     public static final String TAG_OUTCOME = "outcome";
@@ -64,6 +78,8 @@ public final class ProxyMetrics {
     private final Counter eventsSpooled;
     private final Counter eventsReplayed;
     private final Counter eventsDropped;
+    private final Map<String, Counter> spoolErrors = new HashMap<>();
+    private final AtomicInteger spoolDegraded = new AtomicInteger();
 
     public ProxyMetrics(MeterRegistry registry) {
         this.registry = registry;
@@ -108,6 +124,15 @@ public final class ProxyMetrics {
         eventsDropped = Counter.builder(EVENTS_DROPPED)
                 .description("Usage events lost because the disk spool was full")
                 .register(registry);
+        for (String operation : OPERATIONS) {
+            spoolErrors.put(operation, Counter.builder(SPOOL_ERRORS)
+                    .description("Disk spool operations that failed with an I/O error")
+                    .tag(TAG_OPERATION, operation)
+                    .register(registry));
+        }
+        Gauge.builder(SPOOL_DEGRADED, spoolDegraded, AtomicInteger::get)
+                .description("1 while the disk spool fails and usage events wait in memory")
+                .register(registry);
     }
 
     public void eventSpooled() {
@@ -120,6 +145,24 @@ public final class ProxyMetrics {
 
     public void eventDropped() {
         eventsDropped.increment();
+    }
+
+    /** Counts a failed spool operation; {@code operation} is one of {@link #OPERATIONS}. */
+    public void spoolError(String operation) {
+        Counter counter = spoolErrors.get(operation);
+        if (counter == null) {
+            throw new IllegalArgumentException("unknown spool operation " + operation);
+        }
+        counter.increment();
+    }
+
+    /** Sets whether the spool is failing, for the gauge and for {@code /readyz}. */
+    public void spoolDegraded(boolean degraded) {
+        spoolDegraded.set(degraded ? 1 : 0);
+    }
+
+    public boolean spoolDegraded() {
+        return spoolDegraded.get() == 1;
     }
 
     /** Registers the spool size gauge over {@code bytes}. */

@@ -62,10 +62,10 @@ public final class TapProxy implements AutoCloseable {
         ProxyServer startedProxy = null;
         try {
             startedAdmin = AdminServer.start(config.adminListen(), config.adminPort(), registry, () -> ready,
-                    config.adminToken());
+                    metrics::spoolDegraded, config.adminToken());
             MeteringProxyServlet servlet = new MeteringProxyServlet(config, apiKeyHasher(config), publisher, metrics);
             startedProxy = ProxyServer.start(config.listenHost(), config.port(), servlet, config.drainTimeout(),
-                    config.clientIdleTimeout());
+                    ProxyServer.ClientLimits.of(config));
         } catch (RuntimeException e) {
             if (startedAdmin != null) {
                 startedAdmin.stop();

@@ -51,6 +51,10 @@ import picocli.CommandLine.Option;
  * @param trustedProxies    peers whose {@code X-Forwarded-For} names the client; none by default
  * @param clientIdleTimeout how long a client connection may be silent while the proxy waits to read from it
  *                          (a stalled request line or headers, a stalled body, an idle keep-alive connection)
+ * @param clientHeaderTimeout   longest time a client may take to send a request's line and headers, counted from
+ *                              the connection's accept for its first request and from the first byte for later ones
+ * @param maxHeaderBytes        largest request line and headers accepted; more is answered 431
+ * @param clientMinRequestRate  bytes per second below which a request body being read is cut; 0 for no minimum
  */
 public record TapProxyConfig(
         URI upstream,
@@ -73,7 +77,10 @@ public record TapProxyConfig(
         String adminToken,
         long maxRequestBytes,
         TrustedProxies trustedProxies,
-        Duration clientIdleTimeout) {
+        Duration clientIdleTimeout,
+        Duration clientHeaderTimeout,
+        int maxHeaderBytes,
+        long clientMinRequestRate) {
 
     /**
      * The disk spool.
@@ -106,6 +113,13 @@ public record TapProxyConfig(
     public static final Duration DEFAULT_DRAIN_TIMEOUT = Duration.ofSeconds(30);
     public static final long DEFAULT_MAX_REQUEST_BYTES = 32L << 20;
     public static final Duration DEFAULT_CLIENT_IDLE_TIMEOUT = Duration.ofSeconds(300);
+    public static final Duration DEFAULT_CLIENT_HEADER_TIMEOUT = Duration.ofSeconds(10);
+    /** Jetty's own default. */
+    public static final int DEFAULT_MAX_HEADER_BYTES = 8 * 1024;
+    /** Headers cannot be read into less; a smaller limit would refuse ordinary clients. */
+    static final int MIN_HEADER_BYTES = 1024;
+    /** The largest buffer Jetty's parser is given; a limit beyond it could not be reached anyway. */
+    static final int MAX_HEADER_BYTES = 1 << 20;
     /** Environment variables with this prefix become Kafka producer properties. */
     public static final String KAFKA_ENV_PREFIX = "TOKENTAP_KAFKA_";
 
@@ -117,6 +131,7 @@ public record TapProxyConfig(
         drainTimeout = drainTimeout == null ? DEFAULT_DRAIN_TIMEOUT : drainTimeout;
         trustedProxies = trustedProxies == null ? TrustedProxies.NONE : trustedProxies;
         clientIdleTimeout = clientIdleTimeout == null ? DEFAULT_CLIENT_IDLE_TIMEOUT : clientIdleTimeout;
+        clientHeaderTimeout = clientHeaderTimeout == null ? DEFAULT_CLIENT_HEADER_TIMEOUT : clientHeaderTimeout;
         adminListen = adminListen == null || adminListen.isBlank() ? listenHost : adminListen;
         List<String> problems = problems(upstream, kafkaBootstrap, topic, listenHost, port, adminPort, connectTimeout,
                 upstreamTimeout, apiKeyHashSecret, tenantHeader, proxyHost, publishQueue, kafkaProperties);
@@ -126,6 +141,7 @@ public record TapProxyConfig(
         if (clientIdleTimeout.isNegative() || clientIdleTimeout.isZero()) {
             problems.add("--client-idle-timeout must be a positive duration, got " + clientIdleTimeout);
         }
+        problems.addAll(clientLimitProblems(clientHeaderTimeout, maxHeaderBytes, clientMinRequestRate));
         if (maxRequestBytes < 1) {
             problems.add("--max-request-bytes must be at least 1, got " + maxRequestBytes);
         }
@@ -135,6 +151,21 @@ public record TapProxyConfig(
         if (!problems.isEmpty()) {
             throw new IllegalArgumentException(message(problems));
         }
+    }
+
+    private static List<String> clientLimitProblems(Duration headerTimeout, long maxHeaderBytes, long minRequestRate) {
+        List<String> problems = new ArrayList<>();
+        if (headerTimeout.isNegative() || headerTimeout.isZero()) {
+            problems.add("--client-header-timeout must be a positive duration, got " + headerTimeout);
+        }
+        if (maxHeaderBytes < MIN_HEADER_BYTES || maxHeaderBytes > MAX_HEADER_BYTES) {
+            problems.add("--max-header-bytes must be between " + MIN_HEADER_BYTES + " and " + MAX_HEADER_BYTES
+                    + " (1 KiB to 1 MiB), got " + maxHeaderBytes);
+        }
+        if (minRequestRate < 0) {
+            problems.add("--client-min-request-rate must be zero (no minimum) or more, got " + minRequestRate);
+        }
+        return problems;
     }
 
     private static String message(List<String> problems) {
@@ -225,7 +256,8 @@ public record TapProxyConfig(
                 + ", kafkaProperties=" + kafkaProperties.keySet() + ", continuousUsage=" + continuousUsage
                 + ", adminListen=" + adminListen + ", adminToken=" + (adminToken == null ? "none" : "***")
                 + ", maxRequestBytes=" + maxRequestBytes + ", trustedProxies=" + trustedProxies
-                + ", clientIdleTimeout=" + clientIdleTimeout + "]";
+                + ", clientIdleTimeout=" + clientIdleTimeout + ", clientHeaderTimeout=" + clientHeaderTimeout
+                + ", maxHeaderBytes=" + maxHeaderBytes + ", clientMinRequestRate=" + clientMinRequestRate + "]";
     }
 
     /** A builder with every default set and {@code proxyHost} resolved from this machine. */
@@ -329,6 +361,19 @@ public record TapProxyConfig(
                 DEFAULT_MAX_REQUEST_BYTES);
         Duration clientIdleTimeout = convert(problems, "--client-idle-timeout", cli.clientIdleTimeout,
                 TapProxyConfig::duration, DEFAULT_CLIENT_IDLE_TIMEOUT);
+        Duration clientHeaderTimeout = convert(problems, "--client-header-timeout", cli.clientHeaderTimeout,
+                TapProxyConfig::duration, DEFAULT_CLIENT_HEADER_TIMEOUT);
+        long maxHeaderBytes = convert(problems, "--max-header-bytes", cli.maxHeaderBytes, TapProxyConfig::bytes,
+                (long) DEFAULT_MAX_HEADER_BYTES);
+        long clientMinRequestRate = convert(problems, "--client-min-request-rate", cli.clientMinRequestRate,
+                TapProxyConfig::bytes, 0L);
+        // checked here too, so that a value out of range is reported with the unreadable ones, not after them
+        List<String> unreadableLimits = problems.stream().map(p -> p.split(" ", 2)[0]).toList();
+        for (String problem : clientLimitProblems(clientHeaderTimeout, maxHeaderBytes, clientMinRequestRate)) {
+            if (!unreadableLimits.contains(problem.split(" ", 2)[0])) {
+                problems.add(problem);
+            }
+        }
         TrustedProxies trustedProxies = TrustedProxies.NONE;
         try {
             trustedProxies = TrustedProxies.parse(cli.trustedProxies);
@@ -351,7 +396,8 @@ public record TapProxyConfig(
         return new TapProxyConfig(upstream, cli.kafka, cli.topic, cli.listen, port, adminPort, connectTimeout,
                 upstreamTimeout, apiKeyHashSecret, tenantHeader, proxyHost, publishQueue, kafkaProperties,
                 continuousUsage, spool, drainTimeout, emptyToNull(cli.adminListen), adminToken, maxRequestBytes,
-                trustedProxies, clientIdleTimeout);
+                trustedProxies, clientIdleTimeout, clientHeaderTimeout,
+                (int) Math.min(Integer.MAX_VALUE, maxHeaderBytes), clientMinRequestRate);
     }
 
     private static Boolean bool(String value) {
@@ -416,7 +462,10 @@ public record TapProxyConfig(
             Map.entry("--admin-token-file", "TOKENTAP_ADMIN_TOKEN_FILE"),
             Map.entry("--max-request-bytes", "TOKENTAP_MAX_REQUEST_BYTES"),
             Map.entry("--trusted-proxies", "TOKENTAP_TRUSTED_PROXIES"),
-            Map.entry("--client-idle-timeout", "TOKENTAP_CLIENT_IDLE_TIMEOUT"));
+            Map.entry("--client-idle-timeout", "TOKENTAP_CLIENT_IDLE_TIMEOUT"),
+            Map.entry("--client-header-timeout", "TOKENTAP_CLIENT_HEADER_TIMEOUT"),
+            Map.entry("--max-header-bytes", "TOKENTAP_MAX_HEADER_BYTES"),
+            Map.entry("--client-min-request-rate", "TOKENTAP_CLIENT_MIN_REQUEST_RATE"));
 
     private static <T> T convert(List<String> problems, String flag, String value, Function<String, T> parse,
                                  T fallback) {
@@ -610,6 +659,23 @@ public record TapProxyConfig(
                         + "a slow response is not cut (env TOKENTAP_CLIENT_IDLE_TIMEOUT; default: ${DEFAULT-VALUE})")
         String clientIdleTimeout;
 
+        @Option(names = "--client-header-timeout", paramLabel = "DURATION", defaultValue = "10s",
+                description = "longest time a client may take to send a request line and headers, from the "
+                        + "connection's accept (first request) or the request's first byte (later ones); then the "
+                        + "connection is closed (env TOKENTAP_CLIENT_HEADER_TIMEOUT; default: ${DEFAULT-VALUE})")
+        String clientHeaderTimeout;
+
+        @Option(names = "--max-header-bytes", paramLabel = "SIZE", defaultValue = "8KiB",
+                description = "largest request line and headers accepted, in bytes or with KiB, MiB; more is "
+                        + "answered 431 (env TOKENTAP_MAX_HEADER_BYTES; default: ${DEFAULT-VALUE})")
+        String maxHeaderBytes;
+
+        @Option(names = "--client-min-request-rate", paramLabel = "SIZE", defaultValue = "0",
+                description = "bytes per second, or KiB, MiB per second, below which a request body being read "
+                        + "is cut (a client trickling its body); 0 for no minimum "
+                        + "(env TOKENTAP_CLIENT_MIN_REQUEST_RATE; default: ${DEFAULT-VALUE})")
+        String clientMinRequestRate;
+
         @Option(names = {"-h", "--help"}, usageHelp = true, description = "show this help and exit")
         boolean help;
     }
@@ -637,6 +703,9 @@ public record TapProxyConfig(
         private long maxRequestBytes = DEFAULT_MAX_REQUEST_BYTES;
         private TrustedProxies trustedProxies = TrustedProxies.NONE;
         private Duration clientIdleTimeout = DEFAULT_CLIENT_IDLE_TIMEOUT;
+        private Duration clientHeaderTimeout = DEFAULT_CLIENT_HEADER_TIMEOUT;
+        private int maxHeaderBytes = DEFAULT_MAX_HEADER_BYTES;
+        private long clientMinRequestRate;
 
         private Builder(URI upstream) {
             this.upstream = upstream;
@@ -664,13 +733,16 @@ public record TapProxyConfig(
         public Builder maxRequestBytes(long v) { maxRequestBytes = v; return this; }
         public Builder trustedProxies(TrustedProxies v) { trustedProxies = v; return this; }
         public Builder clientIdleTimeout(Duration v) { clientIdleTimeout = v; return this; }
+        public Builder clientHeaderTimeout(Duration v) { clientHeaderTimeout = v; return this; }
+        public Builder maxHeaderBytes(int v) { maxHeaderBytes = v; return this; }
+        public Builder clientMinRequestRate(long v) { clientMinRequestRate = v; return this; }
 
         public TapProxyConfig build() {
             return new TapProxyConfig(upstream, kafkaBootstrap, topic, listenHost, port, adminPort, connectTimeout,
                     upstreamTimeout, apiKeyHashSecret, tenantHeader,
                     proxyHost != null ? proxyHost : localHostName(), publishQueue, kafkaProperties, continuousUsage,
                     spool, drainTimeout, adminListen, adminToken, maxRequestBytes,
-                    trustedProxies, clientIdleTimeout);
+                    trustedProxies, clientIdleTimeout, clientHeaderTimeout, maxHeaderBytes, clientMinRequestRate);
         }
     }
 }

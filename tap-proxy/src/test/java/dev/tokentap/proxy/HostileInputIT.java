@@ -35,6 +35,8 @@ class HostileInputIT {
 
     private static final String COMPLETIONS = "/v1/completions";
     private static final int MAX_REQUEST_BYTES = 64 * 1024;
+    /** Half Jetty's own default: the limit in force must be the configured one. */
+    private static final int MAX_HEADER_BYTES = 4 * 1024;
     /** A loopback address the tests connect from to play the trusted load balancer. */
     private static final String TRUSTED_BALANCER = "127.0.0.2";
 
@@ -50,6 +52,7 @@ class HostileInputIT {
         publisher = new RecordingPublisher();
         proxy = TapProxy.start(TapProxyConfig.builder(URI.create(simulator.baseUrl()))
                 .listenHost("127.0.0.1").port(0).adminPort(0).proxyHost("hostile-it").apiKeyHashSecret("x").maxRequestBytes(MAX_REQUEST_BYTES)
+                .maxHeaderBytes(MAX_HEADER_BYTES)
                 .trustedProxies(TrustedProxies.parse(TRUSTED_BALANCER + "/32"))
                 .build(), publisher, new PrometheusMeterRegistry(PrometheusConfig.DEFAULT));
         base = "http://127.0.0.1:" + proxy.port();
@@ -116,6 +119,22 @@ class HostileInputIT {
                 + "\r\nConnection: close\r\n\r\n");
 
         assertThat(response).startsWith("HTTP/1.1 431");
+    }
+
+    @Test
+    void shouldAnswer431ToHeadersOverTheConfiguredLimit() throws Exception {
+        String response = raw("GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: "
+                + "a".repeat(MAX_HEADER_BYTES + 512) + "\r\nConnection: close\r\n\r\n");
+
+        assertThat(response).startsWith("HTTP/1.1 431");
+    }
+
+    @Test
+    void shouldServeHeadersJustUnderTheConfiguredLimit() throws Exception {
+        String response = raw("GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: "
+                + "a".repeat(MAX_HEADER_BYTES - 512) + "\r\nConnection: close\r\n\r\n");
+
+        assertThat(response).startsWith("HTTP/1.1 200");
     }
 
     @Test

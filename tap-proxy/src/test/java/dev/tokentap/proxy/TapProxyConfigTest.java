@@ -296,4 +296,40 @@ class TapProxyConfigTest {
                 "--client-idle-timeout", "0s"}, NO_ENV))
                 .hasMessageContaining("--client-idle-timeout must be a positive duration");
     }
+
+    @Test
+    void shouldGiveClientsTenSecondsForTheirHeadersUnlessTold() {
+        String[] upstream = {"--upstream", "http://vllm:8000"};
+        assertThat(TapProxyConfig.fromArgs(upstream, NO_ENV).clientHeaderTimeout()).isEqualTo(Duration.ofSeconds(10));
+        assertThat(TapProxyConfig.fromArgs(upstream, Map.of("TOKENTAP_CLIENT_HEADER_TIMEOUT", "3s"))
+                .clientHeaderTimeout()).isEqualTo(Duration.ofSeconds(3));
+        assertThatThrownBy(() -> TapProxyConfig.fromArgs(new String[] {"--upstream", "http://vllm:8000",
+                "--client-header-timeout", "0s"}, NO_ENV))
+                .hasMessageContaining("--client-header-timeout must be a positive duration");
+    }
+
+    @Test
+    void shouldLimitHeadersTo8KiBUnlessToldWithinSaneBounds() {
+        String[] upstream = {"--upstream", "http://vllm:8000"};
+        assertThat(TapProxyConfig.fromArgs(upstream, NO_ENV).maxHeaderBytes()).isEqualTo(8192);
+        assertThat(TapProxyConfig.fromArgs(upstream, Map.of("TOKENTAP_MAX_HEADER_BYTES", "16KiB"))
+                .maxHeaderBytes()).isEqualTo(16384);
+        assertThat(TapProxyConfig.fromArgs(new String[] {"--upstream", "http://vllm:8000", "--max-header-bytes",
+                "4096"}, NO_ENV).maxHeaderBytes()).isEqualTo(4096);
+        assertThatThrownBy(() -> TapProxyConfig.fromArgs(new String[] {"--upstream", "http://vllm:8000",
+                "--max-header-bytes", "100", "--client-min-request-rate", "-1"}, NO_ENV))
+                .hasMessageContaining("--max-header-bytes must be between 1024 and 1048576")
+                .hasMessageContaining("--client-min-request-rate cannot be read from '-1'");
+        assertThatThrownBy(() -> TapProxyConfig.fromArgs(new String[] {"--upstream", "http://vllm:8000",
+                "--max-header-bytes", "4GiB"}, NO_ENV))
+                .hasMessageContaining("--max-header-bytes must be between");
+    }
+
+    @Test
+    void shouldSetNoMinimumBodyRateUnlessTold() {
+        String[] upstream = {"--upstream", "http://vllm:8000"};
+        assertThat(TapProxyConfig.fromArgs(upstream, NO_ENV).clientMinRequestRate()).isZero();
+        assertThat(TapProxyConfig.fromArgs(upstream, Map.of("TOKENTAP_CLIENT_MIN_REQUEST_RATE", "2KiB"))
+                .clientMinRequestRate()).isEqualTo(2048);
+    }
 }

@@ -29,6 +29,15 @@ public final class AdminServer {
      */
     public static AdminServer start(String host, int port, PrometheusMeterRegistry registry, BooleanSupplier ready,
                                     String token) {
+        return start(host, port, registry, ready, () -> false, token);
+    }
+
+    /**
+     * As {@link #start(String, int, PrometheusMeterRegistry, BooleanSupplier, String)}; while {@code degraded}
+     * holds, {@code /readyz} still answers 200 but says so: the proxy serves, its usage events wait in memory.
+     */
+    public static AdminServer start(String host, int port, PrometheusMeterRegistry registry, BooleanSupplier ready,
+                                    BooleanSupplier degraded, String token) {
         Javalin app = Javalin.create(config -> {
             config.startup.showJavalinBanner = false;
             config.startup.showOldJavalinVersionWarning = false;
@@ -37,7 +46,12 @@ public final class AdminServer {
             config.routes.get("/healthz", ctx -> ctx.contentType("text/plain").result("ok"));
             config.routes.get("/readyz", ctx -> {
                 boolean isReady = ready.getAsBoolean();
-                ctx.status(isReady ? 200 : 503).contentType("text/plain").result(isReady ? "ready" : "not ready");
+                // a failing spool does not make the proxy unready: taking it out of service would stop traffic to
+                // its vLLM without saving a single event; the body and the gauge say it, for people and alerts
+                String body = !isReady ? "not ready"
+                        : degraded.getAsBoolean() ? "ready, degraded: usage spool failing, events held in memory"
+                        : "ready";
+                ctx.status(isReady ? 200 : 503).contentType("text/plain").result(body);
             });
         });
         app.start(host, port);

@@ -44,6 +44,7 @@ final class Exchange {
     private volatile int upstreamStatus = -1;
     private volatile boolean clientAborted;
     private volatile boolean rejected;
+    private volatile boolean holdsBody;
     private volatile boolean uploadFailedUpstream;
     private volatile boolean lengthPreserved = true;
     private volatile int errorStatusSent = -1;
@@ -103,6 +104,15 @@ final class Exchange {
 
     void clientAborted() {
         clientAborted = true;
+    }
+
+    /** The body is read in full before the upstream request is opened (see {@link HeldBody}). */
+    void holdsBody(boolean value) {
+        holdsBody = value;
+    }
+
+    boolean holdsBody() {
+        return holdsBody;
     }
 
     /** The proxy refused the request itself; nothing of it reached the upstream. */

@@ -115,6 +115,7 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
     protected void service(HttpServletRequest request, HttpServletResponse response)
             throws ServletException, IOException {
         Exchange exchange = newExchange(request);
+        exchange.holdsBody(holdsBody(request));
         request.setAttribute(EXCHANGE, exchange);
         long declaredLength = request.getContentLengthLong();
         if (declaredLength > config.maxRequestBytes()) {
@@ -132,6 +133,17 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
             finish(exchange, HttpStatus.INTERNAL_SERVER_ERROR_500, e);
             throw e;
         }
+    }
+
+    /**
+     * Whether the body is held until complete before the upstream is asked: every body but a multipart upload.
+     * JSON bodies are small, and holding them means vLLM never sees a request that turns out over the limit, and
+     * a client trickling its body ties up the proxy, not vLLM. Audio uploads (multipart) can be tens of MiB: they
+     * stream, and only their declared length is checked before anything is sent.
+     */
+    private static boolean holdsBody(HttpServletRequest request) {
+        String contentType = request.getContentType();
+        return contentType == null || !contentType.strip().toLowerCase(Locale.ROOT).startsWith("multipart/");
     }
 
     private static void sendError(HttpServletResponse response, int status) throws IOException {
@@ -226,6 +238,10 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
                 // vLLM makes it the engine request id; the event carries the same one
                 headers.put(REQUEST_ID, exchange.requestId);
             }
+            if (exchange.holdsBody()) {
+                // the whole body goes at once; the upstream has nothing to agree to beforehand
+                headers.remove(HttpHeader.EXPECT);
+            }
             if (exchange.metered()) {
                 // the tap must read the usage: ask for an uncompressed body (vLLM does not compress anyway)
                 headers.remove(HttpHeader.ACCEPT_ENCODING);
@@ -265,13 +281,24 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
         // The body may change length, and AsyncMiddleManServlet drops the client's Content-Length for every
         // request it proxies: the upstream gets the body chunked, which vLLM accepts.
         Exchange exchange = exchange(clientRequest);
+        ContentTransformer transformer;
         if (exchange != null && exchange.form() != null) {
-            return exchange.form()::transform;
+            transformer = exchange.form()::transform;
+        } else if (exchange == null || exchange.body == null) {
+            transformer = ContentTransformer.IDENTITY;
+        } else {
+            transformer = exchange.body::transform;
         }
-        if (exchange == null || exchange.body == null) {
-            return ContentTransformer.IDENTITY;
-        }
-        return exchange.body::transform;
+        return exchange != null && exchange.holdsBody()
+                ? new HeldBody(transformer, clientRequest.getContentLengthLong()) : transformer;
+    }
+
+    @Override
+    protected boolean expects100Continue(HttpServletRequest request) {
+        // a held body is read in full before the upstream is asked anything, so the client gets its 100 Continue
+        // from this server as soon as the proxy reads, not from the upstream
+        Exchange exchange = exchange(request);
+        return (exchange == null || !exchange.holdsBody()) && super.expects100Continue(request);
     }
 
     @Override
@@ -369,8 +396,9 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
             proxyRequest.abort(failure);
             return;
         }
-        if (exchange != null && failure instanceof BodyLimitedRequest.TooLarge) {
-            // the reply is 413 (see clientRequestStatus); a request already under way upstream is aborted
+        if (exchange != null && (failure instanceof BodyLimitedRequest.TooLarge || Exchange.isTimeout(failure))) {
+            // the proxy gave up on the body: 413 or 408 (see clientRequestStatus); a held body never reached the
+            // upstream, a streamed upload already under way there is aborted
             exchange.rejected();
         } else if (exchange != null) {
             exchange.clientAborted();
@@ -380,8 +408,11 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
 
     @Override
     protected int clientRequestStatus(Throwable failure) {
-        return failure instanceof BodyLimitedRequest.TooLarge ? HttpStatus.PAYLOAD_TOO_LARGE_413
-                : super.clientRequestStatus(failure);
+        if (failure instanceof BodyLimitedRequest.TooLarge) {
+            return HttpStatus.PAYLOAD_TOO_LARGE_413;
+        }
+        // the idle timeout or the minimum data rate ran out while the body was being read
+        return Exchange.isTimeout(failure) ? HttpStatus.REQUEST_TIMEOUT_408 : super.clientRequestStatus(failure);
     }
 
     @Override

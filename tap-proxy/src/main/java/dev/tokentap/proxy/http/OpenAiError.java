@@ -22,6 +22,7 @@ final class OpenAiError {
     static byte[] forStatus(int status) {
         return switch (status) {
             case 400 -> body(status, "The request path is not valid.", "BadRequestError");
+            case 408 -> body(status, "The request was not received in time.", "RequestTimeoutError");
             case 413 -> body(status, "The request body is larger than this proxy accepts.", "RequestTooLargeError");
             case 502 -> body(status, "The upstream server could not be reached.", "BadGatewayError");
             case 504 -> body(status, "The upstream server did not answer in time.", "GatewayTimeoutError");

@@ -9,6 +9,8 @@ import org.eclipse.jetty.ee10.servlet.ServletHolder;
 import org.eclipse.jetty.ee10.servlet.ServletMapping;
 import org.eclipse.jetty.server.AbstractConnector;
 import org.eclipse.jetty.server.Connector;
+import org.eclipse.jetty.server.HttpConnectionFactory;
+import org.eclipse.jetty.server.handler.MinimumDataRateHandler;
 import org.eclipse.jetty.server.handler.GracefulHandler;
 import org.eclipse.jetty.util.component.LifeCycle;
 
@@ -24,40 +26,52 @@ public final class ProxyServer {
         this.app = app;
     }
 
+    /**
+     * What the proxy allows a client connection, against clients that stall or flood (slow-loris, huge heads).
+     *
+     * @param idleTimeout    silence allowed while the proxy waits to read; Jetty does not count the time a request
+     *                       is being handled with no I/O pending, so a client waiting for a slow response is not cut
+     * @param headerTimeout  time allowed to send a request line and headers, however steadily the bytes come
+     * @param maxHeaderBytes largest request line and headers; more is answered 431
+     * @param minRequestRate bytes per second below which a request body being read is cut; 0 for no minimum
+     */
+    public record ClientLimits(Duration idleTimeout, Duration headerTimeout, int maxHeaderBytes,
+                               long minRequestRate) {
+        public static final ClientLimits DEFAULTS = new ClientLimits(TapProxyConfig.DEFAULT_CLIENT_IDLE_TIMEOUT,
+                TapProxyConfig.DEFAULT_CLIENT_HEADER_TIMEOUT, TapProxyConfig.DEFAULT_MAX_HEADER_BYTES, 0);
+
+        public static ClientLimits of(TapProxyConfig config) {
+            return new ClientLimits(config.clientIdleTimeout(), config.clientHeaderTimeout(),
+                    config.maxHeaderBytes(), config.clientMinRequestRate());
+        }
+    }
+
     /** Starts the proxy on {@code host:port} (0 picks a free port). */
     public static ProxyServer start(String host, int port, MeteringProxyServlet servlet) {
-        return start(host, port, servlet, Duration.ZERO);
+        return start(host, port, servlet, Duration.ZERO, ClientLimits.DEFAULTS);
     }
 
     /**
      * Starts the proxy on {@code host:port}; {@link #stop()} then stops accepting connections and lets requests in
-     * flight (long streams included) finish for at most {@code drainTimeout} before cutting them.
-     */
-    public static ProxyServer start(String host, int port, MeteringProxyServlet servlet, Duration drainTimeout) {
-        return start(host, port, servlet, drainTimeout, TapProxyConfig.DEFAULT_CLIENT_IDLE_TIMEOUT);
-    }
-
-    /**
-     * As {@link #start(String, int, MeteringProxyServlet, Duration)}, with client connections closed after
-     * {@code clientIdleTimeout} of silence while the proxy waits to read from them: a client that stalls in its
-     * request line, headers or body (slow-loris) holds a connection that long at most. Jetty does not count the
-     * time a request is being handled with no I/O pending, so a client waiting for a slow response is not cut.
+     * flight (long streams included) finish for at most {@code drainTimeout} before cutting them. Client
+     * connections are held to {@code limits}.
      */
     public static ProxyServer start(String host, int port, MeteringProxyServlet servlet, Duration drainTimeout,
-                                    Duration clientIdleTimeout) {
+                                    ClientLimits limits) {
         Javalin app = Javalin.create(config -> {
             config.jetty.modifyServer(server -> {
-                // Javalin nests its context inside this handler; Jetty's graceful stop waits for what it counts
-                server.setHandler(new GracefulHandler());
+                // Javalin nests its context inside the innermost wrapper; Jetty's graceful stop waits for what the
+                // GracefulHandler counts
+                server.setHandler(limits.minRequestRate() > 0
+                        ? new GracefulHandler(new MinimumDataRateHandler(limits.minRequestRate(), 0))
+                        : new GracefulHandler());
                 server.setStopTimeout(drainTimeout.toMillis());
                 // Javalin adds its connector after this runs, but before the server starts
                 server.addEventListener(new LifeCycle.Listener() {
                     @Override
                     public void lifeCycleStarting(LifeCycle event) {
                         for (Connector connector : server.getConnectors()) {
-                            if (connector instanceof AbstractConnector c) {
-                                c.setIdleTimeout(clientIdleTimeout.toMillis());
-                            }
+                            limit(connector, limits);
                         }
                     }
                 });
@@ -69,10 +83,26 @@ public final class ProxyServer {
                 // the upstream's Server and Date headers are forwarded; the proxy adds none of its own
                 http.setSendServerVersion(false);
                 http.setSendXPoweredBy(false);
+                http.setRequestHeaderSize(limits.maxHeaderBytes());
             });
         });
         app.start(host, port);
         return new ProxyServer(app);
+    }
+
+    /** Gives a connector the idle timeout and swaps its HTTP/1.1 connections for ones with a header deadline. */
+    private static void limit(Connector connector, ClientLimits limits) {
+        if (connector instanceof AbstractConnector c) {
+            c.setIdleTimeout(limits.idleTimeout().toMillis());
+            HttpConnectionFactory http = c.getConnectionFactory(HttpConnectionFactory.class);
+            if (http != null && !(http instanceof HeaderDeadlineConnectionFactory)) {
+                HeaderDeadlineConnectionFactory deadline = new HeaderDeadlineConnectionFactory(
+                        http.getHttpConfiguration(), limits.headerTimeout());
+                c.removeConnectionFactory(http.getProtocol());
+                c.addFirstConnectionFactory(deadline);
+                c.setDefaultProtocol(deadline.getProtocol());
+            }
+        }
     }
 
     /**

@@ -57,6 +57,8 @@ final class DiskSpool implements AutoCloseable {
         volatile boolean sealed;
         /** A send from it failed once: what is sent from it now is sent again. */
         volatile boolean retried;
+        /** Kafka acknowledged all of it; only deleting it is left (it failed once). */
+        volatile boolean delivered;
         long written;
 
         Segment(Path path, boolean inherited, long size) {
@@ -224,11 +226,42 @@ final class DiskSpool implements AutoCloseable {
         return position;
     }
 
-    /** Deletes a sealed segment whose records have all been delivered. */
+    /**
+     * Deletes a sealed segment whose records have all been delivered. The file goes first: a segment whose file
+     * could not be deleted stays listed, so that the deletion is tried again rather than forgotten.
+     */
     void delete(Segment segment) throws IOException {
-        segments.remove(segment);
         Files.deleteIfExists(segment.path);
+        segments.remove(segment);
         bytes.addAndGet(-segment.written);
+    }
+
+    /**
+     * Gives up the open segment after a failed write or sync: it is sealed at its last sync, the only part a
+     * reader can trust, and cut back to it on disk where that still works, so that a later process does not read
+     * records that were written again elsewhere. The next append opens a new segment.
+     */
+    void abandonActive() {
+        Segment segment = active;
+        FileChannel channel = activeChannel;
+        active = null;
+        activeChannel = null;
+        if (segment == null) {
+            return;
+        }
+        try {
+            channel.truncate(segment.synced);
+        } catch (IOException | RuntimeException e) {
+            LOG.debug("could not cut back an abandoned spool segment file={}", segment.path.getFileName(), e);
+        }
+        try {
+            channel.close();
+        } catch (IOException e) {
+            LOG.debug("could not close an abandoned spool segment file={}", segment.path.getFileName(), e);
+        }
+        bytes.addAndGet(segment.synced - segment.written);
+        segment.written = segment.synced;
+        segment.sealed = true;
     }
 
     /** Closes the open segment (synced) and releases the directory; segments left are replayed by the next process. */

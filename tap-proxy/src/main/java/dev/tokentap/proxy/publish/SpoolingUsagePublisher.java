@@ -7,6 +7,7 @@ import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -35,6 +36,9 @@ public final class SpoolingUsagePublisher implements UsagePublisher {
     static final long ROLL_NANOS = TimeUnit.SECONDS.toNanos(1);
     private static final int BATCH = 1000;
     private static final long RETRY_MILLIS = 1000;
+    /** The first pause after a spool I/O error; it doubles with each failure in a row, up to the maximum. */
+    static final long FIRST_BACKOFF_MILLIS = 100;
+    static final long MAX_BACKOFF_MILLIS = 5_000;
 
     private final Producer<String, UsageEvent> producer;
     private final String topic;
@@ -44,6 +48,14 @@ public final class SpoolingUsagePublisher implements UsagePublisher {
     private final UsageEventCodec codec = new UsageEventCodec();
     private final WarnLimiter droppedWarning = new WarnLimiter(LOG, 10, TimeUnit.SECONDS);
     private final WarnLimiter sendWarning = new WarnLimiter(LOG, 10, TimeUnit.SECONDS);
+    private final WarnLimiter spoolWarning = new WarnLimiter(LOG, 10, TimeUnit.SECONDS);
+    private final Object retryPause = new Object();
+    private final int queueCapacity;
+    /** Set by {@link #halt}: events lost then are the point of the test that halts, not news. */
+    private volatile boolean halting;
+    // each side of the spool says whether its last operation failed; the spool is degraded while either did
+    private volatile boolean writerFailing;
+    private volatile boolean senderFailing;
     private final Thread writer;
     private final Thread sender;
     private final Object progress = new Object();
@@ -65,8 +77,9 @@ public final class SpoolingUsagePublisher implements UsagePublisher {
         this.producer = producer;
         this.topic = topic;
         this.spool = spool;
+        this.queueCapacity = queueCapacity;
         this.queue = new UsageHandOff(queueCapacity, metrics, LOG,
-                "usage event dropped: spool writer behind, queue full capacity={}");
+                "USAGE EVENT LOST: spool writer behind or spool failing, queue full capacity={}");
         this.metrics = metrics;
         metrics.spoolBytes(spool::bytes);
         long inherited = spool.inheritedBytes();
@@ -86,36 +99,51 @@ public final class SpoolingUsagePublisher implements UsagePublisher {
         queue.offer(event);
     }
 
+    /**
+     * Takes events from the hand-off and spools them, a batch at a time. A batch is done once synced; when the disk
+     * fails (full, directory gone) the batch is kept and written again with a growing pause, while new events wait
+     * in the bounded hand-off, which drops and counts what does not fit. The writer never gives up by itself.
+     */
     private void write() {
-        List<UsageEvent> batch = new ArrayList<>(BATCH);
+        List<UsageEvent> pending = new ArrayList<>(BATCH);
         long openedAt = System.nanoTime();
+        long backoff = 0;
         try {
             while (!halted) {
-                UsageEvent first = queue.poll(100, TimeUnit.MILLISECONDS);
-                if (first != null) {
-                    if (!spool.activeHasRecords()) {
-                        openedAt = System.nanoTime();
+                if (pending.isEmpty()) {
+                    UsageEvent first = queue.poll(100, TimeUnit.MILLISECONDS);
+                    if (first != null) {
+                        pending.add(first);
+                        queue.drainTo(pending, BATCH - 1);
+                    } else if (queue.closed()) {
+                        break;
                     }
-                    batch.add(first);
-                    queue.drainTo(batch, BATCH - 1);
-                    for (UsageEvent event : batch) {
-                        if (spool.append(codec.encode(event))) {
-                            metrics.eventSpooled();
-                        } else {
-                            metrics.eventDropped();
-                            droppedWarning.warn("USAGE EVENT LOST: spool full, event dropped bytes={} — Kafka has "
-                                    + "been away too long for --spool-max-bytes", spool.bytes());
-                        }
-                    }
-                    batch.clear();
-                    spool.sync();
-                    signal();
-                } else if (queue.closed()) {
-                    break;
                 }
-                if (spool.activeHasRecords() && System.nanoTime() - openedAt > ROLL_NANOS) {
-                    spool.roll();
-                    signal();
+                boolean wrote = false;
+                try {
+                    if (!pending.isEmpty()) {
+                        if (!spool.activeHasRecords()) {
+                            openedAt = System.nanoTime();
+                        }
+                        spoolBatch(pending);
+                        wrote = true;
+                        signal();
+                    }
+                    if (spool.activeHasRecords() && System.nanoTime() - openedAt > ROLL_NANOS) {
+                        spool.roll();
+                        wrote = true;
+                        signal();
+                    }
+                } catch (IOException e) {
+                    backoff = backoff == 0 ? FIRST_BACKOFF_MILLIS : Math.min(MAX_BACKOFF_MILLIS, backoff * 2);
+                    spoolFailed(ProxyMetrics.OPERATION_WRITE, e, pending.size(), backoff);
+                    spool.abandonActive();
+                    pause(backoff);
+                    continue;
+                }
+                if (wrote && backoff > 0) {
+                    backoff = 0;
+                    spoolRecovered(true);
                 }
             }
             if (!halted) {
@@ -127,8 +155,85 @@ public final class SpoolingUsagePublisher implements UsagePublisher {
             LOG.error("spool writer failed, usage events are no longer recorded error={} message=\"{}\"",
                     e.getClass().getSimpleName(), e.getMessage());
         } finally {
+            if (!halting) {
+                // a close while the disk still failed: what it could not write is lost, and counted so
+                queue.drainTo(pending, Integer.MAX_VALUE);
+            }
+            lost(pending);
             writerDone = true;
             signal();
+        }
+    }
+
+    /** Appends and syncs {@code batch}; counts it spooled and clears it only once it is safely on disk. */
+    private void spoolBatch(List<UsageEvent> batch) throws IOException {
+        for (Iterator<UsageEvent> events = batch.iterator(); events.hasNext(); ) {
+            if (!spool.append(codec.encode(events.next()))) {
+                // the cap, not a failure: the event is gone, and must not be counted again on a retry
+                events.remove();
+                metrics.eventDropped();
+                droppedWarning.warn("USAGE EVENT LOST: spool full, event dropped bytes={} — Kafka has "
+                        + "been away too long for --spool-max-bytes", spool.bytes());
+            }
+        }
+        spool.sync();
+        for (int i = 0; i < batch.size(); i++) {
+            metrics.eventSpooled();
+        }
+        batch.clear();
+    }
+
+    /** Events the writer held when it stopped without spooling them (a halt, or a failing disk at close). */
+    private void lost(List<UsageEvent> pending) {
+        int lost = pending.size();
+        for (UsageEvent ignored : pending) {
+            metrics.publishFailure(ProxyMetrics.REASON_SHUTDOWN);
+        }
+        pending.clear();
+        if (lost > 0 && !halting) {
+            LOG.error("USAGE EVENT LOST: the spool writer stopped holding events it could not write events={}",
+                    lost);
+        }
+    }
+
+    /** Counts a failed spool operation and marks the spool degraded until the failing side succeeds again. */
+    private void spoolFailed(String operation, Exception e, int waiting, long retryMillis) {
+        metrics.spoolError(operation);
+        boolean wasDegraded = writerFailing || senderFailing;
+        if (ProxyMetrics.OPERATION_WRITE.equals(operation)) {
+            writerFailing = true;
+        } else {
+            senderFailing = true;
+        }
+        metrics.spoolDegraded(true);
+        if (!wasDegraded) {
+            LOG.error("spool failing, usage events wait in memory until it works again operation={} error={} "
+                    + "message=\"{}\" waiting={} queue_capacity={}", operation, e.getClass().getSimpleName(),
+                    e.getMessage(), waiting, queueCapacity);
+        } else {
+            spoolWarning.warn("spool still failing operation={} error={} message=\"{}\" waiting={} retry_ms={}",
+                    operation, e.getClass().getSimpleName(), e.getMessage(), waiting + queue.size(), retryMillis);
+        }
+    }
+
+    private void spoolRecovered(boolean writer) {
+        if (writer) {
+            writerFailing = false;
+        } else {
+            senderFailing = false;
+        }
+        if (metrics.spoolDegraded() && !writerFailing && !senderFailing) {
+            metrics.spoolDegraded(false);
+            LOG.info("spool works again, events waiting in memory are being written queued={}", queue.size());
+        }
+    }
+
+    /** Waits before retrying a failed spool operation; a close or halt ends the wait early. */
+    private void pause(long millis) throws InterruptedException {
+        synchronized (retryPause) {
+            if (!halted) {
+                retryPause.wait(millis);
+            }
         }
     }
 
@@ -138,14 +243,26 @@ public final class SpoolingUsagePublisher implements UsagePublisher {
         }
     }
 
+    /** Ends every wait at once: for close and halt. */
+    private void wakeAll() {
+        signal();
+        synchronized (retryPause) {
+            retryPause.notifyAll();
+        }
+    }
+
     private void await(long millis) throws InterruptedException {
         synchronized (progress) {
             progress.wait(millis);
         }
     }
 
-    /** Sends every segment, oldest first; deletes a sealed one once all its records are acknowledged. */
+    /**
+     * Sends every segment, oldest first; deletes a sealed one once all its records are acknowledged. A segment
+     * that cannot be read or deleted (the disk failing) is tried again with a growing pause, never given up.
+     */
     private void sendLoop() {
+        long backoff = 0;
         try {
             while (!halted) {
                 DiskSpool.Segment segment = spool.oldest();
@@ -156,13 +273,29 @@ public final class SpoolingUsagePublisher implements UsagePublisher {
                     await(100);
                     continue;
                 }
-                if (!deliver(segment)) {
-                    await(RETRY_MILLIS);
+                String operation = ProxyMetrics.OPERATION_READ;
+                try {
+                    if (segment.delivered) {
+                        operation = ProxyMetrics.OPERATION_DELETE;
+                        spool.delete(segment);
+                    } else if (!deliver(segment)) {
+                        await(RETRY_MILLIS);
+                        continue;
+                    }
+                } catch (IOException e) {
+                    backoff = backoff == 0 ? FIRST_BACKOFF_MILLIS : Math.min(MAX_BACKOFF_MILLIS, backoff * 2);
+                    spoolFailed(operation, e, queue.size(), backoff);
+                    pause(backoff);
+                    continue;
+                }
+                if (backoff > 0) {
+                    backoff = 0;
+                    spoolRecovered(false);
                 }
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-        } catch (IOException | RuntimeException e) {
+        } catch (RuntimeException e) {
             LOG.error("spool sender failed error={} message=\"{}\"", e.getClass().getSimpleName(), e.getMessage());
         }
     }
@@ -179,22 +312,30 @@ public final class SpoolingUsagePublisher implements UsagePublisher {
         long position = 0;
         while (!halted) {
             boolean sealed = segment.sealed;
-            position = spool.read(segment, position, bytes -> {
-                UsageEvent event;
-                try {
-                    event = codec.decode(bytes);
-                } catch (RuntimeException e) {
-                    // intact on disk (the checksum matched) yet not an event: nothing to deliver
-                    LOG.warn("spool record not a usage event, skipped file={} message=\"{}\"",
-                            segment.path.getFileName(), e.getMessage());
-                    return;
+            try {
+                position = spool.read(segment, position, bytes -> {
+                    UsageEvent event;
+                    try {
+                        event = codec.decode(bytes);
+                    } catch (RuntimeException e) {
+                        // intact on disk (the checksum matched) yet not an event: nothing to deliver
+                        LOG.warn("spool record not a usage event, skipped file={} message=\"{}\"",
+                                segment.path.getFileName(), e.getMessage());
+                        return;
+                    }
+                    sent.incrementAndGet();
+                    if (again) {
+                        metrics.eventReplayed();
+                    }
+                    send(event, acked, failed);
+                });
+            } catch (IOException e) {
+                // the segment is read from its start again once the disk works: what went out goes out again
+                if (sent.get() > 0) {
+                    segment.retried = true;
                 }
-                sent.incrementAndGet();
-                if (again) {
-                    metrics.eventReplayed();
-                }
-                send(event, acked, failed);
-            });
+                throw e;
+            }
             if (failed.get() > 0) {
                 break;
             }
@@ -213,6 +354,8 @@ public final class SpoolingUsagePublisher implements UsagePublisher {
             segment.retried = true;
             return false;
         }
+        // from here on only the deletion is left, if it fails: the segment is not sent again for it
+        segment.delivered = true;
         spool.delete(segment);
         return true;
     }
@@ -260,7 +403,7 @@ public final class SpoolingUsagePublisher implements UsagePublisher {
             Thread.currentThread().interrupt();
         }
         halted = true;
-        signal();
+        wakeAll();
         producer.close(Duration.ofMillis(remainingMillis(deadline)));
         try {
             writer.join(1000);
@@ -282,9 +425,10 @@ public final class SpoolingUsagePublisher implements UsagePublisher {
      * the spool's files stay as they are (tests of recovery).
      */
     public void halt() {
+        halting = true;
         queue.close();
         halted = true;
-        signal();
+        wakeAll();
         try {
             writer.join(5000);
             sender.join(5000);

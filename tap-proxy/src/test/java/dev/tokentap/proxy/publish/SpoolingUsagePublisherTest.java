@@ -8,6 +8,7 @@ import dev.tokentap.event.UsageEvent;
 import dev.tokentap.event.UsageEventSerde;
 import dev.tokentap.proxy.ProxyMetrics;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -133,6 +134,110 @@ class SpoolingUsagePublisherTest {
         start(producer, 1 << 20, after);
         await().atMost(WAIT).until(() -> producer.history().size() == 4);
         assertThat(meters.count(ProxyMetrics.EVENTS_SPOOLED)).isEqualTo(4);
+    }
+
+    @Test
+    void shouldKeepEventsThroughASpoolDirectoryThatIsGoneAndDeliverThemWhenItIsBack() throws Exception {
+        // given a spool in a directory of its own, with its first events delivered and its segments deleted
+        Path spoolDir = dir.resolve("spool");
+        Path away = dir.resolve("spool-away");
+        Meters meters = new Meters();
+        MockProducer<String, UsageEvent> producer = producer(true);
+        SpoolingUsagePublisher publisher = new SpoolingUsagePublisher(producer, "usage", 100,
+                new DiskSpool(spoolDir, 1 << 20), meters.metrics);
+        started.add(publisher);
+        List<UsageEvent> before = events(3);
+        before.forEach(publisher::publish);
+        await().atMost(WAIT).until(() -> meters.count(ProxyMetrics.EVENTS_PUBLISHED) == 3
+                && meters.gauge(ProxyMetrics.SPOOL_BYTES) == 0);
+
+        // when the directory is replaced by a regular file (a real fault: no segment can be created in it)
+        Files.move(spoolDir, away);
+        Files.writeString(spoolDir, "not a directory");
+        List<UsageEvent> during = events(20);
+        during.forEach(publisher::publish);
+
+        // then the writer fails, says so, and keeps the events in memory instead of stopping
+        await().atMost(WAIT).until(() -> errors(meters, ProxyMetrics.OPERATION_WRITE) >= 2
+                && meters.gauge(ProxyMetrics.SPOOL_DEGRADED) == 1);
+        assertThat(meters.count(ProxyMetrics.EVENTS_PUBLISHED)).isEqualTo(3);
+
+        // when the directory is back
+        Files.delete(spoolDir);
+        Files.move(away, spoolDir);
+
+        // then every event of the fault is spooled and delivered, none lost, and the spool is healthy again
+        await().atMost(WAIT).until(() -> meters.count(ProxyMetrics.EVENTS_PUBLISHED) == 23
+                && meters.gauge(ProxyMetrics.SPOOL_DEGRADED) == 0 && meters.gauge(ProxyMetrics.SPOOL_BYTES) == 0);
+        assertThat(ids(producer.history())).containsAll(ids(during));
+        assertThat(meters.count(ProxyMetrics.EVENTS_SPOOLED)).isEqualTo(23);
+        assertThat(meters.count(ProxyMetrics.EVENTS_DROPPED)).isZero();
+        assertThat(meters.registry.get(ProxyMetrics.PUBLISH_FAILURES).counters())
+                .allSatisfy(c -> assertThat(c.count()).isZero());
+        try (var left = Files.list(spoolDir)) {
+            assertThat(left.map(p -> p.getFileName().toString())).containsExactly("lock");
+        }
+    }
+
+    @Test
+    void shouldDropAndCountOnlyWhatTheHandOffCannotHoldWhileTheSpoolFails() throws Exception {
+        // given a spool whose directory is gone, and a hand-off of 100 events
+        Path spoolDir = dir.resolve("spool");
+        Meters meters = new Meters();
+        SpoolingUsagePublisher publisher = new SpoolingUsagePublisher(producer(true), "usage", 100,
+                new DiskSpool(spoolDir, 1 << 20), meters.metrics);
+        started.add(publisher);
+        Files.move(spoolDir, dir.resolve("spool-away"));
+        Files.writeString(spoolDir, "not a directory");
+        publisher.publish(events(1).get(0));
+        await().atMost(WAIT).until(() -> meters.gauge(ProxyMetrics.SPOOL_DEGRADED) == 1);
+
+        // when 150 more come while it fails
+        events(150).forEach(publisher::publish);
+
+        // then the hand-off keeps 100 and the other 50 are counted lost (the writer holds the first one)
+        assertThat(meters.registry.get(ProxyMetrics.PUBLISH_FAILURES).tag(ProxyMetrics.TAG_REASON,
+                ProxyMetrics.REASON_QUEUE_FULL).counter().count()).isEqualTo(50);
+        assertThat(meters.gauge(ProxyMetrics.PUBLISH_QUEUE_SIZE)).isEqualTo(100);
+    }
+
+    @Test
+    void shouldRetryDeletingADeliveredSegmentWithoutSendingItAgain() throws Exception {
+        // given three events sent from the spool, not yet acknowledged
+        Path spoolDir = dir.resolve("spool");
+        Path away = dir.resolve("spool-away");
+        Meters meters = new Meters();
+        MockProducer<String, UsageEvent> producer = producer(false);
+        SpoolingUsagePublisher publisher = new SpoolingUsagePublisher(producer, "usage", 100,
+                new DiskSpool(spoolDir, 1 << 20), meters.metrics);
+        started.add(publisher);
+        events(3).forEach(publisher::publish);
+        await().atMost(WAIT).until(() -> producer.history().size() == 3);
+
+        // when the directory goes away, then Kafka acknowledges them
+        Files.move(spoolDir, away);
+        Files.writeString(spoolDir, "not a directory");
+        while (producer.completeNext()) {
+            // acknowledge each
+        }
+
+        // then deleting the delivered segment fails and is retried, and nothing is sent again
+        await().atMost(WAIT).until(() -> errors(meters, ProxyMetrics.OPERATION_DELETE) >= 2
+                && meters.gauge(ProxyMetrics.SPOOL_DEGRADED) == 1);
+        assertThat(meters.count(ProxyMetrics.EVENTS_PUBLISHED)).isEqualTo(3);
+
+        // when the directory is back, the segment goes and the spool is healthy, still with no copy sent
+        Files.delete(spoolDir);
+        Files.move(away, spoolDir);
+        await().atMost(WAIT).until(() -> meters.gauge(ProxyMetrics.SPOOL_DEGRADED) == 0
+                && meters.gauge(ProxyMetrics.SPOOL_BYTES) == 0);
+        assertThat(producer.history()).hasSize(3);
+        assertThat(meters.count(ProxyMetrics.EVENTS_REPLAYED)).isZero();
+    }
+
+    private static long errors(Meters meters, String operation) {
+        return (long) meters.registry.get(ProxyMetrics.SPOOL_ERRORS).tag(ProxyMetrics.TAG_OPERATION, operation)
+                .counter().count();
     }
 
     private SpoolingUsagePublisher start(MockProducer<String, UsageEvent> producer, long maxBytes, Meters meters) {
