@@ -5,6 +5,7 @@ import static org.awaitility.Awaitility.await;
 
 import dev.tokentap.aggregator.Aggregator;
 import dev.tokentap.aggregator.AggregatorConfig;
+import dev.tokentap.event.Topics;
 import dev.tokentap.proxy.TapProxy;
 import dev.tokentap.proxy.TapProxyConfig;
 import dev.tokentap.proxy.publish.SpoolingUsagePublisher;
@@ -20,6 +21,15 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -163,6 +173,51 @@ class FaultInjectionIT {
 
         // then
         awaitExact("two aggregators, one stopped mid-load (rebalance onto the other)", "", List.of(aggregator));
+    }
+
+    @Test
+    void shouldCountAnEventPublishedTwiceOnlyOnce() throws Exception {
+        // given normal traffic whose events are all on the usage log
+        send(10);
+        List<ConsumerRecord<byte[], byte[]>> published = usageRecords(10);
+
+        // when some of them are published again, byte for byte and to the same partition, as a proxy re-sends
+        // an event whose acknowledgement it never got, among more normal traffic
+        int copies = 4;
+        try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(Map.of(
+                ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers(),
+                ProducerConfig.ACKS_CONFIG, "all"), new ByteArraySerializer(), new ByteArraySerializer())) {
+            for (ConsumerRecord<byte[], byte[]> original : published.subList(0, copies)) {
+                producer.send(new ProducerRecord<>(original.topic(), original.partition(), original.key(),
+                        original.value(), original.headers())).get();
+            }
+        }
+        send(10);
+
+        // then every request still counts once, and the aggregator says it dropped the copies
+        UsageLedger.Figures figures = awaitExact("the same events published twice among normal traffic",
+                "published_twice=" + copies);
+        assertThat(usageRecords(20 + copies)).hasSize(20 + copies);
+        assertThat(figures.duplicates()).isGreaterThanOrEqualTo(copies);
+    }
+
+    /** The records of the usage log as they are on the broker, waiting until there are {@code expected}. */
+    private List<ConsumerRecord<byte[], byte[]>> usageRecords(int expected) {
+        List<ConsumerRecord<byte[], byte[]>> records = new ArrayList<>();
+        try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(Map.of(
+                ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers(),
+                ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false), new ByteArrayDeserializer(),
+                new ByteArrayDeserializer())) {
+            List<TopicPartition> partitions = consumer.partitionsFor(Topics.USAGE).stream()
+                    .map(p -> new TopicPartition(p.topic(), p.partition())).toList();
+            consumer.assign(partitions);
+            consumer.seekToBeginning(partitions);
+            await().atMost(WAIT).until(() -> {
+                consumer.poll(Duration.ofMillis(200)).forEach(records::add);
+                return records.size() >= expected;
+            });
+        }
+        return records;
     }
 
     private void send(int n) throws IOException, InterruptedException {
