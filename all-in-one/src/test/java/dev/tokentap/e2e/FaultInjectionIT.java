@@ -3,8 +3,6 @@ package dev.tokentap.e2e;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.tokentap.aggregator.Aggregator;
 import dev.tokentap.aggregator.AggregatorConfig;
 import dev.tokentap.event.Topics;
@@ -18,20 +16,20 @@ import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.io.IOException;
 import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.HashMap;
-import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
-import org.apache.kafka.common.serialization.StringDeserializer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -47,8 +45,7 @@ import org.junit.jupiter.api.io.TempDir;
 class FaultInjectionIT {
 
     static final Duration OUTAGE = Duration.ofSeconds(Long.getLong("tokentap.outage.seconds", 6));
-    static final Duration WAIT = Duration.ofSeconds(120);
-    static final ObjectMapper JSON = new ObjectMapper();
+    static final Duration WAIT = UsageLedger.WAIT;
 
     @TempDir
     Path kafkaDir;
@@ -57,12 +54,8 @@ class FaultInjectionIT {
     @TempDir
     Path spoolDir;
 
-    private final HttpClient http = HttpClient.newHttpClient();
     private final List<Aggregator> others = new ArrayList<>();
-    private final Set<String> sentRequestIds = new HashSet<>();
-    private long promptTokens;
-    private long completionTokens;
-    private int sequence;
+    private UsageLedger ledger;
     private EmbeddedKafka kafka;
     private VllmSimulator sim;
     private Aggregator aggregator;
@@ -73,6 +66,7 @@ class FaultInjectionIT {
     @BeforeEach
     void startEverything() {
         kafka = EmbeddedKafka.builder().dataDir(kafkaDir).partitions(3).build().start();
+        ledger = new UsageLedger(kafka.bootstrapServers());
         sim = VllmSimulator.builder().host("127.0.0.1").port(0).itl(Duration.ofMillis(1)).build().start();
         aggregator = Aggregator.start(AggregatorConfig.builder()
                 .kafka(kafka.bootstrapServers())
@@ -140,7 +134,7 @@ class FaultInjectionIT {
         send(10);
         kafka.stop();
         send(25);
-        await().atMost(WAIT).until(() -> proxyMetric("tokentap_proxy_events_spooled_total") == sentRequestIds.size());
+        await().atMost(WAIT).until(() -> proxyMetric("tokentap_proxy_events_spooled_total") == ledger.size());
 
         // when the proxy dies without warning, and a new one starts on the same spool once the broker is back
         publisher.halt();
@@ -181,103 +175,68 @@ class FaultInjectionIT {
         awaitExact("two aggregators, one stopped mid-load (rebalance onto the other)", "", List.of(aggregator));
     }
 
-    /** Sends {@code n} requests from one client, alternating chat and completions, adding up what it was told. */
-    private void send(int n) throws IOException, InterruptedException {
-        for (int i = 0; i < n; i++) {
-            String requestId = "fault-" + (++sequence);
-            boolean chat = sequence % 2 == 0;
-            String body = chat
-                    ? "{\"model\":\"" + sim.models().get(0) + "\",\"messages\":[{\"role\":\"user\",\"content\":"
-                            + "\"count me once\"}],\"max_tokens\":" + (1 + sequence % 7) + "}"
-                    : "{\"model\":\"" + sim.models().get(0) + "\",\"prompt\":\"count me once please\","
-                            + "\"max_tokens\":" + (1 + sequence % 5) + "}";
-            HttpResponse<String> response = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:"
-                            + proxy.port() + (chat ? "/v1/chat/completions" : "/v1/completions")))
-                    .header("Content-Type", "application/json")
-                    .header("X-Request-Id", requestId)
-                    .timeout(Duration.ofSeconds(30))
-                    .POST(HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.ofString());
-            assertThat(response.statusCode()).isEqualTo(200);
-            JsonNode usage = JSON.readTree(response.body()).path("usage");
-            promptTokens += usage.path("prompt_tokens").asLong();
-            completionTokens += usage.path("completion_tokens").asLong();
-            sentRequestIds.add(requestId);
+    @Test
+    void shouldCountAnEventPublishedTwiceOnlyOnce() throws Exception {
+        // given normal traffic whose events are all on the usage log
+        send(10);
+        List<ConsumerRecord<byte[], byte[]>> published = usageRecords(10);
+
+        // when some of them are published again, byte for byte and to the same partition, as a proxy re-sends
+        // an event whose acknowledgement it never got, among more normal traffic
+        int copies = 4;
+        try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(Map.of(
+                ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers(),
+                ProducerConfig.ACKS_CONFIG, "all"), new ByteArraySerializer(), new ByteArraySerializer())) {
+            for (ConsumerRecord<byte[], byte[]> original : published.subList(0, copies)) {
+                producer.send(new ProducerRecord<>(original.topic(), original.partition(), original.key(),
+                        original.value(), original.headers())).get();
+            }
         }
+        send(10);
+
+        // then every request still counts once, and the aggregator says it dropped the copies
+        UsageLedger.Figures figures = awaitExact("the same events published twice among normal traffic",
+                "published_twice=" + copies);
+        assertThat(usageRecords(20 + copies)).hasSize(20 + copies);
+        assertThat(figures.duplicates()).isGreaterThanOrEqualTo(copies);
+    }
+
+    /** The records of the usage log as they are on the broker, waiting until there are {@code expected}. */
+    private List<ConsumerRecord<byte[], byte[]>> usageRecords(int expected) {
+        List<ConsumerRecord<byte[], byte[]>> records = new ArrayList<>();
+        try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(Map.of(
+                ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers(),
+                ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false), new ByteArrayDeserializer(),
+                new ByteArrayDeserializer())) {
+            List<TopicPartition> partitions = consumer.partitionsFor(Topics.USAGE).stream()
+                    .map(p -> new TopicPartition(p.topic(), p.partition())).toList();
+            consumer.assign(partitions);
+            consumer.seekToBeginning(partitions);
+            await().atMost(WAIT).until(() -> {
+                consumer.poll(Duration.ofMillis(200)).forEach(records::add);
+                return records.size() >= expected;
+            });
+        }
+        return records;
+    }
+
+    private void send(int n) throws IOException, InterruptedException {
+        ledger.send(proxy.port(), "tap-faults", sim.models().get(0), n);
     }
 
     /** Waits until /metrics and the enriched topic hold exactly what the clients were answered, and prints it. */
-    private void awaitExact(String scenario, String note) throws IOException, InterruptedException {
-        awaitExact(scenario, note, List.of(aggregator));
+    private UsageLedger.Figures awaitExact(String scenario, String note) throws IOException, InterruptedException {
+        return awaitExact(scenario, note, List.of(aggregator));
     }
 
     /** As above, with the totals summed over {@code instances}, as Prometheus's sum() would. */
-    private void awaitExact(String scenario, String note, List<Aggregator> instances)
+    private UsageLedger.Figures awaitExact(String scenario, String note, List<Aggregator> instances)
             throws IOException, InterruptedException {
-        int requests = sentRequestIds.size();
-        await().atMost(WAIT).pollInterval(Duration.ofMillis(500)).untilAsserted(() -> {
-            long[] sums = new long[3];
-            for (Aggregator instance : instances) {
-                PrometheusText metrics = PrometheusText.parse(get("http://127.0.0.1:" + instance.port() + "/metrics"));
-                sums[0] += metrics.sum("vllm_requests_total", Map.of());
-                sums[1] += metrics.sum("vllm_prompt_tokens_total", Map.of());
-                sums[2] += metrics.sum("vllm_completion_tokens_total", Map.of());
-            }
-            assertThat(sums[0]).isEqualTo(requests);
-            assertThat(sums[1]).isEqualTo(promptTokens);
-            assertThat(sums[2]).isEqualTo(completionTokens);
-        });
-        List<String> enriched = enrichedRequestIds(requests);
-        assertThat(enriched).hasSize(requests);
-        assertThat(new HashSet<>(enriched)).isEqualTo(sentRequestIds);
-        // still exact a little later: nothing arrives twice after the fact
-        await().during(Duration.ofSeconds(2)).atMost(Duration.ofSeconds(10)).untilAsserted(() ->
-                assertThat(total(instances, "vllm_requests_total")).isEqualTo(requests));
-        long duplicates = total(instances, "tokentap_aggregator_duplicates_total");
-        System.out.printf("FIGURES scenario=\"%s\" requests_sent=%d events_counted=%d enriched_records=%d "
-                        + "prompt_tokens=%d completion_tokens=%d duplicates_removed=%d lost=%d %s%n", scenario,
-                requests, requests, enriched.size(), promptTokens, completionTokens, duplicates, 0, note);
-    }
-
-    private long total(List<Aggregator> instances, String name) throws IOException, InterruptedException {
-        long sum = 0;
-        for (Aggregator instance : instances) {
-            sum += PrometheusText.parse(get("http://127.0.0.1:" + instance.port() + "/metrics")).sum(name, Map.of());
-        }
-        return sum;
-    }
-
-    private List<String> enrichedRequestIds(int expected) {
-        Map<String, Object> props = new HashMap<>();
-        props.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers());
-        props.put(ConsumerConfig.GROUP_ID_CONFIG, "fault-check-" + System.nanoTime());
-        props.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
-        props.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
-        List<String> ids = new ArrayList<>();
-        try (KafkaConsumer<String, String> consumer = new KafkaConsumer<>(props, new StringDeserializer(),
-                new StringDeserializer())) {
-            consumer.subscribe(List.of(Topics.ENRICHED));
-            await().atMost(WAIT).until(() -> {
-                consumer.poll(Duration.ofMillis(500)).forEach(r -> {
-                    try {
-                        ids.add(JSON.readTree(r.value()).path("request_id").asText());
-                    } catch (IOException e) {
-                        throw new AssertionError(e);
-                    }
-                });
-                return ids.size() >= expected;
-            });
-            // anything beyond the expected count would be a record counted twice
-            consumer.poll(Duration.ofSeconds(1)).forEach(r -> ids.add("unexpected:" + r.key()));
-        }
-        return ids;
+        return ledger.awaitExact(scenario, note,
+                instances.stream().map(a -> "http://127.0.0.1:" + a.port() + "/metrics").toList());
     }
 
     private long proxyMetric(String name) {
         return PrometheusText.parse(proxyRegistry.scrape()).sum(name, Map.of());
-    }
-
-    private String get(String url) throws IOException, InterruptedException {
-        return http.send(HttpRequest.newBuilder(URI.create(url)).timeout(Duration.ofSeconds(10)).build(),
-                HttpResponse.BodyHandlers.ofString()).body();
     }
 }
