@@ -80,6 +80,8 @@ class StreamingTimingIT {
         long spreadMillis = (arrivals.get(arrivals.size() - 1) - arrivals.get(0)) / 1_000_000;
         long steps = gapsMillis.stream().filter(gap -> gap >= ITL.toMillis() / 2).count();
         assertThat(spreadMillis).as("gaps %s", gapsMillis).isGreaterThanOrEqualTo((TOKENS - 1) * ITL.toMillis() * 7 / 10);
-        assertThat(steps).as("gaps %s", gapsMillis).isGreaterThanOrEqualTo(TOKENS - 2);
+        // an event held up by a busy machine is followed by a short gap as the next one catches up; events merged
+        // pairwise by buffering would leave half the gaps short, which this still catches
+        assertThat(steps).as("gaps %s", gapsMillis).isGreaterThanOrEqualTo(TOKENS - 3);
     }
 }

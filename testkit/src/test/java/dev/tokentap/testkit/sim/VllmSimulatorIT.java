@@ -308,16 +308,18 @@ class VllmSimulatorIT {
             assertThat(Duration.ofNanos(headersAt - sent)).isLessThan(ttft);
             assertThat(arrivals).hasSize(8);
             assertThat(Duration.ofNanos(arrivals.get(0) - sent)).isGreaterThanOrEqualTo(ttft.minusMillis(10));
-            // chunks are due at ttft + i * itl from the start and never leave early; a chunk that left late is
-            // followed by a shorter gap, so gaps only need to show the chunks did not arrive together
+            // chunks are due at ttft + i * itl from the start and never leave early; a chunk that left late (a busy
+            // machine) is followed by a shorter gap, so the typical gap, not every gap, shows they came one by one
+            List<Long> gaps = new ArrayList<>();
             for (int i = 1; i < 6; i++) {
                 assertThat(Duration.ofNanos(arrivals.get(i) - sent))
                         .as("token chunk %d since the request", i)
                         .isGreaterThanOrEqualTo(ttft.plus(itl.multipliedBy(i)).minusMillis(10));
-                assertThat(Duration.ofNanos(arrivals.get(i) - arrivals.get(i - 1)))
-                        .as("gap before token chunk %d", i)
-                        .isGreaterThan(itl.dividedBy(4));
+                gaps.add(arrivals.get(i) - arrivals.get(i - 1));
             }
+            gaps.sort(null);
+            assertThat(Duration.ofNanos(gaps.get(gaps.size() / 2))).as("median gap between token chunks")
+                    .isGreaterThan(itl.dividedBy(2));
         }
     }
 
