@@ -175,6 +175,15 @@ public final class EmbeddedKafka implements TestKafka {
         props.put("transaction.state.log.replication.factor", "1");
         props.put("transaction.state.log.min.isr", "1");
         props.put("transaction.state.log.num.partitions", "1");
+        // The formatter enables transactions v2 (transaction.version=2): a commit returns once the coordinator has
+        // logged PREPARE_COMMIT, and the markers are written after. Until they are, the next transaction's first
+        // produce requests meet CONCURRENT_TRANSACTIONS; the broker retries that itself for this long before it
+        // answers the producer, which then backs off 100 ms or more; meanwhile the broker rejects the batches sent
+        // behind with OUT_OF_ORDER_SEQUENCE_NUMBER (after the epoch bump a partition has no sequence state and
+        // takes only sequence 0), and those are retried too. The default, 100 ms, suits a broker whose markers take
+        // milliseconds; on this machine, loaded and with two I/O threads, they took up to 600 ms, and an
+        // exactly-once app's early commits took up to a second each.
+        props.put("add.partitions.to.txn.retry.backoff.max.ms", "5000");
         props.put("share.coordinator.state.topic.replication.factor", "1");
         props.put("share.coordinator.state.topic.min.isr", "1");
         props.put("default.replication.factor", "1");
