@@ -55,6 +55,8 @@ import picocli.CommandLine.Option;
  *                              the connection's accept for its first request and from the first byte for later ones
  * @param maxHeaderBytes        largest request line and headers accepted; more is answered 431
  * @param clientMinRequestRate  bytes per second below which a request body being read is cut; 0 for no minimum
+ * @param maxThreads            threads of the proxy port's pool, shared with the upstream client; 0 for
+ *                              {@link #defaultMaxThreads()}
  */
 public record TapProxyConfig(
         URI upstream,
@@ -80,7 +82,8 @@ public record TapProxyConfig(
         Duration clientIdleTimeout,
         Duration clientHeaderTimeout,
         int maxHeaderBytes,
-        long clientMinRequestRate) {
+        long clientMinRequestRate,
+        int maxThreads) {
 
     /**
      * The disk spool.
@@ -120,6 +123,8 @@ public record TapProxyConfig(
     static final int MIN_HEADER_BYTES = 1024;
     /** The largest buffer Jetty's parser is given; a limit beyond it could not be reached anyway. */
     static final int MAX_HEADER_BYTES = 1 << 20;
+    /** Acceptor, selectors of the server and of the upstream client, and a few threads left to run requests. */
+    static final int MIN_THREADS = 8;
     /** Environment variables with this prefix become Kafka producer properties. */
     public static final String KAFKA_ENV_PREFIX = "TOKENTAP_KAFKA_";
 
@@ -133,6 +138,7 @@ public record TapProxyConfig(
         clientIdleTimeout = clientIdleTimeout == null ? DEFAULT_CLIENT_IDLE_TIMEOUT : clientIdleTimeout;
         clientHeaderTimeout = clientHeaderTimeout == null ? DEFAULT_CLIENT_HEADER_TIMEOUT : clientHeaderTimeout;
         adminListen = adminListen == null || adminListen.isBlank() ? listenHost : adminListen;
+        maxThreads = maxThreads == 0 ? defaultMaxThreads() : maxThreads;
         List<String> problems = problems(upstream, kafkaBootstrap, topic, listenHost, port, adminPort, connectTimeout,
                 upstreamTimeout, apiKeyHashSecret, tenantHeader, proxyHost, publishQueue, kafkaProperties);
         if (drainTimeout.isNegative()) {
@@ -145,12 +151,25 @@ public record TapProxyConfig(
         if (maxRequestBytes < 1) {
             problems.add("--max-request-bytes must be at least 1, got " + maxRequestBytes);
         }
+        if (maxThreads < MIN_THREADS) {
+            problems.add("--max-threads must be at least " + MIN_THREADS + ", got " + maxThreads);
+        }
         if (adminToken != null && adminToken.isBlank()) {
             problems.add("--admin-token-file must hold a token, the file is empty");
         }
         if (!problems.isEmpty()) {
             throw new IllegalArgumentException(message(problems));
         }
+    }
+
+    /**
+     * The proxy is asynchronous: a thread runs a request only while there are bytes to move, and a stream waiting
+     * for its next token holds none. A few threads per core keep the cores busy; more only cost memory (each
+     * thread's stack and its buffers) after a burst, and Javalin's default of 250 grew to that many under 256
+     * streams.
+     */
+    public static int defaultMaxThreads() {
+        return Math.max(16, 4 * Runtime.getRuntime().availableProcessors());
     }
 
     private static List<String> clientLimitProblems(Duration headerTimeout, long maxHeaderBytes, long minRequestRate) {
@@ -257,7 +276,8 @@ public record TapProxyConfig(
                 + ", adminListen=" + adminListen + ", adminToken=" + (adminToken == null ? "none" : "***")
                 + ", maxRequestBytes=" + maxRequestBytes + ", trustedProxies=" + trustedProxies
                 + ", clientIdleTimeout=" + clientIdleTimeout + ", clientHeaderTimeout=" + clientHeaderTimeout
-                + ", maxHeaderBytes=" + maxHeaderBytes + ", clientMinRequestRate=" + clientMinRequestRate + "]";
+                + ", maxHeaderBytes=" + maxHeaderBytes + ", clientMinRequestRate=" + clientMinRequestRate
+                + ", maxThreads=" + maxThreads + "]";
     }
 
     /** A builder with every default set and {@code proxyHost} resolved from this machine. */
@@ -367,6 +387,7 @@ public record TapProxyConfig(
                 (long) DEFAULT_MAX_HEADER_BYTES);
         long clientMinRequestRate = convert(problems, "--client-min-request-rate", cli.clientMinRequestRate,
                 TapProxyConfig::bytes, 0L);
+        int maxThreads = convert(problems, "--max-threads", cli.maxThreads, Integer::parseInt, 0);
         // checked here too, so that a value out of range is reported with the unreadable ones, not after them
         List<String> unreadableLimits = problems.stream().map(p -> p.split(" ", 2)[0]).toList();
         for (String problem : clientLimitProblems(clientHeaderTimeout, maxHeaderBytes, clientMinRequestRate)) {
@@ -397,7 +418,7 @@ public record TapProxyConfig(
                 upstreamTimeout, apiKeyHashSecret, tenantHeader, proxyHost, publishQueue, kafkaProperties,
                 continuousUsage, spool, drainTimeout, emptyToNull(cli.adminListen), adminToken, maxRequestBytes,
                 trustedProxies, clientIdleTimeout, clientHeaderTimeout,
-                (int) Math.min(Integer.MAX_VALUE, maxHeaderBytes), clientMinRequestRate);
+                (int) Math.min(Integer.MAX_VALUE, maxHeaderBytes), clientMinRequestRate, maxThreads);
     }
 
     private static Boolean bool(String value) {
@@ -465,7 +486,8 @@ public record TapProxyConfig(
             Map.entry("--client-idle-timeout", "TOKENTAP_CLIENT_IDLE_TIMEOUT"),
             Map.entry("--client-header-timeout", "TOKENTAP_CLIENT_HEADER_TIMEOUT"),
             Map.entry("--max-header-bytes", "TOKENTAP_MAX_HEADER_BYTES"),
-            Map.entry("--client-min-request-rate", "TOKENTAP_CLIENT_MIN_REQUEST_RATE"));
+            Map.entry("--client-min-request-rate", "TOKENTAP_CLIENT_MIN_REQUEST_RATE"),
+            Map.entry("--max-threads", "TOKENTAP_MAX_THREADS"));
 
     private static <T> T convert(List<String> problems, String flag, String value, Function<String, T> parse,
                                  T fallback) {
@@ -676,6 +698,12 @@ public record TapProxyConfig(
                         + "(env TOKENTAP_CLIENT_MIN_REQUEST_RATE; default: ${DEFAULT-VALUE})")
         String clientMinRequestRate;
 
+        @Option(names = "--max-threads", paramLabel = "THREADS",
+                description = "threads of the proxy port, shared with its upstream client; the proxy is "
+                        + "asynchronous, so a stream waiting for tokens holds none (env TOKENTAP_MAX_THREADS; "
+                        + "default: 4 per core, at least 16)")
+        String maxThreads;
+
         @Option(names = {"-h", "--help"}, usageHelp = true, description = "show this help and exit")
         boolean help;
     }
@@ -706,6 +734,7 @@ public record TapProxyConfig(
         private Duration clientHeaderTimeout = DEFAULT_CLIENT_HEADER_TIMEOUT;
         private int maxHeaderBytes = DEFAULT_MAX_HEADER_BYTES;
         private long clientMinRequestRate;
+        private int maxThreads;
 
         private Builder(URI upstream) {
             this.upstream = upstream;
@@ -736,13 +765,15 @@ public record TapProxyConfig(
         public Builder clientHeaderTimeout(Duration v) { clientHeaderTimeout = v; return this; }
         public Builder maxHeaderBytes(int v) { maxHeaderBytes = v; return this; }
         public Builder clientMinRequestRate(long v) { clientMinRequestRate = v; return this; }
+        public Builder maxThreads(int v) { maxThreads = v; return this; }
 
         public TapProxyConfig build() {
             return new TapProxyConfig(upstream, kafkaBootstrap, topic, listenHost, port, adminPort, connectTimeout,
                     upstreamTimeout, apiKeyHashSecret, tenantHeader,
                     proxyHost != null ? proxyHost : localHostName(), publishQueue, kafkaProperties, continuousUsage,
                     spool, drainTimeout, adminListen, adminToken, maxRequestBytes,
-                    trustedProxies, clientIdleTimeout, clientHeaderTimeout, maxHeaderBytes, clientMinRequestRate);
+                    trustedProxies, clientIdleTimeout, clientHeaderTimeout, maxHeaderBytes, clientMinRequestRate,
+                    maxThreads);
         }
     }
 }

@@ -332,4 +332,16 @@ class TapProxyConfigTest {
         assertThat(TapProxyConfig.fromArgs(upstream, Map.of("TOKENTAP_CLIENT_MIN_REQUEST_RATE", "2KiB"))
                 .clientMinRequestRate()).isEqualTo(2048);
     }
+
+    @Test
+    void shouldSizeThreadsByCoresUnlessToldAndRefuseTooFew() {
+        String[] upstream = {"--upstream", "http://vllm:8000"};
+        assertThat(TapProxyConfig.fromArgs(upstream, NO_ENV).maxThreads())
+                .isEqualTo(TapProxyConfig.defaultMaxThreads()).isGreaterThanOrEqualTo(16);
+        assertThat(TapProxyConfig.fromArgs(upstream, Map.of("TOKENTAP_MAX_THREADS", "40")).maxThreads())
+                .isEqualTo(40);
+        assertThatThrownBy(() -> TapProxyConfig.fromArgs(new String[] {"--upstream", "http://vllm:8000",
+                "--max-threads", "2"}, NO_ENV))
+                .hasMessageContaining("--max-threads must be at least 8, got 2");
+    }
 }

@@ -13,12 +13,17 @@ import org.eclipse.jetty.server.HttpConnectionFactory;
 import org.eclipse.jetty.server.handler.MinimumDataRateHandler;
 import org.eclipse.jetty.server.handler.GracefulHandler;
 import org.eclipse.jetty.util.component.LifeCycle;
+import org.eclipse.jetty.util.thread.QueuedThreadPool;
 
 /**
  * The proxy port: a Javalin app whose servlet context serves every path with {@link MeteringProxyServlet}, so
  * Javalin's router never sees a request and cannot answer one itself (no 404s or redirects of its own).
  */
 public final class ProxyServer {
+
+    private static final int MIN_THREADS = 4;
+    /** Threads above the minimum that stay idle this long end, so a burst's threads do not stay resident. */
+    private static final Duration THREAD_IDLE = Duration.ofSeconds(30);
 
     private final Javalin app;
 
@@ -34,15 +39,17 @@ public final class ProxyServer {
      * @param headerTimeout  time allowed to send a request line and headers, however steadily the bytes come
      * @param maxHeaderBytes largest request line and headers; more is answered 431
      * @param minRequestRate bytes per second below which a request body being read is cut; 0 for no minimum
+     * @param maxThreads     threads of the server's pool, which the upstream client shares
      */
     public record ClientLimits(Duration idleTimeout, Duration headerTimeout, int maxHeaderBytes,
-                               long minRequestRate) {
+                               long minRequestRate, int maxThreads) {
         public static final ClientLimits DEFAULTS = new ClientLimits(TapProxyConfig.DEFAULT_CLIENT_IDLE_TIMEOUT,
-                TapProxyConfig.DEFAULT_CLIENT_HEADER_TIMEOUT, TapProxyConfig.DEFAULT_MAX_HEADER_BYTES, 0);
+                TapProxyConfig.DEFAULT_CLIENT_HEADER_TIMEOUT, TapProxyConfig.DEFAULT_MAX_HEADER_BYTES, 0,
+                TapProxyConfig.defaultMaxThreads());
 
         public static ClientLimits of(TapProxyConfig config) {
             return new ClientLimits(config.clientIdleTimeout(), config.clientHeaderTimeout(),
-                    config.maxHeaderBytes(), config.clientMinRequestRate());
+                    config.maxHeaderBytes(), config.clientMinRequestRate(), config.maxThreads());
         }
     }
 
@@ -59,6 +66,11 @@ public final class ProxyServer {
     public static ProxyServer start(String host, int port, MeteringProxyServlet servlet, Duration drainTimeout,
                                     ClientLimits limits) {
         Javalin app = Javalin.create(config -> {
+            // the upstream client takes the server's executor too (AbstractProxyServlet does, without maxThreads)
+            QueuedThreadPool threads = new QueuedThreadPool(limits.maxThreads(),
+                    Math.min(MIN_THREADS, limits.maxThreads()), (int) THREAD_IDLE.toMillis());
+            threads.setName("tap-proxy");
+            config.jetty.threadPool = threads;
             config.jetty.modifyServer(server -> {
                 // Javalin nests its context inside the innermost wrapper; Jetty's graceful stop waits for what the
                 // GracefulHandler counts

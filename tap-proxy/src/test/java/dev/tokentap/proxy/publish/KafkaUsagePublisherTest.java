@@ -154,4 +154,12 @@ class KafkaUsagePublisherTest {
                 .doesNotContainKey(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG);
     }
 
+    @Test
+    void shouldBatchEventsOffTheRequestPathUnlessTheOperatorSaysOtherwise() {
+        Map<String, Object> properties = KafkaUsagePublisher.producerProperties("kafka:9092", "client-1", Map.of());
+
+        assertThat(properties)
+                .containsEntry(ProducerConfig.LINGER_MS_CONFIG, 50)
+                .containsEntry(ProducerConfig.BATCH_SIZE_CONFIG, 64 * 1024);
+    }
 }
