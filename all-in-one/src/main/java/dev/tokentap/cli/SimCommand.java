@@ -1,5 +1,6 @@
 package dev.tokentap.cli;
 
+import dev.tokentap.bench.DurationConverter;
 import dev.tokentap.testkit.sim.VllmSimulator;
 import java.time.Duration;
 import java.util.concurrent.Callable;

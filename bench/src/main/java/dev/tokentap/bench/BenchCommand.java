@@ -60,7 +60,7 @@ public final class BenchCommand implements Callable<Integer> {
             + "(env TOKENTAP_STREAMS_CONCURRENCY; default: 256)")
     Integer streamsConcurrency;
 
-    @Option(names = "--streams-duration", converter = BenchDurations.class, description = "streams: how long each "
+    @Option(names = "--streams-duration", converter = DurationConverter.class, description = "streams: how long each "
             + "target runs per round (env TOKENTAP_STREAMS_DURATION; default: 20s, quick 2s)")
     Duration streamsDuration;
 
@@ -68,15 +68,15 @@ public final class BenchCommand implements Callable<Integer> {
             + "(env TOKENTAP_STREAMS_TOKENS; default: 128)")
     Integer streamsTokens;
 
-    @Option(names = "--ttft", defaultValue = "50ms", converter = BenchDurations.class,
+    @Option(names = "--ttft", defaultValue = "50ms", converter = DurationConverter.class,
             description = "streams: the simulator's time to first token (env TOKENTAP_TTFT; default: ${DEFAULT-VALUE})")
     Duration ttft;
 
-    @Option(names = "--itl", defaultValue = "10ms", converter = BenchDurations.class,
+    @Option(names = "--itl", defaultValue = "10ms", converter = DurationConverter.class,
             description = "streams: the simulator's inter-token latency (env TOKENTAP_ITL; default: ${DEFAULT-VALUE})")
     Duration itl;
 
-    @Option(names = "--saturation-period", converter = BenchDurations.class, description = "saturation: how long "
+    @Option(names = "--saturation-period", converter = DurationConverter.class, description = "saturation: how long "
             + "each concurrency level runs per target (env TOKENTAP_SATURATION_PERIOD; default: 5s, quick 500ms)")
     Duration saturationPeriod;
 

@@ -26,7 +26,7 @@ class BenchCommandTest {
 
     @Test
     void shouldReadTheLaunchersDurations() {
-        BenchDurations durations = new BenchDurations();
+        DurationConverter durations = new DurationConverter();
 
         assertThat(durations.convert("500ms")).isEqualTo(Duration.ofMillis(500));
         assertThat(durations.convert("20s")).isEqualTo(Duration.ofSeconds(20));

@@ -1,4 +1,4 @@
-package dev.tokentap.cli;
+package dev.tokentap.bench;
 
 import java.time.Duration;
 import java.time.format.DateTimeParseException;
@@ -6,8 +6,8 @@ import java.util.Locale;
 import picocli.CommandLine.ITypeConverter;
 import picocli.CommandLine.TypeConversionException;
 
-/** Reads {@code 50ms}, {@code 2s}, {@code 1m} or an ISO-8601 duration. */
-final class DurationConverter implements ITypeConverter<Duration> {
+/** Reads the launcher's durations ({@code bench} and {@code sim}): {@code 50ms}, {@code 20s}, {@code 2m} or ISO-8601. */
+public final class DurationConverter implements ITypeConverter<Duration> {
 
     @Override
     public Duration convert(String value) {
