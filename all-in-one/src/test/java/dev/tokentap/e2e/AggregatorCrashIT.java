@@ -109,10 +109,9 @@ class AggregatorCrashIT {
                 List.of(second.metricsUrl()));
     }
 
-    private AggregatorProcess startAggregator(String name) throws IOException {
-        AggregatorProcess aggregator = AggregatorProcess.start(kafka.bootstrapServers(), stateDir,
-                LOGS.resolve("crash-" + name + "-" + ProcessHandle.current().pid() + ".log"),
-                "--commit-interval", COMMIT_INTERVAL);
+    private AggregatorProcess startAggregator(String name) throws IOException, InterruptedException {
+        AggregatorProcess aggregator = AggregatorProcess.start(kafka.bootstrapServers(), stateDir, LOGS,
+                "crash-" + name + "-" + ProcessHandle.current().pid(), "--commit-interval", COMMIT_INTERVAL);
         aggregators.add(aggregator);
         return aggregator;
     }

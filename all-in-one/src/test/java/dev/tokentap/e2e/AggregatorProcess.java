@@ -1,22 +1,15 @@
 package dev.tokentap.e2e;
 
-import static org.awaitility.Awaitility.await;
-
 import dev.tokentap.aggregator.AggregatorMain;
+import dev.tokentap.bench.ChildProcess;
 import java.io.IOException;
-import java.net.ServerSocket;
 import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.TimeUnit;
 
 /**
  * The aggregator in a JVM of its own, started as its jar would be ({@link AggregatorMain} with flags), so that it can
@@ -24,55 +17,48 @@ import java.util.concurrent.TimeUnit;
  */
 final class AggregatorProcess implements AutoCloseable {
 
-    private static final HttpClient HTTP = HttpClient.newHttpClient();
-    private static final Set<Process> LIVE = ConcurrentHashMap.newKeySet();
+    private static final Set<ChildProcess> LIVE = ConcurrentHashMap.newKeySet();
 
     static {
         // the tests kill theirs in @AfterEach; this is for a test JVM that is itself stopped before it gets there
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> LIVE.forEach(Process::destroyForcibly),
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> LIVE.forEach(AggregatorProcess::killQuietly),
                 "aggregator-process-reaper"));
     }
 
-    private final Process process;
+    private final ChildProcess process;
     private final int port;
-    private final Path log;
 
-    private AggregatorProcess(Process process, int port, Path log) {
+    private AggregatorProcess(ChildProcess process, int port) {
         this.process = process;
         this.port = port;
-        this.log = log;
     }
 
     /**
-     * Starts an aggregator on a free loopback port with its state under {@code stateDir}, its output going to
-     * {@code log}, and further flags {@code flags}, and waits until it answers {@code /readyz}.
+     * Starts an aggregator named {@code name} on a free loopback port with its state under {@code stateDir}, its
+     * output going to {@code <logDir>/<name>.log}, and further flags {@code flags}, and waits until it answers
+     * {@code /readyz}.
      */
-    static AggregatorProcess start(String bootstrap, Path stateDir, Path log, String... flags) throws IOException {
-        int port = freePort();
-        List<String> command = new ArrayList<>(List.of(
-                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-                "-cp", System.getProperty("java.class.path"),
-                AggregatorMain.class.getName(),
+    static AggregatorProcess start(String bootstrap, Path stateDir, Path logDir, String name, String... flags)
+            throws IOException, InterruptedException {
+        int port = ChildProcess.freePort();
+        List<String> args = new ArrayList<>(List.of(
                 "--kafka", bootstrap,
                 "--listen", "127.0.0.1",
                 "--port", Integer.toString(port),
-                "--state-dir", stateDir.toString(),
+                "--state-dir", stateDir.toAbsolutePath().toString(),
                 "--topic-partitions", "3",
                 "--kubernetes", "off"));
-        command.addAll(List.of(flags));
-        Files.createDirectories(log.getParent());
-        ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true)
-                .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
+        args.addAll(List.of(flags));
         // the broker's smallest session timeout: a member killed without leaving the group holds its partitions
         // until its session expires, 45 s by default, which would only make the test slow
-        builder.environment().put("TOKENTAP_KAFKA_SESSION_TIMEOUT_MS", "6000");
-        Process process = builder.start();
+        ChildProcess process = ChildProcess.java(name, List.of("-Xmx256m", "-XX:+UseSerialGC",
+                "-XX:TieredStopAtLevel=1"), Map.of("TOKENTAP_KAFKA_SESSION_TIMEOUT_MS", "6000"),
+                AggregatorMain.class.getName(), args, logDir);
         LIVE.add(process);
-        AggregatorProcess started = new AggregatorProcess(process, port, log);
+        AggregatorProcess started = new AggregatorProcess(process, port);
         try {
-            await().atMost(UsageLedger.WAIT).pollInterval(Duration.ofMillis(250)).until(started::ready);
-        } catch (RuntimeException e) {
+            process.awaitHttpOk(URI.create("http://127.0.0.1:" + port + "/readyz"), UsageLedger.WAIT);
+        } catch (IOException | RuntimeException e) {
             started.close();
             throw e;
         }
@@ -83,51 +69,27 @@ final class AggregatorProcess implements AutoCloseable {
         return "http://127.0.0.1:" + port + "/metrics";
     }
 
-    Path log() {
-        return log;
-    }
-
     /** SIGKILL: no shutdown hook, no last commit, no leaving the group; an open transaction is left open. */
     void kill() throws InterruptedException {
-        process.destroyForcibly();
-        process.waitFor(30, TimeUnit.SECONDS);
+        process.kill();
         LIVE.remove(process);
     }
 
     boolean alive() {
-        return process.isAlive();
+        return process.alive();
     }
 
     @Override
     public void close() {
-        process.destroyForcibly();
-        try {
-            process.waitFor(30, TimeUnit.SECONDS);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
+        killQuietly(process);
         LIVE.remove(process);
     }
 
-    private boolean ready() {
-        if (!process.isAlive()) {
-            throw new IllegalStateException("the aggregator exited with " + process.exitValue() + ", see " + log);
-        }
+    private static void killQuietly(ChildProcess process) {
         try {
-            return HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port
-                            + "/readyz")).timeout(Duration.ofSeconds(2)).build(),
-                    HttpResponse.BodyHandlers.discarding()).statusCode() == 200;
-        } catch (IOException e) {
-            return false; // not listening yet
+            process.kill();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            return false;
-        }
-    }
-
-    private static int freePort() throws IOException {
-        try (ServerSocket socket = new ServerSocket(0)) {
-            return socket.getLocalPort();
         }
     }
 }

@@ -163,6 +163,16 @@ public final class ChildProcess implements AutoCloseable {
         return pids().stream().mapToLong(pid -> Math.max(0, ProcStat.statusKib(pid, "VmHWM"))).sum();
     }
 
+    /** SIGKILL, and waits for it: no shutdown hook runs, nothing is flushed or committed. */
+    public void kill() throws InterruptedException {
+        process.destroyForcibly();
+        process.waitFor(30, TimeUnit.SECONDS);
+    }
+
+    public boolean alive() {
+        return process.isAlive();
+    }
+
     @Override
     public void close() {
         if (!process.isAlive()) {
