@@ -323,9 +323,12 @@ class TapProxyIT {
         assertThat(metrics.statusCode()).isEqualTo(200);
         assertThat(metrics.headers().firstValue("content-type")).hasValueSatisfying(
                 type -> assertThat(type).startsWith("text/plain"));
-        PrometheusText text = PrometheusText.parse(metrics.body());
-        assertThat(text.sum("tokentap_proxy_requests_total",
-                Map.of("route", "/v1/completions", "outcome", "ok"))).isPositive();
+        // an exchange is counted when it completes on the proxy's side, which can be just after the client has read
+        // the last byte
+        await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(PrometheusText.parse(
+                Http.get(admin + "/metrics").body()).sum("tokentap_proxy_requests_total",
+                Map.of("route", "/v1/completions", "outcome", "ok"))).isPositive());
+        PrometheusText text = PrometheusText.parse(Http.get(admin + "/metrics").body());
         assertThat(text.samples("tokentap_proxy_upstream_latency_seconds_count")).isNotEmpty();
         assertThat(text.samples("tokentap_proxy_publish_queue_size")).hasSize(1);
         assertThat(text.samples("tokentap_proxy_publish_failures_total")).extracting(s -> s.labels().get("reason"))
