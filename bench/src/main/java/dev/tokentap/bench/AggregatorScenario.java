@@ -22,15 +22,21 @@ public final class AggregatorScenario {
     private AggregatorScenario() {
     }
 
-    /** Runs it and returns its result, which is written to aggregator.json. */
-    public static AggregatorBench.Result run(Path workDir, boolean quick, Path outDir, PrintStream out)
-            throws Exception {
+    /**
+     * Runs it and returns its result, which is written to aggregator.json; {@code commitInterval} null runs the
+     * aggregator's default.
+     */
+    public static AggregatorBench.Result run(Path workDir, boolean quick, Duration commitInterval, Path outDir,
+                                             PrintStream out) throws Exception {
         out.println();
         out.println("== " + NAME);
         Files.createDirectories(workDir);
         AggregatorBench.Settings settings = quick
                 ? new AggregatorBench.Settings(workDir, QUICK_PREFILL, QUICK_RATE, QUICK_STEADY)
                 : AggregatorBench.Settings.defaults(workDir);
+        if (commitInterval != null) {
+            settings = settings.withCommitInterval(commitInterval);
+        }
         AggregatorBench.Result result = AggregatorBench.run(settings, out);
         Charts.percentileCdf(outDir.resolve("aggregator-lag-cdf.png"),
                 "aggregator: event published to counted in /metrics, at a steady rate",

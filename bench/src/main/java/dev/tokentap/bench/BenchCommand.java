@@ -84,6 +84,11 @@ public final class BenchCommand implements Callable<Integer> {
             + "double from 1 (env TOKENTAP_SATURATION_MAX_CONCURRENCY; default: 128, quick 16)")
     Integer saturationMaxConcurrency;
 
+    @Option(names = "--aggregator-commit-interval", converter = DurationConverter.class, description = "aggregator: "
+            + "run with another commit interval than the aggregator's default, as a labelled experiment "
+            + "(env TOKENTAP_AGGREGATOR_COMMIT_INTERVAL; default: the aggregator's, 100ms)")
+    Duration aggregatorCommitInterval;
+
     @Option(names = "--nginx", description = "the nginx binary, or 'none' to leave nginx out "
             + "(env TOKENTAP_NGINX; default: nginx on the PATH, else /usr/sbin/nginx, else none)")
     String nginx;
@@ -142,7 +147,8 @@ public final class BenchCommand implements Callable<Integer> {
             }
         }
         if (chosen.contains(AggregatorScenario.NAME)) {
-            Object result = AggregatorScenario.run(workDir.resolve("aggregator"), quick, outDir, stdout);
+            Object result = AggregatorScenario.run(workDir.resolve("aggregator"), quick,
+                    aggregatorCommitInterval, outDir, stdout);
             writeJson(json, outDir.resolve(AggregatorScenario.NAME + ".json"), result);
         }
         stdout.println();

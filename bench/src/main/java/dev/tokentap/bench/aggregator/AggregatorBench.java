@@ -81,15 +81,27 @@ public final class AggregatorBench {
      * @param steadyRate     events per second in the steady phase
      * @param steadyDuration how long the steady phase sends
      */
-    public record Settings(Path workDir, int prefillEvents, int steadyRate, Duration steadyDuration) {
+    public record Settings(Path workDir, int prefillEvents, int steadyRate, Duration steadyDuration,
+                           Duration commitInterval) {
 
         public Settings {
             Objects.requireNonNull(workDir, "workDir");
             Objects.requireNonNull(steadyDuration, "steadyDuration");
+            Objects.requireNonNull(commitInterval, "commitInterval");
             if (prefillEvents < 1 || steadyRate < 1 || steadyDuration.isNegative() || steadyDuration.isZero()) {
                 throw new IllegalArgumentException("prefillEvents and steadyRate must be at least 1 and "
                         + "steadyDuration positive, got " + prefillEvents + ", " + steadyRate + ", " + steadyDuration);
             }
+        }
+
+        /** With the aggregator's default commit interval, the one users get. */
+        public Settings(Path workDir, int prefillEvents, int steadyRate, Duration steadyDuration) {
+            this(workDir, prefillEvents, steadyRate, steadyDuration, AggregatorConfig.DEFAULT_COMMIT_INTERVAL);
+        }
+
+        /** The same run with another commit interval: an experiment, reported as such. */
+        public Settings withCommitInterval(Duration interval) {
+            return new Settings(workDir, prefillEvents, steadyRate, steadyDuration, interval);
         }
 
         /** 200,000 events to drain, then 1,000 events/s for 60 s: one to two minutes on an idle 2-core machine. */
@@ -182,11 +194,12 @@ public final class AggregatorBench {
         Files.createDirectories(settings.workDir());
         Path runDir = Files.createTempDirectory(settings.workDir(), "aggregator-");
         int partitions = AggregatorConfig.DEFAULT_TOPIC_PARTITIONS;
-        long commitMillis = AggregatorConfig.DEFAULT_COMMIT_INTERVAL.toMillis();
+        long commitMillis = settings.commitInterval().toMillis();
+        boolean defaults = settings.commitInterval().equals(AggregatorConfig.DEFAULT_COMMIT_INTERVAL);
         out.printf(Locale.ROOT, "aggregator: %,d events to drain, then %,d events/s for %d s "
-                        + "(exactly_once_v2, RocksDB, %d partitions, commit interval %d ms; all defaults)%n",
+                        + "(exactly_once_v2, RocksDB, %d partitions, commit interval %d ms; %s)%n",
                 settings.prefillEvents(), settings.steadyRate(), settings.steadyDuration().toSeconds(), partitions,
-                commitMillis);
+                commitMillis, defaults ? "all defaults" : "EXPERIMENT: commit interval not the default");
         EmbeddedKafka kafka = EmbeddedKafka.builder().dataDir(runDir.resolve("kafka")).build();
         try {
             kafka.start();
@@ -200,7 +213,7 @@ public final class AggregatorBench {
 
     private static Result run(Settings settings, String bootstrap, Path stateDir, PrintStream out) throws Exception {
         int partitions = AggregatorConfig.DEFAULT_TOPIC_PARTITIONS;
-        long commitMillis = AggregatorConfig.DEFAULT_COMMIT_INTERVAL.toMillis();
+        long commitMillis = settings.commitInterval().toMillis();
         UsageEventMix mix = new UsageEventMix(SEED);
         UsageTally expected = new UsageTally();
         AtomicLong sendFailures = new AtomicLong();
@@ -235,6 +248,7 @@ public final class AggregatorBench {
                     .port(0)
                     .stateDir(stateDir)
                     .kubernetes(AggregatorConfig.KubernetesMode.OFF)
+                    .commitInterval(settings.commitInterval())
                     .build();
             long started = System.nanoTime();
             try (Aggregator aggregator = Aggregator.start(config)) {
