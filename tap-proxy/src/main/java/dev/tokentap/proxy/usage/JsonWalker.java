@@ -50,8 +50,9 @@ public final class JsonWalker {
     }
 
     private final Visitor visitor;
-    private final JsonParser parser;
-    private final ByteArrayFeeder feeder;
+    /** Null once the walk is over: the owner may live as long as its exchange, the parser's tables need not. */
+    private JsonParser parser;
+    private ByteArrayFeeder feeder;
     private final String[] paths = new String[MAX_PATH_DEPTH + 1];
     /** Per open array: the path of its elements ({@code choices[]}), made once per array. */
     private final String[] elementPaths = new String[MAX_PATH_DEPTH + 1];
@@ -130,6 +131,8 @@ public final class JsonWalker {
         } catch (IOException ignored) {
             // nothing held but recycled buffers
         }
+        parser = null;
+        feeder = null;
     }
 
     private void drain() throws IOException {

@@ -33,7 +33,9 @@ public final class RequestBodyRewriter {
     private final JsonWalker walker = new JsonWalker(new Fields());
     private final byte[] injection;
     private final boolean continuous;
-    private byte[] scratch = new byte[0];
+    private static final byte[] EMPTY = new byte[0];
+
+    private byte[] scratch = EMPTY;
     private long consumed;
     private long closingBraceAt = -1;
     // read by the thread that handles the response, and when the exchange ends
@@ -101,6 +103,10 @@ public final class RequestBodyRewriter {
         walker.feed(bytes, offset, length);
         if (finished) {
             walker.endOfInput();
+        }
+        if (!walker.active()) {
+            // the rewriter lives as long as the exchange, a stream's included
+            scratch = EMPTY;
         }
         if (closingBraceAt >= 0 && shouldInject()) {
             int split = (int) (closingBraceAt - start);
