@@ -10,5 +10,6 @@ ENV MALLOC_ARENA_MAX=2
 USER 65532:65532
 EXPOSE 3000 3001
 # The JVM options are those tokentap bench measures the proxy with (dev.tokentap.bench.JvmOptions, explained in
-# docs/benchmarks.md): a small capped heap, the serial collector, bounds on the rest of the resident set.
-ENTRYPOINT ["java", "-Xms32m", "-Xmx96m", "-XX:+UseSerialGC", "-XX:MaxMetaspaceSize=96m", "-XX:ReservedCodeCacheSize=64m", "-XX:MaxDirectMemorySize=64m", "-Xss512k", "-XX:+ExitOnOutOfMemoryError", "-jar", "/opt/tokentap/tap-proxy.jar"]
+# docs/benchmarks.md): a small capped heap, the serial collector, bounds on the rest of the resident set, and
+# freed native memory handed back to the system every second.
+ENTRYPOINT ["java", "-Xms32m", "-Xmx96m", "-XX:+UseSerialGC", "-XX:MaxMetaspaceSize=96m", "-XX:ReservedCodeCacheSize=64m", "-XX:MaxDirectMemorySize=64m", "-Xss512k", "-XX:TrimNativeHeapInterval=1000", "-XX:+ExitOnOutOfMemoryError", "-jar", "/opt/tokentap/tap-proxy.jar"]
