@@ -7,12 +7,19 @@ import com.fasterxml.jackson.core.StreamReadConstraints;
 import com.fasterxml.jackson.core.async.ByteArrayFeeder;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.util.HashMap;
+import java.util.Map;
 
 /**
  * Walks one JSON document that arrives in pieces, through Jackson's non-blocking parser, and reports the shallow
  * parts of it (up to {@link #MAX_PATH_DEPTH} levels) by dotted path, e.g. {@code usage.prompt_tokens}. The caller
  * keeps ownership of the bytes: nothing fed is retained after {@link #feed} returns. Array elements are reported
  * without their index: {@code choices[]}, {@code choices[].index}.
+ *
+ * <p>A walker made {@linkplain #JsonWalker(Visitor, boolean) for a sequence} reads one document after another
+ * ({@link #nextDocument()}) through the same parser, as the events of a stream come: the parser, its symbol table
+ * and the paths are made once per stream instead of once per event. A document that did not end cleanly (broken
+ * JSON, or bytes after its root value) costs the next one a fresh parser, so one bad event never spoils another.
  */
 public final class JsonWalker {
 
@@ -27,6 +34,9 @@ public final class JsonWalker {
      * The parser has to hold a whole string token in memory, so this bounds what one request can cost.
      */
     static final int MAX_STRING_LENGTH = 64 * 1024 * 1024;
+
+    /** Member paths remembered per object: enough for any OpenAI object, and a bound for anything else. */
+    private static final int MAX_MEMBER_PATHS = 64;
 
     static final JsonFactory FACTORY = JsonFactory.builder()
             .streamReadConstraints(StreamReadConstraints.builder().maxStringLength(MAX_STRING_LENGTH).build())
@@ -49,10 +59,25 @@ public final class JsonWalker {
         }
     }
 
+    /** Between two documents of a sequence: makes {@code }{} two root values whatever the documents hold. */
+    private static final byte[] SEPARATOR = {' '};
+
     private final Visitor visitor;
+    private final boolean sequence;
     /** Null once the walk is over: the owner may live as long as its exchange, the parser's tables need not. */
     private JsonParser parser;
     private ByteArrayFeeder feeder;
+    /** Bytes fed to the parser before the current document began; its offsets count from the first document. */
+    private long documentStart;
+    private long fed;
+    /**
+     * Per depth: the paths of the members of the object open there, by member name, for as long as that object's
+     * path is the same String. The parser gives a name the same String every time, so after the first event of a
+     * stream a path is a lookup, not a concatenation.
+     */
+    @SuppressWarnings("unchecked")
+    private final Map<String, String>[] memberPaths = new Map[MAX_PATH_DEPTH + 1];
+    private final String[] memberPathsOf = new String[MAX_PATH_DEPTH + 1];
     private final String[] paths = new String[MAX_PATH_DEPTH + 1];
     /** Per open array: the path of its elements ({@code choices[]}), made once per array. */
     private final String[] elementPaths = new String[MAX_PATH_DEPTH + 1];
@@ -64,14 +89,70 @@ public final class JsonWalker {
     private boolean rootClosed;
     private boolean failed;
 
+    /** A walker of one document. */
     public JsonWalker(Visitor visitor) {
+        this(visitor, false);
+    }
+
+    /**
+     * @param sequence true to read several documents one after another, each begun with {@link #nextDocument()};
+     *                 the parser then stays open between them until {@link #close()}
+     */
+    public JsonWalker(Visitor visitor, boolean sequence) {
         this.visitor = visitor;
+        this.sequence = sequence;
+        openParser();
+    }
+
+    private void openParser() {
         try {
-            this.parser = FACTORY.createNonBlockingByteArrayParser();
+            parser = FACTORY.createNonBlockingByteArrayParser();
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
-        this.feeder = (ByteArrayFeeder) parser.getNonBlockingInputFeeder();
+        feeder = (ByteArrayFeeder) parser.getNonBlockingInputFeeder();
+        fed = 0;
+        documentStart = 0;
+    }
+
+    /**
+     * Begins the next document of a sequence: the one before is forgotten, whether it ended or not.
+     *
+     * @throws IllegalStateException when the walker was not made for a sequence
+     */
+    public void nextDocument() {
+        if (!sequence) {
+            throw new IllegalStateException("a walker of one document");
+        }
+        boolean clean = parser != null && rootClosed && !failed && feeder.needMoreInput();
+        if (clean) {
+            try {
+                feeder.feedInput(SEPARATOR, 0, SEPARATOR.length);
+                fed += SEPARATOR.length;
+                // consumes the separator; a root value closed cleanly, so nothing else can come out
+                clean = parser.nextToken() == JsonToken.NOT_AVAILABLE;
+            } catch (IOException | RuntimeException e) {
+                clean = false;
+            }
+        }
+        if (!clean) {
+            closeQuietly();
+            openParser();
+        }
+        documentStart = fed;
+        depth = 0;
+        fieldName = null;
+        rootIsObject = false;
+        rootClosed = false;
+        failed = false;
+    }
+
+    /** Releases the parser of a sequence; the walk is over. */
+    public void close() {
+        if (parser != null) {
+            closeQuietly();
+        }
+        failed = true;
     }
 
     /** True while the walk wants more bytes: the root value has not closed and nothing went wrong. */
@@ -101,6 +182,7 @@ public final class JsonWalker {
         }
         try {
             feeder.feedInput(bytes, offset, offset + len);
+            fed += len;
             drain();
         } catch (IOException | RuntimeException e) {
             fail();
@@ -126,6 +208,9 @@ public final class JsonWalker {
     }
 
     private void closeQuietly() {
+        if (parser == null) {
+            return;
+        }
         try {
             parser.close();
         } catch (IOException ignored) {
@@ -167,7 +252,7 @@ public final class JsonWalker {
                 boolean empty = depth <= MAX_PATH_DEPTH && members[depth] == 0;
                 // the closing byte is the last one read: the non-blocking parser's token location would point
                 // at the whitespace before it, if any
-                long offset = parser.currentLocation().getByteOffset() - 1;
+                long offset = parser.currentLocation().getByteOffset() - 1 - documentStart;
                 depth--;
                 fieldName = null;
                 if (path != null) {
@@ -175,13 +260,19 @@ public final class JsonWalker {
                 }
                 if (depth == 0) {
                     rootClosed = true;
-                    closeQuietly();
+                    if (!sequence) {
+                        closeQuietly();
+                    }
                 }
             }
             default -> {
                 if (depth == 0) {
-                    // a bare scalar at the root: a complete document, but not one we read
+                    // a bare scalar at the root: a complete document, but not one we read; in a sequence the
+                    // parser may not know yet where it ends, so the next document gets a fresh one
                     rootClosed = true;
+                    if (sequence) {
+                        failed = true;
+                    }
                     closeQuietly();
                     return;
                 }
@@ -219,6 +310,19 @@ public final class JsonWalker {
         if (fieldName == null) {
             return null;
         }
-        return parent.isEmpty() ? fieldName : parent + '.' + fieldName;
+        if (parent.isEmpty()) {
+            return fieldName;
+        }
+        Map<String, String> known = memberPaths[depth];
+        if (known == null || memberPathsOf[depth] != parent) {
+            known = memberPaths[depth] = new HashMap<>();
+            memberPathsOf[depth] = parent;
+        }
+        String path = known.get(fieldName);
+        if (path == null && known.size() < MAX_MEMBER_PATHS) {
+            path = parent + '.' + fieldName;
+            known.put(fieldName, path);
+        }
+        return path != null ? path : parent + '.' + fieldName;
     }
 }

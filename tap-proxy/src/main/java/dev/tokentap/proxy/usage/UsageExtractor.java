@@ -42,9 +42,22 @@ public final class UsageExtractor {
     private Double seconds;
     private int choice = -1;
 
+    /** An extractor of one object, fed in pieces. */
     public UsageExtractor(ResponseFacts facts) {
+        this(facts, false);
+    }
+
+    private UsageExtractor(ResponseFacts facts, boolean sequence) {
         this.facts = facts;
-        this.walker = new JsonWalker(new Fields());
+        this.walker = new JsonWalker(new Fields(), sequence);
+    }
+
+    /**
+     * An extractor of the objects of one stream's events, each read whole with {@link #readNext}: one parser for
+     * the stream instead of one per event. {@link #close()} it when the stream ends.
+     */
+    public static UsageExtractor forEvents(ResponseFacts facts) {
+        return new UsageExtractor(facts, true);
     }
 
     /** Reads a whole object at once. */
@@ -52,6 +65,26 @@ public final class UsageExtractor {
         UsageExtractor extractor = new UsageExtractor(facts);
         extractor.feed(json, 0, json.length);
         return extractor.finish();
+    }
+
+    /** Reads the next whole object of a stream (an extractor made by {@link #forEvents}). */
+    public Kind readNext(byte[] json, int offset, int length) {
+        walker.nextDocument();
+        choicesEmpty = false;
+        usageObject = false;
+        error = false;
+        prompt = completion = total = cached = reasoning = null;
+        completionNumber = false;
+        duration = false;
+        seconds = null;
+        choice = -1;
+        walker.feed(json, offset, length);
+        return finish();
+    }
+
+    /** Lets the parser go; nothing more is read. */
+    public void close() {
+        walker.close();
     }
 
     public void feed(byte[] bytes, int offset, int length) {

@@ -4,6 +4,7 @@ import static dev.tokentap.proxy.usage.Pieces.bytes;
 import static dev.tokentap.proxy.usage.Pieces.resource;
 import static org.assertj.core.api.Assertions.assertThat;
 
+import java.util.List;
 import org.junit.jupiter.api.Test;
 
 class UsageExtractorTest {
@@ -150,5 +151,40 @@ class UsageExtractorTest {
 
         assertThat(kind).isEqualTo(UsageExtractor.Kind.ERROR);
         assertThat(facts.errorSeen()).isTrue();
+    }
+
+    @Test
+    void shouldReadTheEventsOfAStreamThroughOneParserAsIfEachWereReadAlone() {
+        List<String> events = List.of(
+                "{\"id\":\"chatcmpl-1\",\"model\":\"m\",\"choices\":[{\"index\":1,\"delta\":{\"content\":\"a\"}}],"
+                        + "\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":1,\"total_tokens\":6}}",
+                "{\"id\":\"chatcmpl-1\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"b\"}}],"
+                        + "\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":2,\"total_tokens\":7}}",
+                "{\"id\": \"cmpl-broken\", \"choices\": [",
+                "this is not json",
+                "{\"choices\":[{\"index\":0}],\"usage\":null}",
+                "{\"id\":\"x\"} {\"usage\":{\"prompt_tokens\":99}}",
+                "{\"object\":\"error\",\"message\":\"boom\",\"code\":500}",
+                "\"just a string\"",
+                "{\"id\":\"chatcmpl-1\",\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":3,"
+                        + "\"total_tokens\":8,\"prompt_tokens_details\":{\"cached_tokens\":4}}}");
+        ResponseFacts alone = new ResponseFacts();
+        ResponseFacts together = new ResponseFacts();
+        UsageExtractor stream = UsageExtractor.forEvents(together);
+
+        for (String event : events) {
+            byte[] json = bytes(event);
+            UsageExtractor.Kind expected = UsageExtractor.read(json, alone);
+
+            assertThat(stream.readNext(json, 0, json.length)).as(event).isEqualTo(expected);
+            assertThat(together.usage()).as(event).isEqualTo(alone.usage());
+            assertThat(together.runningUsage()).as(event).isEqualTo(alone.runningUsage());
+            assertThat(together.errorSeen()).as(event).isEqualTo(alone.errorSeen());
+            assertThat(together.finalUsageSeen()).as(event).isEqualTo(alone.finalUsageSeen());
+        }
+        stream.close();
+        assertThat(together.responseId()).isEqualTo("chatcmpl-1");
+        assertThat(together.responseModel()).isEqualTo("m");
+        assertThat(together.usage()).isEqualTo(new ResponseFacts.Usage(5L, 3L, 8L, 4L, null));
     }
 }
