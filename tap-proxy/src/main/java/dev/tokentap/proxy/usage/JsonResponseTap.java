@@ -12,7 +12,6 @@ public final class JsonResponseTap {
 
     private final UsageExtractor extractor;
     private final ResponseFacts facts;
-    private byte[] scratch = new byte[0];
     private boolean finished;
 
     public JsonResponseTap(ResponseFacts facts) {
@@ -27,11 +26,7 @@ public final class JsonResponseTap {
             if (input.hasArray()) {
                 extractor.feed(input.array(), input.arrayOffset() + input.position(), length);
             } else {
-                if (scratch.length < length) {
-                    scratch = new byte[Math.max(length, 8192)];
-                }
-                input.duplicate().get(scratch, 0, length);
-                extractor.feed(scratch, 0, length);
+                extractor.feed(ThreadScratch.copyOf(input), 0, length);
             }
             output.add(input);
         }

@@ -33,9 +33,6 @@ public final class RequestBodyRewriter {
     private final JsonWalker walker = new JsonWalker(new Fields());
     private final byte[] injection;
     private final boolean continuous;
-    private static final byte[] EMPTY = new byte[0];
-
-    private byte[] scratch = EMPTY;
     private long consumed;
     private long closingBraceAt = -1;
     // read by the thread that handles the response, and when the exchange ends
@@ -95,18 +92,13 @@ public final class RequestBodyRewriter {
             bytes = input.array();
             offset = input.arrayOffset() + input.position();
         } else {
-            bytes = scratch(length);
-            input.duplicate().get(bytes, 0, length);
+            bytes = ThreadScratch.copyOf(input);
             offset = 0;
         }
         closingBraceAt = -1;
         walker.feed(bytes, offset, length);
         if (finished) {
             walker.endOfInput();
-        }
-        if (!walker.active()) {
-            // the rewriter lives as long as the exchange, a stream's included
-            scratch = EMPTY;
         }
         if (closingBraceAt >= 0 && shouldInject()) {
             int split = (int) (closingBraceAt - start);
@@ -128,13 +120,6 @@ public final class RequestBodyRewriter {
         // nothing that could be told apart from what the client would have seen
         return injection != null && Boolean.TRUE.equals(stream) && !streamOptionsPresent && !fakeStream
                 && topLevelMembers > 0;
-    }
-
-    private byte[] scratch(int length) {
-        if (scratch.length < length) {
-            scratch = new byte[Math.max(length, 8192)];
-        }
-        return scratch;
     }
 
     /** The request's {@code model}, when it is a string. */

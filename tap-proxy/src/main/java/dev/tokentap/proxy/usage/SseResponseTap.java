@@ -21,9 +21,10 @@ public final class SseResponseTap {
 
     private final SseEventParser parser = new SseEventParser();
     private final ResponseFacts facts;
+    /** Reads every event's JSON through one parser. */
+    private final UsageExtractor events;
     private final boolean strip;
     private final ChunkUsageSplice.Mode chunkUsage;
-    private byte[] scratch = new byte[0];
     private byte[] held = new byte[0];
     private int heldLength;
     private int stripped;
@@ -44,6 +45,7 @@ public final class SseResponseTap {
      */
     public SseResponseTap(ResponseFacts facts, boolean strip, ChunkUsageSplice.Mode chunkUsage) {
         this.facts = facts;
+        this.events = UsageExtractor.forEvents(facts);
         this.strip = strip;
         this.chunkUsage = strip ? chunkUsage : ChunkUsageSplice.Mode.KEEP;
     }
@@ -70,14 +72,16 @@ public final class SseResponseTap {
             bytes = input.array();
             offset = input.arrayOffset() + input.position();
         } else {
-            bytes = scratch(length);
-            input.duplicate().get(bytes, 0, length);
+            bytes = ThreadScratch.copyOf(input);
             offset = 0;
         }
         if (!strip) {
             parser.feed(bytes, offset, length, (event, end) -> read(event));
             if (length > 0) {
                 output.add(input);
+            }
+            if (finished) {
+                events.close();
             }
             return;
         }
@@ -94,11 +98,14 @@ public final class SseResponseTap {
         } else if (rest > 0) {
             hold(bytes, splicer.from, rest);
         }
+        if (finished) {
+            events.close();
+        }
     }
 
     private void read(SseEventParser.SseEvent event) {
         if (event.data() != null && !event.done()) {
-            UsageExtractor.read(event.data(), facts);
+            events.readNext(event.data(), 0, event.data().length);
         }
     }
 
@@ -110,13 +117,6 @@ public final class SseResponseTap {
         }
         System.arraycopy(bytes, offset, held, heldLength, length);
         heldLength += length;
-    }
-
-    private byte[] scratch(int length) {
-        if (scratch.length < length) {
-            scratch = new byte[Math.max(length, 8192)];
-        }
-        return scratch;
     }
 
     /** Passes on complete events as contiguous runs of the input, dropping the usage-only chunk. */
@@ -143,7 +143,7 @@ public final class SseResponseTap {
         public void onEvent(SseEventParser.SseEvent event, int end) {
             UsageExtractor.Kind kind = null;
             if (event.data() != null && !event.done()) {
-                kind = UsageExtractor.read(event.data(), facts);
+                kind = events.readNext(event.data(), 0, event.data().length);
             }
             if (kind == UsageExtractor.Kind.WITH_USAGE && chunkUsage != ChunkUsageSplice.Mode.KEEP
                     && splice(end)) {

@@ -5,7 +5,9 @@ import static dev.tokentap.proxy.usage.Pieces.resource;
 import static dev.tokentap.proxy.usage.Pieces.text;
 import static org.assertj.core.api.Assertions.assertThat;
 
+import java.io.ByteArrayOutputStream;
 import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
@@ -205,5 +207,47 @@ class SseResponseTapTest {
         assertThat(text(out)).doesNotContain("usage");
         assertThat(facts.runningUsage()).isEqualTo(new ResponseFacts.Usage(9L, 6L, 15L, null, null));
         assertThat(facts.usage().completionTokens()).isEqualTo(4L);
+    }
+
+    @Test
+    void shouldKeepTwoStreamsApartThatOneThreadTapsInTurn() {
+        // both read their direct buffers through the same thread's scratch array, a piece of one between two of
+        // the other
+        byte[] chat = resource("chat-stream-continuous.sse");
+        byte[] completion = resource("completion-stream-continuous.sse");
+        ResponseFacts chatFacts = new ResponseFacts();
+        ResponseFacts completionFacts = new ResponseFacts();
+        SseResponseTap chatTap = new SseResponseTap(chatFacts, true, ChunkUsageSplice.Mode.REMOVE);
+        SseResponseTap completionTap = new SseResponseTap(completionFacts, true, ChunkUsageSplice.Mode.NULL);
+        ByteArrayOutputStream chatOut = new ByteArrayOutputStream();
+        ByteArrayOutputStream completionOut = new ByteArrayOutputStream();
+
+        int piece = 37;
+        for (int at = 0; at < Math.max(chat.length, completion.length); at += piece) {
+            feedDirect(chatTap, chat, at, piece, chatOut);
+            feedDirect(completionTap, completion, at, piece, completionOut);
+        }
+
+        assertThat(chatOut.toString(StandardCharsets.UTF_8)).isEqualTo(text(resource("chat-stream.sse")));
+        assertThat(completionOut.toString(StandardCharsets.UTF_8))
+                .isEqualTo(text(resource("completion-stream.sse")));
+        assertThat(chatFacts.usage()).isEqualTo(CHAT_USAGE);
+        assertThat(completionFacts.usage()).isEqualTo(COMPLETION_USAGE);
+    }
+
+    private static void feedDirect(SseResponseTap tap, byte[] all, int at, int piece, ByteArrayOutputStream out) {
+        if (at >= all.length) {
+            return;
+        }
+        int end = Math.min(all.length, at + piece);
+        ByteBuffer buffer = ByteBuffer.allocateDirect(end - at);
+        buffer.put(all, at, end - at).flip();
+        List<ByteBuffer> output = new ArrayList<>();
+        tap.transform(buffer, end == all.length, output);
+        for (ByteBuffer b : output) {
+            byte[] copy = new byte[b.remaining()];
+            b.duplicate().get(copy);
+            out.writeBytes(copy);
+        }
     }
 }
