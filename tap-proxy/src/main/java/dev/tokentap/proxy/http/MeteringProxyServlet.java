@@ -37,6 +37,7 @@ import org.eclipse.jetty.ee10.servlet.HttpOutput;
 import org.eclipse.jetty.ee10.servlet.ServletHolder;
 import org.eclipse.jetty.http.HttpHeader;
 import org.eclipse.jetty.http.HttpStatus;
+import org.eclipse.jetty.io.ArrayByteBufferPool;
 import org.eclipse.jetty.io.ClientConnector;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -55,6 +56,9 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
     /** Pooled upstream connections close after this much idleness: before uvicorn's 5 s keep-alive does. */
     private static final long POOLED_CONNECTION_IDLE_MS = 4_000;
     private static final int MAX_CONNECTIONS_PER_UPSTREAM = 2_048;
+    /** The client's buffer pool: Jetty's own sizes for a client's (2 KiB steps up to 64 KiB), buckets unbounded. */
+    private static final int CLIENT_BUFFER_FACTOR = 2_048;
+    private static final int CLIENT_BUFFER_MAX = 65_536;
     private static final TimeBasedEpochGenerator UUID_V7 = Generators.timeBasedEpochGenerator();
 
     private final TapProxyConfig config;
@@ -108,6 +112,11 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
         client.setConnectTimeout(config.connectTimeout().toMillis());
         // forward the client's User-Agent, or none, never Jetty's own
         client.setUserAgentField(null);
+        // Jetty sizes the client's pool by threads (half the pool's maximum buffers of each size, 8 with 16
+        // threads); a proxy holds a network buffer per upstream response in flight, hundreds under streams, so
+        // every buffer past the eighth was dropped and a new direct one allocated for the next read, until the
+        // direct memory cap forced a System.gc(), a full collection that stalled every stream
+        client.setByteBufferPool(new ArrayByteBufferPool(0, CLIENT_BUFFER_FACTOR, CLIENT_BUFFER_MAX, -1));
         return client;
     }
 
