@@ -46,6 +46,8 @@ class HeldBodyIT {
     private static final List<String> heads = new CopyOnWriteArrayList<>();
     /** Complete bodies the upstream read, by request id. */
     private static final Map<String, String> bodies = new ConcurrentHashMap<>();
+    /** How each request's body was framed when it reached the upstream: its Content-Length, or "chunked". */
+    private static final Map<String, String> framing = new ConcurrentHashMap<>();
     private static Server upstream;
     private static RecordingPublisher publisher;
     private static TapProxy proxy;
@@ -63,6 +65,9 @@ class HeldBodyIT {
             public boolean handle(Request request, Response response, Callback callback) throws Exception {
                 String id = String.valueOf(request.getHeaders().get("X-Request-Id"));
                 heads.add(id);
+                String length = request.getHeaders().get(HttpHeader.CONTENT_LENGTH);
+                framing.put(id, length != null ? length
+                        : String.valueOf(request.getHeaders().get(HttpHeader.TRANSFER_ENCODING)));
                 bodies.put(id, Content.Source.asString(request, StandardCharsets.UTF_8));
                 response.getHeaders().put(HttpHeader.CONTENT_TYPE, "application/json");
                 Content.Sink.write(response, true, ANSWER, callback);
@@ -133,8 +138,21 @@ class HeldBodyIT {
             assertThat(readHead(client.getInputStream())).startsWith("HTTP/1.1 200");
         }
         assertThat(bodies.get("under-limit")).isEqualTo(body);
+        // held whole, so the upstream gets it with its length rather than chunked
+        assertThat(framing.get("under-limit")).isEqualTo(Integer.toString(body.length()));
         await().atMost(Duration.ofSeconds(10)).until(() -> publisher.byRequestId("under-limit").size() == 1);
         assertThat(publisher.byRequestId("under-limit").get(0).outcome()).isEqualTo(Outcome.OK);
+    }
+
+    @Test
+    void shouldDeclareTheLengthOfABodyTheProxyAddedStreamOptionsTo() {
+        String chat = "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"stream\":true}";
+
+        Http.sendLenient(Http.post(base, "/v1/chat/completions", chat).header("X-Request-Id", "rewritten"));
+
+        String forwarded = bodies.get("rewritten");
+        assertThat(forwarded).contains("stream_options").hasSizeGreaterThan(chat.length());
+        assertThat(framing.get("rewritten")).isEqualTo(Integer.toString(forwarded.length()));
     }
 
     @Test
@@ -161,6 +179,7 @@ class HeldBodyIT {
             assertThat(readHead(client.getInputStream())).startsWith("HTTP/1.1 200");
         }
         assertThat(bodies.get("upload")).isEqualTo(first + rest);
+        assertThat(framing.get("upload")).isEqualTo("chunked");
     }
 
     @Test

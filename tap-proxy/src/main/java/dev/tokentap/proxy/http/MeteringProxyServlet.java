@@ -288,7 +288,8 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
     protected ContentTransformer newClientRequestContentTransformer(HttpServletRequest clientRequest,
                                                                     Request proxyRequest) {
         // The body may change length, and AsyncMiddleManServlet drops the client's Content-Length for every
-        // request it proxies: the upstream gets the body chunked, which vLLM accepts.
+        // request it proxies: a multipart upload goes upstream chunked, which vLLM accepts. A held body is whole
+        // and closed before the upstream request starts, so Jetty's client counts it and sends a Content-Length.
         Exchange exchange = exchange(clientRequest);
         ContentTransformer transformer;
         if (exchange != null && exchange.form() != null) {
