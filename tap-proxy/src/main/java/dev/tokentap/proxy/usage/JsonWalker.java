@@ -35,8 +35,8 @@ public final class JsonWalker {
      */
     static final int MAX_STRING_LENGTH = 64 * 1024 * 1024;
 
-    /** Member paths remembered per object: enough for any OpenAI object, and a bound for anything else. */
-    private static final int MAX_MEMBER_PATHS = 64;
+    /** Paths remembered: far more than an OpenAI object has, and a bound for anything else. */
+    private static final int MAX_PATHS_KEPT = 256;
 
     static final JsonFactory FACTORY = JsonFactory.builder()
             .streamReadConstraints(StreamReadConstraints.builder().maxStringLength(MAX_STRING_LENGTH).build())
@@ -71,13 +71,13 @@ public final class JsonWalker {
     private long documentStart;
     private long fed;
     /**
-     * Per depth: the paths of the members of the object open there, by member name, for as long as that object's
-     * path is the same String. The parser gives a name the same String every time, so after the first event of a
-     * stream a path is a lookup, not a concatenation.
+     * Of a walker of a sequence, the paths made so far: of members by parent path and name, and of array elements
+     * ({@code choices[]}) by the array's path. After the first event of a stream a path is a lookup, not a
+     * concatenation. A walker of one document has none: it would only pay for the maps.
      */
-    @SuppressWarnings("unchecked")
-    private final Map<String, String>[] memberPaths = new Map[MAX_PATH_DEPTH + 1];
-    private final String[] memberPathsOf = new String[MAX_PATH_DEPTH + 1];
+    private final Map<String, Map<String, String>> memberPaths;
+    private final Map<String, String> elementPathsByArray;
+    private int pathsKept;
     private final String[] paths = new String[MAX_PATH_DEPTH + 1];
     /** Per open array: the path of its elements ({@code choices[]}), made once per array. */
     private final String[] elementPaths = new String[MAX_PATH_DEPTH + 1];
@@ -101,6 +101,8 @@ public final class JsonWalker {
     public JsonWalker(Visitor visitor, boolean sequence) {
         this.visitor = visitor;
         this.sequence = sequence;
+        this.memberPaths = sequence ? new HashMap<>() : null;
+        this.elementPathsByArray = sequence ? new HashMap<>() : null;
         openParser();
     }
 
@@ -241,7 +243,7 @@ public final class JsonWalker {
                     paths[depth] = path;
                     members[depth] = 0;
                     isArray[depth] = token == JsonToken.START_ARRAY;
-                    elementPaths[depth] = isArray[depth] && path != null && !path.isEmpty() ? path + "[]" : null;
+                    elementPaths[depth] = isArray[depth] && path != null && !path.isEmpty() ? elementPath(path) : null;
                 }
                 if (path != null) {
                     visitor.onStart(path, token);
@@ -313,16 +315,33 @@ public final class JsonWalker {
         if (parent.isEmpty()) {
             return fieldName;
         }
-        Map<String, String> known = memberPaths[depth];
-        if (known == null || memberPathsOf[depth] != parent) {
-            known = memberPaths[depth] = new HashMap<>();
-            memberPathsOf[depth] = parent;
+        if (memberPaths == null) {
+            return parent + '.' + fieldName;
         }
-        String path = known.get(fieldName);
-        if (path == null && known.size() < MAX_MEMBER_PATHS) {
+        Map<String, String> members = memberPaths.get(parent);
+        String path = members == null ? null : members.get(fieldName);
+        if (path == null) {
             path = parent + '.' + fieldName;
-            known.put(fieldName, path);
+            if (pathsKept < MAX_PATHS_KEPT) {
+                memberPaths.computeIfAbsent(parent, p -> new HashMap<>()).put(fieldName, path);
+                pathsKept++;
+            }
         }
-        return path != null ? path : parent + '.' + fieldName;
+        return path;
+    }
+
+    private String elementPath(String arrayPath) {
+        if (elementPathsByArray == null) {
+            return arrayPath + "[]";
+        }
+        String path = elementPathsByArray.get(arrayPath);
+        if (path == null) {
+            path = arrayPath + "[]";
+            if (pathsKept < MAX_PATHS_KEPT) {
+                elementPathsByArray.put(arrayPath, path);
+                pathsKept++;
+            }
+        }
+        return path;
     }
 }

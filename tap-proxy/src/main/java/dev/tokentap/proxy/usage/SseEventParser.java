@@ -21,16 +21,31 @@ public final class SseEventParser {
     private static final byte[] DONE = "[DONE]".getBytes(StandardCharsets.US_ASCII);
 
     /**
-     * One complete event.
+     * One complete event. Its data is a range of an array that the parser reuses: valid while the listener runs,
+     * to be copied ({@link #data()}) by anything that keeps it.
      *
-     * @param type      the {@code event:} field, or null
-     * @param data      the joined {@code data:} lines, or null when the event had none
-     * @param oversized the event was too long to read; {@code type} and {@code data} are then null
+     * @param type       the {@code event:} field, or null
+     * @param buffer     the array holding the data, or null when the event had no {@code data:} line
+     * @param dataOffset where the data (the joined {@code data:} lines) begins in {@code buffer}
+     * @param dataLength how long it is
+     * @param oversized  the event was too long to read; {@code type} and {@code buffer} are then null
      */
-    public record SseEvent(String type, byte[] data, boolean oversized) {
+    public record SseEvent(String type, byte[] buffer, int dataOffset, int dataLength, boolean oversized) {
+
+        /** Whether the event had data. */
+        public boolean hasData() {
+            return buffer != null;
+        }
+
+        /** A copy of the data, or null when the event had none. */
+        public byte[] data() {
+            return buffer == null ? null : Arrays.copyOfRange(buffer, dataOffset, dataOffset + dataLength);
+        }
+
         /** Whether the data is vLLM's end marker {@code [DONE]}. */
         public boolean done() {
-            return data != null && Arrays.equals(data, DONE);
+            return buffer != null
+                    && Arrays.equals(buffer, dataOffset, dataOffset + dataLength, DONE, 0, DONE.length);
         }
     }
 
@@ -102,7 +117,7 @@ public final class SseEventParser {
 
     private SseEvent completeEvent() {
         boolean oversized = eventTotal > MAX_EVENT_BYTES;
-        SseEvent result = oversized ? new SseEvent(null, null, true) : parse(event, eventLength);
+        SseEvent result = oversized ? new SseEvent(null, null, 0, 0, true) : parse(event, eventLength);
         eventLength = 0;
         eventTotal = 0;
         if (event.length > 64 * 1024) {
@@ -113,9 +128,10 @@ public final class SseEventParser {
 
     private static SseEvent parse(byte[] raw, int length) {
         String type = null;
-        // vLLM sends one data line per event: copied once, straight into the array handed out; only a second line
-        // (rare) needs a growing buffer
-        byte[] data = null;
+        // vLLM sends one data line per event: handed out where it lies in the event's bytes; only a second line
+        // (rare) needs a buffer of its own
+        int dataStart = -1;
+        int dataEnd = -1;
         ByteArrayOutputStream joined = null;
         int lineStart = 0;
         for (int i = 0; i < length; i++) {
@@ -132,13 +148,13 @@ public final class SseEventParser {
                     valueStart++;
                 }
                 if (matches(raw, lineStart, nameEnd, "data")) {
-                    if (data == null && joined == null) {
-                        data = Arrays.copyOfRange(raw, valueStart, lineEnd);
+                    if (dataStart < 0 && joined == null) {
+                        dataStart = valueStart;
+                        dataEnd = lineEnd;
                     } else {
                         if (joined == null) {
-                            joined = new ByteArrayOutputStream(data.length + 1 + lineEnd - valueStart);
-                            joined.write(data, 0, data.length);
-                            data = null;
+                            joined = new ByteArrayOutputStream(dataEnd - dataStart + 1 + lineEnd - valueStart);
+                            joined.write(raw, dataStart, dataEnd - dataStart);
                         }
                         joined.write('\n');
                         joined.write(raw, valueStart, lineEnd - valueStart);
@@ -149,7 +165,12 @@ public final class SseEventParser {
             }
             lineStart = i + 1;
         }
-        return new SseEvent(type, joined != null ? joined.toByteArray() : data, false);
+        if (joined != null) {
+            byte[] data = joined.toByteArray();
+            return new SseEvent(type, data, 0, data.length, false);
+        }
+        return dataStart < 0 ? new SseEvent(type, null, 0, 0, false)
+                : new SseEvent(type, raw, dataStart, dataEnd - dataStart, false);
     }
 
     private static int indexOf(byte[] raw, int from, int to, byte b) {

@@ -104,8 +104,8 @@ public final class SseResponseTap {
     }
 
     private void read(SseEventParser.SseEvent event) {
-        if (event.data() != null && !event.done()) {
-            events.readNext(event.data(), 0, event.data().length);
+        if (event.hasData() && !event.done()) {
+            events.readNext(event.buffer(), event.dataOffset(), event.dataLength());
         }
     }
 
@@ -142,8 +142,8 @@ public final class SseResponseTap {
         @Override
         public void onEvent(SseEventParser.SseEvent event, int end) {
             UsageExtractor.Kind kind = null;
-            if (event.data() != null && !event.done()) {
-                kind = events.readNext(event.data(), 0, event.data().length);
+            if (event.hasData() && !event.done()) {
+                kind = events.readNext(event.buffer(), event.dataOffset(), event.dataLength());
             }
             if (kind == UsageExtractor.Kind.WITH_USAGE && chunkUsage != ChunkUsageSplice.Mode.KEEP
                     && splice(end)) {

@@ -169,7 +169,8 @@ public final class UsageExtractor {
                     }
                 }
                 case "object" -> {
-                    if (token == JsonToken.VALUE_STRING && "error".equals(parser.getText())) {
+                    // every chunk has one ("chat.completion.chunk"): compared where it lies, not made a String
+                    if (token == JsonToken.VALUE_STRING && textIs(parser, "error")) {
                         markError();
                     }
                 }
@@ -216,6 +217,20 @@ public final class UsageExtractor {
         private void markError() {
             error = true;
             facts.markError();
+        }
+
+        private static boolean textIs(JsonParser parser, String expected) throws IOException {
+            if (parser.getTextLength() != expected.length()) {
+                return false;
+            }
+            char[] text = parser.getTextCharacters();
+            int offset = parser.getTextOffset();
+            for (int i = 0; i < expected.length(); i++) {
+                if (text[offset + i] != expected.charAt(i)) {
+                    return false;
+                }
+            }
+            return true;
         }
 
         private Long number(JsonToken token, JsonParser parser) throws IOException {

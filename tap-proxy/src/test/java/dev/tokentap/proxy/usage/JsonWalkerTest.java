@@ -103,6 +103,23 @@ class JsonWalkerTest {
     }
 
     @Test
+    void shouldStillReportEveryPathOnceItHasStoppedRememberingNewOnes() {
+        Notes notes = new Notes();
+        JsonWalker walker = new JsonWalker(notes, true);
+
+        // far more distinct member names than the walker keeps paths for
+        for (int i = 0; i < 600; i++) {
+            notes.seen.clear();
+            walker.nextDocument();
+            String document = "{\"usage\":{\"field" + i + "\":" + i + "},\"choices\":[{\"k" + i + "\":1}]}";
+            byte[] bytes = bytes(document);
+            walker.feed(bytes, 0, bytes.length);
+
+            assertThat(notes.seen).as(document).isEqualTo(walkAlone(document));
+        }
+    }
+
+    @Test
     void shouldRefuseASecondDocumentToAWalkerOfOne() {
         JsonWalker walker = new JsonWalker(new Notes());
 
