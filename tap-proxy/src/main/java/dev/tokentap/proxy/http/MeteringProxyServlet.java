@@ -56,6 +56,8 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
     /** Pooled upstream connections close after this much idleness: before uvicorn's 5 s keep-alive does. */
     private static final long POOLED_CONNECTION_IDLE_MS = 4_000;
     private static final int MAX_CONNECTIONS_PER_UPSTREAM = 2_048;
+    /** Room for X-Forwarded-*, Via and a generated X-Request-Id on top of the largest head a client may send. */
+    private static final int FORWARDING_HEADROOM = 4_096;
     /** The client's buffer pool: Jetty's own sizes for a client's (2 KiB steps up to 64 KiB), buckets unbounded. */
     private static final int CLIENT_BUFFER_FACTOR = 2_048;
     private static final int CLIENT_BUFFER_MAX = 65_536;
@@ -112,6 +114,9 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
         client.setConnectTimeout(config.connectTimeout().toMillis());
         // forward the client's User-Agent, or none, never Jetty's own
         client.setUserAgentField(null);
+        // a head the proxy accepted must fit upstream with the forwarding headers the proxy adds; the client's
+        // own cap (8 KiB) would fail it with a 502 before anything was sent
+        client.setMaxRequestHeadersSize(config.maxHeaderBytes() + FORWARDING_HEADROOM);
         // Jetty sizes the client's pool by threads (half the pool's maximum buffers of each size, 8 with 16
         // threads); a proxy holds a network buffer per upstream response in flight, hundreds under streams, so
         // every buffer past the eighth was dropped and a new direct one allocated for the next read, until the
