@@ -17,6 +17,9 @@ import org.eclipse.jetty.ee10.proxy.AsyncMiddleManServlet.ContentTransformer;
  */
 final class HeldBody implements ContentTransformer {
 
+    /** Room for the {@code stream_options} the request rewriter may add, so the array need not grow for it. */
+    private static final int REWRITE_ROOM = 128;
+
     private final ContentTransformer next;
     private final List<ByteBuffer> pieces = new ArrayList<>();
     private byte[] held;
@@ -25,7 +28,9 @@ final class HeldBody implements ContentTransformer {
     /** @param expectedLength the declared length, or -1 when the body is chunked */
     HeldBody(ContentTransformer next, long expectedLength) {
         this.next = next;
-        this.held = new byte[(int) Math.min(Math.max(expectedLength, 1024), 64 * 1024)];
+        // a declared length is the body's size give or take what the rewriter adds; a chunked body starts small
+        long initial = expectedLength >= 0 ? expectedLength + REWRITE_ROOM : 1024;
+        this.held = new byte[(int) Math.min(initial, 64 * 1024)];
     }
 
     @Override
