@@ -207,6 +207,9 @@ public final class Aggregator implements AutoCloseable {
         Properties props = new Properties();
         // the 5.0 default (its constant is already deprecated); set so Streams does not warn at every start
         props.put("processing.exception.handler.global.enabled", "true");
+        // every task of this topology reads one partition, so there is nothing to wait for before processing; at
+        // the default (0) Streams still builds sets and log strings for each record to decide that
+        props.put(StreamsConfig.MAX_TASK_IDLE_MS_CONFIG, Long.toString(StreamsConfig.MAX_TASK_IDLE_MS_DISABLED));
         props.putAll(config.kafkaProperties());
         props.put(StreamsConfig.APPLICATION_ID_CONFIG, config.applicationId());
         props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, config.kafka());

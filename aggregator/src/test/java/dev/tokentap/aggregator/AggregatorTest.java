@@ -40,6 +40,15 @@ class AggregatorTest {
     }
 
     @Test
+    void shouldNotIdleTasksUnlessTold() {
+        assertThat(Aggregator.streamsProperties(config))
+                .containsEntry(StreamsConfig.MAX_TASK_IDLE_MS_CONFIG, "-1");
+        assertThat(Aggregator.streamsProperties(AggregatorConfig.builder()
+                .kafkaProperty(StreamsConfig.MAX_TASK_IDLE_MS_CONFIG, "0").build()))
+                .containsEntry(StreamsConfig.MAX_TASK_IDLE_MS_CONFIG, "0");
+    }
+
+    @Test
     void shouldGiveTheAdminClientOnlyPropertiesItKnows() {
         Properties props = Aggregator.adminProperties(config);
 
