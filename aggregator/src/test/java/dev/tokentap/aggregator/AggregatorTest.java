@@ -49,6 +49,19 @@ class AggregatorTest {
     }
 
     @Test
+    void shouldBatchTheStreamsProducerInLargerBatchesUnlessTold() {
+        assertThat(Aggregator.streamsProperties(config))
+                .containsEntry("producer.batch.size", Integer.toString(Aggregator.PRODUCER_BATCH_SIZE));
+        assertThat(Aggregator.streamsProperties(AggregatorConfig.builder()
+                .kafkaProperty("producer.batch.size", "16384").build()))
+                .containsEntry("producer.batch.size", "16384");
+        assertThat(Aggregator.streamsProperties(AggregatorConfig.builder()
+                .kafkaProperty("batch.size", "32768").build()))
+                .containsEntry("batch.size", "32768")
+                .doesNotContainKey("producer.batch.size");
+    }
+
+    @Test
     void shouldGiveTheAdminClientOnlyPropertiesItKnows() {
         Properties props = Aggregator.adminProperties(config);
 
