@@ -40,6 +40,28 @@ class AggregatorTest {
     }
 
     @Test
+    void shouldNotIdleTasksUnlessTold() {
+        assertThat(Aggregator.streamsProperties(config))
+                .containsEntry(StreamsConfig.MAX_TASK_IDLE_MS_CONFIG, "-1");
+        assertThat(Aggregator.streamsProperties(AggregatorConfig.builder()
+                .kafkaProperty(StreamsConfig.MAX_TASK_IDLE_MS_CONFIG, "0").build()))
+                .containsEntry(StreamsConfig.MAX_TASK_IDLE_MS_CONFIG, "0");
+    }
+
+    @Test
+    void shouldBatchTheStreamsProducerInLargerBatchesUnlessTold() {
+        assertThat(Aggregator.streamsProperties(config))
+                .containsEntry("producer.batch.size", Integer.toString(Aggregator.PRODUCER_BATCH_SIZE));
+        assertThat(Aggregator.streamsProperties(AggregatorConfig.builder()
+                .kafkaProperty("producer.batch.size", "16384").build()))
+                .containsEntry("producer.batch.size", "16384");
+        assertThat(Aggregator.streamsProperties(AggregatorConfig.builder()
+                .kafkaProperty("batch.size", "32768").build()))
+                .containsEntry("batch.size", "32768")
+                .doesNotContainKey("producer.batch.size");
+    }
+
+    @Test
     void shouldGiveTheAdminClientOnlyPropertiesItKnows() {
         Properties props = Aggregator.adminProperties(config);
 

@@ -1,8 +1,12 @@
 package dev.tokentap.event;
 
+import com.fasterxml.jackson.annotation.JsonProperty;
+import com.fasterxml.jackson.annotation.JsonPropertyOrder;
+import com.fasterxml.jackson.annotation.JsonUnwrapped;
+import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.databind.ObjectWriter;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import org.apache.kafka.common.errors.SerializationException;
@@ -19,16 +23,16 @@ import org.apache.kafka.common.serialization.Serializer;
 public final class EnrichedUsageEventCodec {
 
     private static final ObjectMapper MAPPER = UsageEventCodec.newMapper();
+    // one pass: the event's properties unwrapped, then the client; the aggregator writes one of these per event
+    private static final ObjectWriter WRITER = MAPPER.writerFor(Wire.class);
 
     private final UsageEventCodec events = new UsageEventCodec();
 
     /** The enriched event as UTF-8 JSON. */
     public byte[] encode(EnrichedUsageEvent enriched) {
         try {
-            ObjectNode json = (ObjectNode) MAPPER.readTree(events.encode(enriched.event()));
-            json.set(EnrichedUsageEvent.CLIENT_FIELD, MAPPER.valueToTree(enriched.client()));
-            return MAPPER.writeValueAsBytes(json);
-        } catch (IOException e) {
+            return WRITER.writeValueAsBytes(new Wire(enriched.event(), enriched.client()));
+        } catch (JsonProcessingException e) {
             // our own record of strings and numbers always serialises; reaching this is a bug
             throw new UncheckedIOException(e);
         }
@@ -53,6 +57,12 @@ public final class EnrichedUsageEventCodec {
             throw new UsageEventDecodeException(UsageEventDecodeException.MALFORMED,
                     "not an enriched usage event: " + e.getMessage(), e);
         }
+    }
+
+    /** The wire shape: the event's own JSON object, field for field, with {@code client} added last. */
+    @JsonPropertyOrder({"event", EnrichedUsageEvent.CLIENT_FIELD})
+    private record Wire(@JsonUnwrapped UsageEvent event,
+                        @JsonProperty(EnrichedUsageEvent.CLIENT_FIELD) ClientIdentity client) {
     }
 
     /** A Kafka serde over this codec; the deserializer throws {@link SerializationException} on a bad record. */

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.io.InputStream;
 import java.util.TreeMap;
@@ -41,6 +42,30 @@ class EnrichedUsageEventCodecTest {
         byte[] written = codec.encode(codec.decode(golden()));
 
         assertThat(json.readTree(written)).isEqualTo(json.readTree(golden()));
+    }
+
+    @Test
+    void shouldWriteTheEventBytesAsTheUsageCodecDoesThenTheClient() throws IOException {
+        // the reference: the event as UsageEventCodec writes it, with the client object appended
+        ObjectMapper contract = UsageEventCodec.newMapper();
+        TreeMap<String, String> labels = new TreeMap<>(java.util.Map.of("team", "search", "app", "r\u00e4nker\"q"));
+        for (String name : GoldenEvents.VALID) {
+            UsageEvent event = new UsageEventCodec().decode(GoldenEvents.valid(name));
+            for (ClientIdentity client : java.util.List.of(
+                    new ClientIdentity("search", "ranker-1", "Deployment", "ranker", "ranker", "node-1", labels,
+                            "search-prod", "team-search", ClientIdentity.SOURCE_TENANT),
+                    new ClientIdentity(null, null, null, null, null, null, null, null, "10.0.0.7",
+                            ClientIdentity.SOURCE_ADDRESS))) {
+                ObjectNode expected = (ObjectNode) contract.readTree(new UsageEventCodec().encode(event));
+                expected.set(EnrichedUsageEvent.CLIENT_FIELD, contract.valueToTree(client));
+
+                byte[] written = codec.encode(new EnrichedUsageEvent(event, client));
+
+                assertThat(new String(written, java.nio.charset.StandardCharsets.UTF_8)).as(name)
+                        .isEqualTo(new String(contract.writeValueAsBytes(expected),
+                                java.nio.charset.StandardCharsets.UTF_8));
+            }
+        }
     }
 
     @Test

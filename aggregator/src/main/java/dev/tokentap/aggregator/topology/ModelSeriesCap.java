@@ -1,6 +1,8 @@
 package dev.tokentap.aggregator.topology;
 
 import dev.tokentap.event.EnrichedUsageEvent;
+import java.util.HashSet;
+import java.util.Set;
 import org.apache.kafka.streams.processor.api.FixedKeyProcessor;
 import org.apache.kafka.streams.processor.api.FixedKeyProcessorContext;
 import org.apache.kafka.streams.processor.api.FixedKeyRecord;
@@ -12,6 +14,9 @@ import org.apache.kafka.streams.state.KeyValueStore;
  * remembered in {@link UsageTopology#ADMITTED_MODELS_STORE}, so the set is the same after a restart); the events of
  * any later model are counted under {@link #OTHER}. Only the copy that goes to the totals passes through here; the
  * enriched record keeps the real model.
+ *
+ * <p>The store is the record that survives restarts; the task also keeps the admitted set in memory, read from the
+ * store at every init, so that an event of an admitted model costs a hash lookup rather than a store read.
  */
 final class ModelSeriesCap implements FixedKeyProcessor<byte[], EnrichedUsageEvent, EnrichedUsageEvent> {
 
@@ -21,7 +26,7 @@ final class ModelSeriesCap implements FixedKeyProcessor<byte[], EnrichedUsageEve
     private final int cap;
     private FixedKeyProcessorContext<byte[], EnrichedUsageEvent> context;
     private KeyValueStore<String, Long> admitted;
-    private long size;
+    private final Set<String> admittedLabels = new HashSet<>();
 
     ModelSeriesCap(int cap) {
         this.cap = cap;
@@ -31,11 +36,12 @@ final class ModelSeriesCap implements FixedKeyProcessor<byte[], EnrichedUsageEve
     public void init(FixedKeyProcessorContext<byte[], EnrichedUsageEvent> context) {
         this.context = context;
         this.admitted = context.getStateStore(UsageTopology.ADMITTED_MODELS_STORE);
-        // the store is restored before init: count what was admitted before a restart
+        // the store is restored before init: take what was admitted before a restart. Init runs again on the same
+        // instance when a task is revived, so start from what the store says, not from what this instance held
+        admittedLabels.clear();
         try (KeyValueIterator<String, Long> all = admitted.all()) {
             while (all.hasNext()) {
-                all.next();
-                size++;
+                admittedLabels.add(all.next().key);
             }
         }
     }
@@ -49,11 +55,11 @@ final class ModelSeriesCap implements FixedKeyProcessor<byte[], EnrichedUsageEve
         }
         String label = model.length() <= UsageLabels.MAX_VALUE_LENGTH ? model
                 : model.substring(0, UsageLabels.MAX_VALUE_LENGTH);
-        if (admitted.get(label) != null) {
+        if (admittedLabels.contains(label)) {
             context.forward(record);
-        } else if (size < cap) {
+        } else if (admittedLabels.size() < cap) {
             admitted.put(label, record.timestamp());
-            size++;
+            admittedLabels.add(label);
             context.forward(record);
         } else {
             EnrichedUsageEvent e = record.value();

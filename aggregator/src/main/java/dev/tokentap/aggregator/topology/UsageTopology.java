@@ -9,7 +9,6 @@ import dev.tokentap.event.Topics;
 import dev.tokentap.event.UsageEvent;
 import dev.tokentap.event.UsageEventCodec;
 import dev.tokentap.event.UsageEventDecodeException;
-import dev.tokentap.event.UsageEventSerde;
 import java.nio.charset.StandardCharsets;
 import java.time.Clock;
 import java.time.Duration;
@@ -17,7 +16,6 @@ import java.util.Objects;
 import java.util.function.Consumer;
 import org.apache.kafka.common.serialization.Serdes;
 import org.apache.kafka.common.utils.Bytes;
-import org.apache.kafka.streams.KeyValue;
 import org.apache.kafka.streams.StreamsBuilder;
 import org.apache.kafka.streams.Topology;
 import org.apache.kafka.streams.kstream.Branched;
@@ -30,6 +28,9 @@ import org.apache.kafka.streams.kstream.Produced;
 import org.apache.kafka.streams.processor.api.FixedKeyProcessor;
 import org.apache.kafka.streams.processor.api.FixedKeyProcessorContext;
 import org.apache.kafka.streams.processor.api.FixedKeyRecord;
+import org.apache.kafka.streams.processor.api.Processor;
+import org.apache.kafka.streams.processor.api.ProcessorContext;
+import org.apache.kafka.streams.processor.api.Record;
 import org.apache.kafka.streams.state.KeyValueStore;
 import org.apache.kafka.streams.state.Stores;
 import org.slf4j.Logger;
@@ -150,10 +151,10 @@ public final class UsageTopology {
                         .withName("enriched-sink"));
 
         // only the copy that goes to the totals has its model capped: the enriched record keeps the real one.
-        // The repartition topic carries the plain event: the labels in its key are all the totals need
+        // The repartition topic carries the labels in its key and only the counted part of the event
         enriched.processValues(() -> new ModelSeriesCap(modelSeriesCap), Named.as("cap-models"), ADMITTED_MODELS_STORE)
-                .map((key, e) -> KeyValue.pair(UsageLabels.of(e), e.event()), Named.as("key-by-labels"))
-                .groupByKey(Grouped.with(BY_LABELS, JsonSerde.labels(), new UsageEventSerde()))
+                .process(KeyByLabels::new, Named.as("key-by-labels"))
+                .groupByKey(Grouped.with(BY_LABELS, JsonSerde.labels(), new CountedUsageSerde()))
                 .aggregate(() -> UsageTotals.EMPTY, (labels, event, totals) -> totals.add(event),
                         Named.as("totals"),
                         Materialized.<UsageLabels, UsageTotals, KeyValueStore<Bytes, byte[]>>as(TOTALS_STORE)
@@ -168,6 +169,25 @@ public final class UsageTopology {
         long at = event.startedAt() != null ? event.startedAt() : clock.millis();
         PodIdentity pod = pods.lookup(event.clientAddress(), at);
         return new EnrichedUsageEvent(event, identities.resolve(event, pod));
+    }
+
+    /**
+     * Keys an event by its labels for the repartition topic, without the usage record's headers: the totals read
+     * none of them, and each one would be written, fetched and sized again for every event.
+     */
+    private static final class KeyByLabels implements Processor<byte[], EnrichedUsageEvent, UsageLabels, UsageEvent> {
+        private ProcessorContext<UsageLabels, UsageEvent> context;
+
+        @Override
+        public void init(ProcessorContext<UsageLabels, UsageEvent> context) {
+            this.context = context;
+        }
+
+        @Override
+        public void process(Record<byte[], EnrichedUsageEvent> record) {
+            EnrichedUsageEvent e = record.value();
+            context.forward(new Record<>(UsageLabels.of(e), e.event(), record.timestamp()));
+        }
     }
 
     /** A usage log record after decoding: the event, or the untouched bytes of a record that is not one. */

@@ -2,8 +2,12 @@ package dev.tokentap.aggregator.topology;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.json.JsonMapper;
 import dev.tokentap.event.UsageEvent;
 import java.nio.charset.StandardCharsets;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 
 class UsageLabelsTest {
@@ -33,6 +37,35 @@ class UsageLabelsTest {
         assertThat(JsonSerde.labels().serializer().serialize("t",
                 new UsageLabels("unknown", "10.0.0.1", "/v1/completions", "proxy-a", "llama"))).isEqualTo(bytes);
         assertThat(JsonSerde.labels().deserializer().deserialize("t", bytes)).isEqualTo(labels);
+    }
+
+    @Test
+    void shouldWriteAndReadTheBytesDataBindingWroteBefore() throws Exception {
+        // the stores and the repartition topic hold what the data-binding serde wrote: keep every byte
+        ObjectMapper binding = JsonMapper.builder().enable(SerializationFeature.ORDER_MAP_ENTRIES_BY_KEYS).build();
+        UsageEvent stream = UsageEvent.builder().eventId("1").route("/r").outcome("ok").stream(true)
+                .startedAt(1_000L).firstByteAt(1_040L).endedAt(3_500L).promptTokens(3L).completionTokens(9L)
+                .cachedTokens(2L).build();
+        UsageEvent odd = UsageEvent.builder().eventId("2").route("/r").outcome("not-yet-known")
+                .startedAt(1_000L).endedAt(900_000L).totalTokens(Long.MAX_VALUE / 4).build();
+        List<UsageTotals> totals = List.of(UsageTotals.EMPTY, UsageTotals.EMPTY.add(stream),
+                UsageTotals.EMPTY.add(stream).add(odd).add(stream));
+        List<UsageLabels> labels = List.of(new UsageLabels("unknown", "10.0.0.1", "/v1/completions", "proxy-a",
+                        "llama"),
+                new UsageLabels("ns", "t\u00e9am \"q\" \\ \n\u0001 \u20ac\uD83D\uDE00", "other", null, "m/1:2"));
+
+        for (UsageTotals t : totals) {
+            byte[] bound = binding.writeValueAsBytes(t);
+            assertThat(JsonSerde.totals().serializer().serialize("t", t)).as(new String(bound, StandardCharsets.UTF_8))
+                    .isEqualTo(bound);
+            assertThat(JsonSerde.totals().deserializer().deserialize("t", bound)).isEqualTo(t);
+        }
+        for (UsageLabels l : labels) {
+            byte[] bound = binding.writeValueAsBytes(l);
+            assertThat(JsonSerde.labels().serializer().serialize("t", l)).as(new String(bound, StandardCharsets.UTF_8))
+                    .isEqualTo(bound);
+            assertThat(JsonSerde.labels().deserializer().deserialize("t", bound)).isEqualTo(l);
+        }
     }
 
     @Test
