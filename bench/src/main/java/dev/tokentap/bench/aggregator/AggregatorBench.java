@@ -5,14 +5,12 @@ import dev.tokentap.aggregator.AggregatorConfig;
 import dev.tokentap.event.Topics;
 import dev.tokentap.event.UsageEvent;
 import dev.tokentap.event.UsageEventSerde;
+import dev.tokentap.testkit.io.Directories;
 import dev.tokentap.testkit.kafka.EmbeddedKafka;
-import java.io.IOException;
 import java.io.PrintStream;
-import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.Comparator;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -25,7 +23,6 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.LockSupport;
-import java.util.stream.Stream;
 import org.HdrHistogram.Histogram;
 import org.apache.kafka.clients.producer.Callback;
 import org.apache.kafka.clients.producer.KafkaProducer;
@@ -207,7 +204,7 @@ public final class AggregatorBench {
             return run(settings, kafka.bootstrapServers(), runDir.resolve("state"), out);
         } finally {
             kafka.close();
-            deleteRecursively(runDir);
+            Directories.deleteRecursively(runDir);
         }
     }
 
@@ -455,18 +452,4 @@ public final class AggregatorBench {
         return new KafkaProducer<>(props, new StringSerializer(), new UsageEventSerde().serializer());
     }
 
-    private static void deleteRecursively(Path dir) throws IOException {
-        if (!Files.exists(dir)) {
-            return;
-        }
-        try (Stream<Path> paths = Files.walk(dir)) {
-            paths.sorted(Comparator.reverseOrder()).forEach(path -> {
-                try {
-                    Files.deleteIfExists(path);
-                } catch (IOException e) {
-                    throw new UncheckedIOException(e);
-                }
-            });
-        }
-    }
 }
