@@ -108,9 +108,16 @@ class SecretsIT {
         } finally {
             root.detachAppender(logs);
         }
+        // a thread that was already logging may still append: stop the appender under the lock its appends
+        // take, and read a copy
+        List<ILoggingEvent> lines;
+        synchronized (logs) {
+            logs.stop();
+            lines = new ArrayList<>(logs.list);
+        }
         // and not in any log line
-        assertThat(logs.list).isNotEmpty();
-        for (ILoggingEvent event : logs.list) {
+        assertThat(lines).isNotEmpty();
+        for (ILoggingEvent event : lines) {
             if (event.getLoggerName().startsWith("dev.tokentap.testkit")) {
                 continue; // the simulator stands in for vLLM, whose logs are not tokentap's
             }
