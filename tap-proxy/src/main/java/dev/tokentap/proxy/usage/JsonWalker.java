@@ -151,9 +151,7 @@ public final class JsonWalker {
 
     /** Releases the parser of a sequence; the walk is over. */
     public void close() {
-        if (parser != null) {
-            closeQuietly();
-        }
+        closeQuietly();
         failed = true;
     }
 

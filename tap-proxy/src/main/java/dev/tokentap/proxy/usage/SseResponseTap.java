@@ -20,7 +20,6 @@ public final class SseResponseTap {
             .asReadOnlyBuffer();
 
     private final SseEventParser parser = new SseEventParser();
-    private final ResponseFacts facts;
     /** Reads every event's JSON through one parser. */
     private final UsageExtractor events;
     private final boolean strip;
@@ -44,7 +43,6 @@ public final class SseResponseTap {
      * @param chunkUsage what to do with the {@code usage} member of the other chunks (strip mode only)
      */
     public SseResponseTap(ResponseFacts facts, boolean strip, ChunkUsageSplice.Mode chunkUsage) {
-        this.facts = facts;
         this.events = UsageExtractor.forEvents(facts);
         this.strip = strip;
         this.chunkUsage = strip ? chunkUsage : ChunkUsageSplice.Mode.KEEP;
@@ -103,10 +101,10 @@ public final class SseResponseTap {
         }
     }
 
-    private void read(SseEventParser.SseEvent event) {
-        if (event.hasData() && !event.done()) {
-            events.readNext(event.buffer(), event.dataOffset(), event.dataLength());
-        }
+    /** What the event's JSON is, or null for an event without data and for {@code [DONE]}. */
+    private UsageExtractor.Kind read(SseEventParser.SseEvent event) {
+        return event.hasData() && !event.done()
+                ? events.readNext(event.buffer(), event.dataOffset(), event.dataLength()) : null;
     }
 
     private void hold(byte[] bytes, int offset, int length) {
@@ -141,10 +139,7 @@ public final class SseResponseTap {
 
         @Override
         public void onEvent(SseEventParser.SseEvent event, int end) {
-            UsageExtractor.Kind kind = null;
-            if (event.hasData() && !event.done()) {
-                kind = events.readNext(event.buffer(), event.dataOffset(), event.dataLength());
-            }
+            UsageExtractor.Kind kind = read(event);
             if (kind == UsageExtractor.Kind.WITH_USAGE && chunkUsage != ChunkUsageSplice.Mode.KEEP
                     && splice(end)) {
                 return;

@@ -73,13 +73,18 @@ public final class UsageExtractor {
         choicesEmpty = false;
         usageObject = false;
         error = false;
+        forgetUsage();
+        choice = -1;
+        walker.feed(json, offset, length);
+        return finish();
+    }
+
+    /** Forgets the usage fields read so far, as a new {@code usage} object or a new document begins. */
+    private void forgetUsage() {
         prompt = completion = total = cached = reasoning = null;
         completionNumber = false;
         duration = false;
         seconds = null;
-        choice = -1;
-        walker.feed(json, offset, length);
-        return finish();
     }
 
     /** Lets the parser go; nothing more is read. */
@@ -122,10 +127,7 @@ public final class UsageExtractor {
             switch (path) {
                 case "usage" -> {
                     if (token == JsonToken.START_OBJECT) {
-                        prompt = completion = total = cached = reasoning = null;
-                        completionNumber = false;
-                        duration = false;
-                        seconds = null;
+                        forgetUsage();
                     }
                 }
                 case "error" -> markError();
