@@ -17,7 +17,38 @@ final class MonitoringQueries {
     /** Metric names of tokentap's own families and of the Kafka Exporter; PromQL functions never start so. */
     private static final Pattern METRIC = Pattern.compile("\\b(?:vllm|tokentap|kafka)_[a-zA-Z0-9_]+");
 
+    /** A metric name with a label matcher list: {@code name{a="x", b=~"y"}}. */
+    private static final Pattern SELECTOR = Pattern.compile("\\b(?:vllm|tokentap|kafka)_[a-zA-Z0-9_]+\\{([^}]*)}");
+    private static final Pattern MATCHER = Pattern.compile("([a-zA-Z_][a-zA-Z0-9_]*)\\s*(?:=~|!~|!=|=)");
+    private static final Pattern GROUPING = Pattern.compile("\\b(?:by|without)\\s*\\(([^)]*)\\)");
+    private static final Pattern LABEL_VALUES = Pattern.compile("label_values\\(.*,\\s*([a-zA-Z_][a-zA-Z0-9_]*)\\s*\\)");
+
     private MonitoringQueries() {
+    }
+
+    /** The label names a query matches on, groups by or lists the values of. */
+    static Set<String> labelNames(String query) {
+        Set<String> labels = new TreeSet<>();
+        Matcher selector = SELECTOR.matcher(query);
+        while (selector.find()) {
+            Matcher matcher = MATCHER.matcher(selector.group(1));
+            while (matcher.find()) {
+                labels.add(matcher.group(1));
+            }
+        }
+        Matcher grouping = GROUPING.matcher(query);
+        while (grouping.find()) {
+            for (String label : grouping.group(1).split(",")) {
+                if (!label.isBlank()) {
+                    labels.add(label.strip());
+                }
+            }
+        }
+        Matcher values = LABEL_VALUES.matcher(query);
+        if (values.find()) {
+            labels.add(values.group(1));
+        }
+        return labels;
     }
 
     static Path dashboardFile() {

@@ -224,7 +224,7 @@ class SecuredStackIT {
     }
 
     @Test
-    void shouldServeEveryMetricTheDashboardAndTheAlertsUse() throws Exception {
+    void shouldServeEveryMetricAndLabelTheDashboardAndTheAlertsUse() throws Exception {
         // given traffic of every kind the histograms need (a stream for the time to first token)
         chat(3, false);
         chat(3, true);
@@ -235,13 +235,14 @@ class SecuredStackIT {
         used.removeAll(MonitoringQueries.recordedNames(rule));
 
         // when both processes are scraped once the traffic is counted
-        Set<String> served = new TreeSet<>();
+        List<PrometheusText.Sample> samples = new ArrayList<>();
         await().atMost(WAIT).pollInterval(Duration.ofMillis(500)).untilAsserted(() -> {
-            served.clear();
-            served.addAll(names(proxyMetrics()));
-            served.addAll(names(aggregatorMetrics()));
-            assertThat(served).contains("vllm_time_to_first_token_seconds_bucket");
+            samples.clear();
+            samples.addAll(proxyMetrics().samples());
+            samples.addAll(aggregatorMetrics().samples());
+            assertThat(samples).extracting(PrometheusText.Sample::name).contains("vllm_time_to_first_token_seconds_bucket");
         });
+        Set<String> served = samples.stream().map(PrometheusText.Sample::name).collect(Collectors.toCollection(TreeSet::new));
 
         // then every metric is served, or listed as pending or external with its reason
         Set<String> missing = new TreeSet<>(used);
@@ -253,7 +254,24 @@ class SecuredStackIT {
         assertThat(served).as("served now: move it out of PENDING").doesNotContainAnyElementsOf(PENDING.keySet());
         assertThat(used).as("the recording rules' sources").contains("vllm_prompt_tokens_total",
                 "vllm_completion_tokens_total", "vllm_total_tokens_total");
+
+        // and every label a query matches, groups by or lists is on one of the metrics it reads, or is one that
+        // Prometheus adds to every scraped series (the PodMonitors' target labels)
+        for (String query : queries) {
+            Set<String> metrics = MonitoringQueries.metricNames(List.of(query));
+            metrics.retainAll(served);
+            if (metrics.isEmpty()) {
+                continue; // reads only pending or external metrics, or recorded ones
+            }
+            Set<String> labels = new TreeSet<>(TARGET_LABELS);
+            samples.stream().filter(s -> metrics.contains(s.name())).forEach(s -> labels.addAll(s.labels().keySet()));
+            assertThat(labels).as("labels of " + metrics + " for: " + query)
+                    .containsAll(MonitoringQueries.labelNames(query));
+        }
     }
+
+    /** Labels Prometheus gives every series a PodMonitor scrapes. */
+    private static final Set<String> TARGET_LABELS = Set.of("namespace", "pod", "instance", "job", "container", "endpoint");
 
     // ---- helpers
 
@@ -319,10 +337,6 @@ class SecuredStackIT {
 
     private static PrometheusText proxyMetrics() throws IOException, InterruptedException {
         return PrometheusText.parse(get("http://127.0.0.1:" + proxyAdminPort + "/metrics"));
-    }
-
-    private static Set<String> names(PrometheusText metrics) {
-        return metrics.samples().stream().map(PrometheusText.Sample::name).collect(Collectors.toCollection(TreeSet::new));
     }
 
     private static String get(String url) throws IOException, InterruptedException {
