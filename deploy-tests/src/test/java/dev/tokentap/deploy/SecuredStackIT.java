@@ -25,6 +25,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.stream.Collectors;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.NewTopic;
@@ -91,6 +92,8 @@ class SecuredStackIT {
     private static int proxyPort;
     private static int proxyAdminPort;
     private static String model;
+    /** Requests the tests sent through the proxy, each of which the aggregator must count once. */
+    private static final AtomicLong SENT = new AtomicLong();
 
     @BeforeAll
     static void startTheSecuredStack() throws Exception {
@@ -149,9 +152,9 @@ class SecuredStackIT {
 
     @Test
     void shouldMeterEveryRequestEndToEndWithEachRolesOwnLogin() throws Exception {
-        // given what the aggregator has counted so far (other tests send traffic too)
+        // given what the aggregator has counted so far, once it has counted all that other tests sent
+        awaitEverythingSentCounted();
         long tokensBefore = aggregatorMetrics().sum("vllm_total_tokens_total", Map.of());
-        long publishedBefore = proxyMetrics().sum("tokentap_proxy_events_published_total", Map.of());
 
         // when requests go through the proxy, plain and streamed
         long tokens = 0;
@@ -165,10 +168,11 @@ class SecuredStackIT {
         // then the proxy published with its login and the aggregator counted with its own, exactly
         long expected = tokensBefore + tokens;
         await().atMost(WAIT).pollInterval(Duration.ofMillis(500)).untilAsserted(() -> {
-            assertThat(proxyMetrics().sum("tokentap_proxy_events_published_total", Map.of())).isEqualTo(publishedBefore + 5);
+            assertThat(proxyMetrics().sum("tokentap_proxy_events_published_total", Map.of())).isEqualTo(SENT.get());
             assertThat(aggregatorMetrics().sum("vllm_total_tokens_total", Map.of())).isEqualTo(expected);
         });
         assertThat(proxyMetrics().sum("tokentap_proxy_publish_failures_total", Map.of())).isZero();
+        awaitEverythingSentCounted();
     }
 
     @ParameterizedTest
@@ -221,6 +225,7 @@ class SecuredStackIT {
             });
             assertThat(records.get(0).value()).contains("\"event_id\"");
         }
+        awaitEverythingSentCounted();
     }
 
     @Test
@@ -235,13 +240,9 @@ class SecuredStackIT {
         used.removeAll(MonitoringQueries.recordedNames(rule));
 
         // when both processes are scraped once the traffic is counted
-        List<PrometheusText.Sample> samples = new ArrayList<>();
-        await().atMost(WAIT).pollInterval(Duration.ofMillis(500)).untilAsserted(() -> {
-            samples.clear();
-            samples.addAll(proxyMetrics().samples());
-            samples.addAll(aggregatorMetrics().samples());
-            assertThat(samples).extracting(PrometheusText.Sample::name).contains("vllm_time_to_first_token_seconds_bucket");
-        });
+        awaitEverythingSentCounted();
+        List<PrometheusText.Sample> samples = new ArrayList<>(proxyMetrics().samples());
+        samples.addAll(aggregatorMetrics().samples());
         Set<String> served = samples.stream().map(PrometheusText.Sample::name).collect(Collectors.toCollection(TreeSet::new));
 
         // then every metric is served, or listed as pending or external with its reason
@@ -275,6 +276,12 @@ class SecuredStackIT {
 
     // ---- helpers
 
+    /** Waits until the aggregator has counted every request the tests sent, so that one test's traffic is settled. */
+    private static void awaitEverythingSentCounted() {
+        await().atMost(WAIT).pollInterval(Duration.ofMillis(250)).untilAsserted(() ->
+                assertThat(aggregatorMetrics().sum("vllm_requests_total", Map.of())).isEqualTo(SENT.get()));
+    }
+
     /** Sends one chat completion through the proxy and returns the total tokens vLLM (the simulator) reported. */
     private static long chat(int maxTokens, boolean stream) throws IOException, InterruptedException {
         String body = "{\"model\":\"" + model + "\",\"max_tokens\":" + maxTokens
@@ -285,6 +292,7 @@ class SecuredStackIT {
                 .header("Content-Type", "application/json").header("Authorization", "Bearer sk-deploy-test")
                 .POST(HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.ofString());
         assertThat(response.statusCode()).as(response.body()).isEqualTo(200);
+        SENT.incrementAndGet();
         String json = response.body();
         if (stream) {
             json = response.body().lines().filter(l -> l.startsWith("data: {") && l.contains("\"usage\":{"))
