@@ -5,6 +5,7 @@ import com.marcnuri.helm.Helm;
 import com.marcnuri.helm.LintResult;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -21,12 +22,16 @@ final class Renderers {
 
     /** {@code kubectl kustomize DIR}; kubectl 1.27 or later (its kustomize reads the labels field). */
     static List<JsonNode> kustomize(Path dir) {
-        ProcessBuilder builder = new ProcessBuilder("kubectl", "kustomize", dir.toString()).redirectErrorStream(false);
         try {
-            Process process = builder.start();
+            // errors to a file, so that neither pipe can fill up while the other is read
+            Path errors = Files.createTempFile("kustomize-", ".err");
+            Process process = new ProcessBuilder("kubectl", "kustomize", dir.toString())
+                    .redirectError(errors.toFile()).start();
             byte[] out = process.getInputStream().readAllBytes();
-            String err = new String(process.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
-            if (!process.waitFor(60, TimeUnit.SECONDS) || process.exitValue() != 0) {
+            boolean exited = process.waitFor(60, TimeUnit.SECONDS);
+            String err = Files.readString(errors);
+            Files.delete(errors);
+            if (!exited || process.exitValue() != 0) {
                 throw new IllegalStateException("kubectl kustomize " + dir + " failed: " + err);
             }
             return Manifests.parse(new String(out, StandardCharsets.UTF_8));
