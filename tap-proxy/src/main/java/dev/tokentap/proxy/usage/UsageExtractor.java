@@ -160,13 +160,14 @@ public final class UsageExtractor {
             String path = unnested(rawPath);
             switch (path) {
                 // every chunk of a stream repeats both; only the first is kept, so only the first becomes a String
+                // a cut value is no id or model: only its beginning was read
                 case "id" -> {
-                    if (token == JsonToken.VALUE_STRING && facts.responseId() == null) {
+                    if (token == JsonToken.VALUE_STRING && facts.responseId() == null && !walker.stringCut()) {
                         facts.responseIdIfAbsent(parser.getText());
                     }
                 }
                 case "model" -> {
-                    if (token == JsonToken.VALUE_STRING && facts.responseModel() == null) {
+                    if (token == JsonToken.VALUE_STRING && facts.responseModel() == null && !walker.stringCut()) {
                         facts.responseModelIfAbsent(parser.getText());
                     }
                 }
