@@ -25,6 +25,11 @@ public final class ProxyMetrics {
     public static final String UPSTREAM_LATENCY = "tokentap.proxy.upstream.latency";
     /** Metered requests that ended {@code ok} without the upstream reporting usage, by route. */
     public static final String USAGE_MISSING = "tokentap.proxy.usage.missing";
+    /**
+     * Metered requests whose upstream reported a usage that cannot be counts (negative, fractional, not a number,
+     * above the bound), by route; their events say {@code usage_source="invalid"} and carry no counts.
+     */
+    public static final String USAGE_INVALID = "tokentap.proxy.usage.invalid";
     /** Usage events the broker acknowledged. */
     public static final String EVENTS_PUBLISHED = "tokentap.proxy.events.published";
     /** Usage events that were not published, by reason. */
@@ -73,6 +78,7 @@ public final class ProxyMetrics {
     private final Map<String, Counter> requests = new HashMap<>();
     private final Map<String, Timer> upstreamLatency = new HashMap<>();
     private final Map<String, Counter> usageMissing = new HashMap<>();
+    private final Map<String, Counter> usageInvalid = new HashMap<>();
     private final Map<String, Counter> publishFailures = new HashMap<>();
     private final Counter eventsPublished;
     private final Counter eventsSpooled;
@@ -103,6 +109,12 @@ public final class ProxyMetrics {
         for (String route : MeteredRoutes.ALL) {
             usageMissing.put(route, Counter.builder(USAGE_MISSING)
                     .description("Metered requests that ended ok without reported usage")
+                    .tag(TAG_ROUTE, route)
+                    .register(registry));
+        }
+        for (String route : ROUTES) {
+            usageInvalid.put(route, Counter.builder(USAGE_INVALID)
+                    .description("Metered requests whose upstream reported usage values that cannot be counts")
                     .tag(TAG_ROUTE, route)
                     .register(registry));
         }
@@ -199,6 +211,10 @@ public final class ProxyMetrics {
         if (counter != null) {
             counter.increment();
         }
+    }
+
+    public void usageInvalid(String meteredRoute) {
+        usageInvalid.get(routeTag(meteredRoute)).increment();
     }
 
     public void eventPublished() {

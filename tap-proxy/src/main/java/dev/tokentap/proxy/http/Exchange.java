@@ -221,9 +221,10 @@ final class Exchange {
                 .tenant(tenant)
                 .proxyHost(proxyHost)
                 .upstream(upstream);
-        if (usage != null && usage.audioSeconds() != null) {
+        // an invalid usage carries no counts: the upstream's could not be counts
+        if (usage != null && !usage.invalid() && usage.audioSeconds() != null) {
             builder.audioSeconds(usage.audioSeconds());
-        } else if (usage != null) {
+        } else if (usage != null && !usage.invalid()) {
             builder.promptTokens(usage.promptTokens())
                     // vLLM's null (or absent) completion_tokens means none were generated: 0, and the event says so
                     .completionTokens(usage.completionReported() ? usage.completionTokens() : Long.valueOf(0))
@@ -237,11 +238,15 @@ final class Exchange {
 
     /**
      * {@code reported} for vLLM's final usage, or for the last usage of a stream that ended well; {@code partial}
-     * for the running total of a stream that ended early (client gone, upstream died, error event).
+     * for the running total of a stream that ended early (client gone, upstream died, error event); {@code invalid}
+     * when what it reported were not counts.
      */
     private String usageSource(ResponseFacts.Usage usage, String outcome) {
         if (usage == null) {
             return UsageSource.NONE;
+        }
+        if (usage.invalid()) {
+            return UsageSource.INVALID;
         }
         return facts.finalUsageSeen() || Outcome.OK.equals(outcome) ? UsageSource.REPORTED : UsageSource.PARTIAL;
     }

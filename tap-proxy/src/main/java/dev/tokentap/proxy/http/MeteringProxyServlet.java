@@ -517,6 +517,8 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
         if (Outcome.OK.equals(outcome) && UsageSource.NONE.equals(event.usageSource())
                 && !MeteredRoutes.OTHER.equals(exchange.route)) {
             metrics.usageMissing(exchange.route);
+        } else if (UsageSource.INVALID.equals(event.usageSource())) {
+            metrics.usageInvalid(exchange.route);
         }
         publisher.publish(event);
     }
