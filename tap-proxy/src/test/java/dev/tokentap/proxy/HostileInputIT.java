@@ -213,6 +213,25 @@ class HostileInputIT {
     }
 
     @Test
+    void shouldAnswer400ToAChunkedBodyWithABrokenChunkSizeWithoutForwardingIt() throws Exception {
+        int before = simulator.received().size();
+        String id = nextId();
+        String first = "{\"model\":\"tokentap/sim-1b\",\"max_tokens\":2,";
+
+        String response = raw("POST " + COMPLETIONS + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                + "X-Request-Id: " + id + "\r\nTransfer-Encoding: chunked\r\n\r\n"
+                + Integer.toHexString(first.length()) + "\r\n" + first + "\r\nzz\r\n\"prompt\":\"hi\"}\r\n0\r\n\r\n");
+
+        assertThat(response).startsWith("HTTP/1.1 400");
+        assertThat(response).contains("\"code\":400").contains("malformed");
+        await().atMost(Duration.ofSeconds(10)).until(() -> publisher.byRequestId(id).size() == 1);
+        UsageEvent event = publisher.byRequestId(id).get(0);
+        assertThat(event.status()).isEqualTo(400);
+        assertThat(event.outcome()).isEqualTo(Outcome.REJECTED);
+        assertThat(simulator.received()).hasSize(before);
+    }
+
+    @Test
     void shouldForwardABodyJustUnderTheLimit() {
         String prefix = "{\"model\":\"tokentap/sim-1b\",\"max_tokens\":2,\"prompt\":\"";
         String body = prefix + "a".repeat(MAX_REQUEST_BYTES - prefix.length() - 2) + "\"}";

@@ -43,7 +43,10 @@ final class Exchange {
     private volatile long firstByteAt;
     private volatile int upstreamStatus = -1;
     private volatile boolean clientAborted;
-    private volatile boolean rejected;
+    private volatile Refusal refusal;
+    private volatile boolean sentUpstream;
+    /** This request's share of the memory held bodies take; null while it holds none. */
+    private volatile RequestMemoryBudget.Share bodyMemory;
     private volatile boolean holdsBody;
     private volatile boolean uploadFailedUpstream;
     private volatile boolean lengthPreserved = true;
@@ -115,13 +118,46 @@ final class Exchange {
         return holdsBody;
     }
 
-    /** The proxy refused the request itself; nothing of it reached the upstream. */
-    void rejected() {
-        rejected = true;
+    /** The proxy refused the request itself, for this reason; nothing of it reached the upstream. */
+    void rejected(Refusal why) {
+        if (refusal == null) {
+            refusal = why;
+        }
     }
 
     boolean isRejected() {
-        return rejected;
+        return refusal != null;
+    }
+
+    /** Why the proxy refused the request, or null. */
+    Refusal refusal() {
+        return refusal;
+    }
+
+    /** The upstream request's head has been written to the upstream. */
+    void sentUpstream() {
+        sentUpstream = true;
+    }
+
+    boolean wasSentUpstream() {
+        return sentUpstream;
+    }
+
+    /** The share of the request memory budget this request's held body takes. */
+    void bodyMemory(RequestMemoryBudget.Share share) {
+        bodyMemory = share;
+    }
+
+    RequestMemoryBudget.Share bodyMemory() {
+        return bodyMemory;
+    }
+
+    /** Gives the held body's memory back to the budget: once it has been sent, or however the exchange ended. */
+    void releaseBodyMemory() {
+        RequestMemoryBudget.Share share = bodyMemory;
+        if (share != null) {
+            share.release();
+        }
     }
 
     /** Sending the request body failed because the upstream request failed, not because the client did. */
@@ -161,7 +197,7 @@ final class Exchange {
 
     /** How the exchange ended, given the failure that ended it (null when it completed normally). */
     String outcome(Throwable failure) {
-        if (rejected) {
+        if (refusal != null) {
             return Outcome.REJECTED;
         }
         return outcome(clientAborted, failure, upstreamStatus, facts.errorSeen());
