@@ -37,7 +37,7 @@ import picocli.CommandLine.Option;
  * @param connectTimeout    how long to wait for a connection to the upstream
  * @param upstreamTimeout   how long the upstream may stay silent (before headers or between body bytes)
  * @param apiKeyHashSecret  secret for {@code api_key_id}; null means a random one per process
- * @param tenantHeader      request header holding the tenant, or null
+ * @param tenantHeader      request header holding the tenant, or null; believed only from {@code trustedProxies}
  * @param proxyHost         this proxy's host name, for {@code proxy_host} and {@code ce_source}
  * @param publishQueue      capacity of the queue of events waiting for Kafka
  * @param kafkaProperties   extra Kafka producer properties ({@code TOKENTAP_KAFKA_*})
@@ -158,6 +158,10 @@ public record TapProxyConfig(
         problems.addAll(clientLimitProblems(clientHeaderTimeout, maxHeaderBytes, clientMinRequestRate));
         if (maxRequestBytes < 1) {
             problems.add("--max-request-bytes must be at least 1, got " + maxRequestBytes);
+        }
+        if (tenantHeader != null && trustedProxies.isEmpty()) {
+            problems.add("--tenant-header is believed only from --trusted-proxies (the gateway that authenticated "
+                    + "the caller), and none are set: any client could bill any tenant otherwise");
         }
         if (requestMemoryBudget < maxRequestBytes) {
             problems.add("--request-memory-budget must be at least --max-request-bytes (" + maxRequestBytes
@@ -634,7 +638,9 @@ public record TapProxyConfig(
         String apiKeyHashSecretFile;
 
         @Option(names = "--tenant-header", paramLabel = "HEADER",
-                description = "request header naming the tenant, e.g. X-Tenant-Id (env TOKENTAP_TENANT_HEADER)")
+                description = "request header naming the tenant, e.g. X-Tenant-Id, set by the gateway that "
+                        + "authenticated the caller; believed only from --trusted-proxies, which it requires "
+                        + "(env TOKENTAP_TENANT_HEADER)")
         String tenantHeader;
 
         @Option(names = "--proxy-host", paramLabel = "NAME",
@@ -693,8 +699,9 @@ public record TapProxyConfig(
         String requestMemoryBudget;
 
         @Option(names = "--trusted-proxies", paramLabel = "CIDRS",
-                description = "comma-separated addresses or CIDR ranges of load balancers whose X-Forwarded-For "
-                        + "names the client; from any other peer the header is ignored "
+                description = "comma-separated addresses or CIDR ranges of load balancers or gateways whose "
+                        + "X-Forwarded-For names the client, and whose --tenant-header names the tenant; from any "
+                        + "other peer both are ignored "
                         + "(env TOKENTAP_TRUSTED_PROXIES; default: none)")
         String trustedProxies;
 

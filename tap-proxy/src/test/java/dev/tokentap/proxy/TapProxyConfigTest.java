@@ -46,6 +46,7 @@ class TapProxyConfigTest {
                 Map.entry("TOKENTAP_UPSTREAM_TIMEOUT", "2m"),
                 Map.entry("TOKENTAP_API_KEY_HASH_SECRET", "s3cret"),
                 Map.entry("TOKENTAP_TENANT_HEADER", "X-Tenant-Id"),
+                Map.entry("TOKENTAP_TRUSTED_PROXIES", "10.0.0.7"),
                 Map.entry("TOKENTAP_PROXY_HOST", "proxy-a"),
                 Map.entry("TOKENTAP_PUBLISH_QUEUE", "50"),
                 Map.entry("HOSTNAME", "ignored")));
@@ -287,6 +288,16 @@ class TapProxyConfigTest {
         assertThatThrownBy(() -> TapProxyConfig.fromArgs(new String[] {"--upstream", "http://vllm:8000",
                 "--request-memory-budget", "plenty"}, NO_ENV))
                 .hasMessageContaining("--request-memory-budget cannot be read from 'plenty'");
+    }
+
+    @Test
+    void shouldRefuseATenantHeaderWithoutTrustedProxiesToBelieveItFrom() {
+        assertThatThrownBy(() -> TapProxyConfig.fromArgs(new String[] {"--upstream", "http://vllm:8000",
+                "--tenant-header", "X-Tenant-Id"}, NO_ENV))
+                .hasMessageContaining("--tenant-header is believed only from --trusted-proxies");
+        assertThat(TapProxyConfig.fromArgs(new String[] {"--upstream", "http://vllm:8000",
+                "--tenant-header", "X-Tenant-Id", "--trusted-proxies", "10.1.0.0/16"}, NO_ENV).tenantHeader())
+                .isEqualTo("X-Tenant-Id");
     }
 
     @Test

@@ -38,7 +38,8 @@ import com.fasterxml.jackson.databind.annotation.JsonNaming;
  * @param clientAddress   TCP peer address of the caller (X-Forwarded-For only from trusted proxies)
  * @param apiKeyId        keyed hash (HMAC-SHA-256) of the bearer token, never the token; null without a key
  * @param user            the OpenAI {@code user} field, truncated to {@value #MAX_USER_LENGTH} characters
- * @param tenant          the value of the configured tenant header, when present
+ * @param tenant          the value of the configured tenant header, when present and sent by one of the proxy's
+ *                        trusted proxies (the gateway that authenticated the caller)
  * @param proxyHost       host name of the proxy that served the request (the pod name in Kubernetes)
  * @param upstream        authority of the upstream that served it
  * @param audioSeconds    seconds of audio billed, when vLLM reported usage as {@code {"type":"duration"}}; no tokens

@@ -223,10 +223,9 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
         }
         String encoding = request.getHeader(HttpHeader.CONTENT_ENCODING.asString());
         boolean readable = encoding == null || encoding.isBlank() || "identity".equalsIgnoreCase(encoding.strip());
-        String tenant = config.tenantHeader() == null ? null : request.getHeader(config.tenantHeader());
         Exchange exchange = new Exchange(UUID_V7.generate().toString(), now, nanos, method, route, forwardPath,
                 requestId, generated, TraceContext.parse(request.getHeader("traceparent")), clientAddress(request),
-                apiKeys.idForAuthorization(request.getHeader(HttpHeader.AUTHORIZATION.asString())), tenant,
+                apiKeys.idForAuthorization(request.getHeader(HttpHeader.AUTHORIZATION.asString())), tenant(request),
                 readable && MeteredRoutes.readsJsonBody(route)
                         ? new RequestBodyRewriter(MeteredRoutes.takesStreamOptions(route) ? injection : null)
                         : null);
@@ -234,6 +233,17 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
             exchange.form(MultipartModelReader.forContentType(request.getContentType()));
         }
         return exchange;
+    }
+
+    /**
+     * The tenant header, believed only from a peer in {@code --trusted-proxies}: the gateway that authenticated the
+     * caller sets it. From any other peer it is ignored, or any client could have any tenant billed.
+     */
+    private String tenant(HttpServletRequest request) {
+        if (config.tenantHeader() == null || !config.trustedProxies().trusts(request.getRemoteAddr())) {
+            return null;
+        }
+        return request.getHeader(config.tenantHeader());
     }
 
     private String clientAddress(HttpServletRequest request) {
