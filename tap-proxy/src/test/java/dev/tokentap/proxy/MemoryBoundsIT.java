@@ -45,8 +45,9 @@ import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
  * What arrives cannot exhaust the proxy's memory: tap-proxy runs in a JVM of its own with the container image's JVM
- * options (a 96 MiB heap, {@code -XX:+ExitOnOutOfMemoryError}), and takes ten 30 MiB request bodies at once and
- * responses of 200 MiB, one a single JSON string, one millions of small values. It stays up, serves another client
+ * options (a 96 MiB heap, {@code -XX:+ExitOnOutOfMemoryError}), and takes ten 30 MiB request bodies at once and four
+ * huge responses at once: 200 MiB of a single JSON string, 200 MiB of millions of small JSON values, a 64 MiB stream
+ * of one event, a 64 MiB stream of a million small chunks whose usage it strips. It stays up, serves another client
  * all the while, refuses what its request memory budget cannot hold with a 503 that it records as
  * {@code rejected}, still reads the usage after the huge values, and its resident set stays under
  * {@link #PEAK_RSS_BOUND_MIB} (docs/reliability.md). The bodies and responses are made on the fly.
@@ -76,6 +77,24 @@ class MemoryBoundsIT {
                     + "\"data\":[").getBytes(StandardCharsets.UTF_8),
             "{\"k\":\"v\",\"n\":12,\"x\":[1,2.5,true,null]},".getBytes(StandardCharsets.UTF_8),
             200 * MIB / 40, ("{}]," + USAGE_TAIL).getBytes(StandardCharsets.UTF_8));
+
+    /** A Responses API stream whose one event, the completed response, holds about 64 MiB of text. */
+    private static final RepeatedJson SSE_ONE_EVENT = RepeatedJson.ofSize(
+            "event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"id\":\"resp_sse-one-event\","
+                    + "\"object\":\"response\",\"model\":\"m\",\"output\":[{\"type\":\"message\",\"content\":[{"
+                    + "\"type\":\"output_text\",\"text\":\"", "a long answer, é€😀 \\\" ",
+            "\"}]}],\"usage\":{\"input_tokens\":7,\"output_tokens\":11,\"total_tokens\":18}}}\n\n", 64 * MIB);
+    /** One streamed chat chunk with the running usage the proxy asks for, which it cuts out again. */
+    private static final String CHUNK_HEAD = "data: {\"id\":\"chatcmpl-sse-small-events\",\"object\":"
+            + "\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":"
+            + "{\"content\":\"hi\"},\"finish_reason\":null}]";
+    private static final String CHUNK_USAGE = ",\"usage\":{\"prompt_tokens\":7,\"total_tokens\":8,"
+            + "\"completion_tokens\":1}";
+    /** A chat stream of about 64 MiB of small chunks, then vLLM's usage-only chunk and [DONE]. */
+    private static final RepeatedJson SSE_SMALL_EVENTS = RepeatedJson.ofSize("", CHUNK_HEAD + CHUNK_USAGE + "}\n\n",
+            "data: {\"id\":\"chatcmpl-sse-small-events\",\"object\":\"chat.completion.chunk\",\"created\":1,"
+                    + "\"model\":\"m\",\"choices\":[],\"usage\":{\"prompt_tokens\":7,\"total_tokens\":18,"
+                    + "\"completion_tokens\":11}}\n\ndata: [DONE]\n\n", 64 * MIB);
 
     /** Body bytes the upstream read, by request id: a request it never saw is absent. */
     private static final Map<String, Long> received = new ConcurrentHashMap<>();
@@ -193,41 +212,57 @@ class MemoryBoundsIT {
 
     @Test
     void shouldPassHugeResponsesThroughAndStillReadTheUsageAfterThem() throws Exception {
-        // given an upstream answering with a 200 MiB string, and another with 200 MiB of small values
+        // given an upstream answering, all at once: a JSON body of one 200 MiB string, one of 200 MiB of small
+        // values, a stream whose one event holds 64 MiB, and a stream of 64 MiB of small chunks
         OtherClient other = OtherClient.start();
-        Map<String, RepeatedJson> shapes = Map.of("one-string", ONE_STRING, "small-values", SMALL_VALUES);
         Map<String, AtomicLong> bytesSeen = new ConcurrentHashMap<>();
-        List<CompletableFuture<Result>> responses = new ArrayList<>();
-        for (String shape : shapes.keySet()) {
-            AtomicLong seen = new AtomicLong();
-            bytesSeen.put(shape, seen);
-            CompletableFuture<Result> done = new CompletableFuture<>();
-            client.newRequest(proxy.baseUrl() + "/v1/completions").method(HttpMethod.POST)
-                    .headers(h -> h.put("X-Request-Id", shape).put(RESPONSE_SHAPE, shape))
-                    .timeout(3, TimeUnit.MINUTES)
-                    .body(new StringRequestContent("application/json", "{\"model\":\"m\",\"prompt\":\"hi\"}"))
-                    .onResponseContent((response, content) -> seen.addAndGet(content.remaining()))
-                    .send(done::complete);
-            responses.add(done);
-        }
+        Map<String, CompletableFuture<Result>> responses = new java.util.TreeMap<>();
+        responses.put("one-string", huge("one-string", "/v1/completions", "{\"model\":\"m\",\"prompt\":\"hi\"}",
+                bytesSeen));
+        responses.put("small-values", huge("small-values", "/v1/completions",
+                "{\"model\":\"m\",\"prompt\":\"hi\"}", bytesSeen));
+        responses.put("sse-one-event", huge("sse-one-event", "/v1/responses",
+                "{\"model\":\"m\",\"input\":\"hi\",\"stream\":true}", bytesSeen));
+        responses.put("sse-small-events", huge("sse-small-events", "/v1/chat/completions",
+                "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"stream\":true}", bytesSeen));
 
-        // when both have been passed on
-        for (CompletableFuture<Result> response : responses) {
+        // when all have been passed on
+        for (CompletableFuture<Result> response : responses.values()) {
             assertThat(response.get(3, TimeUnit.MINUTES).isSucceeded()).isTrue();
         }
         int served = other.stop();
 
-        // then the client got every byte, and the usage after the huge values was read
-        for (Map.Entry<String, RepeatedJson> shape : shapes.entrySet()) {
-            assertThat(bytesSeen.get(shape.getKey()).get()).as(shape.getKey()).isEqualTo(shape.getValue().length());
-            UsageEvent event = log.awaitOne(shape.getKey()).value();
-            assertThat(event.outcome()).isEqualTo(Outcome.OK);
-            assertThat(event.usageSource()).isEqualTo(UsageSource.REPORTED);
-            assertThat(event.promptTokens()).isEqualTo(7L);
-            assertThat(event.completionTokens()).isEqualTo(11L);
-            assertThat(event.responseId()).isEqualTo("cmpl-" + shape.getKey());
+        // then the client got every byte it would have had from vLLM, and the usage after the huge values was read
+        Map<String, Long> expected = Map.of("one-string", ONE_STRING.length(), "small-values", SMALL_VALUES.length(),
+                "sse-one-event", SSE_ONE_EVENT.length(),
+                // the running usage the proxy asked for is cut from every chunk, its usage-only chunk dropped
+                "sse-small-events", SSE_SMALL_EVENTS.count() * (CHUNK_HEAD.length() + "}\n\n".length())
+                        + "data: [DONE]\n\n".length());
+        for (String shape : responses.keySet()) {
+            assertThat(bytesSeen.get(shape).get()).as(shape).isEqualTo(expected.get(shape));
+            UsageEvent event = log.awaitOne(shape).value();
+            assertThat(event.outcome()).as(shape).isEqualTo(Outcome.OK);
+            assertThat(event.usageSource()).as(shape).isEqualTo(UsageSource.REPORTED);
+            assertThat(event.promptTokens()).as(shape).isEqualTo(7L);
+            assertThat(event.completionTokens()).as(shape).isEqualTo(11L);
+            assertThat(event.responseId()).as(shape).endsWith(shape);
         }
         other.assertServed(served);
+    }
+
+    /** Asks for the huge response {@code shape}, counting the bytes that reach the client. */
+    private static CompletableFuture<Result> huge(String shape, String path, String body,
+                                                 Map<String, AtomicLong> bytesSeen) {
+        AtomicLong seen = new AtomicLong();
+        bytesSeen.put(shape, seen);
+        CompletableFuture<Result> done = new CompletableFuture<>();
+        client.newRequest(proxy.baseUrl() + path).method(HttpMethod.POST)
+                .headers(h -> h.put("X-Request-Id", shape).put(RESPONSE_SHAPE, shape))
+                .timeout(3, TimeUnit.MINUTES)
+                .body(new StringRequestContent("application/json", body))
+                .onResponseContent((response, content) -> seen.addAndGet(content.remaining()))
+                .send(done::complete);
+        return done;
     }
 
     private static Request post(String path, String id, RepeatedJson body, boolean declaredLength) {
@@ -318,6 +353,9 @@ class MemoryBoundsIT {
      * responses {@link #RESPONSE_SHAPE} names, written as it is made.
      */
     private static final class BulkUpstream extends Handler.Abstract {
+        private static final Map<String, RepeatedJson> HUGE = Map.of("one-string", ONE_STRING,
+                "small-values", SMALL_VALUES, "sse-one-event", SSE_ONE_EVENT, "sse-small-events", SSE_SMALL_EVENTS);
+
         @Override
         public boolean handle(org.eclipse.jetty.server.Request request, org.eclipse.jetty.server.Response response,
                               Callback callback) throws Exception {
@@ -331,11 +369,13 @@ class MemoryBoundsIT {
                 }
             }
             received.put(id, length);
-            String shape = request.getHeaders().get(RESPONSE_SHAPE);
-            response.getHeaders().put(HttpHeader.CONTENT_TYPE, "application/json");
-            if ("one-string".equals(shape) || "small-values".equals(shape)) {
-                RepeatedJson answer = "one-string".equals(shape) ? ONE_STRING : SMALL_VALUES;
-                response.getHeaders().put(HttpHeader.CONTENT_LENGTH, answer.length());
+            RepeatedJson answer = HUGE.get(String.valueOf(request.getHeaders().get(RESPONSE_SHAPE)));
+            boolean stream = answer == SSE_ONE_EVENT || answer == SSE_SMALL_EVENTS;
+            response.getHeaders().put(HttpHeader.CONTENT_TYPE, stream ? "text/event-stream" : "application/json");
+            if (answer != null) {
+                if (!stream) {
+                    response.getHeaders().put(HttpHeader.CONTENT_LENGTH, answer.length());
+                }
                 try (OutputStream out = Content.Sink.asOutputStream(response)) {
                     answer.writeTo(out);
                 }

@@ -85,14 +85,22 @@ public final class UsageExtractor {
 
     /** Reads the next whole object of a stream (an extractor made by {@link #forEvents}). */
     public Kind readNext(byte[] json, int offset, int length) {
+        beginNext();
+        walker.feed(json, offset, length);
+        return finish();
+    }
+
+    /**
+     * Begins the next object of a stream (an extractor made by {@link #forEvents}), to be fed in pieces as it
+     * arrives, then {@link #finish() finished}: the one before is forgotten, whether it ended or not.
+     */
+    public void beginNext() {
         walker.nextDocument();
         choicesEmpty = false;
         usageObject = false;
         error = false;
         forgetUsage();
         choice = -1;
-        walker.feed(json, offset, length);
-        return finish();
     }
 
     /** Forgets the usage fields read so far, as a new {@code usage} object or a new document begins. */
