@@ -47,7 +47,7 @@ import org.junit.jupiter.api.extension.ExtendWith;
  * What arrives cannot exhaust the proxy's memory: tap-proxy runs in a JVM of its own with the container image's JVM
  * options (a 96 MiB heap, {@code -XX:+ExitOnOutOfMemoryError}), and takes ten 30 MiB request bodies at once and four
  * huge responses at once: 200 MiB of a single JSON string, 200 MiB of millions of small JSON values, a 64 MiB stream
- * of one event, a 64 MiB stream of a million small chunks whose usage it strips. It stays up, serves another client
+ * of one event, a 64 MiB stream of small chunks whose usage it strips. It stays up, serves another client
  * all the while, refuses what its request memory budget cannot hold with a 503 that it records as
  * {@code rejected}, still reads the usage after the huge values, and its resident set stays under
  * {@link #PEAK_RSS_BOUND_MIB} (docs/reliability.md). The bodies and responses are made on the fly.
@@ -71,12 +71,12 @@ class MemoryBoundsIT {
             "{\"id\":\"cmpl-one-string\",\"object\":\"text_completion\",\"model\":\"m\",\"choices\":[{\"index\":0,"
                     + "\"text\":\"", "a longer completion than any model writes, é€😀 \\\" \\u00e9 ",
             "\",\"finish_reason\":\"length\"}]," + USAGE_TAIL, 200 * MIB);
-    /** A response of about 200 MiB of small values under millions of distinct names, then the usage. */
+    /** A response of about 200 MiB of small objects, each with a member name of its own, then the usage. */
     private static final RepeatedJson SMALL_VALUES = new RepeatedJson(
             ("{\"id\":\"cmpl-small-values\",\"object\":\"text_completion\",\"model\":\"m\","
                     + "\"data\":[").getBytes(StandardCharsets.UTF_8),
-            "{\"k\":\"v\",\"n\":12,\"x\":[1,2.5,true,null]},".getBytes(StandardCharsets.UTF_8),
-            200 * MIB / 40, ("{}]," + USAGE_TAIL).getBytes(StandardCharsets.UTF_8));
+            "{\"k########\":\"v\",\"n\":12,\"x\":[1,2.5,true,null]},".getBytes(StandardCharsets.UTF_8),
+            200 * MIB / 47, ("{}]," + USAGE_TAIL).getBytes(StandardCharsets.UTF_8));
 
     /** A Responses API stream whose one event, the completed response, holds about 64 MiB of text. */
     private static final RepeatedJson SSE_ONE_EVENT = RepeatedJson.ofSize(
@@ -139,10 +139,11 @@ class MemoryBoundsIT {
     }
 
     @AfterEach
-    void proxyStayedUpWithinItsBound() throws Exception {
+    void proxyStayedUpWithinItsBound(org.junit.jupiter.api.TestInfo test) throws Exception {
         assertThat(proxy.alive()).as("tap-proxy is alive; see %s", proxy.log()).isTrue();
         long peakMib = proxy.peakRssKib() / 1024;
-        System.out.printf("memory-bounds: tap-proxy peak RSS (VmHWM) %d MiB, RSS now %d MiB%n", peakMib,
+        System.out.printf("memory-bounds: after %s tap-proxy peak RSS (VmHWM) %d MiB, RSS now %d MiB%n",
+                test.getTestMethod().map(java.lang.reflect.Method::getName).orElse("?"), peakMib,
                 proxy.rssKib() / 1024);
         assertThat(peakMib).as("peak resident set, MiB").isLessThanOrEqualTo(PEAK_RSS_BOUND_MIB);
     }
@@ -215,6 +216,7 @@ class MemoryBoundsIT {
         // given an upstream answering, all at once: a JSON body of one 200 MiB string, one of 200 MiB of small
         // values, a stream whose one event holds 64 MiB, and a stream of 64 MiB of small chunks
         OtherClient other = OtherClient.start();
+        long started = System.nanoTime();
         Map<String, AtomicLong> bytesSeen = new ConcurrentHashMap<>();
         Map<String, CompletableFuture<Result>> responses = new java.util.TreeMap<>();
         responses.put("one-string", huge("one-string", "/v1/completions", "{\"model\":\"m\",\"prompt\":\"hi\"}",
@@ -231,6 +233,8 @@ class MemoryBoundsIT {
             assertThat(response.get(3, TimeUnit.MINUTES).isSucceeded()).isTrue();
         }
         int served = other.stop();
+        System.out.printf("memory-bounds: four huge responses passed at once in %d ms; the other client was "
+                + "answered %d times meanwhile%n", (System.nanoTime() - started) / 1_000_000, served);
 
         // then the client got every byte it would have had from vLLM, and the usage after the huge values was read
         Map<String, Long> expected = Map.of("one-string", ONE_STRING.length(), "small-values", SMALL_VALUES.length(),

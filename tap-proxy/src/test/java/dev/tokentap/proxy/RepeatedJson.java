@@ -7,7 +7,8 @@ import java.nio.charset.StandardCharsets;
 
 /**
  * A large JSON document made on the fly: a head, one unit repeated, a tail. Tests send and serve hundreds of MiB of
- * it without holding more than one unit in memory.
+ * it without holding more than one unit in memory. Where the unit holds {@link #NUMBER} ({@code ########}), each
+ * repetition has its own number there, in eight hex digits: member names that are all distinct, for instance.
  *
  * @param head  the bytes before the repeated part
  * @param unit  the repeated part
@@ -15,6 +16,10 @@ import java.nio.charset.StandardCharsets;
  * @param tail  the bytes after it
  */
 record RepeatedJson(byte[] head, byte[] unit, long count, byte[] tail) {
+
+    /** Stands in a unit for the number of the repetition. */
+    static final String NUMBER = "########";
+    private static final byte[] HEX = "0123456789abcdef".getBytes(StandardCharsets.US_ASCII);
 
     /** Repeats {@code unit} as often as fits in about {@code size} bytes, between {@code head} and {@code tail}. */
     static RepeatedJson ofSize(String head, String unit, String tail, long size) {
@@ -30,8 +35,11 @@ record RepeatedJson(byte[] head, byte[] unit, long count, byte[] tail) {
 
     /** The document, read in pieces of whatever size the reader asks. */
     InputStream stream() {
+        int numberAt = new String(unit, StandardCharsets.ISO_8859_1).indexOf(NUMBER);
+        byte[] numbered = unit.clone();
         return new InputStream() {
             private long position;
+            private long unitNumber = -1;
 
             @Override
             public int read() {
@@ -53,7 +61,7 @@ record RepeatedJson(byte[] head, byte[] unit, long count, byte[] tail) {
                         source = head;
                         from = (int) position;
                     } else if (position < bodyEnd) {
-                        source = unit;
+                        source = numberAt < 0 ? unit : number((position - head.length) / unit.length);
                         from = (int) ((position - head.length) % unit.length);
                     } else {
                         source = tail;
@@ -65,6 +73,16 @@ record RepeatedJson(byte[] head, byte[] unit, long count, byte[] tail) {
                     position += take;
                 }
                 return n;
+            }
+
+            private byte[] number(long n) {
+                if (n != unitNumber) {
+                    unitNumber = n;
+                    for (int i = 0; i < NUMBER.length(); i++) {
+                        numbered[numberAt + NUMBER.length() - 1 - i] = HEX[(int) (n >>> (4 * i)) & 0xf];
+                    }
+                }
+                return numbered;
             }
         };
     }
