@@ -129,6 +129,7 @@ public final class Aggregator implements AutoCloseable {
         KafkaStreams streams = new KafkaStreams(topology, streamsProperties(config));
         StreamsHealth health = new StreamsHealth();
         streams.setStateListener(health);
+        streams.setGlobalStateRestoreListener(new StateRestores(metrics));
         streams.setUncaughtExceptionHandler(new StreamThreadFailures(3, Duration.ofMinutes(5), Clock.systemUTC()));
         metrics.bindStreamsState(streams::state);
         LocalTotals totals = new LocalTotals(streams);

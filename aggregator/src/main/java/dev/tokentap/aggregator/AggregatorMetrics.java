@@ -3,6 +3,7 @@ package dev.tokentap.aggregator;
 import dev.tokentap.aggregator.k8s.PodDirectory;
 import dev.tokentap.aggregator.topology.LatencyHistogram;
 import dev.tokentap.aggregator.topology.UsageLabels;
+import dev.tokentap.aggregator.topology.UsageTopology;
 import dev.tokentap.aggregator.topology.UsageTotals;
 import dev.tokentap.event.UsageEventDecodeException;
 import io.micrometer.core.instrument.Counter;
@@ -70,6 +71,9 @@ public final class AggregatorMetrics {
     public static final String POD_DIRECTORY_SYNCED = "tokentap.aggregator.pod.directory.synced";
     /** Gauge: seconds since the pod directory was last known to be current. */
     public static final String POD_DIRECTORY_AGE = "tokentap.aggregator.pod.directory.age";
+    /** Counter: changelog records read back into a local store, per store: 0 after a restart that kept its state. */
+    public static final String RESTORED_RECORDS = "tokentap.aggregator.state.restored.records";
+    public static final String TAG_STORE = "store";
     /** Gauge: label sets in this instance's part of the totals store (collected with the usage families). */
     public static final String USAGE_SERIES = "tokentap_aggregator_usage_series";
 
@@ -86,6 +90,7 @@ public final class AggregatorMetrics {
     private final PrometheusMeterRegistry registry;
     private final Map<String, Counter> decodeFailures = new ConcurrentHashMap<>();
     private final Counter duplicates;
+    private final Map<String, Counter> restored = new ConcurrentHashMap<>();
 
     public AggregatorMetrics(PrometheusMeterRegistry registry) {
         this.registry = registry;
@@ -97,11 +102,24 @@ public final class AggregatorMetrics {
         duplicates = Counter.builder(DUPLICATES)
                 .description("Usage events dropped because an event with the same event_id was already counted")
                 .register(registry);
+        for (String store : List.of(UsageTopology.TOTALS_STORE, UsageTopology.EVENT_IDS_STORE,
+                UsageTopology.ADMITTED_MODELS_STORE)) {
+            restored(store, 0);
+        }
     }
 
     /** Counts one event dropped as a copy of one already counted. */
     public void duplicate() {
         duplicates.increment();
+    }
+
+    /** Counts {@code records} changelog records restored into {@code store} (a store of the topology: bounded). */
+    public void restored(String store, long records) {
+        restored.computeIfAbsent(store, s -> Counter.builder(RESTORED_RECORDS)
+                .description("Changelog records read back into a local state store; stays 0 across a restart that "
+                        + "kept its state directory")
+                .tag(TAG_STORE, s)
+                .register(registry)).increment(records);
     }
 
     /** Counts one usage record that could not be decoded. */

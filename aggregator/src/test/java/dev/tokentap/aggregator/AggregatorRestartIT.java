@@ -1,0 +1,144 @@
+package dev.tokentap.aggregator;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import dev.tokentap.aggregator.topology.UsageTopology;
+import dev.tokentap.event.Outcome;
+import dev.tokentap.event.UsageEvent;
+import dev.tokentap.event.UsageEventSerde;
+import dev.tokentap.testkit.kafka.KafkaExtension;
+import dev.tokentap.testkit.kafka.TestKafka;
+import dev.tokentap.testkit.metrics.PrometheusText;
+import java.io.IOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.serialization.StringSerializer;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * A clean stop and start of the aggregator on the same state directory: the stores are found as they were left, so
+ * nothing is read back from the changelogs. Counted by the aggregator's own restore listener, on {@code /metrics}.
+ */
+class AggregatorRestartIT {
+
+    @RegisterExtension
+    static final KafkaExtension KAFKA = new KafkaExtension();
+
+    private static final Duration WAIT = Duration.ofSeconds(90);
+    private static final String RESTORED = "tokentap_aggregator_state_restored_records_total";
+
+    private final HttpClient http = HttpClient.newHttpClient();
+    private final List<Aggregator> started = new ArrayList<>();
+    private TestKafka kafka;
+
+    @AfterEach
+    void closeAggregators() {
+        started.forEach(Aggregator::close);
+    }
+
+    @Test
+    void shouldRestoreNothingAfterACleanRestartOnTheSameStateDir(@TempDir Path stateDir,
+                                                                  @TempDir Path emptyStateDir) throws Exception {
+        // given: 60 events over 20 label sets counted, and the aggregator stopped cleanly
+        String topic = "usage-clean-restart";
+        String applicationId = "agg-clean-restart";
+        Aggregator first = start(topic, applicationId, stateDir);
+        produce(topic, events(60));
+        awaitRequests(first, 60);
+        first.close();
+
+        // when: it starts again on the same state directory, and 15 more events arrive
+        Aggregator second = start(topic, applicationId, stateDir);
+        produce(topic, events(15));
+
+        // then: the totals carry on, and not one changelog record was read back
+        awaitRequests(second, 75);
+        PrometheusText metrics = PrometheusText.parse(get(second, "/metrics").body());
+        for (String store : List.of(UsageTopology.TOTALS_STORE, UsageTopology.EVENT_IDS_STORE,
+                UsageTopology.ADMITTED_MODELS_STORE)) {
+            assertThat(metrics.sum(RESTORED, Map.of("store", store))).as("restored into %s", store).isZero();
+        }
+        second.close();
+
+        // and the counter does count: an instance on an empty state directory restores every store
+        Aggregator fresh = start(topic, applicationId, emptyStateDir);
+        awaitRequests(fresh, 75);
+        PrometheusText restored = PrometheusText.parse(get(fresh, "/metrics").body());
+        assertThat(restored.sum(RESTORED, Map.of("store", UsageTopology.TOTALS_STORE))).isPositive();
+        assertThat(restored.sum(RESTORED, Map.of("store", UsageTopology.EVENT_IDS_STORE))).isGreaterThanOrEqualTo(75);
+    }
+
+    private Aggregator start(String topic, String applicationId, Path stateDir) {
+        Aggregator aggregator = Aggregator.start(AggregatorConfig.builder()
+                .kafka(kafka.bootstrapServers())
+                .topic(topic)
+                .applicationId(applicationId)
+                .listen("127.0.0.1")
+                .port(0)
+                .stateDir(stateDir)
+                .topicPartitions(6)
+                .kubernetes(AggregatorConfig.KubernetesMode.OFF)
+                .build());
+        started.add(aggregator);
+        return aggregator;
+    }
+
+    private void awaitRequests(Aggregator aggregator, long requests) {
+        await().atMost(WAIT).pollInterval(Duration.ofMillis(250)).untilAsserted(() ->
+                assertThat(PrometheusText.parse(get(aggregator, "/metrics").body())
+                        .sum("vllm_requests_total", Map.of())).isEqualTo(requests));
+    }
+
+    private static List<UsageEvent> events(int n) {
+        List<UsageEvent> events = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            events.add(UsageEvent.builder()
+                    .eventId(UUID.randomUUID().toString())
+                    .startedAt(System.currentTimeMillis())
+                    .route("/v1/chat/completions")
+                    .method("POST")
+                    .status(200)
+                    .outcome(Outcome.OK)
+                    .model("model-" + (i % 4))
+                    .clientAddress("10.2.0." + (i % 5))
+                    .proxyHost("proxy-0")
+                    .promptTokens(10L)
+                    .completionTokens(5L)
+                    .build());
+        }
+        return events;
+    }
+
+    private void produce(String topic, List<UsageEvent> events) {
+        Map<String, Object> props = new HashMap<>(kafka.clientProperties());
+        props.put(ProducerConfig.ACKS_CONFIG, "all");
+        try (KafkaProducer<String, UsageEvent> producer = new KafkaProducer<>(props, new StringSerializer(),
+                new UsageEventSerde().serializer())) {
+            for (UsageEvent event : events) {
+                producer.send(new ProducerRecord<>(topic, event.clientAddress(), event));
+            }
+            producer.flush();
+        }
+    }
+
+    private HttpResponse<String> get(Aggregator aggregator, String path) throws IOException, InterruptedException {
+        return http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + aggregator.port() + path))
+                .timeout(Duration.ofSeconds(10)).build(), HttpResponse.BodyHandlers.ofString());
+    }
+}
