@@ -124,7 +124,7 @@ public final class Aggregator implements AutoCloseable {
 
         AggregatorMetrics metrics = new AggregatorMetrics(registry);
         Topology topology = UsageTopology.build(topics, pods, identities, Clock.systemUTC(),
-                metrics::decodeFailure, config.modelSeriesCap(), config.dedupRetention(), metrics::duplicate);
+                new UsageTopology.Limits(config.modelSeriesCap(), config.dedupRetention()), metrics);
         LOG.debug("topology {}", topology.describe());
         KafkaStreams streams = new KafkaStreams(topology, streamsProperties(config));
         StreamsHealth health = new StreamsHealth();

@@ -40,7 +40,7 @@ import org.apache.kafka.streams.KafkaStreams;
  * The aggregator's metrics: meter names and tag keys in one place, the usage counter families built from the
  * totals store at scrape time, and the aggregator's own meters. The registry is passed in.
  */
-public final class AggregatorMetrics {
+public final class AggregatorMetrics implements UsageTopology.Observer {
 
     // usage families: the names of vllm-token-stats, so its dashboards carry over; exposed with a _total suffix
     public static final String PROMPT_TOKENS = "vllm_prompt_tokens";
@@ -109,6 +109,7 @@ public final class AggregatorMetrics {
     }
 
     /** Counts one event dropped as a copy of one already counted. */
+    @Override
     public void duplicate() {
         duplicates.increment();
     }
@@ -123,6 +124,7 @@ public final class AggregatorMetrics {
     }
 
     /** Counts one usage record that could not be decoded. */
+    @Override
     public void decodeFailure(String reason) {
         decodeFailureCounter(reason != null && DECODE_REASONS.contains(reason) ? reason : OTHER_REASON).increment();
     }
