@@ -18,9 +18,11 @@ import org.apache.kafka.streams.state.WindowStoreIterator;
  *
  * <p>The ids live in a persistent window store with a changelog, written in the same exactly-once transaction as
  * the totals, so a crash can neither forget an id whose event was counted nor remember one that was not. An id is
- * filed under its event's {@code started_at} (the same on every copy of an event, whenever it is re-sent), and the
- * store drops ids older than the retention behind the newest {@code started_at} it has seen. A copy arriving later
- * than that is counted again; the retention bounds how late a replay can be.
+ * filed under the time the aggregator read its first copy (the record timestamp, which {@link ProcessingTime} sets
+ * from the aggregator's own clock), never under a time a producer wrote: the store drops ids older than the
+ * retention behind the newest time it has filed, so one event from a clock years ahead would otherwise make it drop
+ * every later id at once, and an event from a clock days behind would be dropped as it was filed. A copy read more
+ * than the retention after the first is counted again; the retention bounds how late a replay can be.
  *
  * <p>No repartition is needed: the proxy keys every event by its client address, so every copy of an event lands
  * on the same partition, hence the same task and store.
@@ -42,7 +44,7 @@ final class EventDeduplicator implements FixedKeyProcessor<byte[], Decoded, Deco
 
     /** The store this processor needs, with the given retention. */
     static StoreBuilder<WindowStore<String, Long>> storeBuilder(Duration retention) {
-        // a window of 1 ms: an id is filed at one instant, its started_at; segments expire as a whole
+        // a window of 1 ms: an id is filed at one instant; segments expire as a whole
         return Stores.windowStoreBuilder(
                 Stores.persistentWindowStore(STORE, retention, Duration.ofMillis(1), false),
                 Serdes.String(), Serdes.Long());
@@ -56,17 +58,17 @@ final class EventDeduplicator implements FixedKeyProcessor<byte[], Decoded, Deco
 
     @Override
     public void process(FixedKeyRecord<byte[], Decoded> record) {
-        var event = record.value().event();
-        long at = event.startedAt() != null ? event.startedAt() : record.timestamp();
-        // a range rather than the instant: tolerates a copy whose started_at was lost (filed at its record time)
+        String id = record.value().event().eventId();
+        long at = record.timestamp();
+        // a range on both sides: tolerates the aggregator's clock stepping back a little between two copies
         long from = Math.max(0, at - retention.toMillis());
-        try (WindowStoreIterator<Long> found = seen.fetch(event.eventId(), from, at + retention.toMillis())) {
+        try (WindowStoreIterator<Long> found = seen.fetch(id, from, at + retention.toMillis())) {
             if (found.hasNext()) {
                 duplicates.run();
                 return;
             }
         }
-        seen.put(event.eventId(), at, at);
+        seen.put(id, at, at);
         context.forward(record);
     }
 }

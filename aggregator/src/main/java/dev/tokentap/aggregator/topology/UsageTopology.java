@@ -120,7 +120,8 @@ public final class UsageTopology {
      * @param topics     where to read usage, write enriched records and send unreadable records
      * @param pods       who held a client address when; looked up once per event on a stream thread
      * @param identities names the client from the event and its pod
-     * @param clock      the time of an event that carries no {@code started_at}
+     * @param clock      the aggregator's own time: every usage record is stamped with it as it is read
+     *                   ({@link ProcessingTime}), and it stands in for a missing {@code started_at}
      * @param limits     series caps and de-duplication retention
      * @param observer   told of decode failures and duplicates
      */
@@ -139,7 +140,8 @@ public final class UsageTopology {
         builder.addStateStore(EventDeduplicator.storeBuilder(dedupRetention));
 
         KStream<byte[], Decoded> decoded = builder
-                .stream(topics.usage(), Consumed.with(Serdes.ByteArray(), Serdes.ByteArray()).withName("usage-source"))
+                .stream(topics.usage(), Consumed.with(Serdes.ByteArray(), Serdes.ByteArray())
+                        .withTimestampExtractor(new ProcessingTime(clock)).withName("usage-source"))
                 .processValues(() -> new DecodeProcessor(observer), Named.as("decode"));
 
         var branches = decoded.split(Named.as("decoded-"))

@@ -59,6 +59,7 @@ class UsageTopologyTest {
     static final Duration DEDUP_RETENTION = Duration.ofHours(1);
     static final long T0 = Instant.parse("2026-01-01T00:00:00Z").toEpochMilli();
 
+    private final MutableClock clock = new MutableClock(T0);
     private final List<String> decodeFailures = new ArrayList<>();
     private final AtomicInteger duplicates = new AtomicInteger();
     private final UsageTopology.Observer observer = new UsageTopology.Observer() {
@@ -87,7 +88,7 @@ class UsageTopologyTest {
         props.put(StreamsConfig.STATE_DIR_CONFIG, stateDir.toString());
         props.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, StreamsConfig.EXACTLY_ONCE_V2);
         driver = new TopologyTestDriver(UsageTopology.build(TOPICS, new StaticPodDirectory(Map.of(POD_IP, RANKER)),
-                IdentityResolver.DEFAULT, CLOCK, UsageTopology.Limits.DEFAULT.withDedupRetention(DEDUP_RETENTION),
+                IdentityResolver.DEFAULT, clock, UsageTopology.Limits.DEFAULT.withDedupRetention(DEDUP_RETENTION),
                 observer), props);
         enriched = driver.createOutputTopic(TOPICS.enriched(), new StringDeserializer(), new ByteArrayDeserializer());
         usage = driver.createInputTopic(TOPICS.usage(), new ByteArraySerializer(), new ByteArraySerializer());
@@ -421,6 +422,7 @@ class UsageTopologyTest {
     void shouldDropACopyThatArrivesLateButWithinTheRetention() {
         UsageEvent.Builder first = event("10.0.0.1").startedAt(T0);
         send(first);
+        clock.advance(Duration.ofMinutes(50));
         send(event("10.0.0.1").startedAt(T0 + Duration.ofMinutes(50).toMillis()));
 
         send(first);
@@ -449,16 +451,64 @@ class UsageTopologyTest {
     }
 
     @Test
-    void shouldForgetAnIdOnceEventsWellPastTheRetentionHaveBeenSeen() {
-        // the retention bounds the memory: a copy arriving after it is counted again, which is why the default is 24h
+    void shouldForgetAnIdOnceTheAggregatorsOwnTimeIsWellPastTheRetention() {
+        // the retention bounds the memory: a copy read after it is counted again, which is why the default is 24h
         UsageEvent.Builder first = event("10.0.0.1").startedAt(T0);
         send(first);
-        send(event("10.0.0.1").startedAt(T0 + DEDUP_RETENTION.multipliedBy(3).toMillis()));
+        clock.advance(DEDUP_RETENTION.multipliedBy(3));
+        send(event("10.0.0.1").startedAt(T0));
 
         send(first);
 
         assertThat(totals.get(labels("10.0.0.1")).requests(Outcome.OK)).isEqualTo(3);
         assertThat(duplicates).hasValue(0);
+    }
+
+    @Test
+    void shouldKeepDeduplicatingAfterAnEventFromAClockTenYearsAhead() {
+        // given: one proxy's clock is ten years ahead, in the event and in the record's own timestamp
+        long tenYearsAhead = T0 + Duration.ofDays(3653).toMillis();
+        UsageEvent ahead = event("10.0.0.1").startedAt(tenYearsAhead).endedAt(tenYearsAhead + 500).build();
+        usage.pipeInput(new TestRecord<>(json("10.0.0.1"), CODEC.encode(ahead), Instant.ofEpochMilli(tenYearsAhead)));
+
+        // when: five later events from sound clocks are each published twice
+        for (int i = 0; i < 5; i++) {
+            clock.advance(Duration.ofSeconds(1));
+            UsageEvent.Builder later = event("10.0.0.1").startedAt(clock.millis());
+            send(later);
+            send(later);
+        }
+
+        // then: each counted once, and every copy dropped
+        assertThat(totals.get(labels("10.0.0.1")).requests(Outcome.OK)).isEqualTo(6);
+        assertThat(duplicates).hasValue(5);
+        assertThat(enriched.readRecordsToList()).hasSize(6);
+    }
+
+    @Test
+    void shouldCountTwoCopiesOfAThreeDayOldEventOnce() {
+        // given: an event three days old, well past the retention, as a spool replayed after a long outage
+        long threeDaysAgo = T0 - Duration.ofDays(3).toMillis();
+        send(event("10.0.0.1").startedAt(T0));
+        UsageEvent old = event("10.0.0.1").startedAt(threeDaysAgo).endedAt(threeDaysAgo + 800).build();
+
+        // when: both of its copies arrive, with the record timestamps of the day they were first sent
+        usage.pipeInput(new TestRecord<>(json("10.0.0.1"), CODEC.encode(old), Instant.ofEpochMilli(threeDaysAgo)));
+        clock.advance(Duration.ofSeconds(2));
+        usage.pipeInput(new TestRecord<>(json("10.0.0.1"), CODEC.encode(old), Instant.ofEpochMilli(threeDaysAgo)));
+
+        // then
+        assertThat(totals.get(labels("10.0.0.1")).requests(Outcome.OK)).isEqualTo(2);
+        assertThat(duplicates).hasValue(1);
+    }
+
+    @Test
+    void shouldStampEveryRecordWithTheAggregatorsOwnTime() {
+        UsageEvent ahead = event("10.0.0.1").startedAt(T0 + Duration.ofDays(3653).toMillis()).build();
+        usage.pipeInput(new TestRecord<>(json("10.0.0.1"), CODEC.encode(ahead),
+                Instant.ofEpochMilli(T0).plus(Duration.ofDays(3653))));
+
+        assertThat(enriched.readRecord().timestamp()).isEqualTo(T0);
     }
 
     @Test
