@@ -22,6 +22,12 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
+import java.util.concurrent.TimeUnit;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.ListOffsetsOptions;
+import org.apache.kafka.clients.admin.OffsetSpec;
+import org.apache.kafka.common.IsolationLevel;
+import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
@@ -41,6 +47,7 @@ class AggregatorRestartIT {
     static final KafkaExtension KAFKA = new KafkaExtension();
 
     private static final Duration WAIT = Duration.ofSeconds(90);
+    private static final int PARTITIONS = 6;
     private static final String RESTORED = "tokentap_aggregator_state_restored_records_total";
 
     private final HttpClient http = HttpClient.newHttpClient();
@@ -55,12 +62,15 @@ class AggregatorRestartIT {
     @Test
     void shouldRestoreNothingAfterACleanRestartOnTheSameStateDir(@TempDir Path stateDir,
                                                                   @TempDir Path emptyStateDir) throws Exception {
-        // given: 60 events over 20 label sets counted, and the aggregator stopped cleanly
+        // given: 60 events from 5 addresses counted on 6 partitions (so some tasks see no event), every task's id
+        // store has something in its changelog (so that wiping any task would show as restored records), and the
+        // aggregator stopped cleanly
         String topic = "usage-clean-restart";
         String applicationId = "agg-clean-restart";
         Aggregator first = start(topic, applicationId, stateDir);
         produce(topic, events(60));
         awaitRequests(first, 60);
+        awaitEveryPartitionWritten(applicationId + "-" + UsageTopology.EVENT_IDS_STORE + "-changelog");
         first.close();
 
         // when: it starts again on the same state directory, and 15 more events arrive
@@ -84,6 +94,22 @@ class AggregatorRestartIT {
         assertThat(restored.sum(RESTORED, Map.of("store", UsageTopology.EVENT_IDS_STORE))).isGreaterThanOrEqualTo(75);
     }
 
+    /** Waits until every partition of {@code topic} holds a committed record. */
+    private void awaitEveryPartitionWritten(String topic) {
+        try (Admin admin = Admin.create(kafka.clientProperties())) {
+            await().atMost(WAIT).pollInterval(Duration.ofMillis(250)).untilAsserted(() -> {
+                Map<TopicPartition, OffsetSpec> latest = new HashMap<>();
+                for (int p = 0; p < PARTITIONS; p++) {
+                    latest.put(new TopicPartition(topic, p), OffsetSpec.latest());
+                }
+                var offsets = admin.listOffsets(latest, new ListOffsetsOptions(IsolationLevel.READ_COMMITTED))
+                        .all().get(10, TimeUnit.SECONDS);
+                assertThat(offsets.values()).as("committed end offsets of %s", topic)
+                        .allSatisfy(o -> assertThat(o.offset()).isPositive());
+            });
+        }
+    }
+
     private Aggregator start(String topic, String applicationId, Path stateDir) {
         Aggregator aggregator = Aggregator.start(AggregatorConfig.builder()
                 .kafka(kafka.bootstrapServers())
@@ -92,7 +118,7 @@ class AggregatorRestartIT {
                 .listen("127.0.0.1")
                 .port(0)
                 .stateDir(stateDir)
-                .topicPartitions(6)
+                .topicPartitions(PARTITIONS)
                 .kubernetes(AggregatorConfig.KubernetesMode.OFF)
                 .build());
         started.add(aggregator);

@@ -4,9 +4,13 @@ import dev.tokentap.aggregator.topology.UsageTopology.Decoded;
 import java.time.Duration;
 import java.util.Objects;
 import org.apache.kafka.common.serialization.Serdes;
+import org.apache.kafka.streams.kstream.Windowed;
+import org.apache.kafka.streams.processor.Cancellable;
+import org.apache.kafka.streams.processor.PunctuationType;
 import org.apache.kafka.streams.processor.api.FixedKeyProcessor;
 import org.apache.kafka.streams.processor.api.FixedKeyProcessorContext;
 import org.apache.kafka.streams.processor.api.FixedKeyRecord;
+import org.apache.kafka.streams.state.KeyValueIterator;
 import org.apache.kafka.streams.state.StoreBuilder;
 import org.apache.kafka.streams.state.Stores;
 import org.apache.kafka.streams.state.WindowStore;
@@ -31,6 +35,10 @@ final class EventDeduplicator implements FixedKeyProcessor<byte[], Decoded, Deco
 
     /** The window store of event ids; its changelog is {@code <application.id>-usage-event-ids-changelog}. */
     static final String STORE = "usage-event-ids";
+    /** The id of the entry that gives an empty store a segment; never an event's (those are not blank). */
+    static final String SEGMENT_MARKER = "";
+    /** How soon after a task starts its store gets the marker, if it needs one. */
+    static final Duration MARKER_DELAY = Duration.ofSeconds(1);
 
     private final Duration retention;
     private final Runnable duplicates;
@@ -54,6 +62,27 @@ final class EventDeduplicator implements FixedKeyProcessor<byte[], Decoded, Deco
     public void init(FixedKeyProcessorContext<byte[], Decoded> context) {
         this.context = context;
         this.seen = context.getStateStore(STORE);
+        // Kafka Streams 4.3 keeps a store's committed changelog offset in the store itself, and a window store keeps
+        // it in its segments (AbstractSegments.commit writes it to each segment there is). A store without a segment,
+        // that of a task that never saw an event, has nowhere to keep it: under exactly-once the next start then
+        // finds no offset in a task directory that is not empty, takes the task's state for corrupt and wipes it
+        // (ProcessorStateManager.initializeStoreOffsets), at every restart. One entry gives the store a segment. It
+        // is filed at time 0, so it never moves the store's time, and it expires with the first real id's segment
+        if (isEmpty()) {
+            Cancellable[] marker = new Cancellable[1];
+            marker[0] = context.schedule(MARKER_DELAY, PunctuationType.WALL_CLOCK_TIME, now -> {
+                if (isEmpty()) {
+                    seen.put(SEGMENT_MARKER, 0L, 0L);
+                }
+                marker[0].cancel();
+            });
+        }
+    }
+
+    private boolean isEmpty() {
+        try (KeyValueIterator<Windowed<String>, Long> all = seen.all()) {
+            return !all.hasNext();
+        }
     }
 
     @Override

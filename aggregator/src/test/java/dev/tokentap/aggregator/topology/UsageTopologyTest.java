@@ -37,6 +37,7 @@ import org.apache.kafka.streams.TestInputTopic;
 import org.apache.kafka.streams.TestOutputTopic;
 import org.apache.kafka.streams.TopologyTestDriver;
 import org.apache.kafka.streams.state.KeyValueStore;
+import org.apache.kafka.streams.state.WindowStore;
 import org.apache.kafka.streams.test.TestRecord;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -509,6 +510,24 @@ class UsageTopologyTest {
                 Instant.ofEpochMilli(T0).plus(Duration.ofDays(3653))));
 
         assertThat(enriched.readRecord().timestamp()).isEqualTo(T0);
+    }
+
+    @Test
+    void shouldGiveTheIdStoreOfATaskWithoutEventsOneEntryThatNeverMatchesAnEvent() {
+        // given a task that has seen no event: its id store has no segment to keep its committed offset in
+        WindowStore<String, Long> ids = driver.getWindowStore(UsageTopology.EVENT_IDS_STORE);
+        assertThat(ids.all().hasNext()).isFalse();
+
+        // when it has run for a moment
+        driver.advanceWallClockTime(EventDeduplicator.MARKER_DELAY.plusMillis(1));
+
+        // then the store holds the marker, filed at time 0, and events are counted and de-duplicated as ever
+        assertThat(ids.fetch(EventDeduplicator.SEGMENT_MARKER, 0L)).isZero();
+        UsageEvent.Builder once = event("10.0.0.1").startedAt(T0);
+        send(once);
+        send(once);
+        assertThat(totals.get(labels("10.0.0.1")).requests(Outcome.OK)).isEqualTo(1);
+        assertThat(duplicates).hasValue(1);
     }
 
     @Test
