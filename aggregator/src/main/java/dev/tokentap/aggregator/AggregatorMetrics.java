@@ -5,6 +5,7 @@ import dev.tokentap.aggregator.topology.LatencyHistogram;
 import dev.tokentap.aggregator.topology.UsageLabels;
 import dev.tokentap.aggregator.topology.UsageTopology;
 import dev.tokentap.aggregator.topology.UsageTotals;
+import dev.tokentap.aggregator.topology.UsageValues;
 import dev.tokentap.event.UsageEventDecodeException;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.Gauge;
@@ -71,6 +72,8 @@ public final class AggregatorMetrics implements UsageTopology.Observer {
     public static final String POD_DIRECTORY_SYNCED = "tokentap.aggregator.pod.directory.synced";
     /** Gauge: seconds since the pod directory was last known to be current. */
     public static final String POD_DIRECTORY_AGE = "tokentap.aggregator.pod.directory.age";
+    /** Counter: events counted as requests without their usage, which was invalid, by {@link #TAG_REASON}. */
+    public static final String INVALID_USAGE = "tokentap.aggregator.invalid.usage";
     /** Counter: changelog records read back into a local store, per store: 0 after a restart that kept its state. */
     public static final String RESTORED_RECORDS = "tokentap.aggregator.state.restored.records";
     public static final String TAG_STORE = "store";
@@ -90,6 +93,7 @@ public final class AggregatorMetrics implements UsageTopology.Observer {
     private final PrometheusMeterRegistry registry;
     private final Map<String, Counter> decodeFailures = new ConcurrentHashMap<>();
     private final Counter duplicates;
+    private final Map<String, Counter> invalidUsage = new ConcurrentHashMap<>();
     private final Map<String, Counter> restored = new ConcurrentHashMap<>();
 
     public AggregatorMetrics(PrometheusMeterRegistry registry) {
@@ -102,6 +106,13 @@ public final class AggregatorMetrics implements UsageTopology.Observer {
         duplicates = Counter.builder(DUPLICATES)
                 .description("Usage events dropped because an event with the same event_id was already counted")
                 .register(registry);
+        for (String reason : UsageValues.REASONS) {
+            invalidUsage.put(reason, Counter.builder(INVALID_USAGE)
+                    .description("Usage events counted as requests without their usage, which was invalid "
+                            + "(negative, fractional, not a number, too large, or flagged by the proxy)")
+                    .tag(TAG_REASON, reason)
+                    .register(registry));
+        }
         for (String store : List.of(UsageTopology.TOTALS_STORE, UsageTopology.EVENT_IDS_STORE,
                 UsageTopology.ADMITTED_MODELS_STORE)) {
             restored(store, 0);
@@ -121,6 +132,15 @@ public final class AggregatorMetrics implements UsageTopology.Observer {
                         + "kept its state directory")
                 .tag(TAG_STORE, s)
                 .register(registry)).increment(records);
+    }
+
+    /** Counts one event counted without its usage; an unknown reason is dropped (the set is fixed). */
+    @Override
+    public void invalidUsage(String reason) {
+        Counter counter = invalidUsage.get(reason);
+        if (counter != null) {
+            counter.increment();
+        }
     }
 
     /** Counts one usage record that could not be decoded. */

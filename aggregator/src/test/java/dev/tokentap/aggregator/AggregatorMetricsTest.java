@@ -62,6 +62,38 @@ class AggregatorMetricsTest {
     }
 
     @Test
+    void shouldServeTotalsAnOlderVersionSavedNegative() {
+        // given: a label set whose totals were saved negative, as read back from the store
+        SortedMap<UsageLabels, UsageTotals> totals = new TreeMap<>();
+        totals.put(new UsageLabels("unknown", "10.0.0.1", "/v1/completions", "proxy-a", "llama"),
+                dev.tokentap.aggregator.topology.JsonSerde.totals().deserializer().deserialize("t",
+                        ("{\"prompt_tokens\":-50,\"completion_tokens\":-9223372036854775806,\"total_tokens\":3,"
+                                + "\"cached_tokens\":0,\"requests\":{\"ok\":-1}}")
+                                .getBytes(java.nio.charset.StandardCharsets.UTF_8)));
+        metrics.bindUsageTotals(() -> Optional.of(totals));
+
+        // when
+        PrometheusText parsed = PrometheusText.parse(metrics.scrape());
+
+        // then
+        assertThat(parsed.sum("vllm_prompt_tokens_total", Map.of("client_name", "10.0.0.1"))).isZero();
+        assertThat(parsed.sum("vllm_completion_tokens_total", Map.of("client_name", "10.0.0.1"))).isZero();
+        assertThat(parsed.sum("vllm_total_tokens_total", Map.of("client_name", "10.0.0.1"))).isEqualTo(3);
+    }
+
+    @Test
+    void shouldCountInvalidUsageByReasonFromZero() {
+        metrics.invalidUsage(dev.tokentap.aggregator.topology.UsageValues.NEGATIVE);
+        metrics.invalidUsage("made-up");
+
+        PrometheusText parsed = PrometheusText.parse(metrics.scrape());
+
+        assertThat(parsed.sum("tokentap_aggregator_invalid_usage_total", Map.of("reason", "negative"))).isEqualTo(1);
+        assertThat(parsed.sum("tokentap_aggregator_invalid_usage_total", Map.of("reason", "fractional"))).isZero();
+        assertThat(parsed.samples("tokentap_aggregator_invalid_usage_total")).hasSize(5);
+    }
+
+    @Test
     void shouldServeOpenMetricsWhenAskedWithTheSameSampleNames() {
         SortedMap<UsageLabels, UsageTotals> totals = new TreeMap<>();
         totals.put(new UsageLabels("unknown", "10.0.0.1", "/v1/completions", "proxy-a", "llama"),

@@ -112,6 +112,10 @@ public final class UsageTopology {
         /** An event was dropped as a copy of one already counted. */
         default void duplicate() {
         }
+
+        /** An event was counted as a request without its usage, for {@code reason} (one of {@link UsageValues}). */
+        default void invalidUsage(String reason) {
+        }
     }
 
     /**
@@ -155,7 +159,12 @@ public final class UsageTopology {
         KStream<byte[], EnrichedUsageEvent> enriched = branches.get("decoded-ok")
                 .processValues(() -> new EventDeduplicator(dedupRetention, observer::duplicate), Named.as("dedup"),
                         EventDeduplicator.STORE)
-                .mapValues(Decoded::event, Named.as("event"))
+                .mapValues(kept -> {
+                    if (kept.usageProblem() != null) {
+                        observer.invalidUsage(kept.usageProblem());
+                    }
+                    return kept.event();
+                }, Named.as("event"))
                 .mapValues(event -> enrich(event, pods, identities, clock), Named.as("enrich"));
 
         enriched.selectKey((key, e) -> e.client().clientName(), Named.as("key-by-client-name"))
@@ -202,11 +211,17 @@ public final class UsageTopology {
         }
     }
 
-    /** A usage log record after decoding: the event, or the untouched bytes of a record that is not one. */
-    record Decoded(UsageEvent event, byte[] raw) {
+    /**
+     * A usage log record after decoding: the event (and why its usage was dropped, if it was), or the untouched
+     * bytes of a record that is not one.
+     */
+    record Decoded(UsageEvent event, byte[] raw, String usageProblem) {
     }
 
-    /** Decodes; on failure tags the record with the reason and keeps its bytes for the DLQ. Never throws. */
+    /**
+     * Decodes; on failure tags the record with the reason and keeps its bytes for the DLQ. An event whose usage
+     * values are invalid ({@link UsageValues}) is decoded without them. Never throws.
+     */
     private static final class DecodeProcessor implements FixedKeyProcessor<byte[], byte[], Decoded> {
         private final UsageEventCodec codec = new UsageEventCodec();
         private final Observer observer;
@@ -224,7 +239,10 @@ public final class UsageTopology {
         @Override
         public void process(FixedKeyRecord<byte[], byte[]> record) {
             try {
-                context.forward(record.withValue(new Decoded(codec.decode(record.value()), null)));
+                byte[] raw = record.value();
+                String usageProblem = raw == null ? null : UsageValues.problem(raw);
+                UsageEvent event = codec.decode(usageProblem == null ? raw : UsageValues.withoutUsage(raw));
+                context.forward(record.withValue(new Decoded(event, null, usageProblem)));
             } catch (UsageEventDecodeException e) {
                 observer.decodeFailure(e.reason());
                 if (LOG.isDebugEnabled()) {
@@ -234,7 +252,7 @@ public final class UsageTopology {
                 }
                 record.headers().remove(DLQ_REASON_HEADER);
                 record.headers().add(DLQ_REASON_HEADER, e.reason().getBytes(StandardCharsets.UTF_8));
-                context.forward(record.withValue(new Decoded(null, record.value())));
+                context.forward(record.withValue(new Decoded(null, record.value(), null)));
             }
         }
     }

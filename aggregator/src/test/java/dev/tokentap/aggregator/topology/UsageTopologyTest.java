@@ -73,7 +73,13 @@ class UsageTopologyTest {
         public void duplicate() {
             duplicates.incrementAndGet();
         }
+
+        @Override
+        public void invalidUsage(String reason) {
+            invalidUsage.add(reason);
+        }
     };
+    private final List<String> invalidUsage = new ArrayList<>();
     private final EnrichedUsageEventCodec enrichedCodec = new EnrichedUsageEventCodec();
     private TestOutputTopic<String, byte[]> enriched;
     private TopologyTestDriver driver;
@@ -192,6 +198,44 @@ class UsageTopologyTest {
 
         assertThat(totals.get(labels("10.0.0.1")).promptTokens()).isEqualTo(3);
         assertThat(dlq.getQueueSize()).isEqualTo(1);
+    }
+
+    @Test
+    void shouldCountARequestWithInvalidUsageWithoutItsUsageAndSayWhy() {
+        // given: counted usage, then events whose usage cannot be true, straight from the topic
+        send(event("10.0.0.1").promptTokens(390L).completionTokens(10L).totalTokens(400L));
+        List<String> bad = List.of("\"prompt_tokens\":-1000", "\"prompt_tokens\":1.5",
+                "\"prompt_tokens\":\"abc\"", "\"prompt_tokens\":1e30", "\"total_tokens\":9223372036854775807",
+                "\"usage_source\":\"invalid\",\"prompt_tokens\":5");
+
+        // when
+        for (String usage : bad) {
+            this.usage.pipeInput(json("10.0.0.1"), json("{\"event_id\":\"" + UUID.randomUUID()
+                    + "\",\"schema_version\":1,\"route\":\"/v1/chat/completions\",\"outcome\":\"ok\","
+                    + "\"status\":200,\"model\":\"llama\",\"client_address\":\"10.0.0.1\","
+                    + "\"proxy_host\":\"proxy-a\",\"completion_tokens\":10," + usage + "}"));
+        }
+
+        // then: every request is counted, not one of their tokens, and nothing went to the DLQ
+        UsageTotals t = totals.get(labels("10.0.0.1"));
+        assertThat(t.requests(Outcome.OK)).isEqualTo(1 + bad.size());
+        assertThat(t.promptTokens()).isEqualTo(390);
+        assertThat(t.completionTokens()).isEqualTo(10);
+        assertThat(t.totalTokens()).isEqualTo(400);
+        assertThat(invalidUsage).containsExactly(UsageValues.NEGATIVE, UsageValues.FRACTIONAL,
+                UsageValues.NOT_A_NUMBER, UsageValues.TOO_LARGE, UsageValues.TOO_LARGE, UsageValues.FLAGGED);
+        assertThat(dlq.isEmpty()).isTrue();
+        // the enriched records carry each request, marked invalid and without usage values
+        List<UsageEvent> out = enriched.readValuesToList().stream().map(v -> enrichedCodec.decode(v).event())
+                .toList();
+        assertThat(out).hasSize(1 + bad.size());
+        assertThat(out.subList(1, out.size())).allSatisfy(e -> {
+            assertThat(e.usageSource()).isEqualTo(UsageValues.INVALID_SOURCE);
+            assertThat(e.promptTokens()).isNull();
+            assertThat(e.completionTokens()).isNull();
+            assertThat(e.totalTokens()).isNull();
+            assertThat(e.model()).isEqualTo("llama");
+        });
     }
 
     @Test
