@@ -124,7 +124,8 @@ public final class Aggregator implements AutoCloseable {
 
         AggregatorMetrics metrics = new AggregatorMetrics(registry);
         Topology topology = UsageTopology.build(topics, pods, identities, Clock.systemUTC(),
-                new UsageTopology.Limits(config.modelSeriesCap(), config.dedupRetention()), metrics);
+                new UsageTopology.Limits(config.modelSeriesCap(), config.clientSeriesCap(), config.dedupRetention()),
+                metrics);
         LOG.debug("topology {}", topology.describe());
         KafkaStreams streams = new KafkaStreams(topology, streamsProperties(config));
         StreamsHealth health = new StreamsHealth();

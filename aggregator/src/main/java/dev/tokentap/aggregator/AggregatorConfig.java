@@ -16,6 +16,7 @@ import java.util.function.Function;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import dev.tokentap.aggregator.identity.IdentityResolver;
+import dev.tokentap.aggregator.topology.UsageTopology;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.ArgSpec;
@@ -41,6 +42,8 @@ import picocli.CommandLine.Option;
  * @param kafkaProperties further Kafka / Kafka Streams properties, passed through as they are
  * @param modelSeriesCap  distinct {@code model} label values one stream task admits; later ones count as
  *                        {@code other}
+ * @param clientSeriesCap distinct {@code client_name} label values one stream task admits; later ones count as
+ *                        {@code other}
  * @param dedupRetention  how long an {@code event_id} is remembered, so that a copy of it is not counted again
  * @param token           bearer token that {@code /metrics} and {@code /api/v1/usage} require; null for none
  */
@@ -58,6 +61,7 @@ public record AggregatorConfig(
         Identity identity,
         Map<String, String> kafkaProperties,
         int modelSeriesCap,
+        int clientSeriesCap,
         Duration dedupRetention,
         String token) {
 
@@ -70,7 +74,8 @@ public record AggregatorConfig(
     public static final int DEFAULT_STREAM_THREADS = 1;
     public static final int DEFAULT_TOPIC_PARTITIONS = 6;
     public static final Duration DEFAULT_COMMIT_INTERVAL = Duration.ofMillis(100);
-    public static final int DEFAULT_MODEL_SERIES_CAP = 100;
+    public static final int DEFAULT_MODEL_SERIES_CAP = UsageTopology.DEFAULT_MODEL_SERIES_CAP;
+    public static final int DEFAULT_CLIENT_SERIES_CAP = UsageTopology.DEFAULT_CLIENT_SERIES_CAP;
     public static final Duration DEFAULT_DEDUP_RETENTION = Duration.ofHours(24);
 
     /** Environment variables with this prefix become Kafka properties: {@code TOKENTAP_KAFKA_SESSION_TIMEOUT_MS}. */
@@ -157,6 +162,9 @@ public record AggregatorConfig(
         if (modelSeriesCap < 1) {
             problems.add("--model-series-cap must be at least 1, got " + modelSeriesCap);
         }
+        if (clientSeriesCap < 1) {
+            problems.add("--client-series-cap must be at least 1, got " + clientSeriesCap);
+        }
         problems.addAll(dedupProblems(dedupRetention));
         if (token != null && token.isBlank()) {
             problems.add("--token-file must hold a token, the file is empty");
@@ -173,6 +181,7 @@ public record AggregatorConfig(
                 + ", stateDir=" + stateDir + ", applicationId=" + applicationId + ", streamThreads=" + streamThreads
                 + ", topicPartitions=" + topicPartitions + ", kubernetes=" + kubernetes + ", commitInterval="
                 + commitInterval + ", identity=" + identity + ", kafkaProperties=" + kafkaProperties.keySet()
+                + ", modelSeriesCap=" + modelSeriesCap + ", clientSeriesCap=" + clientSeriesCap
                 + ", dedupRetention=" + dedupRetention + ", token=" + (token == null ? "none" : "***") + "]";
     }
 
@@ -245,6 +254,11 @@ public record AggregatorConfig(
                 .ifPresent(b::modelSeriesCap);
         if (b.modelSeriesCap < 1) {
             problems.add("--model-series-cap must be at least 1, got " + b.modelSeriesCap);
+        }
+        convert(flags.clientSeriesCap, "--client-series-cap", Integer::parseInt, problems)
+                .ifPresent(b::clientSeriesCap);
+        if (b.clientSeriesCap < 1) {
+            problems.add("--client-series-cap must be at least 1, got " + b.clientSeriesCap);
         }
         problems.addAll(problems(b.kafka, b.topic, b.listen, b.port, b.stateDir, b.applicationId, b.streamThreads,
                 b.topicPartitions, b.kubernetes, b.commitInterval, b.kafkaProperties));
@@ -392,6 +406,7 @@ public record AggregatorConfig(
         private Duration commitInterval = DEFAULT_COMMIT_INTERVAL;
         private Identity identity = Identity.DEFAULT;
         private int modelSeriesCap = DEFAULT_MODEL_SERIES_CAP;
+        private int clientSeriesCap = DEFAULT_CLIENT_SERIES_CAP;
         private Duration dedupRetention = DEFAULT_DEDUP_RETENTION;
         private String token;
         private final Map<String, String> kafkaProperties = new LinkedHashMap<>();
@@ -411,6 +426,7 @@ public record AggregatorConfig(
         public Builder commitInterval(Duration v) { commitInterval = v; return this; }
         public Builder identity(Identity v) { identity = v; return this; }
         public Builder modelSeriesCap(int v) { modelSeriesCap = v; return this; }
+        public Builder clientSeriesCap(int v) { clientSeriesCap = v; return this; }
         public Builder dedupRetention(Duration v) { dedupRetention = v; return this; }
         public Builder token(String v) { token = v; return this; }
 
@@ -428,7 +444,7 @@ public record AggregatorConfig(
         public AggregatorConfig build() {
             return new AggregatorConfig(kafka, topic, listen, port, stateDir, applicationId, streamThreads,
                     topicPartitions, kubernetes, commitInterval, identity, kafkaProperties, modelSeriesCap,
-                    dedupRetention, token);
+                    clientSeriesCap, dedupRetention, token);
         }
     }
 
@@ -497,9 +513,10 @@ public record AggregatorConfig(
         String podLabels;
 
         @Option(names = "--identity-precedence", paramLabel = "SIGNAL,…",
-                defaultValue = "tenant,workload,api_key,address",
-                description = "what names a client, first present wins: tenant (header), workload (Kubernetes), "
-                        + "api_key (alias), address (env TOKENTAP_IDENTITY_PRECEDENCE; default ${DEFAULT-VALUE})")
+                defaultValue = "workload,api_key,tenant,address",
+                description = "what names a client, first present wins: workload (Kubernetes), api_key (alias), "
+                        + "tenant (header, from a trusted gateway), address "
+                        + "(env TOKENTAP_IDENTITY_PRECEDENCE; default ${DEFAULT-VALUE})")
         String identityPrecedence;
 
         @Option(names = "--api-key-aliases", paramLabel = "FILE", defaultValue = "",
@@ -521,6 +538,12 @@ public record AggregatorConfig(
                         + "later models are counted as model=\"other\" (env TOKENTAP_MODEL_SERIES_CAP; "
                         + "default ${DEFAULT-VALUE})")
         String modelSeriesCap;
+
+        @Option(names = "--client-series-cap", paramLabel = "N", defaultValue = "" + DEFAULT_CLIENT_SERIES_CAP,
+                description = "distinct client_name label values admitted per stream task, kept across restarts; "
+                        + "later clients are counted as client_name=\"other\" (env TOKENTAP_CLIENT_SERIES_CAP; "
+                        + "default ${DEFAULT-VALUE})")
+        String clientSeriesCap;
 
         @Option(names = "--dedup-retention", paramLabel = "DURATION", defaultValue = "24h",
                 description = "how long an event_id is remembered so that a replayed or re-sent copy is not "
@@ -553,6 +576,7 @@ public record AggregatorConfig(
                 Map.entry("--kubernetes-sync-timeout", "TOKENTAP_KUBERNETES_SYNC_TIMEOUT"),
                 Map.entry("--pod-tombstone-retention", "TOKENTAP_POD_TOMBSTONE_RETENTION"),
                 Map.entry("--model-series-cap", "TOKENTAP_MODEL_SERIES_CAP"),
+                Map.entry("--client-series-cap", "TOKENTAP_CLIENT_SERIES_CAP"),
                 Map.entry("--dedup-retention", "TOKENTAP_DEDUP_RETENTION"),
                 Map.entry("--token-file", "TOKENTAP_TOKEN_FILE"));
 

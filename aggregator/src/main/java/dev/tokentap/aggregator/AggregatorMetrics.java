@@ -114,7 +114,7 @@ public final class AggregatorMetrics implements UsageTopology.Observer {
                     .register(registry));
         }
         for (String store : List.of(UsageTopology.TOTALS_STORE, UsageTopology.EVENT_IDS_STORE,
-                UsageTopology.ADMITTED_MODELS_STORE)) {
+                UsageTopology.ADMITTED_MODELS_STORE, UsageTopology.ADMITTED_CLIENTS_STORE)) {
             restored(store, 0);
         }
     }

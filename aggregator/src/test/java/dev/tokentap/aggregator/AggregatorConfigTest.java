@@ -89,8 +89,9 @@ class AggregatorConfigTest {
 
         assertThat(identity).isEqualTo(AggregatorConfig.Identity.DEFAULT);
         assertThat(identity.watchNamespaces()).isEmpty();
-        assertThat(identity.precedence()).containsExactly(IdentityResolver.Signal.TENANT,
-                IdentityResolver.Signal.WORKLOAD, IdentityResolver.Signal.API_KEY, IdentityResolver.Signal.ADDRESS);
+        // a header never outranks what the cluster says about a caller
+        assertThat(identity.precedence()).containsExactly(IdentityResolver.Signal.WORKLOAD,
+                IdentityResolver.Signal.API_KEY, IdentityResolver.Signal.TENANT, IdentityResolver.Signal.ADDRESS);
         assertThat(identity.syncTimeout()).isEqualTo(Duration.ofSeconds(30));
         assertThat(identity.tombstoneRetention()).isEqualTo(Duration.ofMinutes(10));
     }
@@ -184,6 +185,17 @@ class AggregatorConfigTest {
                 Map.of("TOKENTAP_MODEL_SERIES_CAP", "7")).modelSeriesCap()).isEqualTo(3);
         assertThatThrownBy(() -> AggregatorConfig.fromArgs(new String[] {"--model-series-cap", "0"}, Map.of()))
                 .hasMessageContaining("--model-series-cap must be at least 1");
+    }
+
+    @Test
+    void shouldCapClientSeriesAtFiveHundredUnlessTold() {
+        assertThat(AggregatorConfig.fromArgs(new String[0], Map.of()).clientSeriesCap()).isEqualTo(500);
+        assertThat(AggregatorConfig.fromArgs(new String[0], Map.of("TOKENTAP_CLIENT_SERIES_CAP", "70"))
+                .clientSeriesCap()).isEqualTo(70);
+        assertThat(AggregatorConfig.fromArgs(new String[] {"--client-series-cap", "30"},
+                Map.of("TOKENTAP_CLIENT_SERIES_CAP", "70")).clientSeriesCap()).isEqualTo(30);
+        assertThatThrownBy(() -> AggregatorConfig.fromArgs(new String[] {"--client-series-cap", "0"}, Map.of()))
+                .hasMessageContaining("--client-series-cap must be at least 1");
     }
 
     @Test

@@ -49,10 +49,14 @@ public final class UsageTopology {
 
     /** The persistent key-value store of {@link UsageLabels} → {@link UsageTotals}. */
     public static final String TOTALS_STORE = "usage-totals";
-    /** The persistent set of admitted {@code model} label values per stream task ({@link ModelSeriesCap}). */
+    /** The persistent set of admitted {@code model} label values per stream task ({@link SeriesCap}). */
     public static final String ADMITTED_MODELS_STORE = "admitted-models";
+    /** The persistent set of admitted {@code client_name} label values per stream task ({@link SeriesCap}). */
+    public static final String ADMITTED_CLIENTS_STORE = "admitted-clients";
     /** Distinct models admitted per stream task unless told otherwise. */
     public static final int DEFAULT_MODEL_SERIES_CAP = 100;
+    /** Distinct client names admitted per stream task unless told otherwise. */
+    public static final int DEFAULT_CLIENT_SERIES_CAP = 500;
     /** Name of the repartition step; the topic is {@code <application.id>-usage-by-labels-repartition}. */
     public static final String BY_LABELS = "usage-by-labels";
     /** The window store of event ids seen, for de-duplication. */
@@ -70,28 +74,38 @@ public final class UsageTopology {
     /**
      * The limits the topology keeps to.
      *
-     * @param modelSeriesCap at most this many distinct {@code model} labels per stream task; later ones count as
-     *                       {@code other}
-     * @param dedupRetention how long an {@code event_id} is remembered; a copy seen within it is dropped
+     * @param modelSeriesCap  at most this many distinct {@code model} labels per stream task; later ones count as
+     *                        {@code other}
+     * @param clientSeriesCap at most this many distinct {@code client_name} labels per stream task; later ones
+     *                        count as {@code other}
+     * @param dedupRetention  how long an {@code event_id} is remembered; a copy seen within it is dropped
      */
-    public record Limits(int modelSeriesCap, Duration dedupRetention) {
+    public record Limits(int modelSeriesCap, int clientSeriesCap, Duration dedupRetention) {
 
         /** The defaults of the aggregator's flags. */
-        public static final Limits DEFAULT = new Limits(DEFAULT_MODEL_SERIES_CAP, DEFAULT_DEDUP_RETENTION);
+        public static final Limits DEFAULT = new Limits(DEFAULT_MODEL_SERIES_CAP, DEFAULT_CLIENT_SERIES_CAP,
+                DEFAULT_DEDUP_RETENTION);
 
         public Limits {
             if (modelSeriesCap < 1) {
                 throw new IllegalArgumentException("modelSeriesCap must be at least 1, got " + modelSeriesCap);
             }
+            if (clientSeriesCap < 1) {
+                throw new IllegalArgumentException("clientSeriesCap must be at least 1, got " + clientSeriesCap);
+            }
             Objects.requireNonNull(dedupRetention, "dedupRetention");
         }
 
         public Limits withModelSeriesCap(int cap) {
-            return new Limits(cap, dedupRetention);
+            return new Limits(cap, clientSeriesCap, dedupRetention);
+        }
+
+        public Limits withClientSeriesCap(int cap) {
+            return new Limits(modelSeriesCap, cap, dedupRetention);
         }
 
         public Limits withDedupRetention(Duration retention) {
-            return new Limits(modelSeriesCap, retention);
+            return new Limits(modelSeriesCap, clientSeriesCap, retention);
         }
     }
 
@@ -139,8 +153,10 @@ public final class UsageTopology {
         Objects.requireNonNull(observer, "observer");
         Duration dedupRetention = limits.dedupRetention();
         StreamsBuilder builder = new StreamsBuilder();
-        builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(ADMITTED_MODELS_STORE),
-                Serdes.String(), Serdes.Long()));
+        for (String admitted : new String[] {ADMITTED_MODELS_STORE, ADMITTED_CLIENTS_STORE}) {
+            builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(admitted),
+                    Serdes.String(), Serdes.Long()));
+        }
         builder.addStateStore(EventDeduplicator.storeBuilder(dedupRetention));
 
         KStream<byte[], Decoded> decoded = builder
@@ -171,9 +187,12 @@ public final class UsageTopology {
                 .to(topics.enriched(), Produced.with(Serdes.String(), EnrichedUsageEventCodec.serde())
                         .withName("enriched-sink"));
 
-        // only the copy that goes to the totals has its model capped: the enriched record keeps the real one.
-        // The repartition topic carries the labels in its key and only the counted part of the event
-        enriched.processValues(() -> new ModelSeriesCap(limits.modelSeriesCap()), Named.as("cap-models"), ADMITTED_MODELS_STORE)
+        // only the copy that goes to the totals has its model and client name capped: the enriched record keeps the
+        // real ones. The repartition topic carries the labels in its key and only the counted part of the event
+        enriched.processValues(() -> SeriesCap.models(limits.modelSeriesCap()), Named.as("cap-models"),
+                        ADMITTED_MODELS_STORE)
+                .processValues(() -> SeriesCap.clients(limits.clientSeriesCap()), Named.as("cap-clients"),
+                        ADMITTED_CLIENTS_STORE)
                 .process(KeyByLabels::new, Named.as("key-by-labels"))
                 .groupByKey(Grouped.with(BY_LABELS, JsonSerde.labels(), new CountedUsageSerde()))
                 .aggregate(() -> UsageTotals.EMPTY, (labels, event, totals) -> totals.add(event),

@@ -336,14 +336,57 @@ class UsageTopologyTest {
     }
 
     @Test
-    void shouldPreferTheTenantHeaderButKeepThePodsNamespaceAndSignals() {
-        send(event(POD_IP).tenant("team-search").promptTokens(1L));
+    void shouldBillAPodsCallerToItsWorkloadWhateverTenantItSends() {
+        send(event(POD_IP).tenant("team-victim").promptTokens(1L));
 
         assertThat(storeContents()).containsOnlyKeys(
-                new UsageLabels("search", "team-search", "/v1/chat/completions", "proxy-a", "llama"));
-        ClientIdentity client = enrichedCodec.decode(enriched.readRecord().value()).client();
-        assertThat(client.clientNameSource()).isEqualTo(ClientIdentity.SOURCE_TENANT);
-        assertThat(client.workload()).isEqualTo("ranker");
+                new UsageLabels("search", "ranker", "/v1/chat/completions", "proxy-a", "llama"));
+        EnrichedUsageEvent out = enrichedCodec.decode(enriched.readRecord().value());
+        assertThat(out.client().clientNameSource()).isEqualTo(ClientIdentity.SOURCE_WORKLOAD);
+        assertThat(out.event().tenant()).isEqualTo("team-victim");
+    }
+
+    @Test
+    void shouldNameACallerNoPodHeldByItsTenant() {
+        send(event("10.9.9.9").tenant("team-search").promptTokens(1L));
+
+        assertThat(storeContents()).containsOnlyKeys(
+                new UsageLabels(UsageLabels.UNKNOWN, "team-search", "/v1/chat/completions", "proxy-a", "llama"));
+    }
+
+    @Test
+    void shouldFoldClientsBeyondTheSeriesCapIntoOtherWhateverTenantsArrive() {
+        // given: 1,000 distinct tenants, as a gateway (or a proxy trusting any peer) could send
+        List<String> tenants = new ArrayList<>();
+        for (int i = 0; i < 1_000; i++) {
+            String tenant = "tenant-" + UUID.randomUUID();
+            tenants.add(tenant);
+            send(event("10.0.0.1").tenant(tenant).promptTokens(1L).completionTokens(0L).totalTokens(1L));
+        }
+
+        // then: the series stay at the cap plus "other", with not one token lost
+        TreeMap<UsageLabels, UsageTotals> contents = storeContents();
+        assertThat(contents.size()).as("label sets").isEqualTo(UsageTopology.DEFAULT_CLIENT_SERIES_CAP + 1);
+        assertThat(contents.values().stream().mapToLong(UsageTotals::promptTokens).sum()).isEqualTo(1_000);
+        assertThat(totals.get(new UsageLabels("unknown", "other", "/v1/chat/completions", "proxy-a", "llama"))
+                .promptTokens()).isEqualTo(1_000 - UsageTopology.DEFAULT_CLIENT_SERIES_CAP);
+        assertThat(contents.keySet()).extracting(UsageLabels::clientName).contains(tenants.get(0),
+                tenants.get(UsageTopology.DEFAULT_CLIENT_SERIES_CAP - 1));
+        // the enriched records keep every real name, and are keyed by it
+        List<TestRecord<String, byte[]>> out = enriched.readRecordsToList();
+        assertThat(out).extracting(TestRecord::key).containsExactlyElementsOf(tenants);
+        assertThat(out).extracting(r -> enrichedCodec.decode(r.value()).client().clientName())
+                .containsExactlyElementsOf(tenants);
+        // the admitted set is persistent (changelogged), so a restart admits the same clients
+        KeyValueStore<String, Long> admitted = driver.getKeyValueStore(UsageTopology.ADMITTED_CLIENTS_STORE);
+        assertThat(admitted.persistent()).isTrue();
+        int admittedCount = 0;
+        try (var all = admitted.all()) {
+            for (; all.hasNext(); all.next()) {
+                admittedCount++;
+            }
+        }
+        assertThat(admittedCount).isEqualTo(UsageTopology.DEFAULT_CLIENT_SERIES_CAP);
     }
 
     @Test
