@@ -17,6 +17,7 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import dev.tokentap.aggregator.identity.IdentityResolver;
 import dev.tokentap.aggregator.topology.UsageTopology;
+import dev.tokentap.event.Topics;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.ArgSpec;
@@ -30,6 +31,9 @@ import picocli.CommandLine.Option;
  *
  * @param kafka           Kafka bootstrap servers
  * @param topic           the usage topic
+ * @param enrichedTopic   where the enriched records go; one per usage topic, so that aggregators of different usage
+ *                        topics do not write into one
+ * @param dlqTopic        where records of the usage topic that cannot be decoded go
  * @param listen          address the HTTP server binds
  * @param port            HTTP port; 0 picks a free one
  * @param stateDir        Kafka Streams state directory (RocksDB); keep it across restarts to skip restoring
@@ -50,6 +54,8 @@ import picocli.CommandLine.Option;
 public record AggregatorConfig(
         String kafka,
         String topic,
+        String enrichedTopic,
+        String dlqTopic,
         String listen,
         int port,
         Path stateDir,
@@ -66,7 +72,9 @@ public record AggregatorConfig(
         String token) {
 
     public static final String DEFAULT_KAFKA = "localhost:9092";
-    public static final String DEFAULT_TOPIC = "tokentap.usage.v1";
+    public static final String DEFAULT_TOPIC = Topics.USAGE;
+    public static final String DEFAULT_ENRICHED_TOPIC = Topics.ENRICHED;
+    public static final String DEFAULT_DLQ_TOPIC = Topics.DLQ;
     public static final String DEFAULT_LISTEN = "0.0.0.0";
     public static final int DEFAULT_PORT = 9400;
     public static final String DEFAULT_STATE_DIR = "./tokentap-state";
@@ -166,6 +174,7 @@ public record AggregatorConfig(
             problems.add("--client-series-cap must be at least 1, got " + clientSeriesCap);
         }
         problems.addAll(dedupProblems(dedupRetention));
+        problems.addAll(topicProblems(topic, enrichedTopic, dlqTopic));
         if (token != null && token.isBlank()) {
             problems.add("--token-file must hold a token, the file is empty");
         }
@@ -174,10 +183,16 @@ public record AggregatorConfig(
         }
     }
 
+    /** The topics this configuration reads and writes. */
+    public Topics topics() {
+        return new Topics(topic, enrichedTopic, Topics.HOURLY, dlqTopic);
+    }
+
     @Override
     public String toString() {
         // the token must not reach a log line
-        return "AggregatorConfig[kafka=" + kafka + ", topic=" + topic + ", listen=" + listen + ", port=" + port
+        return "AggregatorConfig[kafka=" + kafka + ", topic=" + topic + ", enrichedTopic=" + enrichedTopic
+                + ", dlqTopic=" + dlqTopic + ", listen=" + listen + ", port=" + port
                 + ", stateDir=" + stateDir + ", applicationId=" + applicationId + ", streamThreads=" + streamThreads
                 + ", topicPartitions=" + topicPartitions + ", kubernetes=" + kubernetes + ", commitInterval="
                 + commitInterval + ", identity=" + identity + ", kafkaProperties=" + kafkaProperties.keySet()
@@ -216,6 +231,8 @@ public record AggregatorConfig(
         Builder b = builder()
                 .kafka(flags.kafka)
                 .topic(flags.topic)
+                .enrichedTopic(flags.enrichedTopic)
+                .dlqTopic(flags.dlqTopic)
                 .listen(flags.listen)
                 .applicationId(flags.applicationId)
                 .kafkaProperties(kafkaPropertiesFrom(env));
@@ -263,6 +280,7 @@ public record AggregatorConfig(
         problems.addAll(problems(b.kafka, b.topic, b.listen, b.port, b.stateDir, b.applicationId, b.streamThreads,
                 b.topicPartitions, b.kubernetes, b.commitInterval, b.kafkaProperties));
         problems.addAll(dedupProblems(b.dedupRetention));
+        problems.addAll(topicProblems(b.topic, b.enrichedTopic, b.dlqTopic));
         if (flags.tokenFile != null && !flags.tokenFile.isBlank()) {
             try {
                 b.token(java.nio.file.Files.readString(Path.of(flags.tokenFile.strip())).strip());
@@ -364,6 +382,23 @@ public record AggregatorConfig(
         return problems;
     }
 
+    private static List<String> topicProblems(String usage, String enriched, String dlq) {
+        List<String> problems = new ArrayList<>();
+        for (String[] written : new String[][] {{"--enriched-topic", enriched}, {"--dlq-topic", dlq}}) {
+            String name = written[1];
+            if (name == null || !KAFKA_NAME.matcher(name).matches() || name.equals(".") || name.equals("..")) {
+                problems.add(written[0] + " must be a Kafka topic name (letters, digits, '.', '_', '-'), got '"
+                        + name + "'");
+            } else if (name.equals(usage)) {
+                problems.add(written[0] + " must not be the usage topic it reads, '" + usage + "'");
+            }
+        }
+        if (enriched != null && enriched.equals(dlq)) {
+            problems.add("--enriched-topic and --dlq-topic must differ, both are '" + enriched + "'");
+        }
+        return problems;
+    }
+
     private static List<String> dedupProblems(Duration dedupRetention) {
         // shorter than a broker outage plus a spool replay would count replayed events twice
         return dedupRetention.compareTo(Duration.ofMinutes(1)) < 0
@@ -396,6 +431,8 @@ public record AggregatorConfig(
     public static final class Builder {
         private String kafka = DEFAULT_KAFKA;
         private String topic = DEFAULT_TOPIC;
+        private String enrichedTopic = DEFAULT_ENRICHED_TOPIC;
+        private String dlqTopic = DEFAULT_DLQ_TOPIC;
         private String listen = DEFAULT_LISTEN;
         private int port = DEFAULT_PORT;
         private Path stateDir = Path.of(DEFAULT_STATE_DIR);
@@ -416,6 +453,8 @@ public record AggregatorConfig(
 
         public Builder kafka(String v) { kafka = v; return this; }
         public Builder topic(String v) { topic = v; return this; }
+        public Builder enrichedTopic(String v) { enrichedTopic = v; return this; }
+        public Builder dlqTopic(String v) { dlqTopic = v; return this; }
         public Builder listen(String v) { listen = v; return this; }
         public Builder port(int v) { port = v; return this; }
         public Builder stateDir(Path v) { stateDir = v; return this; }
@@ -442,7 +481,7 @@ public record AggregatorConfig(
         }
 
         public AggregatorConfig build() {
-            return new AggregatorConfig(kafka, topic, listen, port, stateDir, applicationId, streamThreads,
+            return new AggregatorConfig(kafka, topic, enrichedTopic, dlqTopic, listen, port, stateDir, applicationId, streamThreads,
                     topicPartitions, kubernetes, commitInterval, identity, kafkaProperties, modelSeriesCap,
                     clientSeriesCap, dedupRetention, token);
         }
@@ -464,6 +503,16 @@ public record AggregatorConfig(
         @Option(names = "--topic", paramLabel = "NAME", defaultValue = DEFAULT_TOPIC,
                 description = "usage topic to read (env TOKENTAP_TOPIC; default ${DEFAULT-VALUE})")
         String topic;
+
+        @Option(names = "--enriched-topic", paramLabel = "NAME", defaultValue = DEFAULT_ENRICHED_TOPIC,
+                description = "topic the enriched records go to; give each usage topic its own "
+                        + "(env TOKENTAP_ENRICHED_TOPIC; default ${DEFAULT-VALUE})")
+        String enrichedTopic;
+
+        @Option(names = "--dlq-topic", paramLabel = "NAME", defaultValue = DEFAULT_DLQ_TOPIC,
+                description = "topic undecodable usage records go to; give each usage topic its own "
+                        + "(env TOKENTAP_DLQ_TOPIC; default ${DEFAULT-VALUE})")
+        String dlqTopic;
 
         @Option(names = "--listen", paramLabel = "ADDRESS", defaultValue = DEFAULT_LISTEN,
                 description = "HTTP bind address (env TOKENTAP_LISTEN; default ${DEFAULT-VALUE})")
@@ -561,6 +610,8 @@ public record AggregatorConfig(
         private static final Map<String, String> ENV_BY_FLAG = Map.ofEntries(
                 Map.entry("--kafka", "KAFKA_BOOTSTRAP_SERVERS"),
                 Map.entry("--topic", "TOKENTAP_TOPIC"),
+                Map.entry("--enriched-topic", "TOKENTAP_ENRICHED_TOPIC"),
+                Map.entry("--dlq-topic", "TOKENTAP_DLQ_TOPIC"),
                 Map.entry("--listen", "TOKENTAP_LISTEN"),
                 Map.entry("--port", "TOKENTAP_PORT"),
                 Map.entry("--state-dir", "TOKENTAP_STATE_DIR"),

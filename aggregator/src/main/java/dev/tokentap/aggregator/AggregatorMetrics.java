@@ -36,6 +36,8 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Supplier;
 import java.util.function.ToLongFunction;
 import org.apache.kafka.streams.KafkaStreams;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The aggregator's metrics: meter names and tag keys in one place, the usage counter families built from the
@@ -90,7 +92,11 @@ public final class AggregatorMetrics implements UsageTopology.Observer {
             UsageEventDecodeException.EMPTY);
     private static final String OTHER_REASON = "other";
 
+    private static final Logger LOG = LoggerFactory.getLogger(AggregatorMetrics.class);
+
     private final PrometheusMeterRegistry registry;
+    /** Why the last render of /metrics failed; null while it renders. */
+    private volatile String renderFailure;
     private final Map<String, Counter> decodeFailures = new ConcurrentHashMap<>();
     private final Counter duplicates;
     private final Map<String, Counter> invalidUsage = new ConcurrentHashMap<>();
@@ -186,17 +192,49 @@ public final class AggregatorMetrics implements UsageTopology.Observer {
 
     /** The Prometheus text exposition (format 0.0.4) of everything registered. */
     public String scrape() {
-        return registry.scrape(TEXT_CONTENT_TYPE);
+        return scrape(null).body();
     }
 
     /**
      * Everything registered, in OpenMetrics text if {@code accept} asks for it (as Prometheus does by default),
      * else in Prometheus text 0.0.4.
+     *
+     * @throws IllegalStateException when it cannot be rendered (the totals cannot be read); {@link #renders()}
+     *                               says false from then until a render succeeds
      */
     public Scrape scrape(String accept) {
         String contentType = accept != null && accept.contains("application/openmetrics-text")
                 ? OPENMETRICS_CONTENT_TYPE : TEXT_CONTENT_TYPE;
-        return new Scrape(contentType, registry.scrape(contentType));
+        try {
+            Scrape scrape = new Scrape(contentType, registry.scrape(contentType));
+            if (renderFailure != null) {
+                LOG.info("metrics render again");
+                renderFailure = null;
+            }
+            return scrape;
+        } catch (RuntimeException e) {
+            if (renderFailure == null) {
+                LOG.warn("metrics cannot be rendered error={}", e.toString());
+            }
+            renderFailure = e.toString();
+            throw new IllegalStateException("metrics cannot be rendered: " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Whether {@code /metrics} renders, for readiness: true until a render fails; from then on each call tries a
+     * render itself, so that readiness comes back without waiting for the next scrape.
+     */
+    public boolean renders() {
+        if (renderFailure == null) {
+            return true;
+        }
+        try {
+            scrape(null);
+            return true;
+        } catch (IllegalStateException e) {
+            return false;
+        }
     }
 
     /** A scrape's body and the content type to send it with. */

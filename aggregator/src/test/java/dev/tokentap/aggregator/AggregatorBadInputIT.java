@@ -169,6 +169,36 @@ class AggregatorBadInputIT {
     }
 
     @Test
+    void shouldNotSayReadyWhileMetricsCannotBeRendered(TestInfo test, @TempDir Path stateDir) throws Exception {
+        // given: one event counted, and the aggregator stopped
+        name(test);
+        Aggregator first = start(stateDir);
+        send(event(UUID.randomUUID().toString(), "\"prompt_tokens\":1"));
+        awaitRequests(first, 1);
+        first.close();
+
+        // when: the saved totals of a label set are something no version of the aggregator wrote
+        UsageLabels labels = new UsageLabels("unknown", "10.3.0.9", "/v1/chat/completions", "proxy-0", "llama");
+        try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(producerProps(), new ByteArraySerializer(),
+                new ByteArraySerializer())) {
+            producer.send(new ProducerRecord<>(applicationId + "-" + UsageTopology.TOTALS_STORE + "-changelog", 0,
+                    JsonSerde.labels().serializer().serialize("t", labels),
+                    "{\"prompt_tokens\": not totals".getBytes(StandardCharsets.UTF_8))).get();
+        }
+        Aggregator second = start(stateDir);
+        assertThat(second.awaitRunning(WAIT)).isTrue();
+
+        // then: /metrics says it cannot render them, and /readyz does not say ready
+        await().atMost(WAIT).pollInterval(Duration.ofMillis(250)).untilAsserted(() -> {
+            HttpResponse<String> scrape = get(second, "/metrics");
+            assertThat(scrape.statusCode()).isEqualTo(503);
+            assertThat(scrape.body()).contains("totals store not readable");
+            assertThat(get(second, "/readyz").statusCode()).isEqualTo(503);
+        });
+        assertThat(get(second, "/healthz").statusCode()).isEqualTo(200);
+    }
+
+    @Test
     void shouldCountEveryEventOnceWhateverTheClockOfTheProxyThatSentIt(TestInfo test, @TempDir Path stateDir)
             throws Exception {
         // given: an event from a proxy whose clock is ten years ahead

@@ -7,6 +7,7 @@ import dev.tokentap.aggregator.AggregatorConfig.KubernetesMode;
 import java.nio.file.Path;
 import java.time.Duration;
 import dev.tokentap.aggregator.identity.IdentityResolver;
+import dev.tokentap.event.Topics;
 import java.nio.file.Files;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
@@ -20,6 +21,7 @@ class AggregatorConfigTest {
 
         assertThat(config.kafka()).isEqualTo("localhost:9092");
         assertThat(config.topic()).isEqualTo("tokentap.usage.v1");
+        assertThat(config.topics()).isEqualTo(Topics.DEFAULT);
         assertThat(config.listen()).isEqualTo("0.0.0.0");
         assertThat(config.port()).isEqualTo(9400);
         assertThat(config.stateDir()).isEqualTo(Path.of("./tokentap-state"));
@@ -53,6 +55,26 @@ class AggregatorConfigTest {
         assertThat(config.kubernetes()).isEqualTo(KubernetesMode.OFF);
         assertThat(config.commitInterval()).isEqualTo(Duration.ofSeconds(2));
         assertThat(config.streamThreads()).isEqualTo(2);
+    }
+
+    @Test
+    void shouldNameTheEnrichedAndDeadLetterTopicsByFlagOrEnvironment() {
+        AggregatorConfig config = AggregatorConfig.fromArgs(new String[] {"--topic", "team-a.usage",
+                "--enriched-topic", "team-a.enriched"}, Map.of("TOKENTAP_DLQ_TOPIC", "team-a.dlq",
+                "TOKENTAP_ENRICHED_TOPIC", "ignored.enriched"));
+
+        assertThat(config.topics()).isEqualTo(new Topics("team-a.usage", "team-a.enriched", Topics.HOURLY,
+                "team-a.dlq"));
+    }
+
+    @Test
+    void shouldRefuseToWriteEnrichedOrDeadLetterRecordsIntoTheUsageTopicOrOneTopic() {
+        assertThatThrownBy(() -> AggregatorConfig.fromArgs(new String[] {"--topic", "u", "--enriched-topic", "u",
+                "--dlq-topic", "bad topic!"}, Map.of()))
+                .hasMessageContaining("--enriched-topic must not be the usage topic it reads, 'u'")
+                .hasMessageContaining("--dlq-topic must be a Kafka topic name");
+        assertThatThrownBy(() -> AggregatorConfig.builder().enrichedTopic("x").dlqTopic("x").build())
+                .hasMessageContaining("--enriched-topic and --dlq-topic must differ");
     }
 
     @Test

@@ -2,6 +2,7 @@ package dev.tokentap.aggregator;
 
 import dev.tokentap.testkit.metrics.PrometheusText;
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.tokentap.aggregator.k8s.PodDirectory;
 import dev.tokentap.aggregator.k8s.PodIdentity;
@@ -79,6 +80,29 @@ class AggregatorMetricsTest {
         assertThat(parsed.sum("vllm_prompt_tokens_total", Map.of("client_name", "10.0.0.1"))).isZero();
         assertThat(parsed.sum("vllm_completion_tokens_total", Map.of("client_name", "10.0.0.1"))).isZero();
         assertThat(parsed.sum("vllm_total_tokens_total", Map.of("client_name", "10.0.0.1"))).isEqualTo(3);
+    }
+
+    @Test
+    void shouldSayItDoesNotRenderFromAFailedScrapeUntilARenderSucceeds() {
+        // given: totals that can be queried but not read
+        AtomicReference<RuntimeException> failure = new AtomicReference<>(
+                new IllegalStateException("totals store not readable"));
+        metrics.bindUsageTotals(() -> {
+            if (failure.get() != null) {
+                throw failure.get();
+            }
+            return Optional.of(new TreeMap<>());
+        });
+        assertThat(metrics.renders()).isTrue();
+
+        // when a scrape fails, it says why, and readiness says no
+        assertThatThrownBy(() -> metrics.scrape("text/plain")).hasMessageContaining("totals store not readable");
+        assertThat(metrics.renders()).isFalse();
+
+        // then once the totals can be read, readiness comes back by itself
+        failure.set(null);
+        assertThat(metrics.renders()).isTrue();
+        assertThat(metrics.scrape()).contains("tokentap_aggregator_usage_series");
     }
 
     @Test
