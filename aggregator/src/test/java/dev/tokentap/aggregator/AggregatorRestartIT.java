@@ -34,6 +34,7 @@ import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.serialization.StringSerializer;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -94,6 +95,110 @@ class AggregatorRestartIT {
         assertThat(restored.sum(RESTORED, Map.of("store", UsageTopology.EVENT_IDS_STORE))).isGreaterThanOrEqualTo(75);
     }
 
+    /**
+     * The restart time with many label sets, a measurement rather than a check (run it by hand, see
+     * docs/operations.md): {@code -Dtokentap.restart.labelsets=100000} events, each its own label set, counted; then
+     * a clean restart on the same state directory and a start on an empty one, each timed from {@link
+     * Aggregator#start} to RUNNING and to the first complete scrape. Prints {@code FIGURES} lines.
+     */
+    @Test
+    @EnabledIfSystemProperty(named = "tokentap.restart.labelsets", matches = "\\d+")
+    void shouldMeasureTheRestartWithManyLabelSets(@TempDir Path stateDir, @TempDir Path emptyStateDir)
+            throws Exception {
+        int labelSets = Integer.getInteger("tokentap.restart.labelsets");
+        String topic = "usage-restart-time";
+        String applicationId = "agg-restart-time";
+
+        // given: every label set counted once
+        long drainStart = System.nanoTime();
+        Aggregator first = start(topic, applicationId, stateDir, labelSets);
+        produceLabelSets(topic, labelSets);
+        awaitConsumed(applicationId, topic);
+        // the totals sub-topology may still be reading the repartition topic
+        await().atMost(Duration.ofMinutes(10)).pollInterval(Duration.ofSeconds(2)).untilAsserted(() ->
+                assertThat(PrometheusText.parse(get(first, "/metrics").body())
+                        .sum("tokentap_aggregator_usage_series", Map.of())).isEqualTo(labelSets));
+        long drainMillis = millisSince(drainStart);
+        long scrapeStart = System.nanoTime();
+        String body = get(first, "/metrics").body();
+        long scrapeMillis = millisSince(scrapeStart);
+        long closeStart = System.nanoTime();
+        first.close();
+        long closeMillis = millisSince(closeStart);
+        System.out.printf("FIGURES restart label_sets=%d first_start_to_all_counted_ms=%d scrape_ms=%d "
+                + "scrape_bytes=%d clean_close_ms=%d%n", labelSets, drainMillis, scrapeMillis, body.length(),
+                closeMillis);
+
+        // when / then: a clean restart on the same state directory, and a start on an empty one
+        for (Path dir : List.of(stateDir, emptyStateDir)) {
+            long startedAt = System.nanoTime();
+            Aggregator again = start(topic, applicationId, dir, labelSets);
+            assertThat(again.awaitRunning(Duration.ofMinutes(10))).isTrue();
+            long runningMillis = millisSince(startedAt);
+            PrometheusText metrics = PrometheusText.parse(get(again, "/metrics").body());
+            long servingMillis = millisSince(startedAt);
+            assertThat(metrics.sum("tokentap_aggregator_usage_series", Map.of())).isEqualTo(labelSets);
+            long restored = metrics.sum(RESTORED, Map.of());
+            System.out.printf("FIGURES restart label_sets=%d state_dir=%s start_to_running_ms=%d "
+                            + "start_to_first_full_scrape_ms=%d restored_records=%d%n", labelSets,
+                    dir.equals(stateDir) ? "kept" : "empty", runningMillis, servingMillis, restored);
+            if (dir.equals(stateDir)) {
+                assertThat(restored).isZero();
+            }
+            again.close();
+        }
+    }
+
+    private void produceLabelSets(String topic, int labelSets) {
+        Map<String, Object> props = new HashMap<>(kafka.clientProperties());
+        props.put(ProducerConfig.ACKS_CONFIG, "all");
+        props.put(ProducerConfig.LINGER_MS_CONFIG, 20);
+        props.put(ProducerConfig.BATCH_SIZE_CONFIG, 256 * 1024);
+        try (KafkaProducer<String, UsageEvent> producer = new KafkaProducer<>(props, new StringSerializer(),
+                new UsageEventSerde().serializer())) {
+            for (int i = 0; i < labelSets; i++) {
+                // one label set per event: its own client (a hundred per address, as behind a gateway) and model
+                String address = "10.4." + (i / 100 % 256) + "." + (i / 25_600);
+                UsageEvent event = UsageEvent.builder()
+                        .eventId(UUID.randomUUID().toString())
+                        .route("/v1/chat/completions")
+                        .method("POST")
+                        .status(200)
+                        .outcome(Outcome.OK)
+                        .model("model-" + (i % 10))
+                        .clientAddress(address)
+                        .tenant("tenant-" + (i / 10))
+                        .proxyHost("proxy-0")
+                        .promptTokens(10L)
+                        .completionTokens(5L)
+                        .build();
+                producer.send(new ProducerRecord<>(topic, address, event));
+            }
+            producer.flush();
+        }
+    }
+
+    /** Waits until the aggregator has committed offsets at the end of every partition of {@code topic}. */
+    private void awaitConsumed(String applicationId, String topic) {
+        try (Admin admin = Admin.create(kafka.clientProperties())) {
+            await().atMost(Duration.ofMinutes(10)).pollInterval(Duration.ofMillis(500)).untilAsserted(() -> {
+                Map<TopicPartition, OffsetSpec> latest = new HashMap<>();
+                for (int p = 0; p < PARTITIONS; p++) {
+                    latest.put(new TopicPartition(topic, p), OffsetSpec.latest());
+                }
+                var ends = admin.listOffsets(latest).all().get(10, TimeUnit.SECONDS);
+                var committed = admin.listConsumerGroupOffsets(applicationId).partitionsToOffsetAndMetadata()
+                        .get(10, TimeUnit.SECONDS);
+                ends.forEach((partition, end) -> assertThat(committed.get(partition) == null ? 0
+                        : committed.get(partition).offset()).as("%s", partition).isEqualTo(end.offset()));
+            });
+        }
+    }
+
+    private static long millisSince(long nanos) {
+        return (System.nanoTime() - nanos) / 1_000_000;
+    }
+
     /** Waits until every partition of {@code topic} holds a committed record. */
     private void awaitEveryPartitionWritten(String topic) {
         try (Admin admin = Admin.create(kafka.clientProperties())) {
@@ -111,7 +216,12 @@ class AggregatorRestartIT {
     }
 
     private Aggregator start(String topic, String applicationId, Path stateDir) {
+        return start(topic, applicationId, stateDir, AggregatorConfig.DEFAULT_CLIENT_SERIES_CAP);
+    }
+
+    private Aggregator start(String topic, String applicationId, Path stateDir, int clientSeriesCap) {
         Aggregator aggregator = Aggregator.start(AggregatorConfig.builder()
+                .clientSeriesCap(clientSeriesCap)
                 .kafka(kafka.bootstrapServers())
                 .topic(topic)
                 .applicationId(applicationId)
@@ -164,7 +274,8 @@ class AggregatorRestartIT {
     }
 
     private HttpResponse<String> get(Aggregator aggregator, String path) throws IOException, InterruptedException {
+        // long: a scrape of many label sets takes seconds, more on a busy machine
         return http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + aggregator.port() + path))
-                .timeout(Duration.ofSeconds(10)).build(), HttpResponse.BodyHandlers.ofString());
+                .timeout(Duration.ofMinutes(5)).build(), HttpResponse.BodyHandlers.ofString());
     }
 }
