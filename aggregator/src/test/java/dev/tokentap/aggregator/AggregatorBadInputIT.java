@@ -126,6 +126,12 @@ class AggregatorBadInputIT {
             assertThat(enriched.get(id).promptTokens()).as(id).isNull();
         });
         valid.forEach(id -> assertThat(enriched.get(id).promptTokens()).isEqualTo(100));
+        System.out.printf("FIGURES invalid_usage valid_events=%d invalid_events=%d requests_counted=%d "
+                        + "prompt_tokens=%d invalid_usage_total=%d scrapes=%d scrape_problems=%d enriched=%d%n",
+                valid.size(), badIds.size(), metrics.sum("vllm_requests_total", Map.of()),
+                metrics.sum("vllm_prompt_tokens_total", Map.of()),
+                metrics.sum("tokentap_aggregator_invalid_usage_total", Map.of()), scraper.scrapes.get(),
+                scraper.problems.size(), enriched.size());
     }
 
     @Test
@@ -228,8 +234,11 @@ class AggregatorBadInputIT {
             assertThat(metrics.sum("tokentap_aggregator_duplicates_total", Map.of())).isGreaterThanOrEqualTo(6);
             assertThat(metrics.sum("vllm_requests_total", Map.of())).isEqualTo(7);
         });
-        assertThat(PrometheusText.parse(get(aggregator, "/metrics").body()).sum("vllm_prompt_tokens_total",
-                Map.of())).isEqualTo(1 + 5 * 10 + 100);
+        PrometheusText metrics = PrometheusText.parse(get(aggregator, "/metrics").body());
+        assertThat(metrics.sum("vllm_prompt_tokens_total", Map.of())).isEqualTo(1 + 5 * 10 + 100);
+        System.out.printf("FIGURES bad_clocks events=7 copies=6 requests_counted=%d duplicates_total=%d%n",
+                metrics.sum("vllm_requests_total", Map.of()),
+                metrics.sum("tokentap_aggregator_duplicates_total", Map.of()));
     }
 
     /** Scrapes /metrics every 100 ms, noting any answer but 200 and any counter sample lower than before. */

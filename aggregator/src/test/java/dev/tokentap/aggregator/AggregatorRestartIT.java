@@ -82,9 +82,11 @@ class AggregatorRestartIT {
         awaitRequests(second, 75);
         PrometheusText metrics = PrometheusText.parse(get(second, "/metrics").body());
         for (String store : List.of(UsageTopology.TOTALS_STORE, UsageTopology.EVENT_IDS_STORE,
-                UsageTopology.ADMITTED_MODELS_STORE)) {
+                UsageTopology.ADMITTED_MODELS_STORE, UsageTopology.ADMITTED_CLIENTS_STORE)) {
             assertThat(metrics.sum(RESTORED, Map.of("store", store))).as("restored into %s", store).isZero();
         }
+        System.out.printf("FIGURES clean_restart partitions=%d events=75 requests_counted=%d restored_records=%d%n",
+                PARTITIONS, metrics.sum("vllm_requests_total", Map.of()), metrics.sum(RESTORED, Map.of()));
         second.close();
 
         // and the counter does count: an instance on an empty state directory restores every store
