@@ -7,8 +7,9 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Tells what Kafka Streams reads back from the changelogs into the local stores: counted per store on
- * {@link AggregatorMetrics#RESTORED_RECORDS}, and logged once per changelog partition. A restart on a kept state
- * directory restores nothing; a new or wiped one restores everything, which is what an operator wants to see.
+ * {@link AggregatorMetrics#RESTORED_RECORDS}, and logged once per changelog partition that restored anything. A
+ * restart on a kept state directory restores nothing (and logs nothing here); a new or wiped one restores
+ * everything, which is what an operator wants to see.
  */
 final class StateRestores implements StateRestoreListener {
 
@@ -22,7 +23,7 @@ final class StateRestores implements StateRestoreListener {
 
     @Override
     public void onRestoreStart(TopicPartition changelog, String store, long startingOffset, long endingOffset) {
-        LOG.info("state restore starting store={} changelog={} from_offset={} to_offset={}", store, changelog,
+        LOG.debug("state restore starting store={} changelog={} from_offset={} to_offset={}", store, changelog,
                 startingOffset, endingOffset);
     }
 
@@ -33,7 +34,11 @@ final class StateRestores implements StateRestoreListener {
 
     @Override
     public void onRestoreEnd(TopicPartition changelog, String store, long totalRestored) {
-        LOG.info("state restore done store={} changelog={} records={}", store, changelog, totalRestored);
+        if (totalRestored > 0) {
+            LOG.info("state restore done store={} changelog={} records={}", store, changelog, totalRestored);
+        } else {
+            LOG.debug("state restore done store={} changelog={} records=0", store, changelog);
+        }
     }
 
     @Override

@@ -141,7 +141,7 @@ public final class UsageTopology {
      * @param clock      the aggregator's own time: every usage record is stamped with it as it is read
      *                   ({@link ProcessingTime}), and it stands in for a missing {@code started_at}
      * @param limits     series caps and de-duplication retention
-     * @param observer   told of decode failures and duplicates
+     * @param observer   told of decode failures, duplicates and invalid usage
      */
     public static Topology build(Topics topics, PodDirectory pods, IdentityResolver identities, Clock clock,
                                  Limits limits, Observer observer) {
