@@ -48,7 +48,8 @@ import picocli.CommandLine.Option;
  *                        {@code other}
  * @param clientSeriesCap distinct {@code client_name} label values one stream task admits; later ones count as
  *                        {@code other}
- * @param dedupRetention  how long an {@code event_id} is remembered, so that a copy of it is not counted again
+ * @param dedupRetention  how long an {@code event_id} is remembered, so that a copy of it is not counted again;
+ *                        by the aggregator's own clock, from when it read the first copy
  * @param token           bearer token that {@code /metrics} and {@code /api/v1/usage} require; null for none
  */
 public record AggregatorConfig(
@@ -596,7 +597,8 @@ public record AggregatorConfig(
 
         @Option(names = "--dedup-retention", paramLabel = "DURATION", defaultValue = "24h",
                 description = "how long an event_id is remembered so that a replayed or re-sent copy is not "
-                        + "counted again (env TOKENTAP_DEDUP_RETENTION; default ${DEFAULT-VALUE})")
+                        + "counted again, by the aggregator's clock from the first copy, whatever the proxy's "
+                        + "(env TOKENTAP_DEDUP_RETENTION; default ${DEFAULT-VALUE})")
         String dedupRetention;
 
         @Option(names = "--token-file", paramLabel = "FILE", defaultValue = "",
