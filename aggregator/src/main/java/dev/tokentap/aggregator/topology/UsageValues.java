@@ -9,6 +9,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.tokentap.event.UsageEvent;
 import dev.tokentap.event.UsageEventCodec;
 import dev.tokentap.event.UsageEventDecodeException;
+import dev.tokentap.event.UsageSource;
 import java.io.IOException;
 import java.util.List;
 import java.util.Set;
@@ -22,11 +23,11 @@ import java.util.Set;
  */
 public final class UsageValues {
 
-    /** The largest count or number of seconds one event may carry: far above any request vLLM serves. */
-    public static final long MAX = 1_000_000_000L;
+    /** The largest count or number of seconds one event may carry: the contract's bound, the proxy's too. */
+    public static final long MAX = UsageEvent.MAX_USAGE;
 
     /** The {@code usage_source} of an event whose usage is not to be trusted, as the proxy or the aggregator says. */
-    public static final String INVALID_SOURCE = "invalid";
+    public static final String INVALID_SOURCE = UsageSource.INVALID;
 
     /** Why an event's usage was not counted. */
     public static final String NEGATIVE = "negative";
