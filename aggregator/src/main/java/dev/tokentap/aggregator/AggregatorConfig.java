@@ -16,6 +16,8 @@ import java.util.function.Function;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import dev.tokentap.aggregator.identity.IdentityResolver;
+import dev.tokentap.aggregator.pricing.PriceFile;
+import dev.tokentap.aggregator.pricing.Prices;
 import dev.tokentap.aggregator.topology.UsageTopology;
 import dev.tokentap.event.Topics;
 import picocli.CommandLine;
@@ -51,6 +53,10 @@ import picocli.CommandLine.Option;
  * @param dedupRetention  how long an {@code event_id} is remembered, so that a copy of it is not counted again;
  *                        by the aggregator's own clock, from when it read the first copy
  * @param token           bearer token that {@code /metrics} and {@code /api/v1/usage} require; null for none
+ * @param billing         the price list, the hourly records' grace period and how long hourly sums are kept
+ * @param advertisedHost  the host other replicas reach this one's HTTP port at, for {@code /api/v1/usage} queries
+ *                        across replicas; null for the {@code --listen} address, or this machine's address when that
+ *                        is a wildcard
  */
 public record AggregatorConfig(
         String kafka,
@@ -70,7 +76,9 @@ public record AggregatorConfig(
         int modelSeriesCap,
         int clientSeriesCap,
         Duration dedupRetention,
-        String token) {
+        String token,
+        UsageTopology.Billing billing,
+        String advertisedHost) {
 
     public static final String DEFAULT_KAFKA = "localhost:9092";
     public static final String DEFAULT_TOPIC = Topics.USAGE;
@@ -166,6 +174,8 @@ public record AggregatorConfig(
                 : Collections.unmodifiableMap(new TreeMap<>(kafkaProperties));
         identity = identity == null ? Identity.DEFAULT : identity;
         dedupRetention = dedupRetention == null ? DEFAULT_DEDUP_RETENTION : dedupRetention;
+        billing = billing == null ? UsageTopology.Billing.DEFAULT : billing;
+        advertisedHost = advertisedHost == null || advertisedHost.isBlank() ? null : advertisedHost.strip();
         List<String> problems = problems(kafka, topic, listen, port, stateDir, applicationId, streamThreads,
                 topicPartitions, kubernetes, commitInterval, kafkaProperties);
         if (modelSeriesCap < 1) {
@@ -198,7 +208,8 @@ public record AggregatorConfig(
                 + ", topicPartitions=" + topicPartitions + ", kubernetes=" + kubernetes + ", commitInterval="
                 + commitInterval + ", identity=" + identity + ", kafkaProperties=" + kafkaProperties.keySet()
                 + ", modelSeriesCap=" + modelSeriesCap + ", clientSeriesCap=" + clientSeriesCap
-                + ", dedupRetention=" + dedupRetention + ", token=" + (token == null ? "none" : "***") + "]";
+                + ", dedupRetention=" + dedupRetention + ", token=" + (token == null ? "none" : "***")
+                + ", billing=" + billing + ", advertisedHost=" + advertisedHost + "]";
     }
 
     /** A builder starting from the defaults. */
@@ -282,6 +293,26 @@ public record AggregatorConfig(
                 b.topicPartitions, b.kubernetes, b.commitInterval, b.kafkaProperties));
         problems.addAll(dedupProblems(b.dedupRetention));
         problems.addAll(topicProblems(b.topic, b.enrichedTopic, b.dlqTopic));
+        Optional<Duration> grace = convert(flags.hourlyGrace, "--hourly-grace", AggregatorConfig::parseDuration,
+                problems);
+        Optional<Duration> usageRetention = convert(flags.usageRetention, "--usage-retention",
+                AggregatorConfig::parseDuration, problems);
+        grace.filter(Duration::isNegative).ifPresent(g -> problems.add("--hourly-grace must be zero or more"));
+        usageRetention.filter(r -> r.compareTo(Duration.ofDays(1)) < 0)
+                .ifPresent(r -> problems.add("--usage-retention must be at least 1d, got " + r));
+        Prices prices = Prices.NONE;
+        if (flags.prices != null && !flags.prices.isBlank()) {
+            try {
+                prices = PriceFile.read(Path.of(flags.prices.strip()));
+            } catch (IllegalArgumentException e) {
+                problems.add(e.getMessage());
+            }
+        }
+        if (grace.isPresent() && usageRetention.isPresent() && !grace.get().isNegative()
+                && usageRetention.get().compareTo(Duration.ofDays(1)) >= 0) {
+            b.billing(new UsageTopology.Billing(prices, grace.get(), usageRetention.get()));
+        }
+        b.advertisedHost(flags.advertisedHost);
         if (flags.tokenFile != null && !flags.tokenFile.isBlank()) {
             try {
                 b.token(java.nio.file.Files.readString(Path.of(flags.tokenFile.strip())).strip());
@@ -320,9 +351,12 @@ public record AggregatorConfig(
         return props;
     }
 
-    /** {@code 250ms}, {@code 2s}, {@code 1m}, {@code 24h}, a bare number of milliseconds, or ISO-8601 ({@code PT0.5S}). */
+    /**
+     * {@code 250ms}, {@code 2s}, {@code 1m}, {@code 24h}, {@code 90d}, a bare number of milliseconds, or ISO-8601
+     * ({@code PT0.5S}).
+     */
     static Duration parseDuration(String text) {
-        Matcher m = Pattern.compile("(\\d+)\\s*(ms|s|m|h)?").matcher(text.trim());
+        Matcher m = Pattern.compile("(\\d+)\\s*(ms|s|m|h|d)?").matcher(text.trim());
         if (m.matches()) {
             long n = Long.parseLong(m.group(1));
             String unit = m.group(2) == null ? "ms" : m.group(2);
@@ -330,6 +364,7 @@ public record AggregatorConfig(
                 case "s" -> Duration.ofSeconds(n);
                 case "m" -> Duration.ofMinutes(n);
                 case "h" -> Duration.ofHours(n);
+                case "d" -> Duration.ofDays(n);
                 default -> Duration.ofMillis(n);
             };
         }
@@ -447,6 +482,8 @@ public record AggregatorConfig(
         private int clientSeriesCap = DEFAULT_CLIENT_SERIES_CAP;
         private Duration dedupRetention = DEFAULT_DEDUP_RETENTION;
         private String token;
+        private UsageTopology.Billing billing = UsageTopology.Billing.DEFAULT;
+        private String advertisedHost;
         private final Map<String, String> kafkaProperties = new LinkedHashMap<>();
 
         private Builder() {
@@ -469,6 +506,10 @@ public record AggregatorConfig(
         public Builder clientSeriesCap(int v) { clientSeriesCap = v; return this; }
         public Builder dedupRetention(Duration v) { dedupRetention = v; return this; }
         public Builder token(String v) { token = v; return this; }
+        public Builder billing(UsageTopology.Billing v) { billing = v; return this; }
+        public Builder prices(Prices v) { billing = billing.withPrices(v); return this; }
+        public Builder hourlyGrace(Duration v) { billing = billing.withHourlyGrace(v); return this; }
+        public Builder advertisedHost(String v) { advertisedHost = v; return this; }
 
         /** Adds Kafka / Kafka Streams properties; later calls win for the same name. */
         public Builder kafkaProperties(Map<String, String> v) {
@@ -484,7 +525,7 @@ public record AggregatorConfig(
         public AggregatorConfig build() {
             return new AggregatorConfig(kafka, topic, enrichedTopic, dlqTopic, listen, port, stateDir, applicationId, streamThreads,
                     topicPartitions, kubernetes, commitInterval, identity, kafkaProperties, modelSeriesCap,
-                    clientSeriesCap, dedupRetention, token);
+                    clientSeriesCap, dedupRetention, token, billing, advertisedHost);
         }
     }
 
@@ -605,6 +646,29 @@ public record AggregatorConfig(
                 description = "file holding a bearer token that /metrics and /api/v1/usage require; /healthz and "
                         + "/readyz stay open (env TOKENTAP_TOKEN_FILE; default none)")
         String tokenFile;
+
+        @Option(names = "--prices", paramLabel = "FILE", defaultValue = "",
+                description = "price list (JSON, or YAML): per model or glob, per million prompt, cached prompt and "
+                        + "completion tokens and per audio second, a currency, effective_from; see docs/billing.md. "
+                        + "Without it no cost is computed (env TOKENTAP_PRICES; default none)")
+        String prices;
+
+        @Option(names = "--hourly-grace", paramLabel = "DURATION", defaultValue = "10m",
+                description = "how long after an hour ends its final hourly record waits for requests still on their "
+                        + "way, by the aggregator's clock; later ones go into late records "
+                        + "(env TOKENTAP_HOURLY_GRACE; default ${DEFAULT-VALUE})")
+        String hourlyGrace;
+
+        @Option(names = "--usage-retention", paramLabel = "DURATION", defaultValue = "90d",
+                description = "how long the hourly sums are kept for /api/v1/usage and the usage page "
+                        + "(env TOKENTAP_USAGE_RETENTION; default ${DEFAULT-VALUE})")
+        String usageRetention;
+
+        @Option(names = "--advertised-host", paramLabel = "HOST", defaultValue = "",
+                description = "host other aggregator replicas reach this one's HTTP port at, for /api/v1/usage across "
+                        + "replicas; in Kubernetes the pod IP (env TOKENTAP_ADVERTISED_HOST; default the --listen "
+                        + "address, or this machine's address when it listens on all)")
+        String advertisedHost;
     }
 
     /** Supplies a flag's value from its environment variable when the flag is not given. */
@@ -631,7 +695,11 @@ public record AggregatorConfig(
                 Map.entry("--model-series-cap", "TOKENTAP_MODEL_SERIES_CAP"),
                 Map.entry("--client-series-cap", "TOKENTAP_CLIENT_SERIES_CAP"),
                 Map.entry("--dedup-retention", "TOKENTAP_DEDUP_RETENTION"),
-                Map.entry("--token-file", "TOKENTAP_TOKEN_FILE"));
+                Map.entry("--token-file", "TOKENTAP_TOKEN_FILE"),
+                Map.entry("--prices", "TOKENTAP_PRICES"),
+                Map.entry("--hourly-grace", "TOKENTAP_HOURLY_GRACE"),
+                Map.entry("--usage-retention", "TOKENTAP_USAGE_RETENTION"),
+                Map.entry("--advertised-host", "TOKENTAP_ADVERTISED_HOST"));
 
         private final Map<String, String> env;
 
