@@ -245,4 +245,28 @@ class AggregatorConfigTest {
                 dir.resolve("missing").toString()}, Map.of()))
                 .hasMessageContaining("--token-file cannot be read");
     }
+
+    @Test
+    void shouldReadPricesAndTheHourlySettingsAndNameTheirProblemsWithTheOthers(@org.junit.jupiter.api.io.TempDir
+                                                                               java.nio.file.Path dir)
+            throws Exception {
+        java.nio.file.Path good = java.nio.file.Files.writeString(dir.resolve("prices.yaml"),
+                "currency: USD\nprices:\n  - model: llama\n    prompt_per_million: 0.1\n");
+        java.nio.file.Path bad = java.nio.file.Files.writeString(dir.resolve("bad.json"),
+                "{\"currency\":\"usd\",\"prices\":[]}");
+
+        AggregatorConfig config = AggregatorConfig.fromArgs(new String[] {"--prices", good.toString(),
+                "--usage-retention", "30d"}, Map.of("TOKENTAP_HOURLY_GRACE", "2m"));
+
+        assertThat(config.billing().prices().currency()).isEqualTo("USD");
+        assertThat(config.billing().hourlyGrace()).isEqualTo(java.time.Duration.ofMinutes(2));
+        assertThat(config.billing().usageRetention()).isEqualTo(java.time.Duration.ofDays(30));
+        assertThat(AggregatorConfig.fromArgs(new String[0], Map.of()).billing())
+                .isEqualTo(dev.tokentap.aggregator.topology.UsageTopology.Billing.DEFAULT);
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> AggregatorConfig.fromArgs(new String[] {"--prices",
+                        bad.toString(), "--hourly-grace", "soon", "--port", "-1"}, Map.of()))
+                .hasMessageContaining("--prices " + bad + " has 2 problems")
+                .hasMessageContaining("--hourly-grace has a bad value 'soon'")
+                .hasMessageContaining("--port must be 0..65535");
+    }
 }
