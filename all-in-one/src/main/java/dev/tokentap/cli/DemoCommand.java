@@ -40,7 +40,8 @@ final class DemoCommand implements Callable<Integer> {
         LocalTokentap tokentap;
         try {
             tokentap = LocalTokentap.start(new LocalTokentap.Settings(URI.create(sim.baseUrl()), null, dataDir,
-                    listen, local.proxyPort, local.adminPort, local.aggregatorPort, local.embeddedKafkaPort));
+                    listen, local.proxyPort, local.adminPort, local.aggregatorPort, local.embeddedKafkaPort,
+                LocalTokentap.billing(local)));
         } catch (RuntimeException e) {
             sim.close();
             throw e;
@@ -63,6 +64,7 @@ final class DemoCommand implements Callable<Integer> {
                 String.join(", ", DemoTraffic.CLIENTS));
         System.out.print(UsageTable.render(rows));
         System.out.printf("%nLook at:%n"
+                        + "  usage page      %s/%n"
                         + "  usage counters  %s/metrics%n"
                         + "  usage as JSON   %s/api/v1/usage%n"
                         + "  proxy metrics   %s/metrics%n"
@@ -70,7 +72,8 @@ final class DemoCommand implements Callable<Integer> {
                         + "-d '{\"model\":\"%s\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}'%n"
                         + "  usage log       Kafka %s, topic tokentap.usage.v1%n"
                         + "Ctrl-C to stop.%n",
-                tokentap.aggregatorUrl(), tokentap.aggregatorUrl(), tokentap.proxyAdminUrl(), tokentap.proxyUrl(),
+                tokentap.aggregatorUrl(), tokentap.aggregatorUrl(), tokentap.aggregatorUrl(), tokentap.proxyAdminUrl(),
+                tokentap.proxyUrl(),
                 sim.models().get(0), tokentap.kafkaBootstrap());
         Thread.currentThread().join();
         return 0;

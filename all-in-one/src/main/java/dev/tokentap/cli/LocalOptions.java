@@ -28,4 +28,26 @@ final class LocalOptions {
     @Option(names = "--data-dir", description = "where the embedded broker's log and the aggregator's state live "
             + "(env TOKENTAP_DATA_DIR; default: ./tokentap-data for run, ./tokentap-demo-data for demo)")
     Path dataDir;
+
+    @Option(names = "--prices", description = "the aggregator's price list (JSON or YAML; see docs/billing.md); "
+            + "without it no cost is computed (env TOKENTAP_PRICES; default: none)")
+    Path prices;
+
+    @Option(names = "--hourly-grace", defaultValue = "10m", description = "how long after an hour ends its hourly "
+            + "records wait for requests still on their way (env TOKENTAP_HOURLY_GRACE; default: ${DEFAULT-VALUE})")
+    String hourlyGrace;
+
+    @Option(names = "--usage-retention", defaultValue = "90d", description = "how long the hourly sums stay for "
+            + "/api/v1/usage and the usage page (env TOKENTAP_USAGE_RETENTION; default: ${DEFAULT-VALUE})")
+    String usageRetention;
+
+    /** The aggregator's flags these options stand for, read as the aggregator reads them. */
+    java.util.List<String> aggregatorFlags() {
+        java.util.List<String> flags = new java.util.ArrayList<>(java.util.List.of("--hourly-grace", hourlyGrace,
+                "--usage-retention", usageRetention));
+        if (prices != null) {
+            flags.addAll(java.util.List.of("--prices", prices.toString()));
+        }
+        return flags;
+    }
 }

@@ -2,6 +2,7 @@ package dev.tokentap.cli;
 
 import dev.tokentap.aggregator.Aggregator;
 import dev.tokentap.aggregator.AggregatorConfig;
+import dev.tokentap.aggregator.topology.UsageTopology;
 import dev.tokentap.proxy.TapProxy;
 import dev.tokentap.proxy.TapProxyConfig;
 import dev.tokentap.testkit.kafka.EmbeddedKafka;
@@ -23,7 +24,19 @@ final class LocalTokentap implements AutoCloseable {
 
     /** Where everything listens and what it talks to. A null {@code kafka} means: start the embedded broker. */
     record Settings(URI upstream, String kafka, Path dataDir, String listen, int proxyPort, int adminPort,
-                    int aggregatorPort, int embeddedKafkaPort) {
+                    int aggregatorPort, int embeddedKafkaPort, UsageTopology.Billing billing) {
+
+        Settings(URI upstream, String kafka, Path dataDir, String listen, int proxyPort, int adminPort,
+                 int aggregatorPort, int embeddedKafkaPort) {
+            this(upstream, kafka, dataDir, listen, proxyPort, adminPort, aggregatorPort, embeddedKafkaPort,
+                    UsageTopology.Billing.DEFAULT);
+        }
+    }
+
+    /** The billing settings of {@code options}, read and checked as the aggregator reads its own flags. */
+    static UsageTopology.Billing billing(LocalOptions options) {
+        return AggregatorConfig.fromArgs(options.aggregatorFlags().toArray(String[]::new), java.util.Map.of())
+                .billing();
     }
 
     private final EmbeddedKafka embeddedKafka;
@@ -63,6 +76,7 @@ final class LocalTokentap implements AutoCloseable {
                     // callers of a local run are local processes, not pods: never watch whatever cluster a
                     // kubeconfig on this machine points at
                     .kubernetes(AggregatorConfig.KubernetesMode.OFF)
+                    .billing(settings.billing())
                     .build());
             started.add(aggregator);
             TapProxy proxy = TapProxy.start(TapProxyConfig.builder(settings.upstream())

@@ -32,16 +32,18 @@ final class RunCommand implements Callable<Integer> {
     public Integer call() throws InterruptedException {
         Path dataDir = local.dataDir != null ? local.dataDir : Path.of("tokentap-data");
         LocalTokentap tokentap = LocalTokentap.start(new LocalTokentap.Settings(upstream, kafka, dataDir, listen,
-                local.proxyPort, local.adminPort, local.aggregatorPort, local.embeddedKafkaPort));
+                local.proxyPort, local.adminPort, local.aggregatorPort, local.embeddedKafkaPort,
+                LocalTokentap.billing(local)));
         Runtime.getRuntime().addShutdownHook(new Thread(tokentap::close, "tokentap-shutdown"));
         System.out.printf("tokentap is running%n"
                         + "  proxy       %s  -> %s%n"
                         + "  usage       %s/metrics  and  %s/api/v1/usage%n"
+                        + "  usage page  %s/%n"
                         + "  proxy admin %s/metrics%n"
                         + "  kafka       %s  (topic tokentap.usage.v1)%n"
                         + "Ctrl-C to stop.%n",
                 tokentap.proxyUrl(), upstream, tokentap.aggregatorUrl(), tokentap.aggregatorUrl(),
-                tokentap.proxyAdminUrl(), tokentap.kafkaBootstrap());
+                tokentap.aggregatorUrl(), tokentap.proxyAdminUrl(), tokentap.kafkaBootstrap());
         Thread.currentThread().join();
         return 0;
     }
