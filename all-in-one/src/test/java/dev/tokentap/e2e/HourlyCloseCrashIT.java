@@ -50,8 +50,9 @@ import org.junit.jupiter.api.io.TempDir;
  *
  * <p>A first aggregator, its clock set inside the hour, counts the hour's requests and stops cleanly. A second, on
  * the real clock, finds the hour due and writes its records in one transaction; it is killed as soon as a
- * {@code read_uncommitted} reader sees the first of them, with a commit interval long enough that the transaction is
- * almost always still open. A third closes the hour again. Prints a {@code FIGURES} line.
+ * {@code read_uncommitted} reader has seen all of them, with a commit interval long enough that the transaction
+ * (the records, and the hour taken off its open hours) is almost always still open. A third closes the hour again.
+ * Prints a {@code FIGURES} line.
  */
 class HourlyCloseCrashIT {
 
@@ -105,10 +106,12 @@ class HourlyCloseCrashIT {
             try (KafkaConsumer<String, byte[]> uncommitted = consumer("read_uncommitted")) {
                 while (!killed.get()) {
                     for (ConsumerRecord<String, byte[]> r : uncommitted.poll(Duration.ofMillis(20))) {
-                        if (!killed.getAndSet(true)) {
-                            closing.kill();
-                        }
                         seenUncommitted.add(new HourlyUsageCodec().decode(r.value()));
+                    }
+                    // every record of the hour is written, and the open hours removed from its state: the
+                    // transaction holding all of that is still open for up to the commit interval
+                    if (seenUncommitted.size() >= CLIENTS && !killed.getAndSet(true)) {
+                        closing.kill();
                     }
                 }
             } catch (InterruptedException e) {

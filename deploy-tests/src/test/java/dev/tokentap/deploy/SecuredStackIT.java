@@ -74,8 +74,7 @@ class SecuredStackIT {
      * Metrics the dashboard or the rules query that no tokentap process serves yet, and why; each must be absent
      * from /metrics, so that the entry is removed (and the metric checked) once it is served.
      */
-    static final Map<String, String> PENDING = Map.of(
-            "vllm_cost_total", "the cost counter per client and model comes with prices (issue 13)");
+    static final Map<String, String> PENDING = Map.of();
     /** Metrics the dashboard or the rules query that another exporter serves, and which one. */
     static final Map<String, String> EXTERNAL = Map.of(
             "kafka_consumergroup_lag", "Strimzi's Kafka Exporter (Kafka.spec.kafkaExporter in deploy/base/kafka)");
@@ -122,9 +121,14 @@ class SecuredStackIT {
         model = sim.models().get(0);
 
         aggregatorPort = freePort();
+        // a price for every model, so that the dashboard's cost panels have their counter
+        Path prices = java.nio.file.Files.writeString(work.resolve("prices.yaml"),
+                "currency: USD\nprices:\n  - model: \"*\"\n    prompt_per_million: 0.10\n"
+                        + "    completion_per_million: 0.40\n");
         aggregator = JarProcess.start("aggregator", JarProcess.jar("tokentap.aggregatorJar"), List.of(
                         "--listen", "127.0.0.1", "--port", Integer.toString(aggregatorPort),
-                        "--state-dir", work.resolve("aggregator-state").toString(), "--kubernetes", "off"),
+                        "--state-dir", work.resolve("aggregator-state").toString(), "--kubernetes", "off",
+                        "--prices", prices.toString()),
                 kafkaLogin("tokentap-aggregator"), work);
         proxyPort = freePort();
         proxyAdminPort = freePort();
