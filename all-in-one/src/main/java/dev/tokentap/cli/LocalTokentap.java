@@ -65,15 +65,12 @@ final class LocalTokentap implements AutoCloseable {
                     .kubernetes(AggregatorConfig.KubernetesMode.OFF)
                     .build());
             started.add(aggregator);
-            TapProxy proxy = TapProxy.start(TapProxyConfig.builder(settings.upstream())
-                    .kafkaBootstrap(bootstrap)
-                    .listenHost(settings.listen())
-                    .port(settings.proxyPort())
-                    .adminPort(settings.adminPort())
-                    // events wait on disk while the broker is away, and survive a crash of this process
-                    .spool(new TapProxyConfig.Spool(settings.dataDir().resolve("spool"),
-                            TapProxyConfig.Spool.DEFAULT_MAX_BYTES))
-                    .build());
+            // events wait on disk while the broker is away, and survive a crash of this process
+            TapProxy proxy = TapProxy.start(TapProxyConfig.fromArgs("--upstream", settings.upstream().toString(),
+                    "--kafka", bootstrap, "--listen", settings.listen(),
+                    "--port", Integer.toString(settings.proxyPort()),
+                    "--admin-port", Integer.toString(settings.adminPort()),
+                    "--spool-dir", settings.dataDir().resolve("spool").toString()));
             started.add(proxy);
             String host = "0.0.0.0".equals(settings.listen()) ? "localhost" : settings.listen();
             return new LocalTokentap(kafka, proxy, aggregator, host);
@@ -104,7 +101,7 @@ final class LocalTokentap implements AutoCloseable {
 
     /** The Kafka bootstrap address in use: the embedded broker's, or the one given. */
     String kafkaBootstrap() {
-        return embeddedKafka != null ? embeddedKafka.bootstrapServers() : proxy.config().kafkaBootstrap();
+        return embeddedKafka != null ? embeddedKafka.bootstrapServers() : proxy.config().publishing().kafka().bootstrap();
     }
 
     /** Stops the proxy first (it flushes its last events), then the aggregator, then the broker. */

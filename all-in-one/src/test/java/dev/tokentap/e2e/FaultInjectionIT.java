@@ -15,7 +15,6 @@ import dev.tokentap.testkit.sim.VllmSimulator;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.io.IOException;
-import java.net.URI;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -81,19 +80,12 @@ class FaultInjectionIT {
     }
 
     private TapProxy startProxy() {
-        TapProxyConfig config = TapProxyConfig.builder(URI.create(sim.baseUrl()))
-                .kafkaBootstrap(kafka.bootstrapServers())
-                .listenHost("127.0.0.1")
-                .port(0)
-                .adminPort(0)
-                .apiKeyHashSecret("fault-injection")
-                .proxyHost("tap-faults")
-                .spool(new TapProxyConfig.Spool(spoolDir, TapProxyConfig.Spool.DEFAULT_MAX_BYTES))
-                .build();
+        TapProxyConfig config = ProxyConfigs.loopback(sim.baseUrl(), kafka.bootstrapServers(),
+                "--api-key-hash-secret", "fault-injection", "--proxy-host", "tap-faults",
+                "--spool-dir", spoolDir.toString());
         proxyRegistry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
         return TapProxy.start(config, proxyRegistry, metrics -> {
-            publisher = SpoolingUsagePublisher.create(config.kafkaBootstrap(), config.topic(), "tap-faults",
-                    Map.of(), config.publishQueue(), spoolDir, config.spool().maxBytes(), metrics);
+            publisher = SpoolingUsagePublisher.create(config.publishing(), "tap-faults", metrics);
             return publisher;
         });
     }

@@ -16,7 +16,6 @@ import dev.tokentap.event.EnrichedUsageEvent;
 import dev.tokentap.event.EnrichedUsageEventCodec;
 import dev.tokentap.event.Topics;
 import dev.tokentap.proxy.TapProxy;
-import dev.tokentap.proxy.TapProxyConfig;
 import dev.tokentap.testkit.kafka.KafkaExtension;
 import dev.tokentap.testkit.kafka.TestKafka;
 import dev.tokentap.testkit.metrics.PrometheusText;
@@ -109,14 +108,8 @@ class KubernetesIdentityIT {
                 .topicPartitions(3)
                 .build(), pods);
         toClose.add(aggregator::close);
-        TapProxy proxy = TapProxy.start(TapProxyConfig.builder(URI.create(sim.baseUrl()))
-                .kafkaBootstrap(kafka.bootstrapServers())
-                .listenHost("127.0.0.1")
-                .port(0)
-                .adminPort(0)
-                .apiKeyHashSecret("k8s-identity-secret")
-                .proxyHost("tap-k8s")
-                .build());
+        TapProxy proxy = TapProxy.start(ProxyConfigs.loopback(sim.baseUrl(), kafka.bootstrapServers(),
+                "--api-key-hash-secret", "k8s-identity-secret", "--proxy-host", "tap-k8s"));
         toClose.add(proxy::close);
         String metricsUrl = "http://127.0.0.1:" + aggregator.port() + "/metrics";
         await().atMost(Duration.ofSeconds(60)).until(() -> get("http://127.0.0.1:" + aggregator.port() + "/readyz")

@@ -264,6 +264,8 @@ public final class Cli {
         commandLine.setCaseInsensitiveEnumValuesAllowed(true);
         CommandSpec spec = commandLine.getCommandSpec();
         spec.parser().collectErrors(true);
+        // the last of an option given twice wins, as in most Unix tools
+        spec.parser().overwrittenOptionsAllowed(true);
         spec.mixinStandardHelpOptions(true);
         spec.versionProvider(() -> new String[] {spec.qualifiedName() + " " + Version.VERSION});
         spec.usageMessage().width(USAGE_WIDTH).sortOptions(false).abbreviateSynopsis(true);

@@ -6,7 +6,6 @@ import dev.tokentap.testkit.sim.VllmSimulator;
 import dev.tokentap.testkit.metrics.PrometheusText;
 import java.io.IOException;
 import java.net.ServerSocket;
-import java.net.URI;
 import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.Map;
@@ -22,12 +21,9 @@ class KafkaUnreachableIT {
             closedPort = socket.getLocalPort();
         }
         try (VllmSimulator simulator = VllmSimulator.builder().build().start()) {
-            TapProxy proxy = TapProxy.start(TapProxyConfig.builder(URI.create(simulator.baseUrl()))
-                    .listenHost("127.0.0.1").port(0).adminPort(0).proxyHost("kafka-down-it").apiKeyHashSecret("x")
-                    .kafkaBootstrap("127.0.0.1:" + closedPort)
-                    .kafkaProperties(Map.of("max.block.ms", "10000"))
-                    .publishQueue(2)
-                    .build());
+            TapProxy proxy = TapProxy.start(ProxyConfigs.loopback(Map.of("TOKENTAP_KAFKA_MAX_BLOCK_MS", "10000"),
+                    simulator.baseUrl(), "--proxy-host", "kafka-down-it", "--api-key-hash-secret", "x",
+                    "--kafka", "127.0.0.1:" + closedPort, "--publish-queue", "2"));
             try {
                 String base = "http://127.0.0.1:" + proxy.port();
                 for (int i = 0; i < 6; i++) {
