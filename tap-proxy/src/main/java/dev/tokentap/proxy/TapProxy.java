@@ -37,13 +37,14 @@ public final class TapProxy implements AutoCloseable {
     private final boolean ownsRegistry;
     private final JvmGcMetrics gcMetrics;
     private final UsagePublisher publisher;
+    private final KafkaDeliveryWatch kafkaWatch;
     private final AdminServer admin;
     private final ProxyServer proxy;
     private volatile boolean ready;
     private volatile boolean closed;
 
     private TapProxy(TapProxyConfig config, PrometheusMeterRegistry registry, boolean ownsRegistry,
-                     Function<ProxyMetrics, UsagePublisher> publisherFactory) {
+                     Function<ProxyMetrics, UsagePublisher> publisherFactory, Duration kafkaWarnAfter) {
         this.config = config;
         this.registry = registry;
         this.ownsRegistry = ownsRegistry;
@@ -59,6 +60,8 @@ public final class TapProxy implements AutoCloseable {
         }
         ProxyMetrics metrics = new ProxyMetrics(registry);
         this.publisher = publisherFactory.apply(metrics);
+        this.kafkaWatch = KafkaDeliveryWatch.start(registry, config.publishing().kafka().bootstrap(),
+                kafkaWarnAfter);
         AdminServer startedAdmin = null;
         ProxyServer startedProxy = null;
         try {
@@ -70,6 +73,7 @@ public final class TapProxy implements AutoCloseable {
             if (startedAdmin != null) {
                 startedAdmin.stop();
             }
+            kafkaWatch.close();
             publisher.close(Duration.ofSeconds(1));
             if (gcMetrics != null) {
                 gcMetrics.close();
@@ -90,7 +94,7 @@ public final class TapProxy implements AutoCloseable {
      */
     public static TapProxy start(TapProxyConfig config) {
         return new TapProxy(config, new PrometheusMeterRegistry(PrometheusConfig.DEFAULT), true,
-                metrics -> publisher(config, metrics));
+                metrics -> publisher(config, metrics), KafkaDeliveryWatch.WARN_AFTER);
     }
 
     /** The Kafka publisher the config asks for: through the disk spool if it has one, else from memory. */
@@ -111,7 +115,13 @@ public final class TapProxy implements AutoCloseable {
      */
     public static TapProxy start(TapProxyConfig config, PrometheusMeterRegistry registry,
                                  Function<ProxyMetrics, UsagePublisher> publisherFactory) {
-        return new TapProxy(config, registry, false, publisherFactory);
+        return new TapProxy(config, registry, false, publisherFactory, KafkaDeliveryWatch.WARN_AFTER);
+    }
+
+    /** As {@link #start(TapProxyConfig)}, warning of an unreachable Kafka after {@code kafkaWarnAfter} (tests). */
+    static TapProxy start(TapProxyConfig config, Duration kafkaWarnAfter) {
+        return new TapProxy(config, new PrometheusMeterRegistry(PrometheusConfig.DEFAULT), true,
+                metrics -> publisher(config, metrics), kafkaWarnAfter);
     }
 
     /** Starts everything with a given publisher and registry (tests). */
@@ -170,6 +180,7 @@ public final class TapProxy implements AutoCloseable {
         } finally {
             // after the proxy: the events of exchanges it ended are in the queue now
             publisher.close(publishTimeout);
+            kafkaWatch.close();
             admin.stop();
             if (gcMetrics != null) {
                 gcMetrics.close();
