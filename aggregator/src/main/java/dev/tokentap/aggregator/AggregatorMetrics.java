@@ -3,6 +3,7 @@ package dev.tokentap.aggregator;
 import dev.tokentap.aggregator.k8s.PodDirectory;
 import dev.tokentap.aggregator.topology.LatencyHistogram;
 import dev.tokentap.aggregator.topology.UsageLabels;
+import dev.tokentap.aggregator.topology.UsageTopology;
 import dev.tokentap.aggregator.topology.UsageTotals;
 import dev.tokentap.event.UsageEventDecodeException;
 import io.micrometer.core.instrument.Counter;
@@ -39,7 +40,7 @@ import org.apache.kafka.streams.KafkaStreams;
  * The aggregator's metrics: meter names and tag keys in one place, the usage counter families built from the
  * totals store at scrape time, and the aggregator's own meters. The registry is passed in.
  */
-public final class AggregatorMetrics {
+public final class AggregatorMetrics implements UsageTopology.Observer {
 
     // usage families: the names of vllm-token-stats, so its dashboards carry over; exposed with a _total suffix
     public static final String PROMPT_TOKENS = "vllm_prompt_tokens";
@@ -100,11 +101,13 @@ public final class AggregatorMetrics {
     }
 
     /** Counts one event dropped as a copy of one already counted. */
+    @Override
     public void duplicate() {
         duplicates.increment();
     }
 
     /** Counts one usage record that could not be decoded. */
+    @Override
     public void decodeFailure(String reason) {
         decodeFailureCounter(reason != null && DECODE_REASONS.contains(reason) ? reason : OTHER_REASON).increment();
     }

@@ -55,15 +55,11 @@ final class LocalTokentap implements AutoCloseable {
                 started.add(kafka);
                 bootstrap = kafka.bootstrapServers();
             }
-            Aggregator aggregator = Aggregator.start(AggregatorConfig.builder()
-                    .kafka(bootstrap)
-                    .listen(settings.listen())
-                    .port(settings.aggregatorPort())
-                    .stateDir(settings.dataDir().resolve("aggregator"))
-                    // callers of a local run are local processes, not pods: never watch whatever cluster a
-                    // kubeconfig on this machine points at
-                    .kubernetes(AggregatorConfig.KubernetesMode.OFF)
-                    .build());
+            // callers of a local run are local processes, not pods: never watch whatever cluster a kubeconfig on
+            // this machine points at
+            Aggregator aggregator = Aggregator.start(AggregatorConfig.fromArgs("--kafka", bootstrap,
+                    "--listen", settings.listen(), "--port", Integer.toString(settings.aggregatorPort()),
+                    "--state-dir", settings.dataDir().resolve("aggregator").toString(), "--kubernetes", "off"));
             started.add(aggregator);
             // events wait on disk while the broker is away, and survive a crash of this process
             TapProxy proxy = TapProxy.start(TapProxyConfig.fromArgs("--upstream", settings.upstream().toString(),

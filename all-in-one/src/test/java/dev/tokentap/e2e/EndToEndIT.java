@@ -84,13 +84,8 @@ class EndToEndIT {
     }
 
     private Aggregator startAggregator(TestKafka kafka) {
-        return Aggregator.start(AggregatorConfig.builder()
-                .kafka(kafka.bootstrapServers())
-                .listen("127.0.0.1")
-                .port(0)
-                .stateDir(stateDir)
-                .topicPartitions(3)
-                .build());
+        return Aggregator.start(AggregatorConfig.fromArgs("--kafka", kafka.bootstrapServers(), "--listen", "127.0.0.1", "--port", "0",
+                "--state-dir", stateDir.toString(), "--topic-partitions", "3"));
     }
 
     @AfterEach

@@ -67,14 +67,8 @@ class FaultInjectionIT {
         kafka = EmbeddedKafka.builder().dataDir(kafkaDir).partitions(3).build().start();
         ledger = new UsageLedger(kafka.bootstrapServers());
         sim = VllmSimulator.builder().host("127.0.0.1").port(0).itl(Duration.ofMillis(1)).build().start();
-        aggregator = Aggregator.start(AggregatorConfig.builder()
-                .kafka(kafka.bootstrapServers())
-                .listen("127.0.0.1")
-                .port(0)
-                .stateDir(stateDir)
-                .topicPartitions(3)
-                .kubernetes(AggregatorConfig.KubernetesMode.OFF)
-                .build());
+        aggregator = Aggregator.start(AggregatorConfig.fromArgs("--kafka", kafka.bootstrapServers(), "--listen", "127.0.0.1", "--port", "0",
+                "--state-dir", stateDir.toString(), "--topic-partitions", "3", "--kubernetes", "off"));
         assertThat(aggregator.awaitRunning(WAIT)).isTrue();
         proxy = startProxy();
     }
@@ -145,14 +139,8 @@ class FaultInjectionIT {
     @Test
     void shouldKeepTheSumOverTwoAggregatorsExactWhenOneStops(@TempDir Path secondStateDir) throws Exception {
         // given two aggregators sharing the work
-        Aggregator second = Aggregator.start(AggregatorConfig.builder()
-                .kafka(kafka.bootstrapServers())
-                .listen("127.0.0.1")
-                .port(0)
-                .stateDir(secondStateDir)
-                .topicPartitions(3)
-                .kubernetes(AggregatorConfig.KubernetesMode.OFF)
-                .build());
+        Aggregator second = Aggregator.start(AggregatorConfig.fromArgs("--kafka", kafka.bootstrapServers(), "--listen", "127.0.0.1", "--port", "0",
+                "--state-dir", secondStateDir.toString(), "--topic-partitions", "3", "--kubernetes", "off"));
         others.add(second);
         assertThat(second.awaitRunning(WAIT)).isTrue();
         send(30);

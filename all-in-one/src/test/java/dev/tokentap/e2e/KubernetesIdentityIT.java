@@ -100,13 +100,8 @@ class KubernetesIdentityIT {
         String model = sim.models().get(0);
         InformerPodDirectory pods = InformerPodDirectory.start(kubernetes, new InformerPodDirectory.Settings(
                 List.of(), List.of(), Duration.ofMinutes(10)), Clock.systemUTC());
-        Aggregator aggregator = Aggregator.start(AggregatorConfig.builder()
-                .kafka(kafka.bootstrapServers())
-                .listen("127.0.0.1")
-                .port(0)
-                .stateDir(stateDir)
-                .topicPartitions(3)
-                .build(), pods);
+        Aggregator aggregator = Aggregator.start(AggregatorConfig.fromArgs("--kafka", kafka.bootstrapServers(), "--listen", "127.0.0.1", "--port", "0",
+                "--state-dir", stateDir.toString(), "--topic-partitions", "3"), pods);
         toClose.add(aggregator::close);
         TapProxy proxy = TapProxy.start(ProxyConfigs.loopback(sim.baseUrl(), kafka.bootstrapServers(),
                 "--api-key-hash-secret", "k8s-identity-secret", "--proxy-host", "tap-k8s"));

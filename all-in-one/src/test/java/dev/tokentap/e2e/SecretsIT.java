@@ -63,9 +63,8 @@ class SecretsIT {
         HttpClient http = HttpClient.newHttpClient();
         try (EmbeddedKafka kafka = EmbeddedKafka.builder().dataDir(kafkaDir).partitions(3).build().start();
              VllmSimulator sim = VllmSimulator.builder().host("127.0.0.1").port(0).build().start()) {
-            Aggregator aggregator = Aggregator.start(AggregatorConfig.builder()
-                    .kafka(kafka.bootstrapServers()).listen("127.0.0.1").port(0).stateDir(stateDir)
-                    .topicPartitions(3).kubernetes(AggregatorConfig.KubernetesMode.OFF).build());
+            Aggregator aggregator = Aggregator.start(AggregatorConfig.fromArgs("--kafka", kafka.bootstrapServers(), "--listen", "127.0.0.1", "--port", "0",
+                "--state-dir", stateDir.toString(), "--topic-partitions", "3", "--kubernetes", "off"));
             TapProxy proxy = TapProxy.start(ProxyConfigs.loopback(sim.baseUrl(), kafka.bootstrapServers(),
                     "--api-key-hash-secret", "secrets-it-hash-key", "--proxy-host", "tap-secrets",
                     "--spool-dir", spoolDir.toString()));

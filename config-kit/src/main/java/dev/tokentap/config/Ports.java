@@ -3,11 +3,30 @@ package dev.tokentap.config;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
+import picocli.CommandLine.ITypeConverter;
+import picocli.CommandLine.TypeConversionException;
 
 /** Checks before a process starts anything that the ports it is told to take are free. */
 public final class Ports {
 
     private Ports() {
+    }
+
+    /** Reads a TCP port, 0 to 65535 (0 picks a free one): {@code converter = Ports.Converter.class}. */
+    public static final class Converter implements ITypeConverter<Integer> {
+        @Override
+        public Integer convert(String value) {
+            int port;
+            try {
+                port = Integer.parseInt(value.strip());
+            } catch (NumberFormatException e) {
+                throw new TypeConversionException("'" + value + "' is not a port");
+            }
+            if (port < 0 || port > 65_535) {
+                throw new TypeConversionException("must be between 0 and 65535, got " + port);
+            }
+            return port;
+        }
     }
 
     /**

@@ -54,14 +54,19 @@ public final class Problems {
                 option + " must be 1 to 249 letters, digits, '.', '_' or '-', got '" + name + "'");
     }
 
-    /** Builds a part of the configuration; its problems join these, and null stands for it when it had any. */
+    /**
+     * Builds a part of the configuration; its problems join these, and null stands for it when it had any. A part
+     * that refuses its values with a plain {@link IllegalArgumentException} adds its message.
+     */
     public <T> T collect(Supplier<T> part) {
         try {
             return part.get();
         } catch (ConfigException e) {
             problems.addAll(e.problems());
-            return null;
+        } catch (IllegalArgumentException e) {
+            problems.add(e.getMessage());
         }
+        return null;
     }
 
     public boolean isEmpty() {

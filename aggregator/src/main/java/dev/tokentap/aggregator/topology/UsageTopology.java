@@ -13,7 +13,6 @@ import java.nio.charset.StandardCharsets;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.Objects;
-import java.util.function.Consumer;
 import org.apache.kafka.common.serialization.Serdes;
 import org.apache.kafka.common.utils.Bytes;
 import org.apache.kafka.streams.StreamsBuilder;
@@ -58,8 +57,10 @@ public final class UsageTopology {
     public static final String BY_LABELS = "usage-by-labels";
     /** The window store of event ids seen, for de-duplication. */
     public static final String EVENT_IDS_STORE = EventDeduplicator.STORE;
+    /** How long, in hours, an {@code event_id} is remembered unless configured otherwise. */
+    public static final int DEFAULT_DEDUP_RETENTION_HOURS = 24;
     /** How long an {@code event_id} is remembered unless configured otherwise. */
-    public static final Duration DEFAULT_DEDUP_RETENTION = Duration.ofHours(24);
+    public static final Duration DEFAULT_DEDUP_RETENTION = Duration.ofHours(DEFAULT_DEDUP_RETENTION_HOURS);
     /** Header on a DLQ record: why it could not be decoded ({@link UsageEventDecodeException#reason()}). */
     public static final String DLQ_REASON_HEADER = "tokentap_dlq_reason";
 
@@ -69,60 +70,71 @@ public final class UsageTopology {
     }
 
     /**
-     * The topology.
-     *
-     * @param topics         where to read usage, write enriched records and send unreadable records
-     * @param pods           who held a client address when; looked up once per event on a stream thread
-     * @param identities     names the client from the event and its pod
-     * @param clock          the time of an event that carries no {@code started_at}
-     * @param decodeFailures told the reason of every record that could not be decoded (for a metric); it runs on
-     *                       a stream thread, so it must be quick and thread-safe
-     */
-    public static Topology build(Topics topics, PodDirectory pods, IdentityResolver identities, Clock clock,
-                                 Consumer<String> decodeFailures) {
-        return build(topics, pods, identities, clock, decodeFailures, DEFAULT_MODEL_SERIES_CAP,
-                DEFAULT_DEDUP_RETENTION, () -> { });
-    }
-
-    /**
-     * The topology, with at most {@code modelSeriesCap} distinct {@code model} labels per stream task.
-     *
-     * @see #build(Topics, PodDirectory, IdentityResolver, Clock, Consumer)
-     */
-    public static Topology build(Topics topics, PodDirectory pods, IdentityResolver identities, Clock clock,
-                                 Consumer<String> decodeFailures, int modelSeriesCap) {
-        return build(topics, pods, identities, clock, decodeFailures, modelSeriesCap, DEFAULT_DEDUP_RETENTION,
-                () -> { });
-    }
-
-    /**
-     * The topology, dropping every copy of an {@code event_id} after the first seen within {@code dedupRetention}.
-     *
-     * @see #build(Topics, PodDirectory, IdentityResolver, Clock, Consumer, int, Duration, Runnable)
-     */
-    public static Topology build(Topics topics, PodDirectory pods, IdentityResolver identities, Clock clock,
-                                 Consumer<String> decodeFailures, Duration dedupRetention, Runnable duplicates) {
-        return build(topics, pods, identities, clock, decodeFailures, DEFAULT_MODEL_SERIES_CAP, dedupRetention,
-                duplicates);
-    }
-
-    /**
-     * The topology with every setting.
+     * The limits the topology keeps to.
      *
      * @param modelSeriesCap at most this many distinct {@code model} labels per stream task; later ones count as
      *                       {@code other}
      * @param dedupRetention how long an {@code event_id} is remembered; a copy seen within it is dropped
-     * @param duplicates     told of every event dropped as a copy (for a metric); runs on a stream thread
-     * @see #build(Topics, PodDirectory, IdentityResolver, Clock, Consumer)
+     */
+    public record Limits(int modelSeriesCap, Duration dedupRetention) {
+
+        /** The defaults of the aggregator's flags. */
+        public static final Limits DEFAULT = new Limits(DEFAULT_MODEL_SERIES_CAP, DEFAULT_DEDUP_RETENTION);
+
+        public Limits {
+            if (modelSeriesCap < 1) {
+                throw new IllegalArgumentException("modelSeriesCap must be at least 1, got " + modelSeriesCap);
+            }
+            Objects.requireNonNull(dedupRetention, "dedupRetention");
+        }
+
+        public Limits withModelSeriesCap(int cap) {
+            return new Limits(cap, dedupRetention);
+        }
+
+        public Limits withDedupRetention(Duration retention) {
+            return new Limits(modelSeriesCap, retention);
+        }
+    }
+
+    /**
+     * Told what the topology does with records, for metrics. Called on stream threads: quick and thread-safe. A
+     * task retried under exactly-once may tell the same record again.
+     */
+    public interface Observer {
+
+        /** Tells nothing. */
+        Observer NONE = new Observer() {
+        };
+
+        /** A record could not be decoded and went to the DLQ, for {@code reason}. */
+        default void decodeFailure(String reason) {
+        }
+
+        /** An event was dropped as a copy of one already counted. */
+        default void duplicate() {
+        }
+    }
+
+    /**
+     * The topology.
+     *
+     * @param topics     where to read usage, write enriched records and send unreadable records
+     * @param pods       who held a client address when; looked up once per event on a stream thread
+     * @param identities names the client from the event and its pod
+     * @param clock      the time of an event that carries no {@code started_at}
+     * @param limits     series caps and de-duplication retention
+     * @param observer   told of decode failures and duplicates
      */
     public static Topology build(Topics topics, PodDirectory pods, IdentityResolver identities, Clock clock,
-                                 Consumer<String> decodeFailures, int modelSeriesCap, Duration dedupRetention,
-                                 Runnable duplicates) {
+                                 Limits limits, Observer observer) {
         Objects.requireNonNull(topics, "topics");
         Objects.requireNonNull(pods, "pods");
         Objects.requireNonNull(identities, "identities");
         Objects.requireNonNull(clock, "clock");
-        Objects.requireNonNull(decodeFailures, "decodeFailures");
+        Objects.requireNonNull(limits, "limits");
+        Objects.requireNonNull(observer, "observer");
+        Duration dedupRetention = limits.dedupRetention();
         StreamsBuilder builder = new StreamsBuilder();
         builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(ADMITTED_MODELS_STORE),
                 Serdes.String(), Serdes.Long()));
@@ -130,7 +142,7 @@ public final class UsageTopology {
 
         KStream<byte[], Decoded> decoded = builder
                 .stream(topics.usage(), Consumed.with(Serdes.ByteArray(), Serdes.ByteArray()).withName("usage-source"))
-                .processValues(() -> new DecodeProcessor(decodeFailures), Named.as("decode"));
+                .processValues(() -> new DecodeProcessor(observer), Named.as("decode"));
 
         var branches = decoded.split(Named.as("decoded-"))
                 .branch((key, value) -> value.event() == null, Branched.as("failed"))
@@ -141,7 +153,7 @@ public final class UsageTopology {
                 .to(topics.dlq(), Produced.with(Serdes.ByteArray(), Serdes.ByteArray()).withName("dlq-sink"));
 
         KStream<byte[], EnrichedUsageEvent> enriched = branches.get("decoded-ok")
-                .processValues(() -> new EventDeduplicator(dedupRetention, duplicates), Named.as("dedup"),
+                .processValues(() -> new EventDeduplicator(dedupRetention, observer::duplicate), Named.as("dedup"),
                         EventDeduplicator.STORE)
                 .mapValues(Decoded::event, Named.as("event"))
                 .mapValues(event -> enrich(event, pods, identities, clock), Named.as("enrich"));
@@ -152,7 +164,7 @@ public final class UsageTopology {
 
         // only the copy that goes to the totals has its model capped: the enriched record keeps the real one.
         // The repartition topic carries the labels in its key and only the counted part of the event
-        enriched.processValues(() -> new ModelSeriesCap(modelSeriesCap), Named.as("cap-models"), ADMITTED_MODELS_STORE)
+        enriched.processValues(() -> new ModelSeriesCap(limits.modelSeriesCap()), Named.as("cap-models"), ADMITTED_MODELS_STORE)
                 .process(KeyByLabels::new, Named.as("key-by-labels"))
                 .groupByKey(Grouped.with(BY_LABELS, JsonSerde.labels(), new CountedUsageSerde()))
                 .aggregate(() -> UsageTotals.EMPTY, (labels, event, totals) -> totals.add(event),
@@ -197,11 +209,11 @@ public final class UsageTopology {
     /** Decodes; on failure tags the record with the reason and keeps its bytes for the DLQ. Never throws. */
     private static final class DecodeProcessor implements FixedKeyProcessor<byte[], byte[], Decoded> {
         private final UsageEventCodec codec = new UsageEventCodec();
-        private final Consumer<String> decodeFailures;
+        private final Observer observer;
         private FixedKeyProcessorContext<byte[], Decoded> context;
 
-        DecodeProcessor(Consumer<String> decodeFailures) {
-            this.decodeFailures = decodeFailures;
+        DecodeProcessor(Observer observer) {
+            this.observer = observer;
         }
 
         @Override
@@ -214,7 +226,7 @@ public final class UsageTopology {
             try {
                 context.forward(record.withValue(new Decoded(codec.decode(record.value()), null)));
             } catch (UsageEventDecodeException e) {
-                decodeFailures.accept(e.reason());
+                observer.decodeFailure(e.reason());
                 if (LOG.isDebugEnabled()) {
                     context.recordMetadata().ifPresent(m -> LOG.debug(
                             "usage record not decodable topic={} partition={} offset={} reason={} error={}",

@@ -61,6 +61,17 @@ class UsageTopologyTest {
 
     private final List<String> decodeFailures = new ArrayList<>();
     private final AtomicInteger duplicates = new AtomicInteger();
+    private final UsageTopology.Observer observer = new UsageTopology.Observer() {
+        @Override
+        public void decodeFailure(String reason) {
+            decodeFailures.add(reason);
+        }
+
+        @Override
+        public void duplicate() {
+            duplicates.incrementAndGet();
+        }
+    };
     private final EnrichedUsageEventCodec enrichedCodec = new EnrichedUsageEventCodec();
     private TestOutputTopic<String, byte[]> enriched;
     private TopologyTestDriver driver;
@@ -76,8 +87,8 @@ class UsageTopologyTest {
         props.put(StreamsConfig.STATE_DIR_CONFIG, stateDir.toString());
         props.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, StreamsConfig.EXACTLY_ONCE_V2);
         driver = new TopologyTestDriver(UsageTopology.build(TOPICS, new StaticPodDirectory(Map.of(POD_IP, RANKER)),
-                IdentityResolver.DEFAULT, CLOCK, decodeFailures::add, DEDUP_RETENTION, duplicates::incrementAndGet),
-                props);
+                IdentityResolver.DEFAULT, CLOCK, UsageTopology.Limits.DEFAULT.withDedupRetention(DEDUP_RETENTION),
+                observer), props);
         enriched = driver.createOutputTopic(TOPICS.enriched(), new StringDeserializer(), new ByteArrayDeserializer());
         usage = driver.createInputTopic(TOPICS.usage(), new ByteArraySerializer(), new ByteArraySerializer());
         dlq = driver.createOutputTopic(TOPICS.dlq(), new ByteArrayDeserializer(), new ByteArrayDeserializer());
@@ -192,7 +203,7 @@ class UsageTopologyTest {
                 .containsExactly(
                         org.assertj.core.groups.Tuple.tuple("/v1/chat/completions", 7L),
                         org.assertj.core.groups.Tuple.tuple("/v1/completions", 8L),
-                        org.assertj.core.groups.Tuple.tuple(MeteredRoutes.OTHER, 11L));
+                        org.assertj.core.groups.Tuple.tuple(dev.tokentap.event.Routes.OTHER, 11L));
     }
 
     @Test
@@ -239,7 +250,7 @@ class UsageTopologyTest {
     void shouldKeepTotalsInAPersistentStoreWithAChangelog() {
         assertThat(totals.persistent()).isTrue();
         String description = UsageTopology.build(TOPICS, PodDirectory.NONE, IdentityResolver.DEFAULT, CLOCK,
-                r -> { }).describe().toString();
+                UsageTopology.Limits.DEFAULT, UsageTopology.Observer.NONE).describe().toString();
         assertThat(description).contains(UsageTopology.TOTALS_STORE)
                 .contains(UsageTopology.BY_LABELS + "-repartition");
     }
@@ -334,7 +345,8 @@ class UsageTopologyTest {
     @Test
     void shouldKeepCountingAnAdmittedModelUnderItsOwnNameAfterTheCapIsReached() {
         TopologyTestDriver small = new TopologyTestDriver(UsageTopology.build(TOPICS, PodDirectory.NONE,
-                IdentityResolver.DEFAULT, CLOCK, r -> { }, 2), props("small"));
+                IdentityResolver.DEFAULT, CLOCK, UsageTopology.Limits.DEFAULT.withModelSeriesCap(2),
+                UsageTopology.Observer.NONE), props("small"));
         try (small) {
             TestInputTopic<byte[], byte[]> in = small.createInputTopic(TOPICS.usage(), new ByteArraySerializer(),
                     new ByteArraySerializer());
@@ -454,7 +466,7 @@ class UsageTopologyTest {
         var ids = driver.getWindowStore(UsageTopology.EVENT_IDS_STORE);
         assertThat(ids.persistent()).isTrue();
         String description = UsageTopology.build(TOPICS, PodDirectory.NONE, IdentityResolver.DEFAULT, CLOCK,
-                r -> { }).describe().toString();
+                UsageTopology.Limits.DEFAULT, UsageTopology.Observer.NONE).describe().toString();
         assertThat(description).contains(UsageTopology.EVENT_IDS_STORE);
     }
 
