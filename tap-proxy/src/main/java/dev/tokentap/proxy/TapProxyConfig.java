@@ -8,6 +8,7 @@ import dev.tokentap.proxy.http.ClientLimits;
 import dev.tokentap.proxy.http.Metering;
 import dev.tokentap.proxy.http.Upstream;
 import dev.tokentap.proxy.publish.Publishing;
+import java.net.URI;
 import java.util.Map;
 
 /**
@@ -30,10 +31,13 @@ public record TapProxyConfig(String listen, int port, Upstream upstream, ClientL
 
     /** Checks what is the whole's to check; each part was checked where it was built. */
     public TapProxyConfig {
-        new Problems().required("--listen", listen).port("--port", port)
-                .check(port == 0 || admin == null || port != admin.port(),
-                        "--port and --admin-port must differ, both are " + port)
-                .throwIfAny();
+        new Problems().required("--listen", listen).port("--port", port).throwIfAny();
+    }
+
+    /** The same configuration in front of another upstream (the demo's simulator, once it listens). */
+    public TapProxyConfig withUpstream(URI url) {
+        return new TapProxyConfig(listen, port, new Upstream(url, upstream.connectTimeout(), upstream.timeout()),
+                clients, metering, publishing, admin);
     }
 
     /**

@@ -5,6 +5,7 @@ import dev.tokentap.config.EnvAlias;
 import dev.tokentap.config.KafkaClients;
 import dev.tokentap.config.KafkaOptions;
 import dev.tokentap.config.ListenOption;
+import dev.tokentap.config.Ports;
 import dev.tokentap.config.Problems;
 import dev.tokentap.config.Secret;
 import dev.tokentap.config.Sizes;
@@ -39,7 +40,7 @@ public final class TapProxyOptions implements Configurable<TapProxyConfig> {
     @Mixin public ListenOption listen;
 
     @Option(names = "--port", paramLabel = "PORT", defaultValue = "" + TapProxyConfig.DEFAULT_PORT,
-            description = "proxy port; 0 picks a free one")
+            converter = Ports.Converter.class, description = "proxy port; 0 picks a free one")
     int port;
 
     @Mixin public AdminOptions admin;
@@ -62,6 +63,8 @@ public final class TapProxyOptions implements Configurable<TapProxyConfig> {
         Metering meteringRecord = problems.collect(metering::toRecord);
         Publishing publishingRecord = problems.collect(() -> publishing.toRecord(kafka.clients(), kafka.topic(), spool));
         Admin adminRecord = problems.collect(() -> admin.toRecord(listen.address()));
+        problems.check(port == 0 || adminRecord == null || port != adminRecord.port(),
+                "--port and --admin-port must differ, both are " + port);
         // built even when a part failed, so that its own checks are reported with the parts'
         TapProxyConfig config = problems.collect(() -> new TapProxyConfig(listen.address(), port, upstreamRecord,
                 limits, meteringRecord, publishingRecord, adminRecord));
@@ -97,7 +100,8 @@ public final class TapProxyOptions implements Configurable<TapProxyConfig> {
     /** The admin port. */
     public static final class AdminOptions {
         @Option(names = "--admin-port", paramLabel = "PORT", defaultValue = "" + TapProxyConfig.DEFAULT_ADMIN_PORT,
-                description = "admin port: /metrics, /healthz, /readyz; 0 picks a free one")
+                converter = Ports.Converter.class, description = "admin port: /metrics, /healthz, /readyz; 0 picks a "
+                + "free one")
         int port;
 
         @Option(names = "--admin-listen", paramLabel = "ADDRESS",
