@@ -97,7 +97,8 @@ class KafkaUnreachableIT {
                     await().atMost(Duration.ofSeconds(90)).untilAsserted(() -> assertThat(lines.list)
                             .anySatisfy(line -> {
                                 assertThat(line.getLevel()).isEqualTo(Level.INFO);
-                                assertThat(line.getFormattedMessage()).startsWith("kafka reachable again");
+                                assertThat(line.getFormattedMessage()).startsWith("kafka reachable again")
+                                        .contains("kafka=" + kafka.bootstrapServers());
                             }));
                     assertThat(lines.list).filteredOn(line -> line.getLevel() == Level.WARN).hasSize(1);
                     proxy.close(Duration.ofSeconds(5));
