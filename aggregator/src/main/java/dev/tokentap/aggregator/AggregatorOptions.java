@@ -117,7 +117,7 @@ public final class AggregatorOptions implements Configurable<AggregatorConfig> {
     /** How callers are named, apart from Kubernetes. */
     public static final class IdentityOptions {
         @Option(names = "--identity-precedence", paramLabel = "SIGNAL,…",
-                defaultValue = "tenant,workload,api_key,address",
+                defaultValue = IdentityResolver.DEFAULT_PRECEDENCE_TEXT,
                 description = "what names a client, first present wins: tenant (header), workload (Kubernetes), "
                         + "api_key (alias), address")
         String precedence;

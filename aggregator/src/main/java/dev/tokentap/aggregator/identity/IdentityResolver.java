@@ -54,9 +54,10 @@ public final class IdentityResolver {
         }
     }
 
+    /** The default precedence as {@code --identity-precedence} reads it. */
+    public static final String DEFAULT_PRECEDENCE_TEXT = "tenant,workload,api_key,address";
     /** The default precedence: tenant header, then Kubernetes workload, then API-key alias, then address. */
-    public static final List<Signal> DEFAULT_PRECEDENCE = List.of(Signal.TENANT, Signal.WORKLOAD, Signal.API_KEY,
-            Signal.ADDRESS);
+    public static final List<Signal> DEFAULT_PRECEDENCE = parsePrecedence(DEFAULT_PRECEDENCE_TEXT);
 
     /** Resolves with the default precedence and no aliases: what a process without identity settings uses. */
     public static final IdentityResolver DEFAULT = new IdentityResolver(DEFAULT_PRECEDENCE, Map.of());
