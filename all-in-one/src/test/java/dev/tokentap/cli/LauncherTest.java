@@ -160,9 +160,11 @@ class LauncherTest {
 
     @Test
     void shouldReadADurationTheSameWayInEveryCommand() {
-        // sim and bench once took a bare number as milliseconds, tap-proxy as seconds
-        assertThat(tokentap(Map.of(), "sim", "--ttft", "30").err()).contains("--ttft: '30' has no unit");
-        assertThat(tokentap(Map.of("TOKENTAP_ITL", "10"), "bench").err())
+        // sim and bench once took a bare number as milliseconds, tap-proxy as seconds; an unknown option keeps
+        // either from starting should the number be taken after all
+        assertThat(tokentap(Map.of(), "sim", "--ttft", "30", "--not-an-option").err())
+                .contains("--ttft: '30' has no unit");
+        assertThat(tokentap(Map.of("TOKENTAP_ITL", "10"), "bench", "--not-an-option").err())
                 .contains("--itl (from TOKENTAP_ITL): '10' has no unit");
     }
 
