@@ -79,6 +79,7 @@ class LauncherTest {
                 Map.entry("TOKENTAP_KAFKA_SECURITY_PROTOCOL", "SASL_SSL"),
                 Map.entry("TOKENTAP_KAFKA_SASL_MECHANISM", "SCRAM-SHA-512"),
                 Map.entry("TOKENTAP_TENANT_HEADER", "X-Tenant-Id"),
+                Map.entry("TOKENTAP_TRUSTED_PROXIES", "10.0.0.7"),
                 Map.entry("TOKENTAP_API_KEY_HASH_SECRET", "shared-secret"),
                 Map.entry("TOKENTAP_API_KEY_ALIASES", aliases.toString()),
                 Map.entry("TOKENTAP_TOKEN_FILE", token.toString()),

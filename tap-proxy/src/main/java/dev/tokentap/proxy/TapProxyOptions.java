@@ -126,7 +126,8 @@ public final class TapProxyOptions implements Configurable<TapProxyConfig> {
         String proxyHost;
 
         @Option(names = "--tenant-header", paramLabel = "HEADER",
-                description = "request header naming the tenant, e.g. X-Tenant-Id")
+                description = "request header naming the tenant, e.g. X-Tenant-Id, set by the gateway that "
+                        + "authenticated the caller; believed only from --trusted-proxies, which it requires")
         String tenantHeader;
 
         @Option(names = "--api-key-hash-secret", paramLabel = "SECRET",
@@ -145,8 +146,9 @@ public final class TapProxyOptions implements Configurable<TapProxyConfig> {
         boolean continuousUsage;
 
         @Option(names = "--trusted-proxies", paramLabel = "CIDRS", converter = TrustedProxiesConverter.class,
-                description = "comma-separated addresses or CIDR ranges of load balancers whose X-Forwarded-For "
-                        + "names the client; from any other peer the header is ignored")
+                description = "comma-separated addresses or CIDR ranges of load balancers or gateways whose "
+                        + "X-Forwarded-For names the client, and whose --tenant-header names the tenant; from any "
+                        + "other peer both are ignored")
         TrustedProxies trustedProxies;
 
         public Metering toRecord() {
@@ -225,10 +227,20 @@ public final class TapProxyOptions implements Configurable<TapProxyConfig> {
                 description = "on SIGTERM, how long requests in flight (streams too) may take to finish")
         Duration drainTimeout;
 
+        // one body of the largest size at a time: the third of the image's 96 MiB heap that the proxy's own live
+        // data (some 20 MiB with hundreds of streams) and the young generation leave free (docs/operations.md)
+        @Option(names = "--request-memory-budget", paramLabel = "SIZE", defaultValue = "32MiB",
+                converter = Sizes.class,
+                description = "memory all request bodies held in the proxy at once may take (every body but a "
+                        + "multipart upload is held until complete); one that would pass it is answered 503 with "
+                        + "Retry-After and nothing reaches the upstream; at least --max-request-bytes, and well "
+                        + "under the heap")
+        long requestMemoryBudget;
+
         public ClientLimits toRecord() {
             return new ClientLimits(idleTimeout, headerTimeout, (int) Math.min(Integer.MAX_VALUE, maxHeaderBytes),
                     maxRequestBytes, minRequestRate, maxThreads != null ? maxThreads : ClientLimits.defaultMaxThreads(),
-                    drainTimeout);
+                    drainTimeout, requestMemoryBudget);
         }
     }
 

@@ -60,6 +60,7 @@ class TapProxyConfigTest {
                 Map.entry("TOKENTAP_UPSTREAM_TIMEOUT", "2m"),
                 Map.entry("TOKENTAP_API_KEY_HASH_SECRET", "s3cret"),
                 Map.entry("TOKENTAP_TENANT_HEADER", "X-Tenant-Id"),
+                Map.entry("TOKENTAP_TRUSTED_PROXIES", "10.0.0.7"),
                 Map.entry("TOKENTAP_PROXY_HOST", "proxy-a"),
                 Map.entry("TOKENTAP_PUBLISH_QUEUE", "50"),
                 Map.entry("HOSTNAME", "ignored")));
@@ -165,7 +166,7 @@ class TapProxyConfigTest {
         assertThat(help.getMessage())
                 .contains("--upstream", "--kafka", "--topic", "--listen", "--port", "--admin-port",
                         "--connect-timeout", "--upstream-timeout", "--api-key-hash-secret", "--tenant-header",
-                        "--proxy-host", "--publish-queue", "TOKENTAP_KAFKA_")
+                        "--proxy-host", "--publish-queue", "--request-memory-budget", "TOKENTAP_KAFKA_")
                 .contains("env TOKENTAP_UPSTREAM", "env TOKENTAP_KAFKA or KAFKA_BOOTSTRAP_SERVERS",
                         "env TOKENTAP_PROXY_HOST or HOSTNAME", "env TOKENTAP_TOPIC; default tokentap.usage.v1",
                         "env TOKENTAP_UPSTREAM_TIMEOUT; default 600s", "env TOKENTAP_PORT; default 3000");
@@ -277,12 +278,32 @@ class TapProxyConfigTest {
                 .isEqualTo(10L << 20);
         assertThat(config(NO_ENV, "--upstream", "http://vllm:8000", "--max-request-bytes", "4096").clients()
                 .maxRequestBytes()).isEqualTo(4096);
-        assertThat(config(NO_ENV, "--upstream", "http://vllm:8000", "--max-request-bytes", "2 GiB").clients()
-                .maxRequestBytes()).isEqualTo(2L << 30);
+        assertThat(config(NO_ENV, "--upstream", "http://vllm:8000", "--max-request-bytes", "2 GiB",
+                "--request-memory-budget", "2GiB").clients().maxRequestBytes()).isEqualTo(2L << 30);
         assertThatThrownBy(() -> config(NO_ENV, "--upstream", "http://vllm:8000", "--max-request-bytes", "lots"))
                 .hasMessageContaining("--max-request-bytes: 'lots' is not a size");
         assertThatThrownBy(() -> config(NO_ENV, "--upstream", "http://vllm:8000", "--max-request-bytes", "0"))
                 .hasMessageContaining("--max-request-bytes must be at least 1");
+    }
+
+    @Test
+    void shouldGiveHeldBodiesA32MiBBudgetThatOneLargestBodyMustFit() {
+        assertThat(config(NO_ENV, UPSTREAM).clients().requestMemoryBudget()).isEqualTo(32L << 20);
+        assertThat(config(Map.of("TOKENTAP_REQUEST_MEMORY_BUDGET", "64MiB"), UPSTREAM).clients()
+                .requestMemoryBudget()).isEqualTo(64L << 20);
+        assertThatThrownBy(() -> config(NO_ENV, "--upstream", "http://vllm:8000", "--max-request-bytes", "48MiB"))
+                .hasMessageContaining("--request-memory-budget must be at least --max-request-bytes");
+        assertThatThrownBy(() -> config(NO_ENV, "--upstream", "http://vllm:8000", "--request-memory-budget",
+                "plenty"))
+                .hasMessageContaining("--request-memory-budget: 'plenty' is not a size");
+    }
+
+    @Test
+    void shouldRefuseATenantHeaderWithoutTrustedProxiesToBelieveItFrom() {
+        assertThatThrownBy(() -> config(NO_ENV, "--upstream", "http://vllm:8000", "--tenant-header", "X-Tenant-Id"))
+                .hasMessageContaining("--tenant-header is believed only from --trusted-proxies");
+        assertThat(config(NO_ENV, "--upstream", "http://vllm:8000", "--tenant-header", "X-Tenant-Id",
+                "--trusted-proxies", "10.1.0.0/16").metering().tenantHeader()).isEqualTo("X-Tenant-Id");
     }
 
     @Test

@@ -49,7 +49,9 @@ class TapProxyIT {
         simulator = VllmSimulator.builder().cachedTokens(3).build().start();
         proxy = TapProxy.start(ProxyConfigs.loopback(simulator.baseUrl(), "--kafka", kafka.bootstrapServers(),
                 "--topic", TOPIC, "--proxy-host", "proxy-it-0", "--api-key-hash-secret", "it-secret",
-                "--tenant-header", "X-Tenant-Id"));
+                "--tenant-header", "X-Tenant-Id",
+                // the test's client plays the gateway that authenticated the caller
+                "--trusted-proxies", "127.0.0.1"));
         base = "http://127.0.0.1:" + proxy.port();
         log = new UsageLog(kafka, TOPIC);
     }

@@ -4,8 +4,9 @@ import dev.tokentap.config.Problems;
 import java.time.Duration;
 
 /**
- * What the proxy port allows a client, against clients that stall or flood (slow-loris, huge heads and bodies), and
- * how long a client's request may run on once the proxy is told to stop.
+ * What the proxy port allows a client, against clients that stall or flood (slow-loris, huge heads and bodies), what
+ * all the bodies it holds may take together, and how long a client's request may run on once the proxy is told to
+ * stop.
  *
  * @param idleTimeout     silence allowed while the proxy waits to read; Jetty does not count the time a request is
  *                        handled with no I/O pending, so a client waiting for a slow response is not cut
@@ -15,9 +16,11 @@ import java.time.Duration;
  * @param minRequestRate  bytes per second below which a request body being read is cut; 0 for no minimum
  * @param maxThreads      threads of the proxy port's pool, which the upstream client shares
  * @param drainTimeout    on shutdown, how long requests in flight (streams too) may take to finish before they are cut
+ * @param requestMemoryBudget bytes all request bodies held in the proxy at once may take; a body that would pass it
+ *                            is answered 503; at least {@code maxRequestBytes}
  */
 public record ClientLimits(Duration idleTimeout, Duration headerTimeout, int maxHeaderBytes, long maxRequestBytes,
-                           long minRequestRate, int maxThreads, Duration drainTimeout) {
+                           long minRequestRate, int maxThreads, Duration drainTimeout, long requestMemoryBudget) {
 
     /** Headers cannot be read into less; a smaller limit would refuse ordinary clients. */
     public static final int MIN_HEADER_BYTES = 1024;
@@ -37,6 +40,9 @@ public record ClientLimits(Duration idleTimeout, Duration headerTimeout, int max
                 .atLeast("--client-min-request-rate", minRequestRate, 0)
                 .atLeast("--max-threads", maxThreads, MIN_THREADS)
                 .notNegative("--drain-timeout", drainTimeout)
+                .check(requestMemoryBudget >= maxRequestBytes, "--request-memory-budget must be at least "
+                        + "--max-request-bytes (" + maxRequestBytes + "), or a body the proxy accepts could never be "
+                        + "held, got " + requestMemoryBudget)
                 .throwIfAny();
     }
 
