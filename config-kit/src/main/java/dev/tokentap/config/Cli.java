@@ -157,6 +157,9 @@ public final class Cli {
                     problems.add(problem);
                 }
             }
+        } catch (IllegalArgumentException e) {
+            // a part that refuses its values without naming them as problems still refuses them
+            problems.add(e.getMessage());
         }
         if (!problems.isEmpty()) {
             throw new ConfigException(problems);
