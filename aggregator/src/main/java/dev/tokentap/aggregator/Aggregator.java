@@ -108,10 +108,12 @@ public final class Aggregator implements AutoCloseable {
     static Aggregator start(AggregatorConfig config, PodDirectory pods, PrometheusMeterRegistry registry) {
         Streams settings = config.streams();
         Topics topics = settings.topics();
-        LOG.info("aggregator starting kafka={} topic={} application_id={} state_dir={} stream_threads={} "
-                        + "commit_interval_ms={} dedup_retention={}", settings.kafka().bootstrap(), topics.usage(),
-                settings.applicationId(), settings.stateDir().toAbsolutePath(), settings.threads(),
-                settings.commitInterval().toMillis(), config.limits().dedupRetention());
+        LOG.info("aggregator starting kafka={} topic={} enriched_topic={} dlq_topic={} application_id={} state_dir={} "
+                        + "stream_threads={} commit_interval_ms={} dedup_retention={} model_series_cap={} "
+                        + "client_series_cap={}", settings.kafka().bootstrap(), topics.usage(), topics.enriched(),
+                topics.dlq(), settings.applicationId(), settings.stateDir().toAbsolutePath(), settings.threads(),
+                settings.commitInterval().toMillis(), config.limits().dedupRetention(),
+                config.limits().modelSeriesCap(), config.limits().clientSeriesCap());
         Identity identity = config.identity();
         IdentityResolver identities = identity.resolver();
         LOG.info("identity precedence={} api_key_aliases={} watch_namespaces={} pod_labels={}",
@@ -128,6 +130,7 @@ public final class Aggregator implements AutoCloseable {
         KafkaStreams streams = new KafkaStreams(topology, streamsProperties(settings));
         StreamsHealth health = new StreamsHealth();
         streams.setStateListener(health);
+        streams.setGlobalStateRestoreListener(new StateRestores(metrics));
         streams.setUncaughtExceptionHandler(new StreamThreadFailures(3, Duration.ofMinutes(5), Clock.systemUTC()));
         metrics.bindStreamsState(streams::state);
         LocalTotals totals = new LocalTotals(streams);
@@ -139,7 +142,7 @@ public final class Aggregator implements AutoCloseable {
         AggregatorHttpServer http;
         try {
             http = AggregatorHttpServer.start(config.http(), metrics::scrape, totals, health,
-                    () -> health.ready() && directoryReady.getAsBoolean());
+                    () -> health.ready() && directoryReady.getAsBoolean() && metrics.renders());
         } catch (RuntimeException e) {
             streams.close(Duration.ZERO);
             throw new IllegalStateException("cannot listen on " + config.http().listen() + ":"

@@ -81,9 +81,17 @@ public final class AggregatorOptions implements Configurable<AggregatorConfig> {
                 description = "Kafka Streams commit interval: how often totals are committed, and visible")
         Duration commitInterval;
 
+        @Option(names = "--enriched-topic", paramLabel = "NAME", defaultValue = Topics.ENRICHED,
+                description = "topic the enriched records go to; give each usage topic its own")
+        String enrichedTopic;
+
+        @Option(names = "--dlq-topic", paramLabel = "NAME", defaultValue = Topics.DLQ,
+                description = "topic undecodable usage records go to; give each usage topic its own")
+        String dlqTopic;
+
         public Streams toRecord(KafkaClients kafka, String usageTopic, Path stateDir) {
-            return new Streams(kafka, Topics.withUsage(usageTopic), applicationId, threads, topicPartitions,
-                    commitInterval, stateDir);
+            return new Streams(kafka, new Topics(usageTopic, enrichedTopic, Topics.HOURLY, dlqTopic), applicationId,
+                    threads, topicPartitions, commitInterval, stateDir);
         }
     }
 
@@ -98,19 +106,27 @@ public final class AggregatorOptions implements Configurable<AggregatorConfig> {
                         + "later models are counted as model=\"other\"")
         int modelSeriesCap;
 
+        @Option(names = "--client-series-cap", paramLabel = "N",
+                defaultValue = "" + UsageTopology.DEFAULT_CLIENT_SERIES_CAP,
+                description = "distinct client_name label values admitted per stream task, kept across restarts; "
+                        + "later clients are counted as client_name=\"other\"")
+        int clientSeriesCap;
+
         @Option(names = "--dedup-retention", paramLabel = "DURATION",
                 defaultValue = UsageTopology.DEFAULT_DEDUP_RETENTION_HOURS + "h",
                 description = "how long an event_id is remembered so that a replayed or re-sent copy is not "
-                        + "counted again (at least 1m)")
+                        + "counted again, by the aggregator's clock from the first copy, whatever the proxy's "
+                        + "(at least 1m)")
         Duration dedupRetention;
 
         public UsageTopology.Limits toRecord() {
             new Problems()
                     .atLeast("--model-series-cap", modelSeriesCap, 1)
+                    .atLeast("--client-series-cap", clientSeriesCap, 1)
                     .check(dedupRetention.compareTo(MIN_DEDUP_RETENTION) >= 0,
                             "--dedup-retention must be at least 1m, got " + dedupRetention)
                     .throwIfAny();
-            return new UsageTopology.Limits(modelSeriesCap, dedupRetention);
+            return new UsageTopology.Limits(modelSeriesCap, clientSeriesCap, dedupRetention);
         }
     }
 
@@ -118,8 +134,8 @@ public final class AggregatorOptions implements Configurable<AggregatorConfig> {
     public static final class IdentityOptions {
         @Option(names = "--identity-precedence", paramLabel = "SIGNAL,…",
                 defaultValue = IdentityResolver.DEFAULT_PRECEDENCE_TEXT,
-                description = "what names a client, first present wins: tenant (header), workload (Kubernetes), "
-                        + "api_key (alias), address")
+                description = "what names a client, first present wins: workload (Kubernetes), api_key (alias), "
+                        + "tenant (header, from a trusted gateway), address")
         String precedence;
 
         @Option(names = "--api-key-aliases", paramLabel = "FILE", converter = ReadableFile.class,

@@ -11,7 +11,8 @@ import java.time.Duration;
  * commits and where it keeps its state.
  *
  * @param kafka           the Kafka clients' settings, for Streams and the admin client that ensures the topics
- * @param topics          the usage topic it reads, the enriched and dead-letter topics it writes
+ * @param topics          the usage topic it reads, the enriched and dead-letter topics it writes; one of each per
+ *                        usage topic, so that aggregators of different usage topics do not write into one
  * @param applicationId   consumer group and prefix of internal topics; replicas share it
  * @param threads         stream threads
  * @param topicPartitions partitions of a topic the aggregator has to create
@@ -26,9 +27,21 @@ public record Streams(KafkaClients kafka, Topics topics, String applicationId, i
     public static final String DEFAULT_COMMIT_INTERVAL = "100ms";
 
     public Streams {
-        new Problems()
+        Problems problems = new Problems()
                 .required("--kafka", kafka)
-                .kafkaName("--topic", topics == null ? null : topics.usage())
+                .required("--topic", topics);
+        if (topics != null) {
+            problems.kafkaName("--topic", topics.usage())
+                    .kafkaName("--enriched-topic", topics.enriched())
+                    .kafkaName("--dlq-topic", topics.dlq())
+                    .check(!topics.enriched().equals(topics.usage()),
+                            "--enriched-topic must not be the usage topic it reads, '" + topics.usage() + "'")
+                    .check(!topics.dlq().equals(topics.usage()),
+                            "--dlq-topic must not be the usage topic it reads, '" + topics.usage() + "'")
+                    .check(!topics.enriched().equals(topics.dlq()),
+                            "--enriched-topic and --dlq-topic must differ, both are '" + topics.enriched() + "'");
+        }
+        problems
                 .kafkaName("--application-id", applicationId)
                 .atLeast("--stream-threads", threads, 1)
                 .atLeast("--topic-partitions", topicPartitions, 1)

@@ -12,6 +12,7 @@ import dev.tokentap.config.Cli;
 import dev.tokentap.config.ConfigException;
 import dev.tokentap.config.Secret;
 import dev.tokentap.config.Version;
+import dev.tokentap.event.Topics;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -31,6 +32,7 @@ class AggregatorConfigTest {
 
         assertThat(config.streams().kafka().bootstrap()).isEqualTo("localhost:9092");
         assertThat(config.streams().topics().usage()).isEqualTo("tokentap.usage.v1");
+        assertThat(config.streams().topics()).isEqualTo(Topics.DEFAULT);
         assertThat(config.http().listen()).isEqualTo("0.0.0.0");
         assertThat(config.http().port()).isEqualTo(9400);
         assertThat(config.http().token()).isNull();
@@ -45,6 +47,7 @@ class AggregatorConfigTest {
         assertThat(config.limits()).isEqualTo(UsageTopology.Limits.DEFAULT);
         assertThat(config.limits().dedupRetention()).isEqualTo(Duration.ofHours(24));
         assertThat(config.limits().modelSeriesCap()).isEqualTo(100);
+        assertThat(config.limits().clientSeriesCap()).isEqualTo(500);
     }
 
     @Test
@@ -66,6 +69,26 @@ class AggregatorConfigTest {
         assertThat(config.kubernetes().mode()).isEqualTo(Kubernetes.Mode.OFF);
         assertThat(config.streams().commitInterval()).isEqualTo(Duration.ofSeconds(2));
         assertThat(config.streams().threads()).isEqualTo(2);
+    }
+
+    @Test
+    void shouldNameTheEnrichedAndDeadLetterTopicsByFlagOrEnvironment() {
+        AggregatorConfig config = config(Map.of("TOKENTAP_DLQ_TOPIC", "team-a.dlq",
+                "TOKENTAP_ENRICHED_TOPIC", "ignored.enriched"), "--topic", "team-a.usage",
+                "--enriched-topic", "team-a.enriched");
+
+        assertThat(config.streams().topics()).isEqualTo(new Topics("team-a.usage", "team-a.enriched", Topics.HOURLY,
+                "team-a.dlq"));
+    }
+
+    @Test
+    void shouldRefuseToWriteEnrichedOrDeadLetterRecordsIntoTheUsageTopicOrOneTopic() {
+        assertThatThrownBy(() -> config(Map.of(), "--topic", "u", "--enriched-topic", "u", "--dlq-topic",
+                "bad topic!"))
+                .hasMessageContaining("--enriched-topic must not be the usage topic it reads, 'u'")
+                .hasMessageContaining("--dlq-topic must be 1 to 249 letters");
+        assertThatThrownBy(() -> config(Map.of(), "--enriched-topic", "x", "--dlq-topic", "x"))
+                .hasMessageContaining("--enriched-topic and --dlq-topic must differ");
     }
 
     @Test
@@ -103,8 +126,9 @@ class AggregatorConfigTest {
         AggregatorConfig config = config(Map.of());
 
         assertThat(config.kubernetes().watchNamespaces()).isEmpty();
-        assertThat(config.identity().precedence()).containsExactly(IdentityResolver.Signal.TENANT,
-                IdentityResolver.Signal.WORKLOAD, IdentityResolver.Signal.API_KEY, IdentityResolver.Signal.ADDRESS);
+        // a header never outranks what the cluster says about a caller
+        assertThat(config.identity().precedence()).containsExactly(IdentityResolver.Signal.WORKLOAD,
+                IdentityResolver.Signal.API_KEY, IdentityResolver.Signal.TENANT, IdentityResolver.Signal.ADDRESS);
         assertThat(config.identity().apiKeyAliases()).isEmpty();
         assertThat(config.kubernetes().syncTimeout()).isEqualTo(Duration.ofSeconds(30));
         assertThat(config.kubernetes().tombstoneRetention()).isEqualTo(Duration.ofMinutes(10));
@@ -205,6 +229,16 @@ class AggregatorConfigTest {
                 .modelSeriesCap()).isEqualTo(3);
         assertThatThrownBy(() -> config(Map.of(), "--model-series-cap", "0"))
                 .hasMessageContaining("--model-series-cap must be at least 1");
+    }
+
+    @Test
+    void shouldCapClientSeriesAtFiveHundredUnlessTold() {
+        assertThat(config(Map.of()).limits().clientSeriesCap()).isEqualTo(500);
+        assertThat(config(Map.of("TOKENTAP_CLIENT_SERIES_CAP", "70")).limits().clientSeriesCap()).isEqualTo(70);
+        assertThat(config(Map.of("TOKENTAP_CLIENT_SERIES_CAP", "70"), "--client-series-cap", "30").limits()
+                .clientSeriesCap()).isEqualTo(30);
+        assertThatThrownBy(() -> config(Map.of(), "--client-series-cap", "0"))
+                .hasMessageContaining("--client-series-cap must be at least 1");
     }
 
     @Test

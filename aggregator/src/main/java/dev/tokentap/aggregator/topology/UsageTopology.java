@@ -49,10 +49,14 @@ public final class UsageTopology {
 
     /** The persistent key-value store of {@link UsageLabels} → {@link UsageTotals}. */
     public static final String TOTALS_STORE = "usage-totals";
-    /** The persistent set of admitted {@code model} label values per stream task ({@link ModelSeriesCap}). */
+    /** The persistent set of admitted {@code model} label values per stream task ({@link SeriesCap}). */
     public static final String ADMITTED_MODELS_STORE = "admitted-models";
+    /** The persistent set of admitted {@code client_name} label values per stream task ({@link SeriesCap}). */
+    public static final String ADMITTED_CLIENTS_STORE = "admitted-clients";
     /** Distinct models admitted per stream task unless told otherwise. */
     public static final int DEFAULT_MODEL_SERIES_CAP = 100;
+    /** Distinct client names admitted per stream task unless told otherwise. */
+    public static final int DEFAULT_CLIENT_SERIES_CAP = 500;
     /** Name of the repartition step; the topic is {@code <application.id>-usage-by-labels-repartition}. */
     public static final String BY_LABELS = "usage-by-labels";
     /** The window store of event ids seen, for de-duplication. */
@@ -72,28 +76,38 @@ public final class UsageTopology {
     /**
      * The limits the topology keeps to.
      *
-     * @param modelSeriesCap at most this many distinct {@code model} labels per stream task; later ones count as
-     *                       {@code other}
-     * @param dedupRetention how long an {@code event_id} is remembered; a copy seen within it is dropped
+     * @param modelSeriesCap  at most this many distinct {@code model} labels per stream task; later ones count as
+     *                        {@code other}
+     * @param clientSeriesCap at most this many distinct {@code client_name} labels per stream task; later ones
+     *                        count as {@code other}
+     * @param dedupRetention  how long an {@code event_id} is remembered; a copy seen within it is dropped
      */
-    public record Limits(int modelSeriesCap, Duration dedupRetention) {
+    public record Limits(int modelSeriesCap, int clientSeriesCap, Duration dedupRetention) {
 
         /** The defaults of the aggregator's flags. */
-        public static final Limits DEFAULT = new Limits(DEFAULT_MODEL_SERIES_CAP, DEFAULT_DEDUP_RETENTION);
+        public static final Limits DEFAULT = new Limits(DEFAULT_MODEL_SERIES_CAP, DEFAULT_CLIENT_SERIES_CAP,
+                DEFAULT_DEDUP_RETENTION);
 
         public Limits {
             if (modelSeriesCap < 1) {
                 throw new IllegalArgumentException("modelSeriesCap must be at least 1, got " + modelSeriesCap);
             }
+            if (clientSeriesCap < 1) {
+                throw new IllegalArgumentException("clientSeriesCap must be at least 1, got " + clientSeriesCap);
+            }
             Objects.requireNonNull(dedupRetention, "dedupRetention");
         }
 
         public Limits withModelSeriesCap(int cap) {
-            return new Limits(cap, dedupRetention);
+            return new Limits(cap, clientSeriesCap, dedupRetention);
+        }
+
+        public Limits withClientSeriesCap(int cap) {
+            return new Limits(modelSeriesCap, cap, dedupRetention);
         }
 
         public Limits withDedupRetention(Duration retention) {
-            return new Limits(modelSeriesCap, retention);
+            return new Limits(modelSeriesCap, clientSeriesCap, retention);
         }
     }
 
@@ -114,6 +128,10 @@ public final class UsageTopology {
         /** An event was dropped as a copy of one already counted. */
         default void duplicate() {
         }
+
+        /** An event was counted as a request without its usage, for {@code reason} (one of {@link UsageValues}). */
+        default void invalidUsage(String reason) {
+        }
     }
 
     /**
@@ -122,9 +140,10 @@ public final class UsageTopology {
      * @param topics     where to read usage, write enriched records and send unreadable records
      * @param pods       who held a client address when; looked up once per event on a stream thread
      * @param identities names the client from the event and its pod
-     * @param clock      the time of an event that carries no {@code started_at}
+     * @param clock      the aggregator's own time: every usage record is stamped with it as it is read
+     *                   ({@link ProcessingTime}), and it stands in for a missing {@code started_at}
      * @param limits     series caps and de-duplication retention
-     * @param observer   told of decode failures and duplicates
+     * @param observer   told of decode failures, duplicates and invalid usage
      */
     public static Topology build(Topics topics, PodDirectory pods, IdentityResolver identities, Clock clock,
                                  Limits limits, Observer observer) {
@@ -136,12 +155,15 @@ public final class UsageTopology {
         Objects.requireNonNull(observer, "observer");
         Duration dedupRetention = limits.dedupRetention();
         StreamsBuilder builder = new StreamsBuilder();
-        builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(ADMITTED_MODELS_STORE),
-                Serdes.String(), Serdes.Long()));
+        for (String admitted : new String[] {ADMITTED_MODELS_STORE, ADMITTED_CLIENTS_STORE}) {
+            builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(admitted),
+                    Serdes.String(), Serdes.Long()));
+        }
         builder.addStateStore(EventDeduplicator.storeBuilder(dedupRetention));
 
         KStream<byte[], Decoded> decoded = builder
-                .stream(topics.usage(), Consumed.with(Serdes.ByteArray(), Serdes.ByteArray()).withName("usage-source"))
+                .stream(topics.usage(), Consumed.with(Serdes.ByteArray(), Serdes.ByteArray())
+                        .withTimestampExtractor(new ProcessingTime(clock)).withName("usage-source"))
                 .processValues(() -> new DecodeProcessor(observer), Named.as("decode"));
 
         var branches = decoded.split(Named.as("decoded-"))
@@ -155,16 +177,24 @@ public final class UsageTopology {
         KStream<byte[], EnrichedUsageEvent> enriched = branches.get("decoded-ok")
                 .processValues(() -> new EventDeduplicator(dedupRetention, observer::duplicate), Named.as("dedup"),
                         EventDeduplicator.STORE)
-                .mapValues(Decoded::event, Named.as("event"))
+                .mapValues(kept -> {
+                    if (kept.usageProblem() != null) {
+                        observer.invalidUsage(kept.usageProblem());
+                    }
+                    return kept.event();
+                }, Named.as("event"))
                 .mapValues(event -> enrich(event, pods, identities, clock), Named.as("enrich"));
 
         enriched.selectKey((key, e) -> e.client().clientName(), Named.as("key-by-client-name"))
                 .to(topics.enriched(), Produced.with(Serdes.String(), EnrichedUsageEventCodec.serde())
                         .withName("enriched-sink"));
 
-        // only the copy that goes to the totals has its model capped: the enriched record keeps the real one.
-        // The repartition topic carries the labels in its key and only the counted part of the event
-        enriched.processValues(() -> new ModelSeriesCap(limits.modelSeriesCap()), Named.as("cap-models"), ADMITTED_MODELS_STORE)
+        // only the copy that goes to the totals has its model and client name capped: the enriched record keeps the
+        // real ones. The repartition topic carries the labels in its key and only the counted part of the event
+        enriched.processValues(() -> SeriesCap.models(limits.modelSeriesCap()), Named.as("cap-models"),
+                        ADMITTED_MODELS_STORE)
+                .processValues(() -> SeriesCap.clients(limits.clientSeriesCap()), Named.as("cap-clients"),
+                        ADMITTED_CLIENTS_STORE)
                 .process(KeyByLabels::new, Named.as("key-by-labels"))
                 .groupByKey(Grouped.with(BY_LABELS, JsonSerde.labels(), new CountedUsageSerde()))
                 .aggregate(() -> UsageTotals.EMPTY, (labels, event, totals) -> totals.add(event),
@@ -202,11 +232,17 @@ public final class UsageTopology {
         }
     }
 
-    /** A usage log record after decoding: the event, or the untouched bytes of a record that is not one. */
-    record Decoded(UsageEvent event, byte[] raw) {
+    /**
+     * A usage log record after decoding: the event (and why its usage was dropped, if it was), or the untouched
+     * bytes of a record that is not one.
+     */
+    record Decoded(UsageEvent event, byte[] raw, String usageProblem) {
     }
 
-    /** Decodes; on failure tags the record with the reason and keeps its bytes for the DLQ. Never throws. */
+    /**
+     * Decodes; on failure tags the record with the reason and keeps its bytes for the DLQ. An event whose usage
+     * values are invalid ({@link UsageValues}) is decoded without them. Never throws.
+     */
     private static final class DecodeProcessor implements FixedKeyProcessor<byte[], byte[], Decoded> {
         private final UsageEventCodec codec = new UsageEventCodec();
         private final Observer observer;
@@ -224,7 +260,10 @@ public final class UsageTopology {
         @Override
         public void process(FixedKeyRecord<byte[], byte[]> record) {
             try {
-                context.forward(record.withValue(new Decoded(codec.decode(record.value()), null)));
+                byte[] raw = record.value();
+                String usageProblem = raw == null ? null : UsageValues.problem(raw);
+                UsageEvent event = codec.decode(usageProblem == null ? raw : UsageValues.withoutUsage(raw));
+                context.forward(record.withValue(new Decoded(event, null, usageProblem)));
             } catch (UsageEventDecodeException e) {
                 observer.decodeFailure(e.reason());
                 if (LOG.isDebugEnabled()) {
@@ -234,7 +273,7 @@ public final class UsageTopology {
                 }
                 record.headers().remove(DLQ_REASON_HEADER);
                 record.headers().add(DLQ_REASON_HEADER, e.reason().getBytes(StandardCharsets.UTF_8));
-                context.forward(record.withValue(new Decoded(null, record.value())));
+                context.forward(record.withValue(new Decoded(null, record.value(), null)));
             }
         }
     }
