@@ -8,7 +8,6 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.json.JsonMapper;
 import dev.tokentap.aggregator.k8s.PodDirectory;
-import dev.tokentap.aggregator.pricing.PriceFile;
 import dev.tokentap.event.HourlyUsage;
 import dev.tokentap.event.HourlyUsageCodec;
 import dev.tokentap.event.Topics;
@@ -202,18 +201,11 @@ class BillingIT {
     }
 
     private Aggregator start(Path stateDir, Path prices) {
-        Aggregator aggregator = Aggregator.start(AggregatorConfig.builder()
-                .kafka(kafka.bootstrapServers())
-                .topic("usage-billing")
-                .applicationId("agg-billing")
-                .listen("127.0.0.1")
-                .port(0)
-                .stateDir(stateDir)
-                .topicPartitions(4)
-                .kubernetes(AggregatorConfig.KubernetesMode.OFF)
-                .prices(PriceFile.read(prices))
-                .kafkaProperty("session.timeout.ms", "6000")
-                .build(), PodDirectory.NONE, clock);
+        Aggregator aggregator = Aggregator.start(AggregatorConfig.fromArgs(new String[] {
+                "--kafka", kafka.bootstrapServers(), "--topic", "usage-billing", "--application-id", "agg-billing",
+                "--listen", "127.0.0.1", "--port", "0", "--state-dir", stateDir.toString(),
+                "--topic-partitions", "4", "--kubernetes", "off", "--prices", prices.toString()},
+                Map.of("TOKENTAP_KAFKA_SESSION_TIMEOUT_MS", "6000")), PodDirectory.NONE, clock);
         started.add(aggregator);
         return aggregator;
     }

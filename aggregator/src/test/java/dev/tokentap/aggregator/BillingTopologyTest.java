@@ -4,7 +4,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.tokentap.aggregator.identity.IdentityResolver;
 import dev.tokentap.aggregator.k8s.PodDirectory;
-import dev.tokentap.aggregator.pricing.PriceFile;
 import dev.tokentap.aggregator.pricing.Prices;
 import dev.tokentap.aggregator.topology.HourlyKey;
 import dev.tokentap.aggregator.topology.UsageLabels;
@@ -109,8 +108,8 @@ class BillingTopologyTest {
     @BeforeEach
     void startDriver() throws Exception {
         Path prices = Files.writeString(dir.resolve("prices.yaml"), PRICES);
-        AggregatorConfig config = AggregatorConfig.builder().stateDir(dir.resolve("state"))
-                .prices(PriceFile.read(prices)).hourlyGrace(GRACE).build();
+        AggregatorConfig config = AggregatorConfig.fromArgs("--state-dir", dir.resolve("state").toString(),
+                "--prices", prices.toString(), "--hourly-grace", GRACE.toMinutes() + "m");
         driver = new TopologyTestDriver(UsageTopology.build(Topics.DEFAULT, PodDirectory.NONE,
                 IdentityResolver.DEFAULT, clock, UsageTopology.Limits.DEFAULT, config.billing(),
                 new UsageTopology.Observer() {
@@ -123,7 +122,7 @@ class BillingTopologyTest {
                     public void futureEvent() {
                         future.incrementAndGet();
                     }
-                }), Aggregator.streamsProperties(config));
+                }), Aggregator.streamsProperties(config.streams()));
         usage = driver.createInputTopic(Topics.USAGE, new ByteArraySerializer(), new ByteArraySerializer());
         hourly = driver.createOutputTopic(Topics.HOURLY, new StringDeserializer(), new ByteArrayDeserializer());
         enriched = driver.createOutputTopic(Topics.ENRICHED, new StringDeserializer(), new ByteArrayDeserializer());

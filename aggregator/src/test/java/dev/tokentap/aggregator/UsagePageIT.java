@@ -8,7 +8,6 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.json.JsonMapper;
 import dev.tokentap.aggregator.k8s.PodDirectory;
-import dev.tokentap.aggregator.pricing.PriceFile;
 import dev.tokentap.event.UsageEvent;
 import dev.tokentap.event.UsageEventSerde;
 import dev.tokentap.testkit.kafka.KafkaExtension;
@@ -93,10 +92,10 @@ class UsagePageIT {
                     prompt_per_million: 0.30
                     completion_per_million: 1.20
                 """);
-        aggregator = Aggregator.start(AggregatorConfig.builder().kafka(kafka.bootstrapServers()).topic("usage-page")
-                .applicationId("agg-page").listen("127.0.0.1").port(0).stateDir(dir.resolve("state"))
-                .topicPartitions(2).kubernetes(AggregatorConfig.KubernetesMode.OFF)
-                .prices(PriceFile.read(prices)).build(), PodDirectory.NONE, Clock.systemUTC());
+        aggregator = Aggregator.start(AggregatorConfig.fromArgs("--kafka", kafka.bootstrapServers(),
+                "--topic", "usage-page", "--application-id", "agg-page", "--listen", "127.0.0.1", "--port", "0",
+                "--state-dir", dir.resolve("state").toString(), "--topic-partitions", "2", "--kubernetes", "off",
+                "--prices", prices.toString()), PodDirectory.NONE, Clock.systemUTC());
         assertThat(aggregator.awaitRunning(WAIT)).isTrue();
         long now = System.currentTimeMillis();
         long from = Math.floorDiv(now, HOUR) * HOUR - 2 * HOUR;

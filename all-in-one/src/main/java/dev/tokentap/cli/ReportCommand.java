@@ -11,7 +11,6 @@ import java.time.OffsetDateTime;
 import java.time.ZoneOffset;
 import java.util.HashMap;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
@@ -20,6 +19,10 @@ import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.consumer.OffsetAndTimestamp;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import dev.tokentap.config.EnvAlias;
+import dev.tokentap.config.Environment;
+import dev.tokentap.config.EnvironmentAware;
+import dev.tokentap.config.KafkaClients;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -33,7 +36,7 @@ import picocli.CommandLine.Spec;
 @Command(name = "report", mixinStandardHelpOptions = true,
         description = "Print invoice rows (requests, tokens by kind, audio seconds, cost) per client and model from "
                 + "the hourly usage topic, for the hours from --from up to --to.")
-final class ReportCommand implements Callable<Integer> {
+final class ReportCommand implements Callable<Integer>, EnvironmentAware {
 
     static final Duration POLL = Duration.ofMillis(500);
     static final Duration DEADLINE = Duration.ofMinutes(5);
@@ -41,36 +44,39 @@ final class ReportCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Option(names = "--kafka", required = true, description = "Kafka bootstrap servers (env KAFKA_BOOTSTRAP_SERVERS); "
-            + "further client properties (a login) as TOKENTAP_KAFKA_<PROPERTY_WITH_UNDERSCORES>")
+    @EnvAlias("KAFKA_BOOTSTRAP_SERVERS")
+    @Option(names = "--kafka", paramLabel = "HOST:PORT,…", defaultValue = KafkaClients.DEFAULT_BOOTSTRAP,
+            description = "Kafka bootstrap servers")
     String kafka;
 
-    @Option(names = "--topic", defaultValue = Topics.HOURLY,
-            description = "the hourly topic (env TOKENTAP_TOPIC; default: ${DEFAULT-VALUE})")
+    @Option(names = "--hourly-topic", paramLabel = "NAME", defaultValue = Topics.HOURLY,
+            description = "the hourly topic")
     String topic;
 
-    @Option(names = "--from", required = true,
+    @Option(names = "--from", paramLabel = "TIME", required = true,
             description = "first hour, inclusive: RFC 3339 (2026-05-01T00:00:00Z) or a date, midnight UTC")
     String from;
 
-    @Option(names = "--to", required = true, description = "end, exclusive: RFC 3339 or a date (midnight UTC)")
+    @Option(names = "--to", paramLabel = "TIME", required = true,
+            description = "end, exclusive: RFC 3339 or a date (midnight UTC)")
     String to;
 
-    @Option(names = "--group-by", defaultValue = "client_name,model", split = ",",
-            description = "columns to sum by: namespace, client_name, model, route (default: ${DEFAULT-VALUE})")
+    @Option(names = "--group-by", paramLabel = "COLUMN,…", defaultValue = "client_name,model", split = ",",
+            description = "columns to sum by: namespace, client_name, model, route")
     List<String> groupBy;
 
-    @Option(names = "--format", defaultValue = "csv", description = "csv or json (default: ${DEFAULT-VALUE})")
+    @Option(names = "--format", paramLabel = "csv|json", defaultValue = "csv", description = "csv or json")
     String format;
 
-    @Option(names = "--group-id", description = "consumer group to read in (only its name is used, for ACLs such as "
-            + "tokentap-billing-*; no offsets are committed); default: none")
+    @Option(names = "--group-id", paramLabel = "GROUP",
+            description = "a consumer group to read in, for ACLs such as tokentap-billing-*; no offsets are committed")
     String groupId;
 
-    private final Map<String, String> env;
+    private Map<String, String> kafkaProperties = Map.of();
 
-    ReportCommand(Map<String, String> env) {
-        this.env = env;
+    @Override
+    public void environment(Map<String, String> env) {
+        kafkaProperties = Environment.kafkaProperties(env);
     }
 
     @Override
@@ -139,13 +145,7 @@ final class ReportCommand implements Callable<Integer> {
     }
 
     private Map<String, Object> consumerProperties() {
-        Map<String, Object> props = new HashMap<>();
-        env.forEach((name, value) -> {
-            if (name.startsWith("TOKENTAP_KAFKA_") && name.length() > "TOKENTAP_KAFKA_".length()) {
-                props.put(name.substring("TOKENTAP_KAFKA_".length()).toLowerCase(Locale.ROOT).replace('_', '.'),
-                        value);
-            }
-        });
+        Map<String, Object> props = new HashMap<>(kafkaProperties);
         props.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka);
         props.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
         props.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);

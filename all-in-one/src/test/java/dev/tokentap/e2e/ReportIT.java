@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.json.JsonMapper;
 import dev.tokentap.cli.TokentapMain;
+import dev.tokentap.config.Cli;
 import dev.tokentap.event.Cost;
 import dev.tokentap.event.HourlyUsage;
 import dev.tokentap.event.HourlyUsageCodec;
@@ -126,8 +127,8 @@ class ReportIT {
         StringWriter err = new StringWriter();
         List<String> all = new ArrayList<>(List.of("report", "--kafka", kafka.bootstrapServers()));
         all.addAll(List.of(args));
-        int exit = TokentapMain.commandLine(Map.of()).setOut(new PrintWriter(out)).setErr(new PrintWriter(err))
-                .execute(all.toArray(String[]::new));
+        int exit = Cli.execute(new TokentapMain(), all.toArray(String[]::new), Map.of(), new PrintWriter(out, true),
+                new PrintWriter(err, true));
         assertThat(exit).as(err.toString()).isZero();
         assertThat(err.toString()).contains("repeated");
         return out.toString();

@@ -13,6 +13,7 @@ import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.SecureRandom;
 import java.time.Duration;
@@ -122,7 +123,7 @@ class SecuredStackIT {
 
         aggregatorPort = freePort();
         // a price for every model, so that the dashboard's cost panels have their counter
-        Path prices = java.nio.file.Files.writeString(work.resolve("prices.yaml"),
+        Path prices = Files.writeString(work.resolve("prices.yaml"),
                 "currency: USD\nprices:\n  - model: \"*\"\n    prompt_per_million: 0.10\n"
                         + "    completion_per_million: 0.40\n");
         aggregator = JarProcess.start("aggregator", JarProcess.jar("tokentap.aggregatorJar"), List.of(
@@ -256,7 +257,10 @@ class SecuredStackIT {
                 used.stream().filter(n -> PENDING.containsKey(n) || EXTERNAL.containsKey(n)).toList());
         assertThat(used).as("every pending or external entry is still queried").containsAll(PENDING.keySet())
                 .containsAll(EXTERNAL.keySet());
-        assertThat(served).as("served now: move it out of PENDING").doesNotContainAnyElementsOf(PENDING.keySet());
+        // (asked this way round: the list may be empty, the served metrics never are)
+        assertThat(PENDING.keySet()).as("served now: move it out of PENDING").doesNotContainAnyElementsOf(served);
+        assertThat(served).as("the cost counter of the dashboard's cost panels, with a price list")
+                .contains("vllm_cost_total");
         assertThat(used).as("the recording rules' sources").contains("vllm_prompt_tokens_total",
                 "vllm_completion_tokens_total", "vllm_total_tokens_total");
 

@@ -8,7 +8,6 @@ import dev.tokentap.event.UsageEvent;
 import dev.tokentap.testkit.sim.VllmSimulator;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
-import java.net.URI;
 import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.List;
@@ -24,10 +23,8 @@ class GracefulShutdownIT {
         try (VllmSimulator simulator = VllmSimulator.builder().host("127.0.0.1").port(0)
                 .itl(Duration.ofMillis(40)).build().start()) {
             RecordingPublisher publisher = new RecordingPublisher();
-            TapProxy proxy = TapProxy.start(TapProxyConfig.builder(URI.create(simulator.baseUrl()))
-                    .listenHost("127.0.0.1").port(0).adminPort(0).proxyHost("drain-it").apiKeyHashSecret("x")
-                    .drainTimeout(Duration.ofSeconds(20))
-                    .build(), publisher, new PrometheusMeterRegistry(PrometheusConfig.DEFAULT));
+            TapProxy proxy = TapProxy.start(ProxyConfigs.loopback(simulator.baseUrl(), "--proxy-host", "drain-it",
+                    "--api-key-hash-secret", "x", "--drain-timeout", "20s"), publisher, new PrometheusMeterRegistry(PrometheusConfig.DEFAULT));
 
             // given a stream of 40 tokens, about 1.6 s long, under way
             CompletableFuture<HttpResponse<String>> stream = Http.CLIENT.sendAsync(Http.post(

@@ -4,7 +4,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
-import java.net.URI;
 import java.net.http.HttpResponse;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.Test;
@@ -15,8 +14,8 @@ class ReadinessIT {
     @Test
     void shouldStayReadyButSayDegradedWhileTheSpoolFails() {
         AtomicReference<ProxyMetrics> metrics = new AtomicReference<>();
-        TapProxy proxy = TapProxy.start(TapProxyConfig.builder(URI.create("http://127.0.0.1:9"))
-                .listenHost("127.0.0.1").port(0).adminPort(0).proxyHost("ready-it").apiKeyHashSecret("x").build(),
+        TapProxy proxy = TapProxy.start(ProxyConfigs.loopback("http://127.0.0.1:9", "--proxy-host", "ready-it",
+                        "--api-key-hash-secret", "x"),
                 new PrometheusMeterRegistry(PrometheusConfig.DEFAULT), m -> {
                     metrics.set(m);
                     return new RecordingPublisher();

@@ -13,7 +13,6 @@ import java.io.OutputStream;
 import java.io.UncheckedIOException;
 import java.net.Socket;
 import java.net.SocketException;
-import java.net.URI;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -51,10 +50,10 @@ class SlowClientIT {
     static void start() {
         simulator = VllmSimulator.builder().host("127.0.0.1").port(0).ttft(TTFT).build().start();
         publisher = new RecordingPublisher();
-        proxy = TapProxy.start(TapProxyConfig.builder(URI.create(simulator.baseUrl()))
-                .listenHost("127.0.0.1").port(0).adminPort(0).proxyHost("slow-it").apiKeyHashSecret("x")
-                .clientIdleTimeout(CLIENT_IDLE).clientHeaderTimeout(HEADER_TIMEOUT)
-                .clientMinRequestRate(MIN_REQUEST_RATE).build(), publisher, new PrometheusMeterRegistry(PrometheusConfig.DEFAULT));
+        proxy = TapProxy.start(ProxyConfigs.loopback(simulator.baseUrl(), "--proxy-host", "slow-it",
+                "--api-key-hash-secret", "x", "--client-idle-timeout", CLIENT_IDLE.toMillis() + "ms",
+                "--client-header-timeout", HEADER_TIMEOUT.toMillis() + "ms",
+                "--client-min-request-rate", Long.toString(MIN_REQUEST_RATE)), publisher, new PrometheusMeterRegistry(PrometheusConfig.DEFAULT));
         base = "http://127.0.0.1:" + proxy.port();
     }
 

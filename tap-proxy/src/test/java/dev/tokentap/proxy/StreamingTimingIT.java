@@ -8,7 +8,6 @@ import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.io.BufferedReader;
 import java.io.InputStream;
 import java.io.InputStreamReader;
-import java.net.URI;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -30,9 +29,8 @@ class StreamingTimingIT {
     @BeforeAll
     static void start() {
         simulator = VllmSimulator.builder().ttft(ITL).itl(ITL).build().start();
-        proxy = TapProxy.start(TapProxyConfig.builder(URI.create(simulator.baseUrl()))
-                .listenHost("127.0.0.1").port(0).adminPort(0).proxyHost("timing-it").apiKeyHashSecret("x")
-                .build(), new RecordingPublisher(), new PrometheusMeterRegistry(PrometheusConfig.DEFAULT));
+        proxy = TapProxy.start(ProxyConfigs.loopback(simulator.baseUrl(), "--proxy-host", "timing-it",
+                "--api-key-hash-secret", "x"), new RecordingPublisher(), new PrometheusMeterRegistry(PrometheusConfig.DEFAULT));
     }
 
     @AfterAll

@@ -50,10 +50,8 @@ class UpstreamFailureIT {
     }
 
     private static TapProxy start(URI upstream, RecordingPublisher publisher) {
-        return TapProxy.start(TapProxyConfig.builder(upstream)
-                .listenHost("127.0.0.1").port(0).adminPort(0).proxyHost("failure-it").apiKeyHashSecret("x")
-                .connectTimeout(Duration.ofSeconds(1)).upstreamTimeout(Duration.ofMillis(400))
-                .build(), publisher, new PrometheusMeterRegistry(PrometheusConfig.DEFAULT));
+        return TapProxy.start(ProxyConfigs.loopback(upstream, "--proxy-host", "failure-it",
+                "--api-key-hash-secret", "x", "--connect-timeout", "1s", "--upstream-timeout", "400ms"), publisher, new PrometheusMeterRegistry(PrometheusConfig.DEFAULT));
     }
 
     @AfterAll
@@ -163,9 +161,8 @@ class UpstreamFailureIT {
     void shouldRecordAClientThatLeavesMidStream() throws Exception {
         String requestId = UUID.randomUUID().toString();
         try (VllmSimulator steady = VllmSimulator.builder().itl(Duration.ofMillis(100)).build().start();
-             TapProxy proxy = TapProxy.start(TapProxyConfig.builder(URI.create(steady.baseUrl()))
-                     .listenHost("127.0.0.1").port(0).adminPort(0).proxyHost("failure-it").apiKeyHashSecret("x")
-                     .build(), SLOW_EVENTS, new PrometheusMeterRegistry(PrometheusConfig.DEFAULT))) {
+             TapProxy proxy = TapProxy.start(ProxyConfigs.loopback(steady.baseUrl(), "--proxy-host", "failure-it",
+                     "--api-key-hash-secret", "x"), SLOW_EVENTS, new PrometheusMeterRegistry(PrometheusConfig.DEFAULT))) {
 
             HttpResponse<InputStream> response = Http.CLIENT.send(Http.post("http://127.0.0.1:" + proxy.port(),
                     "/v1/chat/completions", "{\"model\":\"tokentap/sim-1b\",\"stream\":true,\"max_tokens\":100,"

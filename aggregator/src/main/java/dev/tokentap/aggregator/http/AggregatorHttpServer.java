@@ -42,45 +42,30 @@ public final class AggregatorHttpServer implements AutoCloseable {
     }
 
     /**
-     * Starts serving on {@code host:port} (port 0 picks a free one).
+     * Starts serving on the API's address (port 0 picks a free one). With a token, {@code /metrics} and
+     * {@code /api/v1/usage} answer only requests bearing it (Prometheus sends it with
+     * {@code authorization.credentials_file}), while the probes stay open. Range queries are not served.
      *
      * @param metrics the scrape to serve on {@code /metrics}, given the request's {@code Accept} header
      * @param usage   the local totals, empty while they can't be read
+     * @param ready   what {@code /readyz} answers: Streams' readiness and whatever else the aggregator waits for,
+     *                such as the pod directory's first sync
      */
-    public static AggregatorHttpServer start(String host, int port, Function<String, Scrape> metrics,
-                                             Supplier<Optional<SortedMap<UsageLabels, UsageTotals>>> usage,
-                                             StreamsHealth health) {
-        return start(host, port, metrics, usage, health, health::ready);
-    }
-
-    /**
-     * Starts serving, with {@code /readyz} answering {@code ready} (Streams' readiness and whatever else the
-     * aggregator waits for, such as the pod directory's first sync).
-     */
-    public static AggregatorHttpServer start(String host, int port, Function<String, Scrape> metrics,
+    public static AggregatorHttpServer start(HttpApi api, Function<String, Scrape> metrics,
                                              Supplier<Optional<SortedMap<UsageLabels, UsageTotals>>> usage,
                                              StreamsHealth health, BooleanSupplier ready) {
-        return start(host, port, metrics, usage, health, ready, null);
+        return start(api, metrics, usage, health, ready, null, java.time.Clock.systemUTC());
     }
 
     /**
-     * As above; with a {@code token}, {@code /metrics} and {@code /api/v1/usage} answer only requests bearing it
-     * (Prometheus sends it with {@code authorization.credentials_file}), while the probes stay open.
+     * As above, answering {@code /api/v1/usage?from=…&to=…} from {@code ranges} (null: not served) by
+     * {@code clock}'s time, and serving the usage page at {@code /}.
      */
-    public static AggregatorHttpServer start(String host, int port, Function<String, Scrape> metrics,
+    public static AggregatorHttpServer start(HttpApi api, Function<String, Scrape> metrics,
                                              Supplier<Optional<SortedMap<UsageLabels, UsageTotals>>> usage,
-                                             StreamsHealth health, BooleanSupplier ready, String token) {
-        return start(host, port, metrics, usage, health, ready, token, null, java.time.Clock.systemUTC());
-    }
-
-    /**
-     * As above, answering {@code /api/v1/usage?from=…&to=…} from {@code ranges} (null: not served) and serving the
-     * usage page at {@code /}.
-     */
-    public static AggregatorHttpServer start(String host, int port, Function<String, Scrape> metrics,
-                                             Supplier<Optional<SortedMap<UsageLabels, UsageTotals>>> usage,
-                                             StreamsHealth health, BooleanSupplier ready, String token,
-                                             UsageRanges ranges, java.time.Clock clock) {
+                                             StreamsHealth health, BooleanSupplier ready, UsageRanges ranges,
+                                             java.time.Clock clock) {
+        String token = api.token() == null ? null : api.token().value();
         byte[] page = UsagePage.html();
         Javalin app = Javalin.create(config -> {
             config.startup.showJavalinBanner = false;
@@ -123,8 +108,8 @@ public final class AggregatorHttpServer implements AutoCloseable {
                 usage(ctx, totals, health);
             }));
         });
-        app.start(host, port);
-        LOG.info("http listening host={} port={}", host, app.port());
+        app.start(api.listen(), api.port());
+        LOG.info("http listening host={} port={}", api.listen(), app.port());
         return new AggregatorHttpServer(app);
     }
 

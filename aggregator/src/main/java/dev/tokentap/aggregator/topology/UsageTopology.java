@@ -67,8 +67,10 @@ public final class UsageTopology {
     public static final String BY_LABELS = "usage-by-labels";
     /** The window store of event ids seen, for de-duplication. */
     public static final String EVENT_IDS_STORE = EventDeduplicator.STORE;
+    /** How long, in hours, an {@code event_id} is remembered unless configured otherwise. */
+    public static final int DEFAULT_DEDUP_RETENTION_HOURS = 24;
     /** How long an {@code event_id} is remembered unless configured otherwise. */
-    public static final Duration DEFAULT_DEDUP_RETENTION = Duration.ofHours(24);
+    public static final Duration DEFAULT_DEDUP_RETENTION = Duration.ofHours(DEFAULT_DEDUP_RETENTION_HOURS);
     /** The window store of sums per client, model, route and hour, that {@code /api/v1/usage} reads. */
     public static final String HOURLY_STORE = HourlyRecords.STORE;
     /** The store of hours still open, late sums not yet written and the time closed up to. */

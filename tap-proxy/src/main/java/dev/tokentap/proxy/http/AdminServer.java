@@ -18,26 +18,16 @@ public final class AdminServer {
         this.app = app;
     }
 
-    /** Starts the admin server on {@code host:port} (0 picks a free port). */
-    public static AdminServer start(String host, int port, PrometheusMeterRegistry registry, BooleanSupplier ready) {
-        return start(host, port, registry, ready, null);
-    }
-
     /**
-     * Starts the admin server on {@code host:port}; with a {@code token}, {@code /metrics} answers only requests
-     * bearing it, while {@code /healthz} and {@code /readyz} stay open for probes (they reveal nothing).
+     * Starts the admin server; with a token, {@code /metrics} answers only requests bearing it, while
+     * {@code /healthz} and {@code /readyz} stay open for probes (they reveal nothing). While {@code degraded} holds,
+     * {@code /readyz} still answers 200 but says so: the proxy serves, its usage events wait in memory.
+     *
+     * @throws IllegalStateException when the port cannot be bound
      */
-    public static AdminServer start(String host, int port, PrometheusMeterRegistry registry, BooleanSupplier ready,
-                                    String token) {
-        return start(host, port, registry, ready, () -> false, token);
-    }
-
-    /**
-     * As {@link #start(String, int, PrometheusMeterRegistry, BooleanSupplier, String)}; while {@code degraded}
-     * holds, {@code /readyz} still answers 200 but says so: the proxy serves, its usage events wait in memory.
-     */
-    public static AdminServer start(String host, int port, PrometheusMeterRegistry registry, BooleanSupplier ready,
-                                    BooleanSupplier degraded, String token) {
+    public static AdminServer start(Admin admin, PrometheusMeterRegistry registry, BooleanSupplier ready,
+                                    BooleanSupplier degraded) {
+        String token = admin.token() == null ? null : admin.token().value();
         Javalin app = Javalin.create(config -> {
             config.startup.showJavalinBanner = false;
             config.startup.showOldJavalinVersionWarning = false;
@@ -54,7 +44,7 @@ public final class AdminServer {
                 ctx.status(isReady ? 200 : 503).contentType("text/plain").result(body);
             });
         });
-        app.start(host, port);
+        Servers.start(app, admin.listen(), admin.port(), "admin port");
         return new AdminServer(app);
     }
 

@@ -4,12 +4,10 @@ import dev.tokentap.event.UsageEvent;
 import dev.tokentap.event.UsageEventCodec;
 import dev.tokentap.proxy.ProxyMetrics;
 import java.io.IOException;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
@@ -62,14 +60,12 @@ public final class SpoolingUsagePublisher implements UsagePublisher {
     private volatile boolean writerDone;
     private volatile boolean halted;
 
-    /** A publisher with its own {@link KafkaProducer}, spooling to {@code dir}. */
-    public static SpoolingUsagePublisher create(String bootstrapServers, String topic, String clientId,
-                                                Map<String, String> extraProperties, int queueCapacity,
-                                                Path dir, long maxBytes, ProxyMetrics metrics) {
-        DiskSpool spool = new DiskSpool(dir, maxBytes);
-        Producer<String, UsageEvent> producer = KafkaUsagePublisher.newProducer(bootstrapServers, clientId,
-                extraProperties);
-        return new SpoolingUsagePublisher(producer, topic, queueCapacity, spool, metrics);
+    /** A publisher with its own {@link KafkaProducer}, spooling to the spool {@code publishing} has. */
+    public static SpoolingUsagePublisher create(Publishing publishing, String clientId, ProxyMetrics metrics) {
+        DiskSpool spool = new DiskSpool(publishing.spool().dir(), publishing.spool().maxBytes());
+        Producer<String, UsageEvent> producer = KafkaUsagePublisher.newProducer(publishing.kafka().bootstrap(),
+                clientId, publishing.kafka().properties());
+        return new SpoolingUsagePublisher(producer, publishing.topic(), publishing.queue(), spool, metrics);
     }
 
     SpoolingUsagePublisher(Producer<String, UsageEvent> producer, String topic, int queueCapacity, DiskSpool spool,
