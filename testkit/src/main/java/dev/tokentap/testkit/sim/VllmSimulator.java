@@ -90,6 +90,8 @@ public final class VllmSimulator implements AutoCloseable {
     private final boolean legacyErrors;
     private final int recordLimit;
     private final int streamThreads;
+    private final boolean stepByStep;
+    private final StepGates gates = new StepGates(TOKENS_SERVED_LIMIT);
 
     private final Deque<ReceivedRequest> received = new ArrayDeque<>();
     private final Map<String, Integer> tokensServed = new LinkedHashMap<>(16, 0.75f, false) {
@@ -125,6 +127,7 @@ public final class VllmSimulator implements AutoCloseable {
         this.legacyErrors = builder.legacyErrors;
         this.recordLimit = builder.recordLimit;
         this.streamThreads = builder.streamThreads;
+        this.stepByStep = builder.stepByStep;
     }
 
     public static Builder builder() {
@@ -257,6 +260,30 @@ public final class VllmSimulator implements AutoCloseable {
         synchronized (tokensServed) {
             Integer tokens = tokensServed.get(responseId);
             return tokens == null ? OptionalInt.empty() : OptionalInt.of(tokens);
+        }
+    }
+
+    /**
+     * With {@link Builder#stepByStep}: lets the next step of a response go, a step of its stream or the whole of a
+     * non-streamed answer; a release that comes before the request is kept for it. Not needed otherwise.
+     */
+    public void release(String responseId) {
+        release(responseId, 1);
+    }
+
+    /** As {@link #release(String)}, for that many steps. */
+    public void release(String responseId, int steps) {
+        gates.release(responseId, steps, this::runOnScheduler);
+    }
+
+    private void runOnScheduler(Runnable task) {
+        ScheduledExecutorService pool = scheduler;
+        try {
+            if (pool != null) {
+                pool.execute(task);
+            }
+        } catch (RejectedExecutionException e) {
+            // the simulator is stopping: the step is never written
         }
     }
 
@@ -430,14 +457,14 @@ public final class VllmSimulator implements AutoCloseable {
     /** A non-streamed answer comes when the whole generation would have finished: ttft + itl per further token. */
     private void respondAfterGeneration(Context ctx, SimRequest request, ObjectNode body, String id, int completionTokens) {
         long delayNanos = ttft.toNanos() + itl.toNanos() * (request.tokensPerChoice() - 1);
-        if (delayNanos <= 0) {
+        if (delayNanos <= 0 && !stepByStep) {
             respond(ctx, 200, body);
             served(id, completionTokens);
             return;
         }
         ctx.future(() -> {
-            Exchange exchange = Exchange.of(ctx.req());
-            schedule(() -> {
+            Exchange exchange = Exchange.of(ctx.req(), () -> gates.forget(id));
+            Runnable answer = () -> {
                 if (!exchange.alive()) {
                     return;
                 }
@@ -449,7 +476,8 @@ public final class VllmSimulator implements AutoCloseable {
                 }
                 served(id, completionTokens);
                 exchange.finish();
-            }, delayNanos, exchange);
+            };
+            schedule(stepByStep ? () -> gates.whenReleased(id, answer) : answer, delayNanos, exchange);
             return exchange.done();
         });
     }
@@ -468,7 +496,7 @@ public final class VllmSimulator implements AutoCloseable {
         ctx.status(200);
         ctx.contentType(EVENT_STREAM);
         ctx.future(() -> {
-            Exchange exchange = Exchange.of(ctx.req());
+            Exchange exchange = Exchange.of(ctx.req(), () -> gates.forget(id));
             StreamWriter writer = new StreamWriter(ctx.req(), ctx.res(), script, id, choices, exchange, failAfter,
                     errorAfter, garbageAfter);
             try {
@@ -571,8 +599,17 @@ public final class VllmSimulator implements AutoCloseable {
             schedule(this, due - System.nanoTime(), exchange);
         }
 
+        /** The step is due; step by step, it also waits for its release. */
         @Override
         public void run() {
+            if (stepByStep) {
+                gates.whenReleased(id, this::step);
+            } else {
+                step();
+            }
+        }
+
+        private void step() {
             if (!exchange.alive()) {
                 // Jetty ended the exchange between two steps (the client went away, an idle timeout)
                 return;
@@ -634,16 +671,21 @@ public final class VllmSimulator implements AutoCloseable {
      */
     private static final class Exchange implements AsyncListener {
         private final HttpServletRequest request;
+        private final Runnable whenOver;
         private final CompletableFuture<Void> done = new CompletableFuture<>();
         private final AtomicBoolean over = new AtomicBoolean();
 
-        private Exchange(HttpServletRequest request) {
+        private Exchange(HttpServletRequest request, Runnable whenOver) {
             this.request = request;
+            this.whenOver = whenOver;
         }
 
-        /** Called inside Javalin's future supplier, where the request is already asynchronous. */
-        static Exchange of(HttpServletRequest request) {
-            Exchange exchange = new Exchange(request);
+        /**
+         * Called inside Javalin's future supplier, where the request is already asynchronous; {@code whenOver} runs
+         * once the exchange is over, however it ended.
+         */
+        static Exchange of(HttpServletRequest request, Runnable whenOver) {
+            Exchange exchange = new Exchange(request, whenOver);
             request.getAsyncContext().addListener(exchange);
             return exchange;
         }
@@ -659,13 +701,16 @@ public final class VllmSimulator implements AutoCloseable {
         /** Hands the request back to Javalin, which completes the response; once, and only while it is alive. */
         void finish() {
             if (over.compareAndSet(false, true)) {
+                whenOver.run();
                 done.complete(null);
             }
         }
 
         /** The exchange is ended outside Javalin: the request is never handed back. */
         void abandon() {
-            over.set(true);
+            if (over.compareAndSet(false, true)) {
+                whenOver.run();
+            }
         }
 
         /**
@@ -725,6 +770,7 @@ public final class VllmSimulator implements AutoCloseable {
         private boolean legacyErrors;
         private int recordLimit = 1000;
         private int streamThreads = Math.max(4, 2 * Runtime.getRuntime().availableProcessors());
+        private boolean stepByStep;
 
         private Builder() {
         }
@@ -802,6 +848,17 @@ public final class VllmSimulator implements AutoCloseable {
                 throw new IllegalArgumentException("streamThreads must be at least 1, got " + streamThreads);
             }
             this.streamThreads = streamThreads;
+            return this;
+        }
+
+        /**
+         * Test hook: each step of a chat or completion answer (a token step of a stream, the whole of a non-streamed
+         * answer) waits, besides its due time, for {@link VllmSimulator#release}. A test then knows what the upstream
+         * has sent so far without reading a clock: a stream's headers go out at once and its next event only when
+         * released; never released, the upstream stays silent.
+         */
+        public Builder stepByStep(boolean stepByStep) {
+            this.stepByStep = stepByStep;
             return this;
         }
 
