@@ -15,6 +15,12 @@ import org.junit.jupiter.api.Test;
 /** Kafka being away must not slow or stop the traffic; it only shows in the metrics. */
 class KafkaUnreachableIT {
 
+    /**
+     * How long the producer blocks for a broker it cannot reach. The bounds are a third of it: what they tell apart
+     * is waiting for Kafka from not waiting, not fast from slow, so a busy machine stays far inside them.
+     */
+    private static final Duration KAFKA_BLOCK = Duration.ofSeconds(60);
+
     @Test
     void shouldServeRequestsPromptlyAndCountWhatCouldNotBePublished() throws IOException {
         int closedPort;
@@ -25,7 +31,8 @@ class KafkaUnreachableIT {
             TapProxy proxy = TapProxy.start(TapProxyConfig.builder(URI.create(simulator.baseUrl()))
                     .listenHost("127.0.0.1").port(0).adminPort(0).proxyHost("kafka-down-it").apiKeyHashSecret("x")
                     .kafkaBootstrap("127.0.0.1:" + closedPort)
-                    .kafkaProperties(Map.of("max.block.ms", "10000"))
+                    // far beyond the bounds below: a request or a close that waited for Kafka would take a minute
+                    .kafkaProperties(Map.of("max.block.ms", String.valueOf(KAFKA_BLOCK.toMillis())))
                     .publishQueue(2)
                     .build());
             try {
@@ -37,7 +44,7 @@ class KafkaUnreachableIT {
                     Duration took = Duration.ofNanos(System.nanoTime() - start);
 
                     assertThat(response.statusCode()).isEqualTo(200);
-                    assertThat(took).isLessThan(Duration.ofSeconds(2));
+                    assertThat(took).isLessThan(KAFKA_BLOCK.dividedBy(3));
                 }
 
                 String admin = "http://127.0.0.1:" + proxy.adminPort();
@@ -53,7 +60,7 @@ class KafkaUnreachableIT {
             } finally {
                 long start = System.nanoTime();
                 proxy.close(Duration.ofMillis(500));
-                assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofSeconds(5));
+                assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(KAFKA_BLOCK.dividedBy(3));
             }
         }
     }
