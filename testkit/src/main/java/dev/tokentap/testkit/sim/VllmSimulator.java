@@ -48,6 +48,9 @@ import org.slf4j.LoggerFactory;
  * {@code /detokenize}, {@code /ping}, {@code /version}, {@code /load}. It echoes {@code X-Request-Id}, and like vLLM builds the
  * response id from it ({@code chatcmpl-<X-Request-Id>}) when given. It records every request it receives
  * ({@link #received()}) and the completion tokens it actually wrote per response id ({@link #tokensServed}).
+ *
+ * <p>For tests it injects faults on request ({@link #FAIL_AFTER_HEADER} and the other {@code X-Sim-} headers), and
+ * {@link Builder#stepByStep} lets a test decide when each step of an answer is sent ({@link #release}).
  */
 public final class VllmSimulator implements AutoCloseable {
 
