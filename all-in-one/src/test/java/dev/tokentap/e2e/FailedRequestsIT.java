@@ -81,12 +81,12 @@ class FailedRequestsIT {
 
     @Test
     void shouldMeterUpstreamFailuresWithTheirOutcomeAndTheTokensReportedBeforeThem() throws Exception {
-        // given proxies in front of a port where nothing listens, of a simulator slower than the proxy's upstream
-        // timeout, and of a simulator that can be told to fail; and some ordinary traffic
+        // given proxies in front of a port where nothing listens, of a simulator that never answers (its steps are
+        // never released, so the proxy's upstream timeout fires however busy the machine), and of a simulator that
+        // can be told to fail; and some ordinary traffic
         TapProxy toNowhere = proxy(URI.create("http://127.0.0.1:" + closedPort()), "tap-unreachable",
                 "--connect-timeout", "1s");
-        VllmSimulator slow = VllmSimulator.builder().host("127.0.0.1").port(0).ttft(Duration.ofMillis(1500))
-                .build().start();
+        VllmSimulator slow = VllmSimulator.builder().host("127.0.0.1").port(0).stepByStep(true).build().start();
         toClose.add(slow);
         TapProxy toSlow = proxy(URI.create(slow.baseUrl()), "tap-slow",
                 "--upstream-timeout", "400ms");

@@ -23,6 +23,12 @@ import org.slf4j.LoggerFactory;
 /** Kafka being away must not slow or stop the traffic; it shows in the metrics, and in the log after a while. */
 class KafkaUnreachableIT {
 
+    /**
+     * How long the producer blocks for a broker it cannot reach. The bounds are a third of it: what they tell apart
+     * is waiting for Kafka from not waiting, not fast from slow, so a busy machine stays far inside them.
+     */
+    private static final Duration KAFKA_BLOCK = Duration.ofSeconds(60);
+
     @Test
     void shouldServeRequestsPromptlyAndCountWhatCouldNotBePublished() throws IOException {
         int closedPort;
@@ -30,7 +36,9 @@ class KafkaUnreachableIT {
             closedPort = socket.getLocalPort();
         }
         try (VllmSimulator simulator = VllmSimulator.builder().build().start()) {
-            TapProxy proxy = TapProxy.start(ProxyConfigs.loopback(Map.of("TOKENTAP_KAFKA_MAX_BLOCK_MS", "10000"),
+            TapProxy proxy = TapProxy.start(ProxyConfigs.loopback(
+                    // far beyond the bounds below: a request or a close that waited for Kafka would take a minute
+                    Map.of("TOKENTAP_KAFKA_MAX_BLOCK_MS", String.valueOf(KAFKA_BLOCK.toMillis())),
                     simulator.baseUrl(), "--proxy-host", "kafka-down-it", "--api-key-hash-secret", "x",
                     "--kafka", "127.0.0.1:" + closedPort, "--publish-queue", "2"));
             try {
@@ -42,7 +50,7 @@ class KafkaUnreachableIT {
                     Duration took = Duration.ofNanos(System.nanoTime() - start);
 
                     assertThat(response.statusCode()).isEqualTo(200);
-                    assertThat(took).isLessThan(Duration.ofSeconds(2));
+                    assertThat(took).isLessThan(KAFKA_BLOCK.dividedBy(3));
                 }
 
                 String admin = "http://127.0.0.1:" + proxy.adminPort();
@@ -58,7 +66,7 @@ class KafkaUnreachableIT {
             } finally {
                 long start = System.nanoTime();
                 proxy.close(Duration.ofMillis(500));
-                assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofSeconds(5));
+                assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(KAFKA_BLOCK.dividedBy(3));
             }
         }
     }

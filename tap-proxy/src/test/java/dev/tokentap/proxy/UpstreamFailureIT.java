@@ -26,15 +26,16 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
-/** What the client and the usage log see when the upstream is away, too slow, or the client leaves. */
+/** What the client and the usage log see when the upstream is away, falls silent, or the client leaves. */
 class UpstreamFailureIT {
 
     private static final String ERROR_SHAPE =
             "\\{\"error\":\\{\"message\":\"[^\"]+\",\"type\":\"%s\",\"param\":null,\"code\":%d}}";
 
-    private static VllmSimulator slow;
+    /** An upstream that accepts requests and then never answers (nothing is ever released), a stream's headers aside. */
+    private static VllmSimulator silent;
     private static TapProxy toNowhere;
-    private static TapProxy toSlow;
+    private static TapProxy toSilent;
     private static final RecordingPublisher NOWHERE_EVENTS = new RecordingPublisher();
     private static final RecordingPublisher SLOW_EVENTS = new RecordingPublisher();
 
@@ -45,8 +46,8 @@ class UpstreamFailureIT {
             closedPort = socket.getLocalPort();
         }
         toNowhere = start(URI.create("http://127.0.0.1:" + closedPort), NOWHERE_EVENTS);
-        slow = VllmSimulator.builder().ttft(Duration.ofMillis(1500)).itl(Duration.ofMillis(1500)).build().start();
-        toSlow = start(URI.create(slow.baseUrl()), SLOW_EVENTS);
+        silent = VllmSimulator.builder().stepByStep(true).build().start();
+        toSilent = start(URI.create(silent.baseUrl()), SLOW_EVENTS);
     }
 
     private static TapProxy start(URI upstream, RecordingPublisher publisher) {
@@ -56,7 +57,7 @@ class UpstreamFailureIT {
 
     @AfterAll
     static void stop() {
-        for (AutoCloseable closeable : new AutoCloseable[] {toNowhere, toSlow, slow}) {
+        for (AutoCloseable closeable : new AutoCloseable[] {toNowhere, toSilent, silent}) {
             try {
                 if (closeable != null) {
                     closeable.close();
@@ -106,7 +107,7 @@ class UpstreamFailureIT {
     void shouldAnswer504WhenTheUpstreamStaysSilentTooLong() {
         String requestId = UUID.randomUUID().toString();
 
-        HttpResponse<String> response = Http.send(Http.post("http://127.0.0.1:" + toSlow.port(),
+        HttpResponse<String> response = Http.send(Http.post("http://127.0.0.1:" + toSilent.port(),
                 "/v1/completions", "{\"model\":\"tokentap/sim-1b\",\"prompt\":\"slow\",\"max_tokens\":1}")
                 .header("X-Request-Id", requestId));
 
@@ -121,8 +122,8 @@ class UpstreamFailureIT {
     void shouldCutAStreamWhoseUpstreamFallsSilent() throws Exception {
         String requestId = UUID.randomUUID().toString();
 
-        // the simulator sends the headers at once, then nothing for 1.5 s
-        HttpResponse<InputStream> response = Http.CLIENT.send(Http.post("http://127.0.0.1:" + toSlow.port(),
+        // the simulator sends the headers at once, then nothing
+        HttpResponse<InputStream> response = Http.CLIENT.send(Http.post("http://127.0.0.1:" + toSilent.port(),
                 "/v1/completions", "{\"model\":\"tokentap/sim-1b\",\"prompt\":\"slow\",\"max_tokens\":3,"
                         + "\"stream\":true}").header("X-Request-Id", requestId).build(),
                 HttpResponse.BodyHandlers.ofInputStream());
@@ -145,7 +146,7 @@ class UpstreamFailureIT {
                 + "Content-Length: 1000\r\nX-Request-Id: " + requestId + "\r\n\r\n";
         String partBody = "{\"model\":\"tokentap/sim-1b\",\"stream\":true,\"messages\":[";
 
-        try (Socket socket = new Socket("127.0.0.1", toSlow.port())) {
+        try (Socket socket = new Socket("127.0.0.1", toSilent.port())) {
             OutputStream out = socket.getOutputStream();
             out.write((head + partBody).getBytes(StandardCharsets.UTF_8));
             out.flush();
