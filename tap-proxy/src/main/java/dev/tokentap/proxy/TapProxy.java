@@ -58,11 +58,13 @@ public final class TapProxy implements AutoCloseable {
         }
         ProxyMetrics metrics = new ProxyMetrics(registry);
         this.publisher = publisherFactory.apply(metrics);
+        // readiness and the gauge both ask the publisher; neither keeps a copy of its health
+        metrics.spoolDegraded(() -> publisher.health().degraded());
         AdminServer startedAdmin = null;
         ProxyServer startedProxy = null;
         try {
             startedAdmin = AdminServer.start(config.adminListen(), config.adminPort(), registry, () -> ready,
-                    metrics::spoolDegraded, config.adminToken());
+                    publisher::health, config.adminToken());
             MeteringProxyServlet servlet = new MeteringProxyServlet(config, apiKeyHasher(config), publisher, metrics);
             startedProxy = ProxyServer.start(config.listenHost(), config.port(), servlet, config.drainTimeout(),
                     ProxyServer.ClientLimits.of(config));
@@ -97,11 +99,12 @@ public final class TapProxy implements AutoCloseable {
     public static UsagePublisher publisher(TapProxyConfig config, ProxyMetrics metrics) {
         String clientId = "tokentap-proxy-" + config.proxyHost();
         if (config.spool() != null) {
-            LOG.info("spooling usage events dir={} max_bytes={}", config.spool().dir().toAbsolutePath(),
-                    config.spool().maxBytes());
+            LOG.info("spooling usage events dir={} max_bytes={} write_timeout_ms={}",
+                    config.spool().dir().toAbsolutePath(), config.spool().maxBytes(),
+                    config.spool().writeTimeout().toMillis());
             return SpoolingUsagePublisher.create(config.kafkaBootstrap(), config.topic(), clientId,
                     config.kafkaProperties(), config.publishQueue(), config.spool().dir(), config.spool().maxBytes(),
-                    metrics);
+                    config.spool().writeTimeout(), metrics);
         }
         return KafkaUsagePublisher.create(config.kafkaBootstrap(), config.topic(), clientId,
                 config.kafkaProperties(), config.publishQueue(), metrics);

@@ -2,6 +2,7 @@ package dev.tokentap.proxy;
 
 import dev.tokentap.event.Topics;
 import dev.tokentap.proxy.http.TrustedProxies;
+import dev.tokentap.proxy.publish.SpoolingUsagePublisher;
 import java.net.InetAddress;
 import java.net.URI;
 import java.net.URISyntaxException;
@@ -88,10 +89,12 @@ public record TapProxyConfig(
     /**
      * The disk spool.
      *
-     * @param dir      the spool's directory; one proxy per directory
-     * @param maxBytes the cap: events beyond it are dropped and counted
+     * @param dir          the spool's directory; one proxy per directory
+     * @param maxBytes     the cap: events beyond it are dropped and counted
+     * @param writeTimeout how long the end of a response waits for its event to be written to the spool's file;
+     *                     past it the response ends and the event is written later
      */
-    public record Spool(Path dir, long maxBytes) {
+    public record Spool(Path dir, long maxBytes, Duration writeTimeout) {
         public static final String DEFAULT_DIR = "./tokentap-spool";
         public static final long DEFAULT_MAX_BYTES = 1L << 30;
 
@@ -103,6 +106,16 @@ public record TapProxyConfig(
                 throw new IllegalArgumentException("--spool-max-bytes must be at least 1048576 (1 MiB), got "
                         + maxBytes);
             }
+            writeTimeout = writeTimeout == null ? SpoolingUsagePublisher.DEFAULT_WRITE_TIMEOUT : writeTimeout;
+            if (writeTimeout.toMillis() < 1) {
+                throw new IllegalArgumentException("--spool-write-timeout must be at least 1ms, got "
+                        + writeTimeout);
+            }
+        }
+
+        /** A spool whose responses wait at most {@link SpoolingUsagePublisher#DEFAULT_WRITE_TIMEOUT}. */
+        public Spool(Path dir, long maxBytes) {
+            this(dir, maxBytes, null);
         }
     }
 
@@ -405,8 +418,10 @@ public record TapProxyConfig(
         if (!"none".equalsIgnoreCase(cli.spoolDir.strip())) {
             long maxBytes = convert(problems, "--spool-max-bytes", cli.spoolMaxBytes, Long::parseLong,
                     Spool.DEFAULT_MAX_BYTES);
+            Duration writeTimeout = convert(problems, "--spool-write-timeout", cli.spoolWriteTimeout,
+                    TapProxyConfig::duration, SpoolingUsagePublisher.DEFAULT_WRITE_TIMEOUT);
             try {
-                spool = new Spool(Path.of(cli.spoolDir.strip()), maxBytes);
+                spool = new Spool(Path.of(cli.spoolDir.strip()), maxBytes, writeTimeout);
             } catch (RuntimeException e) {
                 problems.add(e.getMessage());
             }
@@ -478,6 +493,7 @@ public record TapProxyConfig(
             Map.entry("--continuous-usage", "TOKENTAP_CONTINUOUS_USAGE"),
             Map.entry("--spool-dir", "TOKENTAP_SPOOL_DIR"),
             Map.entry("--spool-max-bytes", "TOKENTAP_SPOOL_MAX_BYTES"),
+            Map.entry("--spool-write-timeout", "TOKENTAP_SPOOL_WRITE_TIMEOUT"),
             Map.entry("--drain-timeout", "TOKENTAP_DRAIN_TIMEOUT"),
             Map.entry("--admin-listen", "TOKENTAP_ADMIN_LISTEN"),
             Map.entry("--admin-token-file", "TOKENTAP_ADMIN_TOKEN_FILE"),
@@ -647,6 +663,12 @@ public record TapProxyConfig(
                 description = "cap of the spool; events beyond it are dropped and counted "
                         + "(env TOKENTAP_SPOOL_MAX_BYTES; default: ${DEFAULT-VALUE})")
         String spoolMaxBytes;
+
+        @Option(names = "--spool-write-timeout", paramLabel = "DURATION", defaultValue = "1s",
+                description = "longest a response's last bytes wait for its usage event to be written to the spool "
+                        + "file (so that a killed proxy loses no answered request); past it the response ends and "
+                        + "the event is written later (env TOKENTAP_SPOOL_WRITE_TIMEOUT; default: ${DEFAULT-VALUE})")
+        String spoolWriteTimeout;
 
         @Option(names = "--drain-timeout", paramLabel = "DURATION", defaultValue = "30s",
                 description = "on SIGTERM, how long requests in flight (streams too) may take to finish "

@@ -1,8 +1,10 @@
 package dev.tokentap.proxy.http;
 
+import dev.tokentap.proxy.publish.PublisherHealth;
 import io.javalin.Javalin;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.util.function.BooleanSupplier;
+import java.util.function.Supplier;
 
 /**
  * The admin port: {@code /metrics} for Prometheus, {@code /healthz} while the process serves, {@code /readyz} once
@@ -29,15 +31,16 @@ public final class AdminServer {
      */
     public static AdminServer start(String host, int port, PrometheusMeterRegistry registry, BooleanSupplier ready,
                                     String token) {
-        return start(host, port, registry, ready, () -> false, token);
+        return start(host, port, registry, ready, () -> PublisherHealth.HEALTHY, token);
     }
 
     /**
-     * As {@link #start(String, int, PrometheusMeterRegistry, BooleanSupplier, String)}; while {@code degraded}
-     * holds, {@code /readyz} still answers 200 but says so: the proxy serves, its usage events wait in memory.
+     * As {@link #start(String, int, PrometheusMeterRegistry, BooleanSupplier, String)}; {@code /readyz} asks the
+     * publisher's {@code health} on each call, and while it is degraded still answers 200 but says what is wrong:
+     * the proxy serves, its usage events wait.
      */
     public static AdminServer start(String host, int port, PrometheusMeterRegistry registry, BooleanSupplier ready,
-                                    BooleanSupplier degraded, String token) {
+                                    Supplier<PublisherHealth> health, String token) {
         Javalin app = Javalin.create(config -> {
             config.startup.showJavalinBanner = false;
             config.startup.showOldJavalinVersionWarning = false;
@@ -48,8 +51,9 @@ public final class AdminServer {
                 boolean isReady = ready.getAsBoolean();
                 // a failing spool does not make the proxy unready: taking it out of service would stop traffic to
                 // its vLLM without saving a single event; the body and the gauge say it, for people and alerts
+                PublisherHealth publishing = health.get();
                 String body = !isReady ? "not ready"
-                        : degraded.getAsBoolean() ? "ready, degraded: usage spool failing, events held in memory"
+                        : publishing.degraded() ? "ready, degraded: " + publishing.problem()
                         : "ready";
                 ctx.status(isReady ? 200 : 503).contentType("text/plain").result(body);
             });
