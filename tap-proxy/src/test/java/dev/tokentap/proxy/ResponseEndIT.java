@@ -200,6 +200,45 @@ class ResponseEndIT {
     }
 
     @Test
+    void shouldRecordEveryRequestOfAKeepAliveConnectionAsItsClientSawIt() {
+        // given a publisher that writes each event a moment later, on a thread of its own, as the spool does
+        ExecutorService disk = Executors.newSingleThreadExecutor();
+        RecordingPublisher recorded = new RecordingPublisher();
+        UsagePublisher later = new UsagePublisher() {
+            @Override
+            public CompletionStage<Void> publish(UsageEvent event) {
+                return CompletableFuture.runAsync(() -> recorded.publish(event), disk);
+            }
+
+            @Override
+            public void close(Duration timeout) {
+                disk.shutdown();
+            }
+        };
+        TapProxy proxy = startProxy(simulator.baseUrl(), later);
+        try {
+            // when one client sends request after request on its connection, streamed and not
+            List<String> ids = new ArrayList<>();
+            for (int i = 0; i < 200; i++) {
+                String requestId = UUID.randomUUID().toString();
+                ids.add(requestId);
+                String body = i % 2 == 0
+                        ? "{\"model\":\"" + MODEL + "\",\"prompt\":\"again " + i + "\",\"max_tokens\":2}"
+                        : "{\"model\":\"" + MODEL + "\",\"stream\":true,\"max_tokens\":2,\"prompt\":\"again\"}";
+                assertThat(Http.send(Http.post(base(proxy), "/v1/completions", body).header("X-Request-Id",
+                        requestId)).statusCode()).isEqualTo(200);
+            }
+
+            // then each was recorded once, as answered: the end of one response never touched the next request
+            await().atMost(WAIT).until(() -> recorded.events().size() >= ids.size());
+            assertThat(ids).allSatisfy(id -> assertThat(recorded.byRequestId(id)).singleElement()
+                    .satisfies(e -> assertThat(e.outcome()).as("outcome of %s", id).isEqualTo(Outcome.OK)));
+        } finally {
+            proxy.close();
+        }
+    }
+
+    @Test
     void shouldHaveSpooledEveryEventByTheTimeItsClientHasItsAnswer(@TempDir Path spoolDir) throws Exception {
         // given a proxy with the real disk spool, and a Kafka that is not there (events stay on disk)
         PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);

@@ -470,7 +470,10 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
         // a response with a body was finished by its last piece (see newServerResponseContentTransformer); one
         // without is finished here, and completes, which sends its end, once its event is in the spool
         finish(exchange, proxyResponse.getStatus(), null);
-        exchange.end.afterRelease(() -> super.onProxyResponseSuccess(clientRequest, proxyResponse, serverResponse));
+        exchange.end.afterRelease(() -> {
+            exchange.end.complete();
+            super.onProxyResponseSuccess(clientRequest, proxyResponse, serverResponse);
+        });
     }
 
     @Override
@@ -653,6 +656,10 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
             if (exchange == null || !exchange.metered()) {
                 return super.process();
             }
+            if (exchange.end.completed()) {
+                // the response is complete, and its request may serve the next one: nothing more to write
+                return Action.IDLE;
+            }
             // writeProxyResponseContent, called from super.process() on this thread, asks it what to write
             WRITING.set(exchange.end);
             try {
@@ -667,7 +674,6 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
          * where the tap only reads, the length still holds, so the client gets it back.
          */
         private void restoreContentLength() {
-            Exchange exchange = exchange(clientRequest);
             long length = serverResponse.getHeaders().getLongField(HttpHeader.CONTENT_LENGTH);
             if (exchange != null && exchange.lengthPreserved() && length >= 0) {
                 HttpServletResponse response = (HttpServletResponse) clientRequest.getAsyncContext().getResponse();
@@ -679,8 +685,9 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
 
         @Override
         protected void onCompleteFailure(Throwable failure) {
-            Exchange exchange = exchange(clientRequest);
-            if (exchange != null) {
+            // this writer's own exchange, never the request's attribute: Jetty's writer may still run once after the
+            // response completed, when the request object may already serve the connection's next request
+            if (exchange != null && !exchange.end.completed()) {
                 exchange.clientAborted();
                 exchange.end.writerFailed();
             }

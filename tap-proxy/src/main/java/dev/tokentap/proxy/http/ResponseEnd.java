@@ -41,6 +41,8 @@ final class ResponseEnd {
     /** Released, and what was held is written (or will never be): the response may complete. */
     private boolean ended;
     private Runnable afterRelease;
+    /** The response has been completed: its request may already serve the connection's next one. */
+    private volatile boolean completed;
 
     /** The writer of this response's body; a response without a body has none. */
     synchronized void attach(Writer to) {
@@ -124,6 +126,15 @@ final class ResponseEnd {
         } else {
             written();
         }
+    }
+
+    /** The response is being completed: from now on nothing of it is written, and no failure is its client's. */
+    void complete() {
+        completed = true;
+    }
+
+    boolean completed() {
+        return completed;
     }
 
     /** The client is gone: nothing held will be written, and the response may end whenever it is released. */
