@@ -106,11 +106,13 @@ public final class Aggregator implements AutoCloseable {
     }
 
     static Aggregator start(AggregatorConfig config, PodDirectory pods, PrometheusMeterRegistry registry) {
-        Topics topics = Topics.withUsage(config.topic());
-        LOG.info("aggregator starting kafka={} topic={} application_id={} state_dir={} stream_threads={} "
-                        + "commit_interval_ms={} dedup_retention={}", config.kafka(), topics.usage(),
+        Topics topics = config.topics();
+        LOG.info("aggregator starting kafka={} topic={} enriched_topic={} dlq_topic={} application_id={} state_dir={} "
+                        + "stream_threads={} commit_interval_ms={} dedup_retention={} model_series_cap={} "
+                        + "client_series_cap={}", config.kafka(), topics.usage(), topics.enriched(), topics.dlq(),
                 config.applicationId(), config.stateDir().toAbsolutePath(), config.streamThreads(),
-                config.commitInterval().toMillis(), config.dedupRetention());
+                config.commitInterval().toMillis(), config.dedupRetention(), config.modelSeriesCap(),
+                config.clientSeriesCap());
         IdentityResolver identities = new IdentityResolver(config.identity().precedence(),
                 config.identity().apiKeyAliases() == null ? Map.of()
                         : IdentityResolver.readAliases(config.identity().apiKeyAliases()));
@@ -124,11 +126,13 @@ public final class Aggregator implements AutoCloseable {
 
         AggregatorMetrics metrics = new AggregatorMetrics(registry);
         Topology topology = UsageTopology.build(topics, pods, identities, Clock.systemUTC(),
-                metrics::decodeFailure, config.modelSeriesCap(), config.dedupRetention(), metrics::duplicate);
+                new UsageTopology.Limits(config.modelSeriesCap(), config.clientSeriesCap(), config.dedupRetention()),
+                metrics);
         LOG.debug("topology {}", topology.describe());
         KafkaStreams streams = new KafkaStreams(topology, streamsProperties(config));
         StreamsHealth health = new StreamsHealth();
         streams.setStateListener(health);
+        streams.setGlobalStateRestoreListener(new StateRestores(metrics));
         streams.setUncaughtExceptionHandler(new StreamThreadFailures(3, Duration.ofMinutes(5), Clock.systemUTC()));
         metrics.bindStreamsState(streams::state);
         LocalTotals totals = new LocalTotals(streams);
@@ -140,7 +144,7 @@ public final class Aggregator implements AutoCloseable {
         AggregatorHttpServer http;
         try {
             http = AggregatorHttpServer.start(config.listen(), config.port(), metrics::scrape, totals, health,
-                    () -> health.ready() && directoryReady.getAsBoolean(), config.token());
+                    () -> health.ready() && directoryReady.getAsBoolean() && metrics.renders(), config.token());
         } catch (RuntimeException e) {
             streams.close(Duration.ZERO);
             throw new IllegalStateException("cannot serve HTTP on " + config.listen() + ":" + config.port()

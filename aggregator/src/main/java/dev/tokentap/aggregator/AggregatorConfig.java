@@ -16,6 +16,8 @@ import java.util.function.Function;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import dev.tokentap.aggregator.identity.IdentityResolver;
+import dev.tokentap.aggregator.topology.UsageTopology;
+import dev.tokentap.event.Topics;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.ArgSpec;
@@ -29,6 +31,9 @@ import picocli.CommandLine.Option;
  *
  * @param kafka           Kafka bootstrap servers
  * @param topic           the usage topic
+ * @param enrichedTopic   where the enriched records go; one per usage topic, so that aggregators of different usage
+ *                        topics do not write into one
+ * @param dlqTopic        where records of the usage topic that cannot be decoded go
  * @param listen          address the HTTP server binds
  * @param port            HTTP port; 0 picks a free one
  * @param stateDir        Kafka Streams state directory (RocksDB); keep it across restarts to skip restoring
@@ -41,12 +46,17 @@ import picocli.CommandLine.Option;
  * @param kafkaProperties further Kafka / Kafka Streams properties, passed through as they are
  * @param modelSeriesCap  distinct {@code model} label values one stream task admits; later ones count as
  *                        {@code other}
- * @param dedupRetention  how long an {@code event_id} is remembered, so that a copy of it is not counted again
+ * @param clientSeriesCap distinct {@code client_name} label values one stream task admits; later ones count as
+ *                        {@code other}
+ * @param dedupRetention  how long an {@code event_id} is remembered, so that a copy of it is not counted again;
+ *                        by the aggregator's own clock, from when it read the first copy
  * @param token           bearer token that {@code /metrics} and {@code /api/v1/usage} require; null for none
  */
 public record AggregatorConfig(
         String kafka,
         String topic,
+        String enrichedTopic,
+        String dlqTopic,
         String listen,
         int port,
         Path stateDir,
@@ -58,11 +68,14 @@ public record AggregatorConfig(
         Identity identity,
         Map<String, String> kafkaProperties,
         int modelSeriesCap,
+        int clientSeriesCap,
         Duration dedupRetention,
         String token) {
 
     public static final String DEFAULT_KAFKA = "localhost:9092";
-    public static final String DEFAULT_TOPIC = "tokentap.usage.v1";
+    public static final String DEFAULT_TOPIC = Topics.USAGE;
+    public static final String DEFAULT_ENRICHED_TOPIC = Topics.ENRICHED;
+    public static final String DEFAULT_DLQ_TOPIC = Topics.DLQ;
     public static final String DEFAULT_LISTEN = "0.0.0.0";
     public static final int DEFAULT_PORT = 9400;
     public static final String DEFAULT_STATE_DIR = "./tokentap-state";
@@ -70,7 +83,8 @@ public record AggregatorConfig(
     public static final int DEFAULT_STREAM_THREADS = 1;
     public static final int DEFAULT_TOPIC_PARTITIONS = 6;
     public static final Duration DEFAULT_COMMIT_INTERVAL = Duration.ofMillis(100);
-    public static final int DEFAULT_MODEL_SERIES_CAP = 100;
+    public static final int DEFAULT_MODEL_SERIES_CAP = UsageTopology.DEFAULT_MODEL_SERIES_CAP;
+    public static final int DEFAULT_CLIENT_SERIES_CAP = UsageTopology.DEFAULT_CLIENT_SERIES_CAP;
     public static final Duration DEFAULT_DEDUP_RETENTION = Duration.ofHours(24);
 
     /** Environment variables with this prefix become Kafka properties: {@code TOKENTAP_KAFKA_SESSION_TIMEOUT_MS}. */
@@ -157,7 +171,11 @@ public record AggregatorConfig(
         if (modelSeriesCap < 1) {
             problems.add("--model-series-cap must be at least 1, got " + modelSeriesCap);
         }
+        if (clientSeriesCap < 1) {
+            problems.add("--client-series-cap must be at least 1, got " + clientSeriesCap);
+        }
         problems.addAll(dedupProblems(dedupRetention));
+        problems.addAll(topicProblems(topic, enrichedTopic, dlqTopic));
         if (token != null && token.isBlank()) {
             problems.add("--token-file must hold a token, the file is empty");
         }
@@ -166,13 +184,20 @@ public record AggregatorConfig(
         }
     }
 
+    /** The topics this configuration reads and writes. */
+    public Topics topics() {
+        return new Topics(topic, enrichedTopic, Topics.HOURLY, dlqTopic);
+    }
+
     @Override
     public String toString() {
         // the token must not reach a log line
-        return "AggregatorConfig[kafka=" + kafka + ", topic=" + topic + ", listen=" + listen + ", port=" + port
+        return "AggregatorConfig[kafka=" + kafka + ", topic=" + topic + ", enrichedTopic=" + enrichedTopic
+                + ", dlqTopic=" + dlqTopic + ", listen=" + listen + ", port=" + port
                 + ", stateDir=" + stateDir + ", applicationId=" + applicationId + ", streamThreads=" + streamThreads
                 + ", topicPartitions=" + topicPartitions + ", kubernetes=" + kubernetes + ", commitInterval="
                 + commitInterval + ", identity=" + identity + ", kafkaProperties=" + kafkaProperties.keySet()
+                + ", modelSeriesCap=" + modelSeriesCap + ", clientSeriesCap=" + clientSeriesCap
                 + ", dedupRetention=" + dedupRetention + ", token=" + (token == null ? "none" : "***") + "]";
     }
 
@@ -207,6 +232,8 @@ public record AggregatorConfig(
         Builder b = builder()
                 .kafka(flags.kafka)
                 .topic(flags.topic)
+                .enrichedTopic(flags.enrichedTopic)
+                .dlqTopic(flags.dlqTopic)
                 .listen(flags.listen)
                 .applicationId(flags.applicationId)
                 .kafkaProperties(kafkaPropertiesFrom(env));
@@ -246,9 +273,15 @@ public record AggregatorConfig(
         if (b.modelSeriesCap < 1) {
             problems.add("--model-series-cap must be at least 1, got " + b.modelSeriesCap);
         }
+        convert(flags.clientSeriesCap, "--client-series-cap", Integer::parseInt, problems)
+                .ifPresent(b::clientSeriesCap);
+        if (b.clientSeriesCap < 1) {
+            problems.add("--client-series-cap must be at least 1, got " + b.clientSeriesCap);
+        }
         problems.addAll(problems(b.kafka, b.topic, b.listen, b.port, b.stateDir, b.applicationId, b.streamThreads,
                 b.topicPartitions, b.kubernetes, b.commitInterval, b.kafkaProperties));
         problems.addAll(dedupProblems(b.dedupRetention));
+        problems.addAll(topicProblems(b.topic, b.enrichedTopic, b.dlqTopic));
         if (flags.tokenFile != null && !flags.tokenFile.isBlank()) {
             try {
                 b.token(java.nio.file.Files.readString(Path.of(flags.tokenFile.strip())).strip());
@@ -350,6 +383,23 @@ public record AggregatorConfig(
         return problems;
     }
 
+    private static List<String> topicProblems(String usage, String enriched, String dlq) {
+        List<String> problems = new ArrayList<>();
+        for (String[] written : new String[][] {{"--enriched-topic", enriched}, {"--dlq-topic", dlq}}) {
+            String name = written[1];
+            if (name == null || !KAFKA_NAME.matcher(name).matches() || name.equals(".") || name.equals("..")) {
+                problems.add(written[0] + " must be a Kafka topic name (letters, digits, '.', '_', '-'), got '"
+                        + name + "'");
+            } else if (name.equals(usage)) {
+                problems.add(written[0] + " must not be the usage topic it reads, '" + usage + "'");
+            }
+        }
+        if (enriched != null && enriched.equals(dlq)) {
+            problems.add("--enriched-topic and --dlq-topic must differ, both are '" + enriched + "'");
+        }
+        return problems;
+    }
+
     private static List<String> dedupProblems(Duration dedupRetention) {
         // shorter than a broker outage plus a spool replay would count replayed events twice
         return dedupRetention.compareTo(Duration.ofMinutes(1)) < 0
@@ -382,6 +432,8 @@ public record AggregatorConfig(
     public static final class Builder {
         private String kafka = DEFAULT_KAFKA;
         private String topic = DEFAULT_TOPIC;
+        private String enrichedTopic = DEFAULT_ENRICHED_TOPIC;
+        private String dlqTopic = DEFAULT_DLQ_TOPIC;
         private String listen = DEFAULT_LISTEN;
         private int port = DEFAULT_PORT;
         private Path stateDir = Path.of(DEFAULT_STATE_DIR);
@@ -392,6 +444,7 @@ public record AggregatorConfig(
         private Duration commitInterval = DEFAULT_COMMIT_INTERVAL;
         private Identity identity = Identity.DEFAULT;
         private int modelSeriesCap = DEFAULT_MODEL_SERIES_CAP;
+        private int clientSeriesCap = DEFAULT_CLIENT_SERIES_CAP;
         private Duration dedupRetention = DEFAULT_DEDUP_RETENTION;
         private String token;
         private final Map<String, String> kafkaProperties = new LinkedHashMap<>();
@@ -401,6 +454,8 @@ public record AggregatorConfig(
 
         public Builder kafka(String v) { kafka = v; return this; }
         public Builder topic(String v) { topic = v; return this; }
+        public Builder enrichedTopic(String v) { enrichedTopic = v; return this; }
+        public Builder dlqTopic(String v) { dlqTopic = v; return this; }
         public Builder listen(String v) { listen = v; return this; }
         public Builder port(int v) { port = v; return this; }
         public Builder stateDir(Path v) { stateDir = v; return this; }
@@ -411,6 +466,7 @@ public record AggregatorConfig(
         public Builder commitInterval(Duration v) { commitInterval = v; return this; }
         public Builder identity(Identity v) { identity = v; return this; }
         public Builder modelSeriesCap(int v) { modelSeriesCap = v; return this; }
+        public Builder clientSeriesCap(int v) { clientSeriesCap = v; return this; }
         public Builder dedupRetention(Duration v) { dedupRetention = v; return this; }
         public Builder token(String v) { token = v; return this; }
 
@@ -426,9 +482,9 @@ public record AggregatorConfig(
         }
 
         public AggregatorConfig build() {
-            return new AggregatorConfig(kafka, topic, listen, port, stateDir, applicationId, streamThreads,
+            return new AggregatorConfig(kafka, topic, enrichedTopic, dlqTopic, listen, port, stateDir, applicationId, streamThreads,
                     topicPartitions, kubernetes, commitInterval, identity, kafkaProperties, modelSeriesCap,
-                    dedupRetention, token);
+                    clientSeriesCap, dedupRetention, token);
         }
     }
 
@@ -448,6 +504,16 @@ public record AggregatorConfig(
         @Option(names = "--topic", paramLabel = "NAME", defaultValue = DEFAULT_TOPIC,
                 description = "usage topic to read (env TOKENTAP_TOPIC; default ${DEFAULT-VALUE})")
         String topic;
+
+        @Option(names = "--enriched-topic", paramLabel = "NAME", defaultValue = DEFAULT_ENRICHED_TOPIC,
+                description = "topic the enriched records go to; give each usage topic its own "
+                        + "(env TOKENTAP_ENRICHED_TOPIC; default ${DEFAULT-VALUE})")
+        String enrichedTopic;
+
+        @Option(names = "--dlq-topic", paramLabel = "NAME", defaultValue = DEFAULT_DLQ_TOPIC,
+                description = "topic undecodable usage records go to; give each usage topic its own "
+                        + "(env TOKENTAP_DLQ_TOPIC; default ${DEFAULT-VALUE})")
+        String dlqTopic;
 
         @Option(names = "--listen", paramLabel = "ADDRESS", defaultValue = DEFAULT_LISTEN,
                 description = "HTTP bind address (env TOKENTAP_LISTEN; default ${DEFAULT-VALUE})")
@@ -497,9 +563,10 @@ public record AggregatorConfig(
         String podLabels;
 
         @Option(names = "--identity-precedence", paramLabel = "SIGNAL,…",
-                defaultValue = "tenant,workload,api_key,address",
-                description = "what names a client, first present wins: tenant (header), workload (Kubernetes), "
-                        + "api_key (alias), address (env TOKENTAP_IDENTITY_PRECEDENCE; default ${DEFAULT-VALUE})")
+                defaultValue = "workload,api_key,tenant,address",
+                description = "what names a client, first present wins: workload (Kubernetes), api_key (alias), "
+                        + "tenant (header, from a trusted gateway), address "
+                        + "(env TOKENTAP_IDENTITY_PRECEDENCE; default ${DEFAULT-VALUE})")
         String identityPrecedence;
 
         @Option(names = "--api-key-aliases", paramLabel = "FILE", defaultValue = "",
@@ -522,9 +589,16 @@ public record AggregatorConfig(
                         + "default ${DEFAULT-VALUE})")
         String modelSeriesCap;
 
+        @Option(names = "--client-series-cap", paramLabel = "N", defaultValue = "" + DEFAULT_CLIENT_SERIES_CAP,
+                description = "distinct client_name label values admitted per stream task, kept across restarts; "
+                        + "later clients are counted as client_name=\"other\" (env TOKENTAP_CLIENT_SERIES_CAP; "
+                        + "default ${DEFAULT-VALUE})")
+        String clientSeriesCap;
+
         @Option(names = "--dedup-retention", paramLabel = "DURATION", defaultValue = "24h",
                 description = "how long an event_id is remembered so that a replayed or re-sent copy is not "
-                        + "counted again (env TOKENTAP_DEDUP_RETENTION; default ${DEFAULT-VALUE})")
+                        + "counted again, by the aggregator's clock from the first copy, whatever the proxy's "
+                        + "(env TOKENTAP_DEDUP_RETENTION; default ${DEFAULT-VALUE})")
         String dedupRetention;
 
         @Option(names = "--token-file", paramLabel = "FILE", defaultValue = "",
@@ -538,6 +612,8 @@ public record AggregatorConfig(
         private static final Map<String, String> ENV_BY_FLAG = Map.ofEntries(
                 Map.entry("--kafka", "KAFKA_BOOTSTRAP_SERVERS"),
                 Map.entry("--topic", "TOKENTAP_TOPIC"),
+                Map.entry("--enriched-topic", "TOKENTAP_ENRICHED_TOPIC"),
+                Map.entry("--dlq-topic", "TOKENTAP_DLQ_TOPIC"),
                 Map.entry("--listen", "TOKENTAP_LISTEN"),
                 Map.entry("--port", "TOKENTAP_PORT"),
                 Map.entry("--state-dir", "TOKENTAP_STATE_DIR"),
@@ -553,6 +629,7 @@ public record AggregatorConfig(
                 Map.entry("--kubernetes-sync-timeout", "TOKENTAP_KUBERNETES_SYNC_TIMEOUT"),
                 Map.entry("--pod-tombstone-retention", "TOKENTAP_POD_TOMBSTONE_RETENTION"),
                 Map.entry("--model-series-cap", "TOKENTAP_MODEL_SERIES_CAP"),
+                Map.entry("--client-series-cap", "TOKENTAP_CLIENT_SERIES_CAP"),
                 Map.entry("--dedup-retention", "TOKENTAP_DEDUP_RETENTION"),
                 Map.entry("--token-file", "TOKENTAP_TOKEN_FILE"));
 

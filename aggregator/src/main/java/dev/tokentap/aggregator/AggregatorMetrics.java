@@ -3,7 +3,9 @@ package dev.tokentap.aggregator;
 import dev.tokentap.aggregator.k8s.PodDirectory;
 import dev.tokentap.aggregator.topology.LatencyHistogram;
 import dev.tokentap.aggregator.topology.UsageLabels;
+import dev.tokentap.aggregator.topology.UsageTopology;
 import dev.tokentap.aggregator.topology.UsageTotals;
+import dev.tokentap.aggregator.topology.UsageValues;
 import dev.tokentap.event.UsageEventDecodeException;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.Gauge;
@@ -34,12 +36,14 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Supplier;
 import java.util.function.ToLongFunction;
 import org.apache.kafka.streams.KafkaStreams;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The aggregator's metrics: meter names and tag keys in one place, the usage counter families built from the
  * totals store at scrape time, and the aggregator's own meters. The registry is passed in.
  */
-public final class AggregatorMetrics {
+public final class AggregatorMetrics implements UsageTopology.Observer {
 
     // usage families: the names of vllm-token-stats, so its dashboards carry over; exposed with a _total suffix
     public static final String PROMPT_TOKENS = "vllm_prompt_tokens";
@@ -70,6 +74,11 @@ public final class AggregatorMetrics {
     public static final String POD_DIRECTORY_SYNCED = "tokentap.aggregator.pod.directory.synced";
     /** Gauge: seconds since the pod directory was last known to be current. */
     public static final String POD_DIRECTORY_AGE = "tokentap.aggregator.pod.directory.age";
+    /** Counter: events counted as requests without their usage, which was invalid, by {@link #TAG_REASON}. */
+    public static final String INVALID_USAGE = "tokentap.aggregator.invalid.usage";
+    /** Counter: changelog records read back into a local store, per store: 0 after a restart that kept its state. */
+    public static final String RESTORED_RECORDS = "tokentap.aggregator.state.restored.records";
+    public static final String TAG_STORE = "store";
     /** Gauge: label sets in this instance's part of the totals store (collected with the usage families). */
     public static final String USAGE_SERIES = "tokentap_aggregator_usage_series";
 
@@ -83,9 +92,15 @@ public final class AggregatorMetrics {
             UsageEventDecodeException.EMPTY);
     private static final String OTHER_REASON = "other";
 
+    private static final Logger LOG = LoggerFactory.getLogger(AggregatorMetrics.class);
+
     private final PrometheusMeterRegistry registry;
+    /** Why the last render of /metrics failed; null while it renders. */
+    private volatile String renderFailure;
     private final Map<String, Counter> decodeFailures = new ConcurrentHashMap<>();
     private final Counter duplicates;
+    private final Map<String, Counter> invalidUsage = new ConcurrentHashMap<>();
+    private final Map<String, Counter> restored = new ConcurrentHashMap<>();
 
     public AggregatorMetrics(PrometheusMeterRegistry registry) {
         this.registry = registry;
@@ -97,14 +112,45 @@ public final class AggregatorMetrics {
         duplicates = Counter.builder(DUPLICATES)
                 .description("Usage events dropped because an event with the same event_id was already counted")
                 .register(registry);
+        for (String reason : UsageValues.REASONS) {
+            invalidUsage.put(reason, Counter.builder(INVALID_USAGE)
+                    .description("Usage events counted as requests without their usage, which was invalid "
+                            + "(negative, fractional, not a number, too large, or flagged by the proxy)")
+                    .tag(TAG_REASON, reason)
+                    .register(registry));
+        }
+        for (String store : List.of(UsageTopology.TOTALS_STORE, UsageTopology.EVENT_IDS_STORE,
+                UsageTopology.ADMITTED_MODELS_STORE, UsageTopology.ADMITTED_CLIENTS_STORE)) {
+            restored(store, 0);
+        }
     }
 
     /** Counts one event dropped as a copy of one already counted. */
+    @Override
     public void duplicate() {
         duplicates.increment();
     }
 
+    /** Counts {@code records} changelog records restored into {@code store} (a store of the topology: bounded). */
+    public void restored(String store, long records) {
+        restored.computeIfAbsent(store, s -> Counter.builder(RESTORED_RECORDS)
+                .description("Changelog records read back into a local state store; stays 0 across a restart that "
+                        + "kept its state directory")
+                .tag(TAG_STORE, s)
+                .register(registry)).increment(records);
+    }
+
+    /** Counts one event counted without its usage; an unknown reason is dropped (the set is fixed). */
+    @Override
+    public void invalidUsage(String reason) {
+        Counter counter = invalidUsage.get(reason);
+        if (counter != null) {
+            counter.increment();
+        }
+    }
+
     /** Counts one usage record that could not be decoded. */
+    @Override
     public void decodeFailure(String reason) {
         decodeFailureCounter(reason != null && DECODE_REASONS.contains(reason) ? reason : OTHER_REASON).increment();
     }
@@ -146,17 +192,49 @@ public final class AggregatorMetrics {
 
     /** The Prometheus text exposition (format 0.0.4) of everything registered. */
     public String scrape() {
-        return registry.scrape(TEXT_CONTENT_TYPE);
+        return scrape(null).body();
     }
 
     /**
      * Everything registered, in OpenMetrics text if {@code accept} asks for it (as Prometheus does by default),
      * else in Prometheus text 0.0.4.
+     *
+     * @throws IllegalStateException when it cannot be rendered (the totals cannot be read); {@link #renders()}
+     *                               says false from then until a render succeeds
      */
     public Scrape scrape(String accept) {
         String contentType = accept != null && accept.contains("application/openmetrics-text")
                 ? OPENMETRICS_CONTENT_TYPE : TEXT_CONTENT_TYPE;
-        return new Scrape(contentType, registry.scrape(contentType));
+        try {
+            Scrape scrape = new Scrape(contentType, registry.scrape(contentType));
+            if (renderFailure != null) {
+                LOG.info("metrics render again");
+                renderFailure = null;
+            }
+            return scrape;
+        } catch (RuntimeException e) {
+            if (renderFailure == null) {
+                LOG.warn("metrics cannot be rendered error={}", e.toString());
+            }
+            renderFailure = e.toString();
+            throw new IllegalStateException("metrics cannot be rendered: " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Whether {@code /metrics} renders, for readiness: true until a render fails; from then on each call tries a
+     * render itself, so that readiness comes back without waiting for the next scrape.
+     */
+    public boolean renders() {
+        if (renderFailure == null) {
+            return true;
+        }
+        try {
+            scrape(null);
+            return true;
+        } catch (IllegalStateException e) {
+            return false;
+        }
     }
 
     /** A scrape's body and the content type to send it with. */

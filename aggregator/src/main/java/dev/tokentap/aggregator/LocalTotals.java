@@ -30,7 +30,12 @@ final class LocalTotals implements Supplier<Optional<SortedMap<UsageLabels, Usag
         this.streams = streams;
     }
 
-    /** A sorted copy of the local totals, or empty while the store can't be queried (starting, rebalancing). */
+    /**
+     * A sorted copy of the local totals, or empty while the store can't be queried (starting, rebalancing).
+     *
+     * @throws IllegalStateException when the store can be queried but not read (a value that is not totals, a
+     *                               RocksDB error): {@code /metrics} and {@code /readyz} then say so
+     */
     @Override
     public Optional<SortedMap<UsageLabels, UsageTotals>> get() {
         try {
@@ -45,9 +50,7 @@ final class LocalTotals implements Supplier<Optional<SortedMap<UsageLabels, Usag
             LOG.debug("totals store not queryable state={} error={}", streams.state(), e.getMessage());
             return Optional.empty();
         } catch (RuntimeException e) {
-            // a scrape must not fail as a whole: serve the aggregator's own meters and say why the totals are absent
-            LOG.warn("totals store not readable state={} error={}", streams.state(), e.toString());
-            return Optional.empty();
+            throw new IllegalStateException("totals store not readable in state " + streams.state() + ": " + e, e);
         }
     }
 }

@@ -7,6 +7,7 @@ import dev.tokentap.aggregator.AggregatorConfig.KubernetesMode;
 import java.nio.file.Path;
 import java.time.Duration;
 import dev.tokentap.aggregator.identity.IdentityResolver;
+import dev.tokentap.event.Topics;
 import java.nio.file.Files;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
@@ -20,6 +21,7 @@ class AggregatorConfigTest {
 
         assertThat(config.kafka()).isEqualTo("localhost:9092");
         assertThat(config.topic()).isEqualTo("tokentap.usage.v1");
+        assertThat(config.topics()).isEqualTo(Topics.DEFAULT);
         assertThat(config.listen()).isEqualTo("0.0.0.0");
         assertThat(config.port()).isEqualTo(9400);
         assertThat(config.stateDir()).isEqualTo(Path.of("./tokentap-state"));
@@ -56,6 +58,26 @@ class AggregatorConfigTest {
     }
 
     @Test
+    void shouldNameTheEnrichedAndDeadLetterTopicsByFlagOrEnvironment() {
+        AggregatorConfig config = AggregatorConfig.fromArgs(new String[] {"--topic", "team-a.usage",
+                "--enriched-topic", "team-a.enriched"}, Map.of("TOKENTAP_DLQ_TOPIC", "team-a.dlq",
+                "TOKENTAP_ENRICHED_TOPIC", "ignored.enriched"));
+
+        assertThat(config.topics()).isEqualTo(new Topics("team-a.usage", "team-a.enriched", Topics.HOURLY,
+                "team-a.dlq"));
+    }
+
+    @Test
+    void shouldRefuseToWriteEnrichedOrDeadLetterRecordsIntoTheUsageTopicOrOneTopic() {
+        assertThatThrownBy(() -> AggregatorConfig.fromArgs(new String[] {"--topic", "u", "--enriched-topic", "u",
+                "--dlq-topic", "bad topic!"}, Map.of()))
+                .hasMessageContaining("--enriched-topic must not be the usage topic it reads, 'u'")
+                .hasMessageContaining("--dlq-topic must be a Kafka topic name");
+        assertThatThrownBy(() -> AggregatorConfig.builder().enrichedTopic("x").dlqTopic("x").build())
+                .hasMessageContaining("--enriched-topic and --dlq-topic must differ");
+    }
+
+    @Test
     void shouldPassKafkaPropertiesThroughFromTheEnvironment() {
         AggregatorConfig config = AggregatorConfig.fromArgs(new String[0], Map.of(
                 "TOKENTAP_KAFKA_SECURITY_PROTOCOL", "SSL",
@@ -89,8 +111,9 @@ class AggregatorConfigTest {
 
         assertThat(identity).isEqualTo(AggregatorConfig.Identity.DEFAULT);
         assertThat(identity.watchNamespaces()).isEmpty();
-        assertThat(identity.precedence()).containsExactly(IdentityResolver.Signal.TENANT,
-                IdentityResolver.Signal.WORKLOAD, IdentityResolver.Signal.API_KEY, IdentityResolver.Signal.ADDRESS);
+        // a header never outranks what the cluster says about a caller
+        assertThat(identity.precedence()).containsExactly(IdentityResolver.Signal.WORKLOAD,
+                IdentityResolver.Signal.API_KEY, IdentityResolver.Signal.TENANT, IdentityResolver.Signal.ADDRESS);
         assertThat(identity.syncTimeout()).isEqualTo(Duration.ofSeconds(30));
         assertThat(identity.tombstoneRetention()).isEqualTo(Duration.ofMinutes(10));
     }
@@ -184,6 +207,17 @@ class AggregatorConfigTest {
                 Map.of("TOKENTAP_MODEL_SERIES_CAP", "7")).modelSeriesCap()).isEqualTo(3);
         assertThatThrownBy(() -> AggregatorConfig.fromArgs(new String[] {"--model-series-cap", "0"}, Map.of()))
                 .hasMessageContaining("--model-series-cap must be at least 1");
+    }
+
+    @Test
+    void shouldCapClientSeriesAtFiveHundredUnlessTold() {
+        assertThat(AggregatorConfig.fromArgs(new String[0], Map.of()).clientSeriesCap()).isEqualTo(500);
+        assertThat(AggregatorConfig.fromArgs(new String[0], Map.of("TOKENTAP_CLIENT_SERIES_CAP", "70"))
+                .clientSeriesCap()).isEqualTo(70);
+        assertThat(AggregatorConfig.fromArgs(new String[] {"--client-series-cap", "30"},
+                Map.of("TOKENTAP_CLIENT_SERIES_CAP", "70")).clientSeriesCap()).isEqualTo(30);
+        assertThatThrownBy(() -> AggregatorConfig.fromArgs(new String[] {"--client-series-cap", "0"}, Map.of()))
+                .hasMessageContaining("--client-series-cap must be at least 1");
     }
 
     @Test

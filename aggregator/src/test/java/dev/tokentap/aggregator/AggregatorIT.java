@@ -196,6 +196,43 @@ class AggregatorIT {
     }
 
     @Test
+    void shouldWriteEnrichedAndDeadLetterRecordsToTheTopicsItIsGiven(TestInfo test, @TempDir Path stateDir)
+            throws Exception {
+        // given: an aggregator of its own usage topic, with its own enriched and dead-letter topics
+        name(test);
+        String enriched = topic + ".enriched";
+        String dlq = topic + ".dlq";
+        Aggregator aggregator = Aggregator.start(AggregatorConfig.builder()
+                .kafka(kafka.bootstrapServers())
+                .topic(topic)
+                .enrichedTopic(enriched)
+                .dlqTopic(dlq)
+                .applicationId(applicationId)
+                .listen("127.0.0.1")
+                .port(0)
+                .stateDir(stateDir)
+                .topicPartitions(1)
+                .kubernetes(AggregatorConfig.KubernetesMode.OFF)
+                .build());
+        started.add(aggregator);
+
+        // when
+        List<UsageEvent> events = events(5);
+        produce(events);
+        try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(producerProps(),
+                new ByteArraySerializer(), new ByteArraySerializer())) {
+            producer.send(new ProducerRecord<>(topic, "garbage".getBytes(StandardCharsets.UTF_8),
+                    "not an event".getBytes(StandardCharsets.UTF_8))).get();
+        }
+
+        // then: each record is in the topic named for it
+        awaitTotals(aggregator, events);
+        assertThat(readAll(enriched, 5)).hasSize(5);
+        assertThat(readAll(dlq, 1)).singleElement()
+                .satisfies(r -> assertThat(r.value()).asString(StandardCharsets.UTF_8).isEqualTo("not an event"));
+    }
+
+    @Test
     void shouldBecomeReadyOnlyOnceThePodDirectoryHasSynced(TestInfo test, @TempDir Path stateDir) throws Exception {
         // given a pod directory that has not synced yet, and no sync timeout in sight
         name(test);
@@ -404,6 +441,24 @@ class AggregatorIT {
             assertThat(found).hasSize(1);
             return found.get(0);
         }
+    }
+
+    /** The first {@code count} committed records of {@code name}, and whatever else arrives meanwhile. */
+    private List<ConsumerRecord<byte[], byte[]>> readAll(String name, int count) {
+        Map<String, Object> props = new HashMap<>(kafka.clientProperties());
+        props.put(ConsumerConfig.GROUP_ID_CONFIG, "reader-" + name);
+        props.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        props.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+        List<ConsumerRecord<byte[], byte[]>> found = new ArrayList<>();
+        try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(props, new ByteArrayDeserializer(),
+                new ByteArrayDeserializer())) {
+            consumer.subscribe(List.of(name));
+            await().atMost(WAIT).until(() -> {
+                consumer.poll(Duration.ofMillis(200)).forEach(found::add);
+                return found.size() >= count;
+            });
+        }
+        return found;
     }
 
     private HttpResponse<String> get(Aggregator aggregator, String path) throws IOException, InterruptedException {

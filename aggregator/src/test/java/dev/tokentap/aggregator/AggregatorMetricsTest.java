@@ -2,6 +2,7 @@ package dev.tokentap.aggregator;
 
 import dev.tokentap.testkit.metrics.PrometheusText;
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.tokentap.aggregator.k8s.PodDirectory;
 import dev.tokentap.aggregator.k8s.PodIdentity;
@@ -59,6 +60,61 @@ class AggregatorMetricsTest {
         assertThat(parsed.samples("vllm_requests_total")).hasSize(2);
         assertThat(parsed.sum("tokentap_aggregator_usage_series", Map.of())).isEqualTo(1);
         assertThat(text).contains("# TYPE vllm_prompt_tokens_total counter\n");
+    }
+
+    @Test
+    void shouldServeTotalsAnOlderVersionSavedNegative() {
+        // given: a label set whose totals were saved negative, as read back from the store
+        SortedMap<UsageLabels, UsageTotals> totals = new TreeMap<>();
+        totals.put(new UsageLabels("unknown", "10.0.0.1", "/v1/completions", "proxy-a", "llama"),
+                dev.tokentap.aggregator.topology.JsonSerde.totals().deserializer().deserialize("t",
+                        ("{\"prompt_tokens\":-50,\"completion_tokens\":-9223372036854775806,\"total_tokens\":3,"
+                                + "\"cached_tokens\":0,\"requests\":{\"ok\":-1}}")
+                                .getBytes(java.nio.charset.StandardCharsets.UTF_8)));
+        metrics.bindUsageTotals(() -> Optional.of(totals));
+
+        // when
+        PrometheusText parsed = PrometheusText.parse(metrics.scrape());
+
+        // then
+        assertThat(parsed.sum("vllm_prompt_tokens_total", Map.of("client_name", "10.0.0.1"))).isZero();
+        assertThat(parsed.sum("vllm_completion_tokens_total", Map.of("client_name", "10.0.0.1"))).isZero();
+        assertThat(parsed.sum("vllm_total_tokens_total", Map.of("client_name", "10.0.0.1"))).isEqualTo(3);
+    }
+
+    @Test
+    void shouldSayItDoesNotRenderFromAFailedScrapeUntilARenderSucceeds() {
+        // given: totals that can be queried but not read
+        AtomicReference<RuntimeException> failure = new AtomicReference<>(
+                new IllegalStateException("totals store not readable"));
+        metrics.bindUsageTotals(() -> {
+            if (failure.get() != null) {
+                throw failure.get();
+            }
+            return Optional.of(new TreeMap<>());
+        });
+        assertThat(metrics.renders()).isTrue();
+
+        // when a scrape fails, it says why, and readiness says no
+        assertThatThrownBy(() -> metrics.scrape("text/plain")).hasMessageContaining("totals store not readable");
+        assertThat(metrics.renders()).isFalse();
+
+        // then once the totals can be read, readiness comes back by itself
+        failure.set(null);
+        assertThat(metrics.renders()).isTrue();
+        assertThat(metrics.scrape()).contains("tokentap_aggregator_usage_series");
+    }
+
+    @Test
+    void shouldCountInvalidUsageByReasonFromZero() {
+        metrics.invalidUsage(dev.tokentap.aggregator.topology.UsageValues.NEGATIVE);
+        metrics.invalidUsage("made-up");
+
+        PrometheusText parsed = PrometheusText.parse(metrics.scrape());
+
+        assertThat(parsed.sum("tokentap_aggregator_invalid_usage_total", Map.of("reason", "negative"))).isEqualTo(1);
+        assertThat(parsed.sum("tokentap_aggregator_invalid_usage_total", Map.of("reason", "fractional"))).isZero();
+        assertThat(parsed.samples("tokentap_aggregator_invalid_usage_total")).hasSize(5);
     }
 
     @Test

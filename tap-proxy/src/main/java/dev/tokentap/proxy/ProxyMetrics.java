@@ -25,6 +25,33 @@ public final class ProxyMetrics {
     public static final String UPSTREAM_LATENCY = "tokentap.proxy.upstream.latency";
     /** Metered requests that ended {@code ok} without the upstream reporting usage, by route. */
     public static final String USAGE_MISSING = "tokentap.proxy.usage.missing";
+    /**
+     * Metered requests whose upstream reported a usage that cannot be counts (negative, fractional, not a number,
+     * above the bound), by route; their events say {@code usage_source="invalid"} and carry no counts.
+     */
+    public static final String USAGE_INVALID = "tokentap.proxy.usage.invalid";
+    /**
+     * Requests the proxy did not forward, by reason ({@link #REFUSAL_REASONS}); each is also counted in
+     * {@link #REQUESTS} with {@code outcome="rejected"}.
+     */
+    public static final String REFUSALS = "tokentap.proxy.refusals";
+    /** Bytes the request bodies held now take from the request memory budget. */
+    public static final String REQUEST_MEMORY_HELD = "tokentap.proxy.request.memory.held";
+    /** The request memory budget ({@code --request-memory-budget}), in bytes. */
+    public static final String REQUEST_MEMORY_BUDGET = "tokentap.proxy.request.memory.budget";
+    /** Over {@code --max-request-bytes} (413). */
+    public static final String REFUSAL_TOO_LARGE = "too_large";
+    /** The request memory budget had no room for the body (503). */
+    public static final String REFUSAL_OVER_BUDGET = "over_budget";
+    /** The body's framing was broken (400). */
+    public static final String REFUSAL_MALFORMED = "malformed";
+    /** The body came too slowly (408). */
+    public static final String REFUSAL_TOO_SLOW = "too_slow";
+    /** The proxy failed on its own before anything went upstream (500). */
+    public static final String REFUSAL_FAILED = "failed";
+    public static final List<String> REFUSAL_REASONS = List.of(REFUSAL_TOO_LARGE, REFUSAL_OVER_BUDGET,
+            REFUSAL_MALFORMED, REFUSAL_TOO_SLOW, REFUSAL_FAILED);
+
     /** Usage events the broker acknowledged. */
     public static final String EVENTS_PUBLISHED = "tokentap.proxy.events.published";
     /** Usage events that were not published, by reason. */
@@ -81,7 +108,9 @@ public final class ProxyMetrics {
     private final Map<String, Counter> requests = new HashMap<>();
     private final Map<String, Timer> upstreamLatency = new HashMap<>();
     private final Map<String, Counter> usageMissing = new HashMap<>();
+    private final Map<String, Counter> usageInvalid = new HashMap<>();
     private final Map<String, Counter> publishFailures = new HashMap<>();
+    private final Map<String, Counter> refusals = new HashMap<>();
     private final Counter eventsPublished;
     private final Counter eventsSpooled;
     private final Counter eventsReplayed;
@@ -114,9 +143,21 @@ public final class ProxyMetrics {
                     .tag(TAG_ROUTE, route)
                     .register(registry));
         }
+        for (String route : ROUTES) {
+            usageInvalid.put(route, Counter.builder(USAGE_INVALID)
+                    .description("Metered requests whose upstream reported usage values that cannot be counts")
+                    .tag(TAG_ROUTE, route)
+                    .register(registry));
+        }
         for (String reason : REASONS) {
             publishFailures.put(reason, Counter.builder(PUBLISH_FAILURES)
                     .description("Usage events that were not published, by reason")
+                    .tag(TAG_REASON, reason)
+                    .register(registry));
+        }
+        for (String reason : REFUSAL_REASONS) {
+            refusals.put(reason, Counter.builder(REFUSALS)
+                    .description("Requests the proxy did not forward, by reason")
                     .tag(TAG_REASON, reason)
                     .register(registry));
         }
@@ -210,6 +251,33 @@ public final class ProxyMetrics {
         if (counter != null) {
             counter.increment();
         }
+    }
+
+    public void usageInvalid(String meteredRoute) {
+        usageInvalid.get(routeTag(meteredRoute)).increment();
+    }
+
+    /** Counts a request the proxy did not forward; {@code reason} is one of {@link #REFUSAL_REASONS}. */
+    public void refusal(String reason) {
+        Counter counter = refusals.get(reason);
+        if (counter == null) {
+            throw new IllegalArgumentException("unknown refusal reason " + reason);
+        }
+        counter.increment();
+    }
+
+    /** Registers the gauges of the request memory budget: what is held now, over {@code budget}. */
+    public void requestMemory(Supplier<Number> held, long budget) {
+        Gauge.builder(REQUEST_MEMORY_HELD, held)
+                .description("Bytes the request bodies held now take from the request memory budget")
+                .baseUnit("bytes")
+                .strongReference(true)
+                .register(registry);
+        Gauge.builder(REQUEST_MEMORY_BUDGET, () -> budget)
+                .description("The request memory budget")
+                .baseUnit("bytes")
+                .strongReference(true)
+                .register(registry);
     }
 
     public void eventPublished() {

@@ -80,6 +80,7 @@ public final class TapProxy implements AutoCloseable {
         }
         this.admin = startedAdmin;
         this.proxy = startedProxy;
+        warnIfTheBudgetCrowdsTheHeap(config.requestMemoryBudget(), Runtime.getRuntime().maxMemory());
         this.ready = true;
         LOG.info("tap-proxy started port={} adminPort={} upstream={} kafka={} topic={} proxyHost={}",
                 proxy.port(), admin.port(), config.upstream(), config.kafkaBootstrap(), config.topic(),
@@ -122,6 +123,18 @@ public final class TapProxy implements AutoCloseable {
     /** Starts everything with a given publisher and registry (tests). */
     public static TapProxy start(TapProxyConfig config, UsagePublisher publisher, PrometheusMeterRegistry registry) {
         return start(config, registry, metrics -> publisher);
+    }
+
+    /**
+     * Held bodies and the proxy's own data share the heap: a budget past half of it leaves too little for the rest
+     * (streams, the publisher's queue) once it is full, and the proxy would run out of memory instead of answering
+     * 503.
+     */
+    private static void warnIfTheBudgetCrowdsTheHeap(long budget, long maxHeap) {
+        if (maxHeap != Long.MAX_VALUE && budget > maxHeap / 2) {
+            LOG.warn("--request-memory-budget is more than half the heap: raise -Xmx or lower the budget "
+                    + "budget_bytes={} max_heap_bytes={}", budget, maxHeap);
+        }
     }
 
     private static ApiKeyHasher apiKeyHasher(TapProxyConfig config) {

@@ -38,7 +38,7 @@ import picocli.CommandLine.Option;
  * @param connectTimeout    how long to wait for a connection to the upstream
  * @param upstreamTimeout   how long the upstream may stay silent (before headers or between body bytes)
  * @param apiKeyHashSecret  secret for {@code api_key_id}; null means a random one per process
- * @param tenantHeader      request header holding the tenant, or null
+ * @param tenantHeader      request header holding the tenant, or null; believed only from {@code trustedProxies}
  * @param proxyHost         this proxy's host name, for {@code proxy_host} and {@code ce_source}
  * @param publishQueue      capacity of the queue of events waiting for Kafka
  * @param kafkaProperties   extra Kafka producer properties ({@code TOKENTAP_KAFKA_*})
@@ -58,6 +58,8 @@ import picocli.CommandLine.Option;
  * @param clientMinRequestRate  bytes per second below which a request body being read is cut; 0 for no minimum
  * @param maxThreads            threads of the proxy port's pool, shared with the upstream client; 0 for
  *                              {@link #defaultMaxThreads()}
+ * @param requestMemoryBudget   bytes all request bodies held in the proxy at once may take; a body that would pass
+ *                              it is answered 503; at least {@code maxRequestBytes}
  */
 public record TapProxyConfig(
         URI upstream,
@@ -84,7 +86,8 @@ public record TapProxyConfig(
         Duration clientHeaderTimeout,
         int maxHeaderBytes,
         long clientMinRequestRate,
-        int maxThreads) {
+        int maxThreads,
+        long requestMemoryBudget) {
 
     /**
      * The disk spool.
@@ -128,6 +131,11 @@ public record TapProxyConfig(
     public static final int DEFAULT_PUBLISH_QUEUE = 100_000;
     public static final Duration DEFAULT_DRAIN_TIMEOUT = Duration.ofSeconds(30);
     public static final long DEFAULT_MAX_REQUEST_BYTES = 32L << 20;
+    /**
+     * One body of the largest size at a time, the third of the image's 96 MiB heap that the proxy's own live data
+     * (some 20 MiB with hundreds of streams) and the young generation leave free (docs/operations.md).
+     */
+    public static final long DEFAULT_REQUEST_MEMORY_BUDGET = 32L << 20;
     public static final Duration DEFAULT_CLIENT_IDLE_TIMEOUT = Duration.ofSeconds(300);
     public static final Duration DEFAULT_CLIENT_HEADER_TIMEOUT = Duration.ofSeconds(10);
     /** Jetty's own default. */
@@ -163,6 +171,14 @@ public record TapProxyConfig(
         problems.addAll(clientLimitProblems(clientHeaderTimeout, maxHeaderBytes, clientMinRequestRate));
         if (maxRequestBytes < 1) {
             problems.add("--max-request-bytes must be at least 1, got " + maxRequestBytes);
+        }
+        if (tenantHeader != null && trustedProxies.isEmpty()) {
+            problems.add("--tenant-header is believed only from --trusted-proxies (the gateway that authenticated "
+                    + "the caller), and none are set: any client could bill any tenant otherwise");
+        }
+        if (requestMemoryBudget < maxRequestBytes) {
+            problems.add("--request-memory-budget must be at least --max-request-bytes (" + maxRequestBytes
+                    + "), or a body the proxy accepts could never be held, got " + requestMemoryBudget);
         }
         if (maxThreads < MIN_THREADS) {
             problems.add("--max-threads must be at least " + MIN_THREADS + ", got " + maxThreads);
@@ -290,7 +306,7 @@ public record TapProxyConfig(
                 + ", maxRequestBytes=" + maxRequestBytes + ", trustedProxies=" + trustedProxies
                 + ", clientIdleTimeout=" + clientIdleTimeout + ", clientHeaderTimeout=" + clientHeaderTimeout
                 + ", maxHeaderBytes=" + maxHeaderBytes + ", clientMinRequestRate=" + clientMinRequestRate
-                + ", maxThreads=" + maxThreads + "]";
+                + ", maxThreads=" + maxThreads + ", requestMemoryBudget=" + requestMemoryBudget + "]";
     }
 
     /** A builder with every default set and {@code proxyHost} resolved from this machine. */
@@ -401,6 +417,8 @@ public record TapProxyConfig(
         long clientMinRequestRate = convert(problems, "--client-min-request-rate", cli.clientMinRequestRate,
                 TapProxyConfig::bytes, 0L);
         int maxThreads = convert(problems, "--max-threads", cli.maxThreads, Integer::parseInt, 0);
+        long requestMemoryBudget = convert(problems, "--request-memory-budget", cli.requestMemoryBudget,
+                TapProxyConfig::bytes, DEFAULT_REQUEST_MEMORY_BUDGET);
         // checked here too, so that a value out of range is reported with the unreadable ones, not after them
         List<String> unreadableLimits = problems.stream().map(p -> p.split(" ", 2)[0]).toList();
         for (String problem : clientLimitProblems(clientHeaderTimeout, maxHeaderBytes, clientMinRequestRate)) {
@@ -433,7 +451,8 @@ public record TapProxyConfig(
                 upstreamTimeout, apiKeyHashSecret, tenantHeader, proxyHost, publishQueue, kafkaProperties,
                 continuousUsage, spool, drainTimeout, emptyToNull(cli.adminListen), adminToken, maxRequestBytes,
                 trustedProxies, clientIdleTimeout, clientHeaderTimeout,
-                (int) Math.min(Integer.MAX_VALUE, maxHeaderBytes), clientMinRequestRate, maxThreads);
+                (int) Math.min(Integer.MAX_VALUE, maxHeaderBytes), clientMinRequestRate, maxThreads,
+                requestMemoryBudget);
     }
 
     private static Boolean bool(String value) {
@@ -503,7 +522,8 @@ public record TapProxyConfig(
             Map.entry("--client-header-timeout", "TOKENTAP_CLIENT_HEADER_TIMEOUT"),
             Map.entry("--max-header-bytes", "TOKENTAP_MAX_HEADER_BYTES"),
             Map.entry("--client-min-request-rate", "TOKENTAP_CLIENT_MIN_REQUEST_RATE"),
-            Map.entry("--max-threads", "TOKENTAP_MAX_THREADS"));
+            Map.entry("--max-threads", "TOKENTAP_MAX_THREADS"),
+            Map.entry("--request-memory-budget", "TOKENTAP_REQUEST_MEMORY_BUDGET"));
 
     private static <T> T convert(List<String> problems, String flag, String value, Function<String, T> parse,
                                  T fallback) {
@@ -634,7 +654,9 @@ public record TapProxyConfig(
         String apiKeyHashSecretFile;
 
         @Option(names = "--tenant-header", paramLabel = "HEADER",
-                description = "request header naming the tenant, e.g. X-Tenant-Id (env TOKENTAP_TENANT_HEADER)")
+                description = "request header naming the tenant, e.g. X-Tenant-Id, set by the gateway that "
+                        + "authenticated the caller; believed only from --trusted-proxies, which it requires "
+                        + "(env TOKENTAP_TENANT_HEADER)")
         String tenantHeader;
 
         @Option(names = "--proxy-host", paramLabel = "NAME",
@@ -691,9 +713,17 @@ public record TapProxyConfig(
                         + "default: ${DEFAULT-VALUE})")
         String maxRequestBytes;
 
+        @Option(names = "--request-memory-budget", paramLabel = "SIZE", defaultValue = "32MiB",
+                description = "memory all request bodies held in the proxy at once may take (every body but a "
+                        + "multipart upload is held until complete); one that would pass it is answered 503 with "
+                        + "Retry-After and nothing reaches the upstream; at least --max-request-bytes, and well "
+                        + "under the heap (env TOKENTAP_REQUEST_MEMORY_BUDGET; default: ${DEFAULT-VALUE})")
+        String requestMemoryBudget;
+
         @Option(names = "--trusted-proxies", paramLabel = "CIDRS",
-                description = "comma-separated addresses or CIDR ranges of load balancers whose X-Forwarded-For "
-                        + "names the client; from any other peer the header is ignored "
+                description = "comma-separated addresses or CIDR ranges of load balancers or gateways whose "
+                        + "X-Forwarded-For names the client, and whose --tenant-header names the tenant; from any "
+                        + "other peer both are ignored "
                         + "(env TOKENTAP_TRUSTED_PROXIES; default: none)")
         String trustedProxies;
 
@@ -757,6 +787,7 @@ public record TapProxyConfig(
         private int maxHeaderBytes = DEFAULT_MAX_HEADER_BYTES;
         private long clientMinRequestRate;
         private int maxThreads;
+        private long requestMemoryBudget = DEFAULT_REQUEST_MEMORY_BUDGET;
 
         private Builder(URI upstream) {
             this.upstream = upstream;
@@ -788,6 +819,7 @@ public record TapProxyConfig(
         public Builder maxHeaderBytes(int v) { maxHeaderBytes = v; return this; }
         public Builder clientMinRequestRate(long v) { clientMinRequestRate = v; return this; }
         public Builder maxThreads(int v) { maxThreads = v; return this; }
+        public Builder requestMemoryBudget(long v) { requestMemoryBudget = v; return this; }
 
         public TapProxyConfig build() {
             return new TapProxyConfig(upstream, kafkaBootstrap, topic, listenHost, port, adminPort, connectTimeout,
@@ -795,7 +827,7 @@ public record TapProxyConfig(
                     proxyHost != null ? proxyHost : localHostName(), publishQueue, kafkaProperties, continuousUsage,
                     spool, drainTimeout, adminListen, adminToken, maxRequestBytes,
                     trustedProxies, clientIdleTimeout, clientHeaderTimeout, maxHeaderBytes, clientMinRequestRate,
-                    maxThreads);
+                    maxThreads, requestMemoryBudget);
         }
     }
 }

@@ -39,6 +39,7 @@ class HostileInputIT {
     private static final int MAX_HEADER_BYTES = 4 * 1024;
     /** A loopback address the tests connect from to play the trusted load balancer. */
     private static final String TRUSTED_BALANCER = "127.0.0.2";
+    private static final String TENANT_HEADER = "X-Tenant-Id";
     /** The address of the client that checks, after each case, that the proxy still serves. */
     private static final String OTHER_CLIENT = "127.0.0.3";
 
@@ -56,6 +57,7 @@ class HostileInputIT {
                 .listenHost("127.0.0.1").port(0).adminPort(0).proxyHost("hostile-it").apiKeyHashSecret("x").maxRequestBytes(MAX_REQUEST_BYTES)
                 .maxHeaderBytes(MAX_HEADER_BYTES)
                 .trustedProxies(TrustedProxies.parse(TRUSTED_BALANCER + "/32"))
+                .tenantHeader(TENANT_HEADER)
                 .build(), publisher, new PrometheusMeterRegistry(PrometheusConfig.DEFAULT));
         base = "http://127.0.0.1:" + proxy.port();
     }
@@ -213,6 +215,25 @@ class HostileInputIT {
     }
 
     @Test
+    void shouldAnswer400ToAChunkedBodyWithABrokenChunkSizeWithoutForwardingIt() throws Exception {
+        int before = simulator.received().size();
+        String id = nextId();
+        String first = "{\"model\":\"tokentap/sim-1b\",\"max_tokens\":2,";
+
+        String response = raw("POST " + COMPLETIONS + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                + "X-Request-Id: " + id + "\r\nTransfer-Encoding: chunked\r\n\r\n"
+                + Integer.toHexString(first.length()) + "\r\n" + first + "\r\nzz\r\n\"prompt\":\"hi\"}\r\n0\r\n\r\n");
+
+        assertThat(response).startsWith("HTTP/1.1 400");
+        assertThat(response).contains("\"code\":400").contains("malformed");
+        await().atMost(Duration.ofSeconds(10)).until(() -> publisher.byRequestId(id).size() == 1);
+        UsageEvent event = publisher.byRequestId(id).get(0);
+        assertThat(event.status()).isEqualTo(400);
+        assertThat(event.outcome()).isEqualTo(Outcome.REJECTED);
+        assertThat(simulator.received()).hasSize(before);
+    }
+
+    @Test
     void shouldForwardABodyJustUnderTheLimit() {
         String prefix = "{\"model\":\"tokentap/sim-1b\",\"max_tokens\":2,\"prompt\":\"";
         String body = prefix + "a".repeat(MAX_REQUEST_BYTES - prefix.length() - 2) + "\"}";
@@ -246,10 +267,39 @@ class HostileInputIT {
         assertThat(publisher.byRequestId(id).get(0).clientAddress()).isEqualTo("198.51.100.4");
     }
 
+    @Test
+    void shouldIgnoreATenantHeaderFromAPeerThatIsNotTrusted() throws Exception {
+        for (String client : List.of("127.0.0.1", OTHER_CLIENT)) {
+            String id = nextId();
+
+            // a client naming someone else to bill, straight to the proxy
+            String response = raw(client, completionWithHeader(id, TENANT_HEADER + ": team-victim"));
+
+            assertThat(response).startsWith("HTTP/1.1 200");
+            await().atMost(Duration.ofSeconds(10)).until(() -> publisher.byRequestId(id).size() == 1);
+            assertThat(publisher.byRequestId(id).get(0).tenant()).as(client).isNull();
+        }
+    }
+
+    @Test
+    void shouldTakeTheTenantHeaderFromTheTrustedGateway() throws Exception {
+        String id = nextId();
+
+        String response = raw(TRUSTED_BALANCER, completionWithHeader(id, TENANT_HEADER + ": team-search"));
+
+        assertThat(response).startsWith("HTTP/1.1 200");
+        await().atMost(Duration.ofSeconds(10)).until(() -> publisher.byRequestId(id).size() == 1);
+        assertThat(publisher.byRequestId(id).get(0).tenant()).isEqualTo("team-search");
+    }
+
     private static String completionWithForwardedFor(String id, String forwardedFor) {
+        return completionWithHeader(id, "X-Forwarded-For: " + forwardedFor);
+    }
+
+    private static String completionWithHeader(String id, String header) {
         String body = "{\"model\":\"tokentap/sim-1b\",\"prompt\":\"who am I\",\"max_tokens\":2}";
         return "POST " + COMPLETIONS + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                + "X-Request-Id: " + id + "\r\nX-Forwarded-For: " + forwardedFor + "\r\nContent-Length: "
+                + "X-Request-Id: " + id + "\r\n" + header + "\r\nContent-Length: "
                 + body.length() + "\r\nConnection: close\r\n\r\n" + body;
     }
 

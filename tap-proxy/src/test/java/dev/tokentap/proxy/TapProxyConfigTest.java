@@ -46,6 +46,7 @@ class TapProxyConfigTest {
                 Map.entry("TOKENTAP_UPSTREAM_TIMEOUT", "2m"),
                 Map.entry("TOKENTAP_API_KEY_HASH_SECRET", "s3cret"),
                 Map.entry("TOKENTAP_TENANT_HEADER", "X-Tenant-Id"),
+                Map.entry("TOKENTAP_TRUSTED_PROXIES", "10.0.0.7"),
                 Map.entry("TOKENTAP_PROXY_HOST", "proxy-a"),
                 Map.entry("TOKENTAP_PUBLISH_QUEUE", "50"),
                 Map.entry("HOSTNAME", "ignored")));
@@ -149,7 +150,7 @@ class TapProxyConfigTest {
         assertThat(help.usage())
                 .contains("--upstream", "--kafka", "--topic", "--listen", "--port", "--admin-port",
                         "--connect-timeout", "--upstream-timeout", "--api-key-hash-secret", "--tenant-header",
-                        "--proxy-host", "--publish-queue", "TOKENTAP_KAFKA_")
+                        "--proxy-host", "--publish-queue", "--request-memory-budget", "TOKENTAP_KAFKA_")
                 .contains("default: localhost:9092", "default: tokentap.usage.v1", "default: 600s",
                         "default: 4000");
     }
@@ -266,13 +267,37 @@ class TapProxyConfigTest {
         assertThat(TapProxyConfig.fromArgs(new String[] {"--upstream", "http://vllm:8000", "--max-request-bytes",
                 "4096"}, NO_ENV).maxRequestBytes()).isEqualTo(4096);
         assertThat(TapProxyConfig.fromArgs(new String[] {"--upstream", "http://vllm:8000", "--max-request-bytes",
-                "2 GiB"}, NO_ENV).maxRequestBytes()).isEqualTo(2L << 30);
+                "2 GiB", "--request-memory-budget", "2GiB"}, NO_ENV).maxRequestBytes()).isEqualTo(2L << 30);
         assertThatThrownBy(() -> TapProxyConfig.fromArgs(new String[] {"--upstream", "http://vllm:8000",
                 "--max-request-bytes", "lots"}, NO_ENV))
                 .hasMessageContaining("--max-request-bytes cannot be read from 'lots'");
         assertThatThrownBy(() -> TapProxyConfig.fromArgs(new String[] {"--upstream", "http://vllm:8000",
                 "--max-request-bytes", "0"}, NO_ENV))
                 .hasMessageContaining("--max-request-bytes must be at least 1");
+    }
+
+    @Test
+    void shouldGiveHeldBodiesA32MiBBudgetThatOneLargestBodyMustFit() {
+        String[] upstream = {"--upstream", "http://vllm:8000"};
+        assertThat(TapProxyConfig.fromArgs(upstream, NO_ENV).requestMemoryBudget()).isEqualTo(32L << 20);
+        assertThat(TapProxyConfig.fromArgs(upstream, Map.of("TOKENTAP_REQUEST_MEMORY_BUDGET", "64MiB"))
+                .requestMemoryBudget()).isEqualTo(64L << 20);
+        assertThatThrownBy(() -> TapProxyConfig.fromArgs(new String[] {"--upstream", "http://vllm:8000",
+                "--max-request-bytes", "48MiB"}, NO_ENV))
+                .hasMessageContaining("--request-memory-budget must be at least --max-request-bytes");
+        assertThatThrownBy(() -> TapProxyConfig.fromArgs(new String[] {"--upstream", "http://vllm:8000",
+                "--request-memory-budget", "plenty"}, NO_ENV))
+                .hasMessageContaining("--request-memory-budget cannot be read from 'plenty'");
+    }
+
+    @Test
+    void shouldRefuseATenantHeaderWithoutTrustedProxiesToBelieveItFrom() {
+        assertThatThrownBy(() -> TapProxyConfig.fromArgs(new String[] {"--upstream", "http://vllm:8000",
+                "--tenant-header", "X-Tenant-Id"}, NO_ENV))
+                .hasMessageContaining("--tenant-header is believed only from --trusted-proxies");
+        assertThat(TapProxyConfig.fromArgs(new String[] {"--upstream", "http://vllm:8000",
+                "--tenant-header", "X-Tenant-Id", "--trusted-proxies", "10.1.0.0/16"}, NO_ENV).tenantHeader())
+                .isEqualTo("X-Tenant-Id");
     }
 
     @Test

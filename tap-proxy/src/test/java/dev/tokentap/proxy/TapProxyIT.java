@@ -51,6 +51,8 @@ class TapProxyIT {
                 .listenHost("127.0.0.1").port(0).adminPort(0)
                 .kafkaBootstrap(kafka.bootstrapServers()).topic(TOPIC)
                 .proxyHost("proxy-it-0").apiKeyHashSecret("it-secret").tenantHeader("X-Tenant-Id")
+                // the test's client plays the gateway that authenticated the caller
+                .trustedProxies(dev.tokentap.proxy.http.TrustedProxies.parse("127.0.0.1"))
                 .build());
         base = "http://127.0.0.1:" + proxy.port();
         log = new UsageLog(kafka, TOPIC);

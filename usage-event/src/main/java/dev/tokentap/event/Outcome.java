@@ -17,7 +17,10 @@ public final class Outcome {
     public static final String UPSTREAM_TIMEOUT = "upstream_timeout";
     /** The client went away before the response was complete. */
     public static final String CLIENT_ABORTED = "client_aborted";
-    /** The proxy refused the request itself (e.g. a body over its size limit); nothing was sent upstream. */
+    /**
+     * The proxy did not forward the request: it refused it (413 over its size limit, 503 over its request memory
+     * budget, 400 a malformed body, 408 too slow) or failed on its own (500) before anything was sent upstream.
+     */
     public static final String REJECTED = "rejected";
 
     /** Every outcome this version knows. */

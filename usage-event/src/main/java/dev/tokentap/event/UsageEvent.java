@@ -33,11 +33,13 @@ import com.fasterxml.jackson.databind.annotation.JsonNaming;
  * @param totalTokens     as reported by vLLM
  * @param cachedTokens    {@code prompt_tokens_details.cached_tokens}, when reported
  * @param reasoningTokens {@code completion_tokens_details.reasoning_tokens}, when reported
- * @param usageSource     one of {@link UsageSource}
+ * @param usageSource     one of {@link UsageSource}; {@link UsageSource#INVALID} with no counts when the upstream's were
+ *                        not counts
  * @param clientAddress   TCP peer address of the caller (X-Forwarded-For only from trusted proxies)
  * @param apiKeyId        keyed hash (HMAC-SHA-256) of the bearer token, never the token; null without a key
  * @param user            the OpenAI {@code user} field, truncated to {@value #MAX_USER_LENGTH} characters
- * @param tenant          the value of the configured tenant header, when present
+ * @param tenant          the value of the configured tenant header, when present and sent by one of the proxy's
+ *                        trusted proxies (the gateway that authenticated the caller)
  * @param proxyHost       host name of the proxy that served the request (the pod name in Kubernetes)
  * @param upstream        authority of the upstream that served it
  * @param audioSeconds    seconds of audio billed, when vLLM reported usage as {@code {"type":"duration"}}; no tokens
@@ -83,6 +85,16 @@ public record UsageEvent(
 
     /** Longest {@code user} value carried; longer values are cut. */
     public static final int MAX_USER_LENGTH = 128;
+
+    /**
+     * The largest value any count of a valid event holds: each token field and {@code audio_seconds}. A request's
+     * tokens cannot outnumber its model's context window, and the longest served today are about 10^7 tokens; this is
+     * a hundred times that. It also keeps every sum of counts far from overflowing: a 64-bit total passes
+     * {@link Long#MAX_VALUE} only after more than 9 &times; 10^9 events each at this bound. The proxy publishes a
+     * usage above it, or negative, fractional or not a number, as {@link UsageSource#INVALID} with no counts; a reader
+     * must not add a count outside {@code [0, MAX_USAGE]}, whoever wrote it.
+     */
+    public static final long MAX_USAGE = 1_000_000_000L;
 
     /** Prompt tokens, 0 when not reported. */
     @JsonIgnore

@@ -43,4 +43,19 @@ class UsageEventSchemaTest {
 
         assertThat(schema.validate(missingId)).isNotEmpty();
     }
+
+    @ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"prompt_tokens", "completion_tokens", "total_tokens",
+            "cached_tokens", "reasoning_tokens", "audio_seconds"})
+    void shouldRejectACountOutsideZeroToTheBound(String field) throws Exception {
+        com.fasterxml.jackson.databind.node.ObjectNode event =
+                (com.fasterxml.jackson.databind.node.ObjectNode) json.readTree(GoldenEvents.valid("completion-ok"));
+
+        event.put(field, UsageEvent.MAX_USAGE);
+        assertThat(schema.validate(event)).isEmpty();
+        event.put(field, UsageEvent.MAX_USAGE + 1);
+        assertThat(schema.validate(event)).isNotEmpty();
+        event.put(field, -1);
+        assertThat(schema.validate(event)).isNotEmpty();
+    }
 }

@@ -66,12 +66,29 @@ public final class AggregatorHttpServer implements AutoCloseable {
             config.startup.showJavalinBanner = false;
             config.startup.showOldJavalinVersionWarning = false;
             config.routes.get("/metrics", guard(token, ctx -> {
-                Scrape scrape = metrics.apply(ctx.header("Accept"));
+                Scrape scrape;
+                try {
+                    scrape = metrics.apply(ctx.header("Accept"));
+                } catch (RuntimeException e) {
+                    // a known state, not a crash: Prometheus marks the target down, and /readyz says the same
+                    ctx.status(HttpStatus.SERVICE_UNAVAILABLE).contentType("text/plain").result(e.getMessage());
+                    return;
+                }
                 ctx.contentType(scrape.contentType()).result(scrape.body());
             }));
             config.routes.get("/healthz", ctx -> probe(ctx, health.healthy(), health));
             config.routes.get("/readyz", ctx -> probe(ctx, ready.getAsBoolean(), health));
-            config.routes.get("/api/v1/usage", guard(token, ctx -> usage(ctx, usage.get(), health)));
+            config.routes.get("/api/v1/usage", guard(token, ctx -> {
+                Optional<SortedMap<UsageLabels, UsageTotals>> totals;
+                try {
+                    totals = usage.get();
+                } catch (RuntimeException e) {
+                    ctx.status(HttpStatus.SERVICE_UNAVAILABLE);
+                    json(ctx, Map.of("error", String.valueOf(e.getMessage())));
+                    return;
+                }
+                usage(ctx, totals, health);
+            }));
         });
         app.start(host, port);
         LOG.info("http listening host={} port={}", host, app.port());

@@ -54,8 +54,15 @@ public final class IdentityResolver {
         }
     }
 
-    /** The default precedence: tenant header, then Kubernetes workload, then API-key alias, then address. */
-    public static final List<Signal> DEFAULT_PRECEDENCE = List.of(Signal.TENANT, Signal.WORKLOAD, Signal.API_KEY,
+    /**
+     * The default precedence, the signal hardest to forge first: the Kubernetes workload (the pod that held the
+     * source address, from the API server), then the operator's own alias for the API key (a client cannot name a
+     * key it does not hold), then the tenant header (a value the proxy takes only from a trusted gateway), then the
+     * address. A header thus never outranks what the cluster says about a caller; behind a gateway that names
+     * tenants, either trust it for {@code X-Forwarded-For} (callers in the cluster are then named by their own
+     * workload, callers outside by their tenant) or put {@code tenant} first.
+     */
+    public static final List<Signal> DEFAULT_PRECEDENCE = List.of(Signal.WORKLOAD, Signal.API_KEY, Signal.TENANT,
             Signal.ADDRESS);
 
     /** Resolves with the default precedence and no aliases: what a process without identity settings uses. */

@@ -28,7 +28,13 @@ public record LatencyHistogram(
     public static final LatencyHistogram EMPTY = new LatencyHistogram(List.of(), 0);
 
     public LatencyHistogram {
-        counts = counts == null ? List.of() : Collections.unmodifiableList(new ArrayList<>(counts));
+        // never negative, as the totals (UsageTotals): an older version's saved histogram is read healed
+        List<Long> kept = new ArrayList<>(counts == null ? 0 : counts.size());
+        if (counts != null) {
+            counts.forEach(count -> kept.add(count == null ? 0 : Math.max(0, count)));
+        }
+        counts = Collections.unmodifiableList(kept);
+        sumMillis = Math.max(0, sumMillis);
     }
 
     /** This histogram plus one observation of {@code millis} against {@code bounds}. */
@@ -43,9 +49,9 @@ public record LatencyHistogram(
         }
         List<Long> next = new ArrayList<>(bounds.length + 1);
         for (int i = 0; i <= bounds.length; i++) {
-            next.add(count(i) + (i == bucket ? 1 : 0));
+            next.add(i == bucket ? UsageTotals.plus(count(i), 1) : count(i));
         }
-        return new LatencyHistogram(next, sumMillis + value);
+        return new LatencyHistogram(next, UsageTotals.plus(sumMillis, value));
     }
 
     /** The count of bucket {@code i}, 0 if not kept. */
@@ -55,7 +61,7 @@ public record LatencyHistogram(
 
     /** All observations. */
     public long total() {
-        return counts.stream().mapToLong(Long::longValue).sum();
+        return counts.stream().mapToLong(Long::longValue).reduce(0, UsageTotals::plus);
     }
 
     /** This histogram and {@code other} added bucket by bucket. */
@@ -63,8 +69,8 @@ public record LatencyHistogram(
         int size = Math.max(counts.size(), other.counts.size());
         List<Long> sum = new ArrayList<>(size);
         for (int i = 0; i < size; i++) {
-            sum.add(count(i) + other.count(i));
+            sum.add(UsageTotals.plus(count(i), other.count(i)));
         }
-        return new LatencyHistogram(sum, sumMillis + other.sumMillis);
+        return new LatencyHistogram(sum, UsageTotals.plus(sumMillis, other.sumMillis));
     }
 }

@@ -13,7 +13,6 @@ import java.nio.charset.StandardCharsets;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.Objects;
-import java.util.function.Consumer;
 import org.apache.kafka.common.serialization.Serdes;
 import org.apache.kafka.common.utils.Bytes;
 import org.apache.kafka.streams.StreamsBuilder;
@@ -50,10 +49,14 @@ public final class UsageTopology {
 
     /** The persistent key-value store of {@link UsageLabels} → {@link UsageTotals}. */
     public static final String TOTALS_STORE = "usage-totals";
-    /** The persistent set of admitted {@code model} label values per stream task ({@link ModelSeriesCap}). */
+    /** The persistent set of admitted {@code model} label values per stream task ({@link SeriesCap}). */
     public static final String ADMITTED_MODELS_STORE = "admitted-models";
+    /** The persistent set of admitted {@code client_name} label values per stream task ({@link SeriesCap}). */
+    public static final String ADMITTED_CLIENTS_STORE = "admitted-clients";
     /** Distinct models admitted per stream task unless told otherwise. */
     public static final int DEFAULT_MODEL_SERIES_CAP = 100;
+    /** Distinct client names admitted per stream task unless told otherwise. */
+    public static final int DEFAULT_CLIENT_SERIES_CAP = 500;
     /** Name of the repartition step; the topic is {@code <application.id>-usage-by-labels-repartition}. */
     public static final String BY_LABELS = "usage-by-labels";
     /** The window store of event ids seen, for de-duplication. */
@@ -69,68 +72,97 @@ public final class UsageTopology {
     }
 
     /**
+     * The limits the topology keeps to.
+     *
+     * @param modelSeriesCap  at most this many distinct {@code model} labels per stream task; later ones count as
+     *                        {@code other}
+     * @param clientSeriesCap at most this many distinct {@code client_name} labels per stream task; later ones
+     *                        count as {@code other}
+     * @param dedupRetention  how long an {@code event_id} is remembered; a copy seen within it is dropped
+     */
+    public record Limits(int modelSeriesCap, int clientSeriesCap, Duration dedupRetention) {
+
+        /** The defaults of the aggregator's flags. */
+        public static final Limits DEFAULT = new Limits(DEFAULT_MODEL_SERIES_CAP, DEFAULT_CLIENT_SERIES_CAP,
+                DEFAULT_DEDUP_RETENTION);
+
+        public Limits {
+            if (modelSeriesCap < 1) {
+                throw new IllegalArgumentException("modelSeriesCap must be at least 1, got " + modelSeriesCap);
+            }
+            if (clientSeriesCap < 1) {
+                throw new IllegalArgumentException("clientSeriesCap must be at least 1, got " + clientSeriesCap);
+            }
+            Objects.requireNonNull(dedupRetention, "dedupRetention");
+        }
+
+        public Limits withModelSeriesCap(int cap) {
+            return new Limits(cap, clientSeriesCap, dedupRetention);
+        }
+
+        public Limits withClientSeriesCap(int cap) {
+            return new Limits(modelSeriesCap, cap, dedupRetention);
+        }
+
+        public Limits withDedupRetention(Duration retention) {
+            return new Limits(modelSeriesCap, clientSeriesCap, retention);
+        }
+    }
+
+    /**
+     * Told what the topology does with records, for metrics. Called on stream threads: quick and thread-safe. A
+     * task retried under exactly-once may tell the same record again.
+     */
+    public interface Observer {
+
+        /** Tells nothing. */
+        Observer NONE = new Observer() {
+        };
+
+        /** A record could not be decoded and went to the DLQ, for {@code reason}. */
+        default void decodeFailure(String reason) {
+        }
+
+        /** An event was dropped as a copy of one already counted. */
+        default void duplicate() {
+        }
+
+        /** An event was counted as a request without its usage, for {@code reason} (one of {@link UsageValues}). */
+        default void invalidUsage(String reason) {
+        }
+    }
+
+    /**
      * The topology.
      *
-     * @param topics         where to read usage, write enriched records and send unreadable records
-     * @param pods           who held a client address when; looked up once per event on a stream thread
-     * @param identities     names the client from the event and its pod
-     * @param clock          the time of an event that carries no {@code started_at}
-     * @param decodeFailures told the reason of every record that could not be decoded (for a metric); it runs on
-     *                       a stream thread, so it must be quick and thread-safe
+     * @param topics     where to read usage, write enriched records and send unreadable records
+     * @param pods       who held a client address when; looked up once per event on a stream thread
+     * @param identities names the client from the event and its pod
+     * @param clock      the aggregator's own time: every usage record is stamped with it as it is read
+     *                   ({@link ProcessingTime}), and it stands in for a missing {@code started_at}
+     * @param limits     series caps and de-duplication retention
+     * @param observer   told of decode failures, duplicates and invalid usage
      */
     public static Topology build(Topics topics, PodDirectory pods, IdentityResolver identities, Clock clock,
-                                 Consumer<String> decodeFailures) {
-        return build(topics, pods, identities, clock, decodeFailures, DEFAULT_MODEL_SERIES_CAP,
-                DEFAULT_DEDUP_RETENTION, () -> { });
-    }
-
-    /**
-     * The topology, with at most {@code modelSeriesCap} distinct {@code model} labels per stream task.
-     *
-     * @see #build(Topics, PodDirectory, IdentityResolver, Clock, Consumer)
-     */
-    public static Topology build(Topics topics, PodDirectory pods, IdentityResolver identities, Clock clock,
-                                 Consumer<String> decodeFailures, int modelSeriesCap) {
-        return build(topics, pods, identities, clock, decodeFailures, modelSeriesCap, DEFAULT_DEDUP_RETENTION,
-                () -> { });
-    }
-
-    /**
-     * The topology, dropping every copy of an {@code event_id} after the first seen within {@code dedupRetention}.
-     *
-     * @see #build(Topics, PodDirectory, IdentityResolver, Clock, Consumer, int, Duration, Runnable)
-     */
-    public static Topology build(Topics topics, PodDirectory pods, IdentityResolver identities, Clock clock,
-                                 Consumer<String> decodeFailures, Duration dedupRetention, Runnable duplicates) {
-        return build(topics, pods, identities, clock, decodeFailures, DEFAULT_MODEL_SERIES_CAP, dedupRetention,
-                duplicates);
-    }
-
-    /**
-     * The topology with every setting.
-     *
-     * @param modelSeriesCap at most this many distinct {@code model} labels per stream task; later ones count as
-     *                       {@code other}
-     * @param dedupRetention how long an {@code event_id} is remembered; a copy seen within it is dropped
-     * @param duplicates     told of every event dropped as a copy (for a metric); runs on a stream thread
-     * @see #build(Topics, PodDirectory, IdentityResolver, Clock, Consumer)
-     */
-    public static Topology build(Topics topics, PodDirectory pods, IdentityResolver identities, Clock clock,
-                                 Consumer<String> decodeFailures, int modelSeriesCap, Duration dedupRetention,
-                                 Runnable duplicates) {
+                                 Limits limits, Observer observer) {
         Objects.requireNonNull(topics, "topics");
         Objects.requireNonNull(pods, "pods");
         Objects.requireNonNull(identities, "identities");
         Objects.requireNonNull(clock, "clock");
-        Objects.requireNonNull(decodeFailures, "decodeFailures");
+        Objects.requireNonNull(limits, "limits");
+        Objects.requireNonNull(observer, "observer");
+        Duration dedupRetention = limits.dedupRetention();
         StreamsBuilder builder = new StreamsBuilder();
-        builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(ADMITTED_MODELS_STORE),
-                Serdes.String(), Serdes.Long()));
+        for (String admitted : new String[] {ADMITTED_MODELS_STORE, ADMITTED_CLIENTS_STORE}) {
+            builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(admitted),
+                    Serdes.String(), Serdes.Long()));
+        }
         builder.addStateStore(EventDeduplicator.storeBuilder(dedupRetention));
 
         KStream<byte[], Decoded> decoded = builder
-                .stream(topics.usage(), Consumed.with(Serdes.ByteArray(), Serdes.ByteArray()).withName("usage-source"))
-                .processValues(() -> new DecodeProcessor(decodeFailures), Named.as("decode"));
+                .stream(topics.usage(), Consumed.with(Serdes.ByteArray(), Serdes.ByteArray())
+                        .withTimestampExtractor(new ProcessingTime(clock)).withName("usage-source"))
+                .processValues(() -> new DecodeProcessor(observer), Named.as("decode"));
 
         var branches = decoded.split(Named.as("decoded-"))
                 .branch((key, value) -> value.event() == null, Branched.as("failed"))
@@ -141,18 +173,26 @@ public final class UsageTopology {
                 .to(topics.dlq(), Produced.with(Serdes.ByteArray(), Serdes.ByteArray()).withName("dlq-sink"));
 
         KStream<byte[], EnrichedUsageEvent> enriched = branches.get("decoded-ok")
-                .processValues(() -> new EventDeduplicator(dedupRetention, duplicates), Named.as("dedup"),
+                .processValues(() -> new EventDeduplicator(dedupRetention, observer::duplicate), Named.as("dedup"),
                         EventDeduplicator.STORE)
-                .mapValues(Decoded::event, Named.as("event"))
+                .mapValues(kept -> {
+                    if (kept.usageProblem() != null) {
+                        observer.invalidUsage(kept.usageProblem());
+                    }
+                    return kept.event();
+                }, Named.as("event"))
                 .mapValues(event -> enrich(event, pods, identities, clock), Named.as("enrich"));
 
         enriched.selectKey((key, e) -> e.client().clientName(), Named.as("key-by-client-name"))
                 .to(topics.enriched(), Produced.with(Serdes.String(), EnrichedUsageEventCodec.serde())
                         .withName("enriched-sink"));
 
-        // only the copy that goes to the totals has its model capped: the enriched record keeps the real one.
-        // The repartition topic carries the labels in its key and only the counted part of the event
-        enriched.processValues(() -> new ModelSeriesCap(modelSeriesCap), Named.as("cap-models"), ADMITTED_MODELS_STORE)
+        // only the copy that goes to the totals has its model and client name capped: the enriched record keeps the
+        // real ones. The repartition topic carries the labels in its key and only the counted part of the event
+        enriched.processValues(() -> SeriesCap.models(limits.modelSeriesCap()), Named.as("cap-models"),
+                        ADMITTED_MODELS_STORE)
+                .processValues(() -> SeriesCap.clients(limits.clientSeriesCap()), Named.as("cap-clients"),
+                        ADMITTED_CLIENTS_STORE)
                 .process(KeyByLabels::new, Named.as("key-by-labels"))
                 .groupByKey(Grouped.with(BY_LABELS, JsonSerde.labels(), new CountedUsageSerde()))
                 .aggregate(() -> UsageTotals.EMPTY, (labels, event, totals) -> totals.add(event),
@@ -190,18 +230,24 @@ public final class UsageTopology {
         }
     }
 
-    /** A usage log record after decoding: the event, or the untouched bytes of a record that is not one. */
-    record Decoded(UsageEvent event, byte[] raw) {
+    /**
+     * A usage log record after decoding: the event (and why its usage was dropped, if it was), or the untouched
+     * bytes of a record that is not one.
+     */
+    record Decoded(UsageEvent event, byte[] raw, String usageProblem) {
     }
 
-    /** Decodes; on failure tags the record with the reason and keeps its bytes for the DLQ. Never throws. */
+    /**
+     * Decodes; on failure tags the record with the reason and keeps its bytes for the DLQ. An event whose usage
+     * values are invalid ({@link UsageValues}) is decoded without them. Never throws.
+     */
     private static final class DecodeProcessor implements FixedKeyProcessor<byte[], byte[], Decoded> {
         private final UsageEventCodec codec = new UsageEventCodec();
-        private final Consumer<String> decodeFailures;
+        private final Observer observer;
         private FixedKeyProcessorContext<byte[], Decoded> context;
 
-        DecodeProcessor(Consumer<String> decodeFailures) {
-            this.decodeFailures = decodeFailures;
+        DecodeProcessor(Observer observer) {
+            this.observer = observer;
         }
 
         @Override
@@ -212,9 +258,12 @@ public final class UsageTopology {
         @Override
         public void process(FixedKeyRecord<byte[], byte[]> record) {
             try {
-                context.forward(record.withValue(new Decoded(codec.decode(record.value()), null)));
+                byte[] raw = record.value();
+                String usageProblem = raw == null ? null : UsageValues.problem(raw);
+                UsageEvent event = codec.decode(usageProblem == null ? raw : UsageValues.withoutUsage(raw));
+                context.forward(record.withValue(new Decoded(event, null, usageProblem)));
             } catch (UsageEventDecodeException e) {
-                decodeFailures.accept(e.reason());
+                observer.decodeFailure(e.reason());
                 if (LOG.isDebugEnabled()) {
                     context.recordMetadata().ifPresent(m -> LOG.debug(
                             "usage record not decodable topic={} partition={} offset={} reason={} error={}",
@@ -222,7 +271,7 @@ public final class UsageTopology {
                 }
                 record.headers().remove(DLQ_REASON_HEADER);
                 record.headers().add(DLQ_REASON_HEADER, e.reason().getBytes(StandardCharsets.UTF_8));
-                context.forward(record.withValue(new Decoded(null, record.value())));
+                context.forward(record.withValue(new Decoded(null, record.value(), null)));
             }
         }
     }

@@ -11,6 +11,12 @@ import java.util.TreeMap;
 /**
  * Running totals of one label set: the value of the totals store. Immutable; {@link #add} returns a new one.
  *
+ * <p>Totals never fall and never wrap: an event's usage is added only when {@link UsageValues#countable} (none
+ * negative, none above {@link UsageValues#MAX}), and a sum that would pass {@link Long#MAX_VALUE} stays there
+ * (saturates) rather than turning negative. Totals that an older version saved negative (it added negative values,
+ * or wrapped) are read as 0 and count on from there: a counter Prometheus can take, where a negative one made
+ * every scrape fail.
+ *
  * @param requests requests per outcome; keys are {@link Outcome#ALL} or {@link #OTHER_OUTCOME}
  */
 @JsonPropertyOrder({"prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens", "requests", "duration",
@@ -30,7 +36,19 @@ public record UsageTotals(
     public static final UsageTotals EMPTY = new UsageTotals(0, 0, 0, 0, new TreeMap<>());
 
     public UsageTotals {
-        requests = Collections.unmodifiableSortedMap(requests == null ? new TreeMap<>() : new TreeMap<>(requests));
+        promptTokens = Math.max(0, promptTokens);
+        completionTokens = Math.max(0, completionTokens);
+        totalTokens = Math.max(0, totalTokens);
+        cachedTokens = Math.max(0, cachedTokens);
+        SortedMap<String, Long> counted = new TreeMap<>();
+        if (requests != null) {
+            requests.forEach((outcome, count) -> {
+                if (outcome != null && count != null) {
+                    counted.put(outcome, Math.max(0, count));
+                }
+            });
+        }
+        requests = Collections.unmodifiableSortedMap(counted);
         // totals written before the histograms existed have none: they start empty
         duration = duration == null ? LatencyHistogram.EMPTY : duration;
         ttft = ttft == null ? LatencyHistogram.EMPTY : ttft;
@@ -45,7 +63,7 @@ public record UsageTotals(
     /** These totals plus one event. */
     public UsageTotals add(UsageEvent event) {
         SortedMap<String, Long> counted = new TreeMap<>(requests);
-        counted.merge(outcomeLabel(event.outcome()), 1L, Long::sum);
+        counted.merge(outcomeLabel(event.outcome()), 1L, UsageTotals::plus);
         LatencyHistogram nextDuration = duration;
         if (event.startedAt() != null && event.endedAt() != null) {
             nextDuration = duration.observe(LatencyHistogram.DURATION_BOUNDS, event.endedAt() - event.startedAt());
@@ -55,19 +73,30 @@ public record UsageTotals(
             // only a stream's first body byte is its first token; a JSON body's first byte is the whole answer
             nextTtft = ttft.observe(LatencyHistogram.TTFT_BOUNDS, event.firstByteAt() - event.startedAt());
         }
+        if (!UsageValues.countable(event)) {
+            // the request counts; usage that can't be true adds nothing
+            return new UsageTotals(promptTokens, completionTokens, totalTokens, cachedTokens, counted, nextDuration,
+                    nextTtft);
+        }
         return new UsageTotals(
-                promptTokens + event.promptTokensOrZero(),
-                completionTokens + event.completionTokensOrZero(),
-                totalTokens + event.totalTokensOrSum(),
-                cachedTokens + event.cachedTokensOrZero(),
+                plus(promptTokens, event.promptTokensOrZero()),
+                plus(completionTokens, event.completionTokensOrZero()),
+                plus(totalTokens, event.totalTokensOrSum()),
+                plus(cachedTokens, event.cachedTokensOrZero()),
                 counted,
                 nextDuration,
                 nextTtft);
     }
 
+    /** {@code a + b} for counts (never negative), held at {@link Long#MAX_VALUE} rather than wrapping. */
+    static long plus(long a, long b) {
+        long sum = a + b;
+        return sum < 0 ? Long.MAX_VALUE : sum;
+    }
+
     /** All requests, whatever their outcome. */
     public long requestCount() {
-        return requests.values().stream().mapToLong(Long::longValue).sum();
+        return requests.values().stream().mapToLong(Long::longValue).reduce(0, UsageTotals::plus);
     }
 
     /** Requests with {@code outcome}, 0 if none. */

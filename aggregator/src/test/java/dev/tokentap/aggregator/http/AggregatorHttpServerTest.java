@@ -54,6 +54,23 @@ class AggregatorHttpServerTest {
     }
 
     @Test
+    void shouldAnswer503WithTheReasonWhenMetricsCannotBeRendered() throws Exception {
+        try (AggregatorHttpServer failing = AggregatorHttpServer.start("127.0.0.1", 0, accept -> {
+            throw new IllegalStateException("metrics cannot be rendered: totals store not readable");
+        }, () -> {
+            throw new IllegalStateException("totals store not readable");
+        }, health)) {
+            HttpResponse<String> scrape = send("http://127.0.0.1:" + failing.port() + "/metrics", null);
+            HttpResponse<String> usage = send("http://127.0.0.1:" + failing.port() + "/api/v1/usage", null);
+
+            assertThat(scrape.statusCode()).isEqualTo(503);
+            assertThat(scrape.body()).isEqualTo("metrics cannot be rendered: totals store not readable");
+            assertThat(usage.statusCode()).isEqualTo(503);
+            assertThat(usage.body()).contains("totals store not readable");
+        }
+    }
+
+    @Test
     void shouldBeHealthyButNotReadyUntilStreamsRuns() throws Exception {
         assertThat(get("/healthz").statusCode()).isEqualTo(200);
         assertThat(get("/readyz").statusCode()).isEqualTo(503);

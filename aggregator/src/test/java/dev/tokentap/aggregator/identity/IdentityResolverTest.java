@@ -20,11 +20,21 @@ class IdentityResolverTest {
     private final IdentityResolver defaults = new IdentityResolver(IdentityResolver.DEFAULT_PRECEDENCE, ALIASES);
 
     @Test
-    void shouldPreferTheTenantHeaderThenTheWorkloadThenTheAliasThenTheAddress() {
-        assertThat(name(defaults, event("t-1", "key-1"), RANKER)).isEqualTo("t-1 from tenant");
-        assertThat(name(defaults, event(null, "key-1"), RANKER)).isEqualTo("ranker from workload");
-        assertThat(name(defaults, event(null, "key-1"), null)).isEqualTo("billing-batch from api_key");
+    void shouldPreferTheWorkloadThenTheAliasThenTheTenantThenTheAddress() {
+        assertThat(name(defaults, event("t-1", "key-1"), RANKER)).isEqualTo("ranker from workload");
+        assertThat(name(defaults, event("t-1", "key-1"), null)).isEqualTo("billing-batch from api_key");
+        assertThat(name(defaults, event("t-1", "key-unknown"), null)).isEqualTo("t-1 from tenant");
         assertThat(name(defaults, event(null, "key-unknown"), null)).isEqualTo("10.0.0.7 from address");
+    }
+
+    @Test
+    void shouldNotLetATenantHeaderRenameAPodsCallerByDefault() {
+        // a pod sending someone else's tenant is still billed to its own workload
+        assertThat(name(defaults, event("team-victim", null), RANKER)).isEqualTo("ranker from workload");
+        // unless the operator puts the tenant first, for callers that all come through a trusted gateway
+        IdentityResolver tenantFirst = new IdentityResolver(IdentityResolver.parsePrecedence("tenant,workload"),
+                ALIASES);
+        assertThat(name(tenantFirst, event("team-search", null), RANKER)).isEqualTo("team-search from tenant");
     }
 
     @Test
@@ -41,7 +51,7 @@ class IdentityResolverTest {
         ClientIdentity client = defaults.resolve(event("t-1", "key-1"), RANKER);
 
         assertThat(client).isEqualTo(new ClientIdentity("search", "ranker-abc", "Deployment", "ranker", "sa",
-                "node-1", null, "billing-batch", "t-1", ClientIdentity.SOURCE_TENANT));
+                "node-1", null, "billing-batch", "ranker", ClientIdentity.SOURCE_WORKLOAD));
     }
 
     @Test

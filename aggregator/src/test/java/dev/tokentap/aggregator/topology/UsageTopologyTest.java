@@ -37,6 +37,7 @@ import org.apache.kafka.streams.TestInputTopic;
 import org.apache.kafka.streams.TestOutputTopic;
 import org.apache.kafka.streams.TopologyTestDriver;
 import org.apache.kafka.streams.state.KeyValueStore;
+import org.apache.kafka.streams.state.WindowStore;
 import org.apache.kafka.streams.test.TestRecord;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -59,8 +60,26 @@ class UsageTopologyTest {
     static final Duration DEDUP_RETENTION = Duration.ofHours(1);
     static final long T0 = Instant.parse("2026-01-01T00:00:00Z").toEpochMilli();
 
+    private final MutableClock clock = new MutableClock(T0);
     private final List<String> decodeFailures = new ArrayList<>();
     private final AtomicInteger duplicates = new AtomicInteger();
+    private final UsageTopology.Observer observer = new UsageTopology.Observer() {
+        @Override
+        public void decodeFailure(String reason) {
+            decodeFailures.add(reason);
+        }
+
+        @Override
+        public void duplicate() {
+            duplicates.incrementAndGet();
+        }
+
+        @Override
+        public void invalidUsage(String reason) {
+            invalidUsage.add(reason);
+        }
+    };
+    private final List<String> invalidUsage = new ArrayList<>();
     private final EnrichedUsageEventCodec enrichedCodec = new EnrichedUsageEventCodec();
     private TestOutputTopic<String, byte[]> enriched;
     private TopologyTestDriver driver;
@@ -76,8 +95,8 @@ class UsageTopologyTest {
         props.put(StreamsConfig.STATE_DIR_CONFIG, stateDir.toString());
         props.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, StreamsConfig.EXACTLY_ONCE_V2);
         driver = new TopologyTestDriver(UsageTopology.build(TOPICS, new StaticPodDirectory(Map.of(POD_IP, RANKER)),
-                IdentityResolver.DEFAULT, CLOCK, decodeFailures::add, DEDUP_RETENTION, duplicates::incrementAndGet),
-                props);
+                IdentityResolver.DEFAULT, clock, UsageTopology.Limits.DEFAULT.withDedupRetention(DEDUP_RETENTION),
+                observer), props);
         enriched = driver.createOutputTopic(TOPICS.enriched(), new StringDeserializer(), new ByteArrayDeserializer());
         usage = driver.createInputTopic(TOPICS.usage(), new ByteArraySerializer(), new ByteArraySerializer());
         dlq = driver.createOutputTopic(TOPICS.dlq(), new ByteArrayDeserializer(), new ByteArrayDeserializer());
@@ -182,6 +201,44 @@ class UsageTopologyTest {
     }
 
     @Test
+    void shouldCountARequestWithInvalidUsageWithoutItsUsageAndSayWhy() {
+        // given: counted usage, then events whose usage cannot be true, straight from the topic
+        send(event("10.0.0.1").promptTokens(390L).completionTokens(10L).totalTokens(400L));
+        List<String> bad = List.of("\"prompt_tokens\":-1000", "\"prompt_tokens\":1.5",
+                "\"prompt_tokens\":\"abc\"", "\"prompt_tokens\":1e30", "\"total_tokens\":9223372036854775807",
+                "\"usage_source\":\"invalid\",\"prompt_tokens\":5");
+
+        // when
+        for (String usage : bad) {
+            this.usage.pipeInput(json("10.0.0.1"), json("{\"event_id\":\"" + UUID.randomUUID()
+                    + "\",\"schema_version\":1,\"route\":\"/v1/chat/completions\",\"outcome\":\"ok\","
+                    + "\"status\":200,\"model\":\"llama\",\"client_address\":\"10.0.0.1\","
+                    + "\"proxy_host\":\"proxy-a\",\"completion_tokens\":10," + usage + "}"));
+        }
+
+        // then: every request is counted, not one of their tokens, and nothing went to the DLQ
+        UsageTotals t = totals.get(labels("10.0.0.1"));
+        assertThat(t.requests(Outcome.OK)).isEqualTo(1 + bad.size());
+        assertThat(t.promptTokens()).isEqualTo(390);
+        assertThat(t.completionTokens()).isEqualTo(10);
+        assertThat(t.totalTokens()).isEqualTo(400);
+        assertThat(invalidUsage).containsExactly(UsageValues.NEGATIVE, UsageValues.FRACTIONAL,
+                UsageValues.NOT_A_NUMBER, UsageValues.TOO_LARGE, UsageValues.TOO_LARGE, UsageValues.FLAGGED);
+        assertThat(dlq.isEmpty()).isTrue();
+        // the enriched records carry each request, marked invalid and without usage values
+        List<UsageEvent> out = enriched.readValuesToList().stream().map(v -> enrichedCodec.decode(v).event())
+                .toList();
+        assertThat(out).hasSize(1 + bad.size());
+        assertThat(out.subList(1, out.size())).allSatisfy(e -> {
+            assertThat(e.usageSource()).isEqualTo(UsageValues.INVALID_SOURCE);
+            assertThat(e.promptTokens()).isNull();
+            assertThat(e.completionTokens()).isNull();
+            assertThat(e.totalTokens()).isNull();
+            assertThat(e.model()).isEqualTo("llama");
+        });
+    }
+
+    @Test
     void shouldReportAnUnknownRouteAsOther() {
         send(event("10.0.0.1").route("/v1/not-a-vllm-route").promptTokens(5L));
         send(event("10.0.0.1").route("/v1/completions?x=1").promptTokens(6L));
@@ -239,7 +296,7 @@ class UsageTopologyTest {
     void shouldKeepTotalsInAPersistentStoreWithAChangelog() {
         assertThat(totals.persistent()).isTrue();
         String description = UsageTopology.build(TOPICS, PodDirectory.NONE, IdentityResolver.DEFAULT, CLOCK,
-                r -> { }).describe().toString();
+                UsageTopology.Limits.DEFAULT, UsageTopology.Observer.NONE).describe().toString();
         assertThat(description).contains(UsageTopology.TOTALS_STORE)
                 .contains(UsageTopology.BY_LABELS + "-repartition");
     }
@@ -279,14 +336,57 @@ class UsageTopologyTest {
     }
 
     @Test
-    void shouldPreferTheTenantHeaderButKeepThePodsNamespaceAndSignals() {
-        send(event(POD_IP).tenant("team-search").promptTokens(1L));
+    void shouldBillAPodsCallerToItsWorkloadWhateverTenantItSends() {
+        send(event(POD_IP).tenant("team-victim").promptTokens(1L));
 
         assertThat(storeContents()).containsOnlyKeys(
-                new UsageLabels("search", "team-search", "/v1/chat/completions", "proxy-a", "llama"));
-        ClientIdentity client = enrichedCodec.decode(enriched.readRecord().value()).client();
-        assertThat(client.clientNameSource()).isEqualTo(ClientIdentity.SOURCE_TENANT);
-        assertThat(client.workload()).isEqualTo("ranker");
+                new UsageLabels("search", "ranker", "/v1/chat/completions", "proxy-a", "llama"));
+        EnrichedUsageEvent out = enrichedCodec.decode(enriched.readRecord().value());
+        assertThat(out.client().clientNameSource()).isEqualTo(ClientIdentity.SOURCE_WORKLOAD);
+        assertThat(out.event().tenant()).isEqualTo("team-victim");
+    }
+
+    @Test
+    void shouldNameACallerNoPodHeldByItsTenant() {
+        send(event("10.9.9.9").tenant("team-search").promptTokens(1L));
+
+        assertThat(storeContents()).containsOnlyKeys(
+                new UsageLabels(UsageLabels.UNKNOWN, "team-search", "/v1/chat/completions", "proxy-a", "llama"));
+    }
+
+    @Test
+    void shouldFoldClientsBeyondTheSeriesCapIntoOtherWhateverTenantsArrive() {
+        // given: 1,000 distinct tenants, as a gateway (or a proxy trusting any peer) could send
+        List<String> tenants = new ArrayList<>();
+        for (int i = 0; i < 1_000; i++) {
+            String tenant = "tenant-" + UUID.randomUUID();
+            tenants.add(tenant);
+            send(event("10.0.0.1").tenant(tenant).promptTokens(1L).completionTokens(0L).totalTokens(1L));
+        }
+
+        // then: the series stay at the cap plus "other", with not one token lost
+        TreeMap<UsageLabels, UsageTotals> contents = storeContents();
+        assertThat(contents.size()).as("label sets").isEqualTo(UsageTopology.DEFAULT_CLIENT_SERIES_CAP + 1);
+        assertThat(contents.values().stream().mapToLong(UsageTotals::promptTokens).sum()).isEqualTo(1_000);
+        assertThat(totals.get(new UsageLabels("unknown", "other", "/v1/chat/completions", "proxy-a", "llama"))
+                .promptTokens()).isEqualTo(1_000 - UsageTopology.DEFAULT_CLIENT_SERIES_CAP);
+        assertThat(contents.keySet()).extracting(UsageLabels::clientName).contains(tenants.get(0),
+                tenants.get(UsageTopology.DEFAULT_CLIENT_SERIES_CAP - 1));
+        // the enriched records keep every real name, and are keyed by it
+        List<TestRecord<String, byte[]>> out = enriched.readRecordsToList();
+        assertThat(out).extracting(TestRecord::key).containsExactlyElementsOf(tenants);
+        assertThat(out).extracting(r -> enrichedCodec.decode(r.value()).client().clientName())
+                .containsExactlyElementsOf(tenants);
+        // the admitted set is persistent (changelogged), so a restart admits the same clients
+        KeyValueStore<String, Long> admitted = driver.getKeyValueStore(UsageTopology.ADMITTED_CLIENTS_STORE);
+        assertThat(admitted.persistent()).isTrue();
+        int admittedCount = 0;
+        try (var all = admitted.all()) {
+            for (; all.hasNext(); all.next()) {
+                admittedCount++;
+            }
+        }
+        assertThat(admittedCount).isEqualTo(UsageTopology.DEFAULT_CLIENT_SERIES_CAP);
     }
 
     @Test
@@ -334,7 +434,8 @@ class UsageTopologyTest {
     @Test
     void shouldKeepCountingAnAdmittedModelUnderItsOwnNameAfterTheCapIsReached() {
         TopologyTestDriver small = new TopologyTestDriver(UsageTopology.build(TOPICS, PodDirectory.NONE,
-                IdentityResolver.DEFAULT, CLOCK, r -> { }, 2), props("small"));
+                IdentityResolver.DEFAULT, CLOCK, UsageTopology.Limits.DEFAULT.withModelSeriesCap(2),
+                UsageTopology.Observer.NONE), props("small"));
         try (small) {
             TestInputTopic<byte[], byte[]> in = small.createInputTopic(TOPICS.usage(), new ByteArraySerializer(),
                     new ByteArraySerializer());
@@ -409,6 +510,7 @@ class UsageTopologyTest {
     void shouldDropACopyThatArrivesLateButWithinTheRetention() {
         UsageEvent.Builder first = event("10.0.0.1").startedAt(T0);
         send(first);
+        clock.advance(Duration.ofMinutes(50));
         send(event("10.0.0.1").startedAt(T0 + Duration.ofMinutes(50).toMillis()));
 
         send(first);
@@ -437,11 +539,12 @@ class UsageTopologyTest {
     }
 
     @Test
-    void shouldForgetAnIdOnceEventsWellPastTheRetentionHaveBeenSeen() {
-        // the retention bounds the memory: a copy arriving after it is counted again, which is why the default is 24h
+    void shouldForgetAnIdOnceTheAggregatorsOwnTimeIsWellPastTheRetention() {
+        // the retention bounds the memory: a copy read after it is counted again, which is why the default is 24h
         UsageEvent.Builder first = event("10.0.0.1").startedAt(T0);
         send(first);
-        send(event("10.0.0.1").startedAt(T0 + DEDUP_RETENTION.multipliedBy(3).toMillis()));
+        clock.advance(DEDUP_RETENTION.multipliedBy(3));
+        send(event("10.0.0.1").startedAt(T0));
 
         send(first);
 
@@ -450,11 +553,76 @@ class UsageTopologyTest {
     }
 
     @Test
+    void shouldKeepDeduplicatingAfterAnEventFromAClockTenYearsAhead() {
+        // given: one proxy's clock is ten years ahead, in the event and in the record's own timestamp
+        long tenYearsAhead = T0 + Duration.ofDays(3653).toMillis();
+        UsageEvent ahead = event("10.0.0.1").startedAt(tenYearsAhead).endedAt(tenYearsAhead + 500).build();
+        usage.pipeInput(new TestRecord<>(json("10.0.0.1"), CODEC.encode(ahead), Instant.ofEpochMilli(tenYearsAhead)));
+
+        // when: five later events from sound clocks are each published twice
+        for (int i = 0; i < 5; i++) {
+            clock.advance(Duration.ofSeconds(1));
+            UsageEvent.Builder later = event("10.0.0.1").startedAt(clock.millis());
+            send(later);
+            send(later);
+        }
+
+        // then: each counted once, and every copy dropped
+        assertThat(totals.get(labels("10.0.0.1")).requests(Outcome.OK)).isEqualTo(6);
+        assertThat(duplicates).hasValue(5);
+        assertThat(enriched.readRecordsToList()).hasSize(6);
+    }
+
+    @Test
+    void shouldCountTwoCopiesOfAThreeDayOldEventOnce() {
+        // given: an event three days old, well past the retention, as a spool replayed after a long outage
+        long threeDaysAgo = T0 - Duration.ofDays(3).toMillis();
+        send(event("10.0.0.1").startedAt(T0));
+        UsageEvent old = event("10.0.0.1").startedAt(threeDaysAgo).endedAt(threeDaysAgo + 800).build();
+
+        // when: both of its copies arrive, with the record timestamps of the day they were first sent
+        usage.pipeInput(new TestRecord<>(json("10.0.0.1"), CODEC.encode(old), Instant.ofEpochMilli(threeDaysAgo)));
+        clock.advance(Duration.ofSeconds(2));
+        usage.pipeInput(new TestRecord<>(json("10.0.0.1"), CODEC.encode(old), Instant.ofEpochMilli(threeDaysAgo)));
+
+        // then
+        assertThat(totals.get(labels("10.0.0.1")).requests(Outcome.OK)).isEqualTo(2);
+        assertThat(duplicates).hasValue(1);
+    }
+
+    @Test
+    void shouldStampEveryRecordWithTheAggregatorsOwnTime() {
+        UsageEvent ahead = event("10.0.0.1").startedAt(T0 + Duration.ofDays(3653).toMillis()).build();
+        usage.pipeInput(new TestRecord<>(json("10.0.0.1"), CODEC.encode(ahead),
+                Instant.ofEpochMilli(T0).plus(Duration.ofDays(3653))));
+
+        assertThat(enriched.readRecord().timestamp()).isEqualTo(T0);
+    }
+
+    @Test
+    void shouldGiveTheIdStoreOfATaskWithoutEventsOneEntryThatNeverMatchesAnEvent() {
+        // given a task that has seen no event: its id store has no segment to keep its committed offset in
+        WindowStore<String, Long> ids = driver.getWindowStore(UsageTopology.EVENT_IDS_STORE);
+        assertThat(ids.all().hasNext()).isFalse();
+
+        // when it has run for a moment
+        driver.advanceWallClockTime(EventDeduplicator.MARKER_DELAY.plusMillis(1));
+
+        // then the store holds the marker, filed at time 0, and events are counted and de-duplicated as ever
+        assertThat(ids.fetch(EventDeduplicator.SEGMENT_MARKER, 0L)).isZero();
+        UsageEvent.Builder once = event("10.0.0.1").startedAt(T0);
+        send(once);
+        send(once);
+        assertThat(totals.get(labels("10.0.0.1")).requests(Outcome.OK)).isEqualTo(1);
+        assertThat(duplicates).hasValue(1);
+    }
+
+    @Test
     void shouldKeepEventIdsInAPersistentWindowStoreWithAChangelog() {
         var ids = driver.getWindowStore(UsageTopology.EVENT_IDS_STORE);
         assertThat(ids.persistent()).isTrue();
         String description = UsageTopology.build(TOPICS, PodDirectory.NONE, IdentityResolver.DEFAULT, CLOCK,
-                r -> { }).describe().toString();
+                UsageTopology.Limits.DEFAULT, UsageTopology.Observer.NONE).describe().toString();
         assertThat(description).contains(UsageTopology.EVENT_IDS_STORE);
     }
 

@@ -45,7 +45,10 @@ final class Exchange {
     private volatile long firstByteAt;
     private volatile int upstreamStatus = -1;
     private volatile boolean clientAborted;
-    private volatile boolean rejected;
+    private volatile Refusal refusal;
+    private volatile boolean sentUpstream;
+    /** This request's share of the memory held bodies take; null while it holds none. */
+    private volatile RequestMemoryBudget.Share bodyMemory;
     private volatile boolean holdsBody;
     private volatile boolean uploadFailedUpstream;
     private volatile boolean lengthPreserved = true;
@@ -117,13 +120,46 @@ final class Exchange {
         return holdsBody;
     }
 
-    /** The proxy refused the request itself; nothing of it reached the upstream. */
-    void rejected() {
-        rejected = true;
+    /** The proxy refused the request itself, for this reason; nothing of it reached the upstream. */
+    void rejected(Refusal why) {
+        if (refusal == null) {
+            refusal = why;
+        }
     }
 
     boolean isRejected() {
-        return rejected;
+        return refusal != null;
+    }
+
+    /** Why the proxy refused the request, or null. */
+    Refusal refusal() {
+        return refusal;
+    }
+
+    /** The upstream request's head has been written to the upstream. */
+    void sentUpstream() {
+        sentUpstream = true;
+    }
+
+    boolean wasSentUpstream() {
+        return sentUpstream;
+    }
+
+    /** The share of the request memory budget this request's held body takes. */
+    void bodyMemory(RequestMemoryBudget.Share share) {
+        bodyMemory = share;
+    }
+
+    RequestMemoryBudget.Share bodyMemory() {
+        return bodyMemory;
+    }
+
+    /** Gives the held body's memory back to the budget: once it has been sent, or however the exchange ended. */
+    void releaseBodyMemory() {
+        RequestMemoryBudget.Share share = bodyMemory;
+        if (share != null) {
+            share.release();
+        }
     }
 
     /** Sending the request body failed because the upstream request failed, not because the client did. */
@@ -163,7 +199,7 @@ final class Exchange {
 
     /** How the exchange ended, given the failure that ended it (null when it completed normally). */
     String outcome(Throwable failure) {
-        if (rejected) {
+        if (refusal != null) {
             return Outcome.REJECTED;
         }
         return outcome(clientAborted, failure, upstreamStatus, facts.errorSeen());
@@ -223,9 +259,10 @@ final class Exchange {
                 .tenant(tenant)
                 .proxyHost(proxyHost)
                 .upstream(upstream);
-        if (usage != null && usage.audioSeconds() != null) {
+        // an invalid usage carries no counts: the upstream's could not be counts
+        if (usage != null && !usage.invalid() && usage.audioSeconds() != null) {
             builder.audioSeconds(usage.audioSeconds());
-        } else if (usage != null) {
+        } else if (usage != null && !usage.invalid()) {
             builder.promptTokens(usage.promptTokens())
                     // vLLM's null (or absent) completion_tokens means none were generated: 0, and the event says so
                     .completionTokens(usage.completionReported() ? usage.completionTokens() : Long.valueOf(0))
@@ -239,11 +276,15 @@ final class Exchange {
 
     /**
      * {@code reported} for vLLM's final usage, or for the last usage of a stream that ended well; {@code partial}
-     * for the running total of a stream that ended early (client gone, upstream died, error event).
+     * for the running total of a stream that ended early (client gone, upstream died, error event); {@code invalid}
+     * when what it reported were not counts.
      */
     private String usageSource(ResponseFacts.Usage usage, String outcome) {
         if (usage == null) {
             return UsageSource.NONE;
+        }
+        if (usage.invalid()) {
+            return UsageSource.INVALID;
         }
         return facts.finalUsageSeen() || Outcome.OK.equals(outcome) ? UsageSource.REPORTED : UsageSource.PARTIAL;
     }

@@ -34,11 +34,15 @@ import org.eclipse.jetty.client.Request;
 import org.eclipse.jetty.client.Response;
 import org.eclipse.jetty.ee10.proxy.AsyncMiddleManServlet;
 import org.eclipse.jetty.ee10.servlet.HttpOutput;
+import org.eclipse.jetty.ee10.servlet.ServletContextRequest;
 import org.eclipse.jetty.ee10.servlet.ServletHolder;
 import org.eclipse.jetty.http.HttpHeader;
+import org.eclipse.jetty.http.HttpHeaderValue;
 import org.eclipse.jetty.http.HttpStatus;
 import org.eclipse.jetty.io.ArrayByteBufferPool;
 import org.eclipse.jetty.io.ClientConnector;
+import org.eclipse.jetty.io.EndPoint;
+import org.eclipse.jetty.io.EofException;
 import org.eclipse.jetty.util.Callback;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -76,6 +80,8 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
     private final ProxyMetrics metrics;
     /** What to add to a streaming request without {@code stream_options}. */
     private final String injection;
+    /** The memory every held request body takes from. */
+    private final RequestMemoryBudget bodyBudget;
 
     public MeteringProxyServlet(TapProxyConfig config, ApiKeyHasher apiKeys, UsagePublisher publisher,
                                 ProxyMetrics metrics) {
@@ -88,6 +94,8 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
         this.metrics = metrics;
         this.injection = config.continuousUsage() ? RequestBodyRewriter.INJECTED_STREAM_OPTIONS
                 : RequestBodyRewriter.INJECTED_INCLUDE_USAGE;
+        this.bodyBudget = new RequestMemoryBudget(config.requestMemoryBudget());
+        metrics.requestMemory(bodyBudget::held, bodyBudget.capacity());
     }
 
     /** The servlet wrapped for mounting, with the init parameters {@link AsyncMiddleManServlet} reads. */
@@ -139,10 +147,20 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
         long declaredLength = request.getContentLengthLong();
         if (declaredLength > config.maxRequestBytes()) {
             // refused before anything is read or forwarded; the connection closes, so the body need not be read
-            exchange.rejected();
-            sendError(response, HttpStatus.PAYLOAD_TOO_LARGE_413);
-            finish(exchange, HttpStatus.PAYLOAD_TOO_LARGE_413, null);
+            refuse(exchange, response, Refusal.TOO_LARGE);
             return;
+        }
+        if (exchange.holdsBody() && declaredLength > 0) {
+            RequestMemoryBudget.Share share = bodyBudget.share();
+            exchange.bodyMemory(share);
+            if (!share.reserve(declaredLength + HeldBody.REWRITE_ROOM)
+                    && HttpHeaderValue.CONTINUE.is(request.getHeader(HttpHeader.EXPECT.asString()))) {
+                // the client waits for a go-ahead before it sends its body: it can have the answer now
+                refuse(exchange, response, Refusal.OVER_BUDGET);
+                return;
+            }
+            // otherwise the body is read and dropped, then answered 503 (see HeldBody): a client still sending
+            // it would get a reset connection rather than the answer
         }
         try {
             super.service(declaredLength < 0 ? new BodyLimitedRequest(request, config.maxRequestBytes()) : request,
@@ -165,14 +183,31 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
         return contentType == null || !contentType.strip().toLowerCase(Locale.ROOT).startsWith("multipart/");
     }
 
-    private static void sendError(HttpServletResponse response, int status) throws IOException {
-        byte[] body = OpenAiError.forStatus(status);
-        response.setStatus(status);
+    private void refuse(Exchange exchange, HttpServletResponse response, Refusal refusal) throws IOException {
+        rejected(exchange, refusal);
+        byte[] body = refusal.body();
+        response.setStatus(refusal.status);
         response.setContentType("application/json");
         response.setContentLength(body.length);
         response.setHeader(HttpHeader.CONNECTION.asString(), "close");
+        retryAfter(response, refusal.status);
         response.getOutputStream().write(body);
         response.flushBuffer();
+        finish(exchange, refusal.status, null);
+    }
+
+    private void rejected(Exchange exchange, Refusal refusal) {
+        if (!exchange.isRejected()) {
+            metrics.refusal(refusal.reason);
+        }
+        exchange.rejected(refusal);
+    }
+
+    /** A 503 the proxy makes itself passes soon: a second is as long as a held body usually takes to go. */
+    private static void retryAfter(HttpServletResponse response, int status) {
+        if (status == HttpStatus.SERVICE_UNAVAILABLE_503) {
+            response.setHeader(HttpHeader.RETRY_AFTER.asString(), "1");
+        }
     }
 
     private Exchange newExchange(HttpServletRequest request) {
@@ -193,10 +228,9 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
         }
         String encoding = request.getHeader(HttpHeader.CONTENT_ENCODING.asString());
         boolean readable = encoding == null || encoding.isBlank() || "identity".equalsIgnoreCase(encoding.strip());
-        String tenant = config.tenantHeader() == null ? null : request.getHeader(config.tenantHeader());
         Exchange exchange = new Exchange(UUID_V7.generate().toString(), now, nanos, method, route, forwardPath,
                 requestId, generated, TraceContext.parse(request.getHeader("traceparent")), clientAddress(request),
-                apiKeys.idForAuthorization(request.getHeader(HttpHeader.AUTHORIZATION.asString())), tenant,
+                apiKeys.idForAuthorization(request.getHeader(HttpHeader.AUTHORIZATION.asString())), tenant(request),
                 readable && MeteredRoutes.readsJsonBody(route)
                         ? new RequestBodyRewriter(MeteredRoutes.takesStreamOptions(route) ? injection : null)
                         : null);
@@ -204,6 +238,17 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
             exchange.form(MultipartModelReader.forContentType(request.getContentType()));
         }
         return exchange;
+    }
+
+    /**
+     * The tenant header, believed only from a peer in {@code --trusted-proxies}: the gateway that authenticated the
+     * caller sets it. From any other peer it is ignored, or any client could have any tenant billed.
+     */
+    private String tenant(HttpServletRequest request) {
+        if (config.tenantHeader() == null || !config.trustedProxies().trusts(request.getRemoteAddr())) {
+            return null;
+        }
+        return request.getHeader(config.tenantHeader());
     }
 
     private String clientAddress(HttpServletRequest request) {
@@ -244,8 +289,17 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
 
     @Override
     protected Request newProxyRequest(HttpServletRequest request, String rewrittenTarget) {
-        return super.newProxyRequest(request, rewrittenTarget)
+        Request proxyRequest = super.newProxyRequest(request, rewrittenTarget)
                 .idleTimeout(config.upstreamTimeout().toMillis(), TimeUnit.MILLISECONDS);
+        Exchange exchange = exchange(request);
+        if (exchange != null) {
+            // a held body's memory goes back as soon as the body has been written upstream, not when the
+            // response, which may stream for minutes, ends
+            proxyRequest.onRequestCommit(r -> exchange.sentUpstream())
+                    .onRequestSuccess(r -> exchange.releaseBodyMemory())
+                    .onRequestFailure((r, failure) -> exchange.releaseBodyMemory());
+        }
+        return proxyRequest;
     }
 
     @Override
@@ -309,8 +363,15 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
         } else {
             transformer = exchange.body::transform;
         }
-        return exchange != null && exchange.holdsBody()
-                ? new HeldBody(transformer, clientRequest.getContentLengthLong()) : transformer;
+        if (exchange == null || !exchange.holdsBody()) {
+            return transformer;
+        }
+        RequestMemoryBudget.Share share = exchange.bodyMemory();
+        if (share == null) {
+            share = bodyBudget.share();
+            exchange.bodyMemory(share);
+        }
+        return new HeldBody(transformer, clientRequest.getContentLengthLong(), share);
     }
 
     @Override
@@ -434,23 +495,48 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
             proxyRequest.abort(failure);
             return;
         }
-        if (exchange != null && (failure instanceof BodyLimitedRequest.TooLarge || Exchange.isTimeout(failure))) {
-            // the proxy gave up on the body: 413 or 408 (see clientRequestStatus); a held body never reached the
-            // upstream, a streamed upload already under way there is aborted
-            exchange.rejected();
+        // the proxy gave up on the body: a held body never reached the upstream, a streamed upload already under
+        // way there is aborted; an I/O failure is the client going away
+        Refusal refusal = refusalOf(failure, clientRequest);
+        if (exchange != null && refusal != null) {
+            rejected(exchange, refusal);
         } else if (exchange != null) {
             exchange.clientAborted();
         }
-        super.onClientRequestFailure(clientRequest, proxyRequest, proxyResponse, failure);
+        // what Jetty's own onClientRequestFailure does, with the status of the refusal
+        proxyResponse.setStatus(refusal != null ? refusal.status : clientRequestStatus(failure));
+        proxyRequest.abort(failure);
+    }
+
+    private static Refusal refusalOf(Throwable failure, HttpServletRequest clientRequest) {
+        Refusal refusal = Refusal.of(failure);
+        if (refusal == null && failure instanceof EofException && clientStillConnected(clientRequest)) {
+            // Jetty's parser reports a body it cannot parse (a bad chunk size) as the same early EOF as a client
+            // that hung up, once the headers are in (HttpParser.badMessage); only a client that hung up has closed
+            // its side of the connection
+            return Refusal.MALFORMED;
+        }
+        return refusal == null && Refusal.isOwnFailure(failure) ? Refusal.FAILED : refusal;
+    }
+
+    private static boolean clientStillConnected(HttpServletRequest clientRequest) {
+        try {
+            EndPoint endPoint = ServletContextRequest.getServletContextRequest(clientRequest).getConnectionMetaData()
+                    .getConnection().getEndPoint();
+            return endPoint.isOpen() && !endPoint.isInputShutdown();
+        } catch (RuntimeException e) {
+            return false;
+        }
     }
 
     @Override
     protected int clientRequestStatus(Throwable failure) {
-        if (failure instanceof BodyLimitedRequest.TooLarge) {
-            return HttpStatus.PAYLOAD_TOO_LARGE_413;
+        // too large, over the memory budget, too slow, or a failure of the proxy's own
+        Refusal refusal = Refusal.of(failure);
+        if (refusal == null && Refusal.isOwnFailure(failure)) {
+            refusal = Refusal.FAILED;
         }
-        // the idle timeout or the minimum data rate ran out while the body was being read
-        return Exchange.isTimeout(failure) ? HttpStatus.REQUEST_TIMEOUT_408 : super.clientRequestStatus(failure);
+        return refusal != null ? refusal.status : super.clientRequestStatus(failure);
     }
 
     @Override
@@ -484,6 +570,12 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
         if (exchange != null) {
             LOG.debug("proxying failed route={} upstreamStatus={}", exchange.route, exchange.upstreamStatus(),
                     failure);
+            if (!committed && !exchange.isRejected() && !exchange.isClientAborted() && !exchange.wasSentUpstream()
+                    && Refusal.isOwnFailure(failure)) {
+                // nothing reached the upstream and no I/O failed: the proxy's own failure, not a bad gateway
+                rejected(exchange, Refusal.FAILED);
+                proxyResponse.setStatus(Refusal.FAILED.status);
+            }
         }
         super.onProxyResponseFailure(clientRequest, proxyResponse, serverResponse, failure);
         if (exchange != null) {
@@ -511,12 +603,14 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
             return;
         }
         try {
-            byte[] body = OpenAiError.forStatus(status);
+            Refusal refusal = exchange == null ? null : exchange.refusal();
+            byte[] body = refusal != null && refusal.status == status ? refusal.body() : OpenAiError.forStatus(status);
             proxyResponse.reset();
             proxyResponse.setStatus(status);
             proxyResponse.setContentType("application/json");
             proxyResponse.setContentLength(body.length);
             proxyResponse.setHeader(HttpHeader.CONNECTION.asString(), "close");
+            retryAfter(proxyResponse, status);
             if (exchange != null) {
                 exchange.errorStatusSent(status);
             }
@@ -536,6 +630,7 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
      * the publisher has it for good (see {@link ResponseEnd}), at once when there is no event.
      */
     private void finish(Exchange exchange, int status, Throwable failure) {
+        exchange.releaseBodyMemory();
         if (!exchange.finish()) {
             return;
         }
@@ -550,6 +645,8 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
         if (Outcome.OK.equals(outcome) && UsageSource.NONE.equals(event.usageSource())
                 && !MeteredRoutes.OTHER.equals(exchange.route)) {
             metrics.usageMissing(exchange.route);
+        } else if (UsageSource.INVALID.equals(event.usageSource())) {
+            metrics.usageInvalid(exchange.route);
         }
         // released on the thread that completes the hand-over, the spool's writer as a rule: the release queues
         // a non-blocking write, and a hop to Jetty's pool cost more (docs/benchmarks.md)

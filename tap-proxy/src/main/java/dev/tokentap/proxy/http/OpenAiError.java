@@ -18,12 +18,10 @@ final class OpenAiError {
         return json.getBytes(StandardCharsets.UTF_8);
     }
 
-    /** The body for a status the proxy itself produces. */
+    /** The body for a status the proxy itself produces, other than a {@link Refusal}'s. */
     static byte[] forStatus(int status) {
         return switch (status) {
             case 400 -> body(status, "The request path is not valid.", "BadRequestError");
-            case 408 -> body(status, "The request was not received in time.", "RequestTimeoutError");
-            case 413 -> body(status, "The request body is larger than this proxy accepts.", "RequestTooLargeError");
             case 502 -> body(status, "The upstream server could not be reached.", "BadGatewayError");
             case 504 -> body(status, "The upstream server did not answer in time.", "GatewayTimeoutError");
             default -> body(status, "The proxy could not complete the request.", "InternalServerError");

@@ -16,6 +16,13 @@ import java.util.Map;
  * keeps ownership of the bytes: nothing fed is retained after {@link #feed} returns. Array elements are reported
  * without their index: {@code choices[]}, {@code choices[].index}.
  *
+ * <p>Memory stays bounded whatever the document holds: a string (a value or a member name) longer than
+ * {@link #MAX_STRING_BYTES} is cut, its first bytes reach the parser and the rest is dropped before the parser sees
+ * it (Jackson's non-blocking parser would otherwise gather a whole string in memory, e.g. a prompt of tens of MiB);
+ * {@link #stringCut()} says so while a cut value is reported, and a cut member name is not reported at all. Member
+ * names are not kept in a symbol table, so a document of millions of distinct names costs no more than one of a
+ * few. Offsets stay those of the bytes fed.
+ *
  * <p>A walker made {@linkplain #JsonWalker(Visitor, boolean) for a sequence} reads one document after another
  * ({@link #nextDocument()}) through the same parser, as the events of a stream come: the parser, its symbol table
  * and the paths are made once per stream instead of once per event. A document that did not end cleanly (broken
@@ -30,16 +37,27 @@ public final class JsonWalker {
     public static final int MAX_PATH_DEPTH = 4;
 
     /**
-     * Strings longer than this (e.g. a huge inline image) end the walk as malformed; the bytes still flow.
-     * The parser has to hold a whole string token in memory, so this bounds what one request can cost.
+     * The longest string, in bytes, handed to the parser whole: far longer than any id, model name or member name
+     * the taps read, far shorter than a prompt or an inline image, which the parser never needs. Longer strings are
+     * cut at the first character boundary past it.
      */
-    static final int MAX_STRING_LENGTH = 64 * 1024 * 1024;
+    public static final int MAX_STRING_BYTES = 4 * 1024;
+
+    /**
+     * What the parser accepts as one string, in characters: a cut string is at most {@link #MAX_STRING_BYTES} and
+     * a few bytes, so this only stands behind the cutting, should it ever let one through.
+     */
+    static final int MAX_STRING_LENGTH = 64 * 1024;
 
     /** Paths remembered: far more than an OpenAI object has, and a bound for anything else. */
     private static final int MAX_PATHS_KEPT = 256;
 
     static final JsonFactory FACTORY = JsonFactory.builder()
-            .streamReadConstraints(StreamReadConstraints.builder().maxStringLength(MAX_STRING_LENGTH).build())
+            .streamReadConstraints(StreamReadConstraints.builder().maxStringLength(MAX_STRING_LENGTH)
+                    .maxNameLength(MAX_STRING_LENGTH).build())
+            // a canonicalising parser keeps every distinct member name it meets, up to some 50,000 of them, for the
+            // parser's life: a document of distinct names would hold megabytes per request
+            .disable(JsonFactory.Feature.CANONICALIZE_FIELD_NAMES)
             .build();
 
     /** Receives the parts of the document; paths are relative to the root object, "" being the root itself. */
@@ -88,6 +106,24 @@ public final class JsonWalker {
     private boolean rootIsObject;
     private boolean rootClosed;
     private boolean failed;
+
+    // Where the bytes fed stand lexically, to find strings and cut the long ones; kept across feeds.
+    /** Inside a string (a value or a member name). */
+    private boolean inString;
+    /** Of an escape sequence: -1 right after its backslash, then the hex digits of a unicode escape still to come. */
+    private int escape;
+    /** Bytes of the current string so far. */
+    private int stringBytes;
+    /** The rest of the current string is being dropped. */
+    private boolean skipping;
+    /** While dropping: the byte before was a backslash, so this one cannot end the string. */
+    private boolean skipEscaped;
+    /** The next string the parser reports was cut. */
+    private boolean cutPending;
+    /** The string value being reported was cut. */
+    private boolean stringCut;
+    /** Bytes dropped since the document began: offsets count them, the parser did not see them. */
+    private long skippedInDocument;
 
     /** A walker of one document. */
     public JsonWalker(Visitor visitor) {
@@ -147,6 +183,12 @@ public final class JsonWalker {
         rootIsObject = false;
         rootClosed = false;
         failed = false;
+        inString = false;
+        escape = 0;
+        skipping = false;
+        skipEscaped = false;
+        cutPending = false;
+        skippedInDocument = 0;
     }
 
     /** Releases the parser of a sequence; the walk is over. */
@@ -175,18 +217,95 @@ public final class JsonWalker {
         return failed;
     }
 
+    /**
+     * While a string value is reported: whether it was cut, i.e. only its first {@link #MAX_STRING_BYTES} or so
+     * were read and the text the parser gives is that beginning.
+     */
+    public boolean stringCut() {
+        return stringCut;
+    }
+
     /** Feeds {@code len} bytes; does nothing once the walk is over. */
     public void feed(byte[] bytes, int offset, int len) {
         if (!active() || len == 0) {
             return;
         }
         try {
-            feeder.feedInput(bytes, offset, offset + len);
-            fed += len;
-            drain();
+            int end = offset + len;
+            int from = offset;
+            while (from < end && active()) {
+                if (skipping) {
+                    int close = closingQuote(bytes, from, end);
+                    if (close < 0) {
+                        skippedInDocument += end - from;
+                        return;
+                    }
+                    // the closing quote goes to the parser, which ends the string with what it had
+                    skippedInDocument += close - from;
+                    skipping = false;
+                    cutPending = true;
+                    from = close;
+                }
+                int cut = cutPoint(bytes, from, end);
+                int runEnd = cut < 0 ? end : cut;
+                if (runEnd > from) {
+                    feeder.feedInput(bytes, from, runEnd);
+                    fed += runEnd - from;
+                    drain();
+                }
+                if (cut >= 0) {
+                    skipping = true;
+                    skipEscaped = false;
+                }
+                from = runEnd;
+            }
         } catch (IOException | RuntimeException e) {
             fail();
         }
+    }
+
+    /**
+     * Follows the bytes lexically from {@code from}, and returns where the current string is to be cut (the index
+     * of its first byte not to feed), or -1 when nothing in {@code [from, to)} is to be cut. A cut falls where a
+     * character begins and no escape sequence is open, so the parser sees a well-formed, shorter string.
+     */
+    private int cutPoint(byte[] bytes, int from, int to) {
+        for (int i = from; i < to; i++) {
+            byte b = bytes[i];
+            if (!inString) {
+                if (b == '"') {
+                    inString = true;
+                    stringBytes = 0;
+                }
+            } else if (escape != 0) {
+                escape = escape < 0 ? (b == 'u' ? 4 : 0) : escape - 1;
+                stringBytes++;
+            } else if (b == '"') {
+                inString = false;
+            } else if (stringBytes >= MAX_STRING_BYTES && (b & 0xC0) != 0x80) {
+                return i;
+            } else {
+                if (b == '\\') {
+                    escape = -1;
+                }
+                stringBytes++;
+            }
+        }
+        return -1;
+    }
+
+    /** While dropping the rest of a string: the index of its closing quote in {@code [from, to)}, or -1. */
+    private int closingQuote(byte[] bytes, int from, int to) {
+        for (int i = from; i < to; i++) {
+            if (skipEscaped) {
+                skipEscaped = false;
+            } else if (bytes[i] == '\\') {
+                skipEscaped = true;
+            } else if (bytes[i] == '"') {
+                return i;
+            }
+        }
+        return -1;
     }
 
     /** Tells the walker that no more bytes will come. */
@@ -229,7 +348,11 @@ public final class JsonWalker {
 
     private void onToken(JsonToken token) throws IOException {
         switch (token) {
-            case FIELD_NAME -> fieldName = depth <= MAX_PATH_DEPTH ? parser.currentName() : null;
+            // a cut name is no name the taps read: its value goes unreported
+            case FIELD_NAME -> {
+                boolean cut = takeCut();
+                fieldName = depth <= MAX_PATH_DEPTH && !cut ? parser.currentName() : null;
+            }
             case START_OBJECT, START_ARRAY -> {
                 if (depth == 0) {
                     rootIsObject = token == JsonToken.START_OBJECT;
@@ -252,7 +375,7 @@ public final class JsonWalker {
                 boolean empty = depth <= MAX_PATH_DEPTH && members[depth] == 0;
                 // the closing byte is the last one read: the non-blocking parser's token location would point
                 // at the whitespace before it, if any
-                long offset = parser.currentLocation().getByteOffset() - 1 - documentStart;
+                long offset = parser.currentLocation().getByteOffset() - 1 - documentStart + skippedInDocument;
                 depth--;
                 fieldName = null;
                 if (path != null) {
@@ -278,11 +401,20 @@ public final class JsonWalker {
                 }
                 String path = pathOfValue();
                 countMember();
+                stringCut = token == JsonToken.VALUE_STRING && takeCut();
                 if (path != null) {
                     visitor.onScalar(path, token, parser);
                 }
+                stringCut = false;
             }
         }
+    }
+
+    /** Whether the string just completed was cut; the next one starts afresh. */
+    private boolean takeCut() {
+        boolean cut = cutPending;
+        cutPending = false;
+        return cut;
     }
 
     private void countMember() {

@@ -170,7 +170,8 @@ public final class RequestBodyRewriter {
             }
             topLevelMembers++;
             switch (path) {
-                case "model" -> model = token == JsonToken.VALUE_STRING ? parser.getText() : null;
+                // a cut value is not the model, only its beginning
+                case "model" -> model = token == JsonToken.VALUE_STRING && !walker.stringCut() ? parser.getText() : null;
                 case "stream" -> stream = token == JsonToken.VALUE_TRUE ? Boolean.TRUE
                         : token == JsonToken.VALUE_FALSE ? Boolean.FALSE : null;
                 case "stream_options" -> streamOptionsPresent = true;

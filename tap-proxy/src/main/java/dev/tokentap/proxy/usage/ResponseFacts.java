@@ -20,9 +20,21 @@ public final class ResponseFacts {
      *
      * @param completionReported whether {@code completion_tokens} (or {@code output_tokens}) was a number
      * @param audioSeconds       the seconds of a {@code {"type":"duration"}} usage object, which counts no tokens
+     * @param invalid            the usage object held something that is not a count (see {@link UsageExtractor});
+     *                           every other field is then null
      */
     public record Usage(Long promptTokens, Long completionTokens, Long totalTokens, Long cachedTokens,
-                        Long reasoningTokens, boolean completionReported, Double audioSeconds) {
+                        Long reasoningTokens, boolean completionReported, Double audioSeconds, boolean invalid) {
+
+        /** A usage object none of whose counts can be trusted. */
+        public static final Usage INVALID = new Usage(null, null, null, null, null, false, null, true);
+
+        /** A valid usage object. */
+        public Usage(Long promptTokens, Long completionTokens, Long totalTokens, Long cachedTokens,
+                     Long reasoningTokens, boolean completionReported, Double audioSeconds) {
+            this(promptTokens, completionTokens, totalTokens, cachedTokens, reasoningTokens, completionReported,
+                    audioSeconds, false);
+        }
 
         /** A token usage object whose {@code completion_tokens} was a number when given. */
         public Usage(Long promptTokens, Long completionTokens, Long totalTokens, Long cachedTokens,
@@ -77,7 +89,8 @@ public final class ResponseFacts {
     /**
      * The usage so far of a stream that ended before its final usage: vLLM's running usage is per choice, so with
      * {@code n > 1} the completion tokens of every choice's last chunk are added up; the prompt is counted once (the
-     * largest prompt any choice reported). Without per-choice usage, the last usage object.
+     * largest prompt any choice reported). Without per-choice usage, the last usage object. Invalid when any choice's
+     * usage was, or when the sum passes {@link dev.tokentap.event.UsageEvent#MAX_USAGE}.
      */
     public Usage runningUsage() {
         if (byChoice.size() <= 1) {
@@ -86,8 +99,15 @@ public final class ResponseFacts {
         long prompt = 0;
         long completion = 0;
         for (Usage u : byChoice.values()) {
+            if (u.invalid()) {
+                return Usage.INVALID;
+            }
             prompt = Math.max(prompt, u.promptTokens() == null ? 0 : u.promptTokens());
+            // each at most MAX_USAGE: the sum of any number of choices a request can have stays far from overflow
             completion += u.completionTokens() == null ? 0 : u.completionTokens();
+        }
+        if (prompt + completion > dev.tokentap.event.UsageEvent.MAX_USAGE) {
+            return Usage.INVALID;
         }
         return new Usage(prompt, completion, prompt + completion, null, null, true, null);
     }

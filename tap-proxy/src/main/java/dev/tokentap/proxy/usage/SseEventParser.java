@@ -1,56 +1,45 @@
 package dev.tokentap.proxy.usage;
 
-import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
-import java.util.Arrays;
 
 /**
  * Splits a {@code text/event-stream} body into events as its bytes arrive in arbitrary pieces. An event ends at a
- * blank line; lines end with {@code \n} or {@code \r\n}. For each complete event the parser reports its {@code event}
- * type and its {@code data} (multiple {@code data:} lines joined with {@code \n}), and where in the current piece it
- * ended, so a caller can pass on or drop exactly that event's bytes.
+ * blank line; lines end with {@code \n} or {@code \r\n}. The {@code data} of an event (multiple {@code data:} lines
+ * joined with {@code \n}) is handed on as it arrives, never gathered: a caller reads it as it streams past, so an
+ * event of any size costs nothing here. For each complete event the parser reports its {@code event} type, whether it
+ * had data and whether that data was vLLM's {@code [DONE]}, and where in the current piece it ended, so a caller can
+ * pass on or drop exactly that event's bytes.
  *
- * <p>An event longer than {@link #MAX_EVENT_BYTES} is still delimited but not kept: it is reported as
- * {@link SseEvent#oversized()} with no data. One instance per stream; not thread-safe.
+ * <p>One instance per stream; not thread-safe.
  */
 public final class SseEventParser {
 
-    /** Events longer than this are not buffered for reading; vLLM's chunks are a few hundred bytes. */
-    public static final int MAX_EVENT_BYTES = 1024 * 1024;
+    /** An {@code event:} type longer than this is no type vLLM sends: the event is reported without one. */
+    static final int MAX_TYPE_BYTES = 128;
 
     private static final byte[] DONE = "[DONE]".getBytes(StandardCharsets.US_ASCII);
+    private static final byte[] DATA = "data".getBytes(StandardCharsets.US_ASCII);
+    private static final byte[] EVENT = "event".getBytes(StandardCharsets.US_ASCII);
 
     /**
-     * One complete event. Its data is a range of an array that the parser reuses: valid while the listener runs,
-     * to be copied ({@link #data()}) by anything that keeps it.
+     * One complete event.
      *
-     * @param type       the {@code event:} field, or null
-     * @param buffer     the array holding the data, or null when the event had no {@code data:} line
-     * @param dataOffset where the data (the joined {@code data:} lines) begins in {@code buffer}
-     * @param dataLength how long it is
-     * @param oversized  the event was too long to read; {@code type} and {@code buffer} are then null
+     * @param type    the {@code event:} field, or null
+     * @param hasData whether the event had a {@code data:} line
+     * @param done    whether its data was vLLM's end marker {@code [DONE]}
      */
-    public record SseEvent(String type, byte[] buffer, int dataOffset, int dataLength, boolean oversized) {
-
-        /** Whether the event had data. */
-        public boolean hasData() {
-            return buffer != null;
-        }
-
-        /** A copy of the data, or null when the event had none. */
-        public byte[] data() {
-            return buffer == null ? null : Arrays.copyOfRange(buffer, dataOffset, dataOffset + dataLength);
-        }
-
-        /** Whether the data is vLLM's end marker {@code [DONE]}. */
-        public boolean done() {
-            return buffer != null
-                    && Arrays.equals(buffer, dataOffset, dataOffset + dataLength, DONE, 0, DONE.length);
-        }
+    public record SseEvent(String type, boolean hasData, boolean done) {
     }
 
-    /** Receives complete events. */
+    /** Receives the data of events as it arrives, and the events as they complete. */
     public interface Listener {
+        /**
+         * The next bytes of the current event's data ({@code bytes[offset, offset+length)}), valid during the call
+         * only. The first call of an event comes with {@code first}; the data lines of one event come joined by a
+         * {@code \n}.
+         */
+        void onData(byte[] bytes, int offset, int length, boolean first);
+
         /**
          * @param event the event
          * @param end   index in the array given to {@link #feed} just past the event's last byte
@@ -58,139 +47,198 @@ public final class SseEventParser {
         void onEvent(SseEvent event, int end);
     }
 
-    private byte[] event = new byte[1024];
-    private int eventLength;
-    private long eventTotal;
+    /** What the current line is. */
+    private enum Field { NAME, DATA, EVENT, IGNORED }
+
+    private Field field = Field.NAME;
+    /** Bytes of the current line so far, to tell a blank line. */
     private int lineLength;
     private boolean lineIsCr;
+    /** The field name read so far, while {@link Field#NAME}; longer names are no name we read. */
+    private final byte[] name = new byte[EVENT.length];
+    private int nameLength;
+    /** Right after a field's colon: one space there is not part of the value. */
+    private boolean valueStart;
+    /** A {@code \r} in a value, held back until the next byte says whether it ends the line. */
+    private boolean pendingCr;
+    private final byte[] type = new byte[MAX_TYPE_BYTES];
+    private int typeLength;
+    private boolean hasData;
+    private boolean dataStarted;
+    /** Data bytes of the current event, and its first few, to tell {@code [DONE]}. */
+    private long dataLength;
+    private final byte[] dataHead = new byte[DONE.length];
+    /** Bytes of the current event so far. */
+    private long eventBytes;
 
     /** Whether bytes of an unfinished event are pending. */
     public boolean inEvent() {
-        return eventTotal > 0;
+        return eventBytes > 0;
     }
 
-    /** Whether the unfinished event has grown past {@link #MAX_EVENT_BYTES}. */
-    public boolean currentEventOversized() {
-        return eventTotal > MAX_EVENT_BYTES;
+    /** Bytes of the unfinished event so far. */
+    public long currentEventBytes() {
+        return eventBytes;
     }
 
-    /** Feeds {@code bytes[offset, offset+length)}, reporting each event that completes within them. */
+    /** Feeds {@code bytes[offset, offset+length)}, reporting data as it comes and each event that completes. */
     public void feed(byte[] bytes, int offset, int length, Listener listener) {
         int end = offset + length;
-        int runStart = offset;
+        // start of a run of value bytes not yet handed on, or -1
+        int valueFrom = -1;
         for (int i = offset; i < end; i++) {
             byte b = bytes[i];
+            eventBytes++;
             if (b == '\n') {
+                if (valueFrom >= 0) {
+                    // a \r right before the \n ends the line, it is not data
+                    int valueEnd = i > valueFrom && bytes[i - 1] == '\r' ? i - 1 : i;
+                    value(bytes, valueFrom, valueEnd, listener);
+                    valueFrom = -1;
+                }
+                pendingCr = false;
                 boolean blank = lineLength == 0 || (lineLength == 1 && lineIsCr);
-                lineLength = 0;
-                lineIsCr = false;
+                endLine(listener);
                 if (blank) {
                     // a blank line ends the event; one with nothing before it is a stray separator, passed on
                     // as an empty event of its own
-                    keep(bytes, runStart, i + 1 - runStart);
-                    runStart = i + 1;
                     listener.onEvent(completeEvent(), i + 1);
                 }
-            } else {
-                lineIsCr = lineLength == 0 && b == '\r';
-                lineLength++;
-            }
-        }
-        keep(bytes, runStart, end - runStart);
-    }
-
-    private void keep(byte[] bytes, int offset, int length) {
-        if (length <= 0) {
-            return;
-        }
-        eventTotal += length;
-        if (eventTotal > MAX_EVENT_BYTES) {
-            eventLength = 0;
-            return;
-        }
-        if (eventLength + length > event.length) {
-            event = Arrays.copyOf(event, Math.max(event.length * 2, eventLength + length));
-        }
-        System.arraycopy(bytes, offset, event, eventLength, length);
-        eventLength += length;
-    }
-
-    private SseEvent completeEvent() {
-        boolean oversized = eventTotal > MAX_EVENT_BYTES;
-        SseEvent result = oversized ? new SseEvent(null, null, 0, 0, true) : parse(event, eventLength);
-        eventLength = 0;
-        eventTotal = 0;
-        if (event.length > 64 * 1024) {
-            event = new byte[1024];
-        }
-        return result;
-    }
-
-    private static SseEvent parse(byte[] raw, int length) {
-        String type = null;
-        // vLLM sends one data line per event: handed out where it lies in the event's bytes; only a second line
-        // (rare) needs a buffer of its own
-        int dataStart = -1;
-        int dataEnd = -1;
-        ByteArrayOutputStream joined = null;
-        int lineStart = 0;
-        for (int i = 0; i < length; i++) {
-            if (raw[i] != '\n') {
                 continue;
             }
-            int lineEnd = i > lineStart && raw[i - 1] == '\r' ? i - 1 : i;
-            int lineLen = lineEnd - lineStart;
-            if (lineLen > 0 && raw[lineStart] != ':') {
-                int colon = indexOf(raw, lineStart, lineEnd, (byte) ':');
-                int nameEnd = colon < 0 ? lineEnd : colon;
-                int valueStart = colon < 0 ? lineEnd : colon + 1;
-                if (valueStart < lineEnd && raw[valueStart] == ' ') {
-                    valueStart++;
-                }
-                if (matches(raw, lineStart, nameEnd, "data")) {
-                    if (dataStart < 0 && joined == null) {
-                        dataStart = valueStart;
-                        dataEnd = lineEnd;
-                    } else {
-                        if (joined == null) {
-                            joined = new ByteArrayOutputStream(dataEnd - dataStart + 1 + lineEnd - valueStart);
-                            joined.write(raw, dataStart, dataEnd - dataStart);
+            lineIsCr = lineLength == 0 && b == '\r';
+            lineLength++;
+            switch (field) {
+                case NAME -> {
+                    if (b == ':') {
+                        field = lineLength == 1 ? Field.IGNORED : fieldOfName();
+                        valueStart = true;
+                        if (field == Field.DATA) {
+                            startDataLine(listener);
+                        } else if (field == Field.EVENT) {
+                            // of several event: lines, the last one counts
+                            typeLength = 0;
                         }
-                        joined.write('\n');
-                        joined.write(raw, valueStart, lineEnd - valueStart);
+                    } else if (nameLength < name.length) {
+                        name[nameLength++] = b;
+                    } else {
+                        nameLength = name.length + 1;
                     }
-                } else if (matches(raw, lineStart, nameEnd, "event")) {
-                    type = new String(raw, valueStart, lineEnd - valueStart, StandardCharsets.UTF_8);
+                }
+                case DATA, EVENT -> {
+                    if (valueStart) {
+                        valueStart = false;
+                        if (b == ' ') {
+                            continue;
+                        }
+                    }
+                    if (pendingCr) {
+                        // the \r held back from the piece before was data after all
+                        pendingCr = false;
+                        value(new byte[] {'\r'}, 0, 1, listener);
+                    }
+                    if (valueFrom < 0) {
+                        valueFrom = i;
+                    }
+                }
+                default -> {
+                    // a comment or a field we do not read
                 }
             }
-            lineStart = i + 1;
         }
-        if (joined != null) {
-            byte[] data = joined.toByteArray();
-            return new SseEvent(type, data, 0, data.length, false);
-        }
-        return dataStart < 0 ? new SseEvent(type, null, 0, 0, false)
-                : new SseEvent(type, raw, dataStart, dataEnd - dataStart, false);
-    }
-
-    private static int indexOf(byte[] raw, int from, int to, byte b) {
-        for (int i = from; i < to; i++) {
-            if (raw[i] == b) {
-                return i;
+        if (valueFrom >= 0) {
+            int valueEnd = end;
+            if (bytes[end - 1] == '\r') {
+                // it may be followed by the \n that ends the line, in the next piece
+                valueEnd--;
+                pendingCr = true;
             }
+            value(bytes, valueFrom, valueEnd, listener);
         }
-        return -1;
     }
 
-    private static boolean matches(byte[] raw, int from, int to, String name) {
-        if (to - from != name.length()) {
+    private Field fieldOfName() {
+        if (matches(DATA)) {
+            return Field.DATA;
+        }
+        return matches(EVENT) ? Field.EVENT : Field.IGNORED;
+    }
+
+    private boolean matches(byte[] expected) {
+        if (nameLength != expected.length) {
             return false;
         }
-        for (int i = 0; i < name.length(); i++) {
-            if (raw[from + i] != name.charAt(i)) {
+        for (int i = 0; i < expected.length; i++) {
+            if (name[i] != expected[i]) {
                 return false;
             }
         }
         return true;
+    }
+
+    private void startDataLine(Listener listener) {
+        if (hasData) {
+            // the data lines of one event are joined with a newline
+            value(new byte[] {'\n'}, 0, 1, listener);
+        }
+        hasData = true;
+    }
+
+    private void value(byte[] bytes, int from, int to, Listener listener) {
+        if (to <= from) {
+            return;
+        }
+        if (field == Field.EVENT) {
+            int n = Math.min(to - from, MAX_TYPE_BYTES - typeLength);
+            System.arraycopy(bytes, from, type, typeLength, Math.max(0, n));
+            typeLength = to - from > n ? MAX_TYPE_BYTES + 1 : typeLength + n;
+            return;
+        }
+        for (int i = from; i < to && dataLength + (i - from) < dataHead.length; i++) {
+            dataHead[(int) (dataLength + (i - from))] = bytes[i];
+        }
+        dataLength += to - from;
+        listener.onData(bytes, from, to - from, !dataStarted);
+        dataStarted = true;
+    }
+
+    private void endLine(Listener listener) {
+        if (field == Field.NAME && bareData()) {
+            // a line without a colon is a field with an empty value: "data" alone is an empty data line
+            startDataLine(listener);
+        }
+        field = Field.NAME;
+        nameLength = 0;
+        lineLength = 0;
+        lineIsCr = false;
+        valueStart = false;
+    }
+
+    /** Whether the line read, which had no colon, was {@code data} (and maybe the {@code \r} before its end). */
+    private boolean bareData() {
+        int n = nameLength > 0 && nameLength <= name.length && name[nameLength - 1] == '\r'
+                ? nameLength - 1 : nameLength;
+        if (n != DATA.length) {
+            return false;
+        }
+        for (int i = 0; i < DATA.length; i++) {
+            if (name[i] != DATA[i]) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private SseEvent completeEvent() {
+        String eventType = typeLength > 0 && typeLength <= MAX_TYPE_BYTES
+                ? new String(type, 0, typeLength, StandardCharsets.UTF_8) : null;
+        boolean done = dataLength == DONE.length && java.util.Arrays.equals(dataHead, DONE);
+        SseEvent event = new SseEvent(eventType, hasData, done);
+        typeLength = 0;
+        hasData = false;
+        dataStarted = false;
+        dataLength = 0;
+        eventBytes = 0;
+        return event;
     }
 }

@@ -10,14 +10,23 @@ import java.util.List;
  * with {@code continuous_usage_stats} also each chunk's {@code usage} member ({@link ChunkUsageSplice}), so the
  * client receives byte for byte what it would have received without the proxy.
  *
- * <p>Observe mode passes every piece on as it comes. Strip mode passes on every complete event at once and holds
- * back only the bytes of an unfinished trailing event until its end arrives. One instance per response; not
- * thread-safe.
+ * <p>Each event's JSON is read as its bytes arrive, never gathered (see {@link SseEventParser}), so an event of any
+ * size costs the tap no more than a small one. Observe mode passes every piece on as it comes. Strip mode passes on
+ * every complete event at once and holds back only the bytes of an unfinished trailing event until its end arrives,
+ * up to {@link #MAX_HELD_EVENT_BYTES}: a longer event cannot be one it removes or splices, and passes on as it comes.
+ * One instance per response; not thread-safe.
  */
 public final class SseResponseTap {
 
     private static final ByteBuffer NULL = ByteBuffer.wrap("null".getBytes(StandardCharsets.US_ASCII))
             .asReadOnlyBuffer();
+
+    /**
+     * The longest unfinished event strip mode holds back. vLLM's usage-only chunk, and a chunk that carries a running
+     * usage, are a few hundred bytes (a few KiB with log probabilities); an event longer than this passes on as it
+     * comes, whatever it holds.
+     */
+    public static final int MAX_HELD_EVENT_BYTES = 64 * 1024;
 
     private final SseEventParser parser = new SseEventParser();
     /** Reads every event's JSON through one parser. */
@@ -26,6 +35,10 @@ public final class SseResponseTap {
     private final ChunkUsageSplice.Mode chunkUsage;
     private byte[] held = new byte[0];
     private int heldLength;
+    /** The current event's first bytes were passed on before it ended: it can be neither dropped nor spliced. */
+    private boolean eventPassedEarly;
+    /** The current event's data is being read. */
+    private boolean reading;
     private int stripped;
     private long spliced;
 
@@ -74,7 +87,7 @@ public final class SseResponseTap {
             offset = 0;
         }
         if (!strip) {
-            parser.feed(bytes, offset, length, (event, end) -> read(event));
+            parser.feed(bytes, offset, length, observer);
             if (length > 0) {
                 output.add(input);
             }
@@ -88,8 +101,11 @@ public final class SseResponseTap {
         parser.feed(bytes, offset, length, splicer);
         splicer.passRun();
         int rest = offset + length - splicer.from;
-        if (finished || parser.currentEventOversized()) {
-            // nothing more will complete this event, or it is too long to be the usage chunk: let it go
+        if (finished || parser.currentEventBytes() > MAX_HELD_EVENT_BYTES) {
+            // nothing more will complete this event, or it is too long to be one the strip removes: let it go
+            if (parser.inEvent() && rest + heldLength > 0) {
+                eventPassedEarly = true;
+            }
             splicer.flushHeld();
             splicer.runEnd = offset + length;
             splicer.passRun();
@@ -101,11 +117,36 @@ public final class SseResponseTap {
         }
     }
 
+    /** Reads each event's data as it arrives. */
+    private void data(byte[] bytes, int offset, int length, boolean first) {
+        if (first) {
+            events.beginNext();
+            reading = true;
+        }
+        events.feed(bytes, offset, length);
+    }
+
     /** What the event's JSON is, or null for an event without data and for {@code [DONE]}. */
     private UsageExtractor.Kind read(SseEventParser.SseEvent event) {
-        return event.hasData() && !event.done()
-                ? events.readNext(event.buffer(), event.dataOffset(), event.dataLength()) : null;
+        boolean read = reading;
+        reading = false;
+        if (!read || event.done()) {
+            return null;
+        }
+        return events.finish();
     }
+
+    private final SseEventParser.Listener observer = new SseEventParser.Listener() {
+        @Override
+        public void onData(byte[] bytes, int offset, int length, boolean first) {
+            data(bytes, offset, length, first);
+        }
+
+        @Override
+        public void onEvent(SseEventParser.SseEvent event, int end) {
+            read(event);
+        }
+    };
 
     private void hold(byte[] bytes, int offset, int length) {
         if (heldLength + length > held.length) {
@@ -138,8 +179,18 @@ public final class SseResponseTap {
         }
 
         @Override
+        public void onData(byte[] bytes, int offset, int length, boolean first) {
+            data(bytes, offset, length, first);
+        }
+
+        @Override
         public void onEvent(SseEventParser.SseEvent event, int end) {
             UsageExtractor.Kind kind = read(event);
+            if (eventPassedEarly) {
+                // its beginning has gone to the client already: the rest goes too, as it is
+                eventPassedEarly = false;
+                kind = UsageExtractor.Kind.OTHER;
+            }
             if (kind == UsageExtractor.Kind.WITH_USAGE && chunkUsage != ChunkUsageSplice.Mode.KEEP
                     && splice(end)) {
                 return;

@@ -2,13 +2,20 @@ package dev.tokentap.proxy.usage;
 
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonToken;
+import dev.tokentap.event.UsageEvent;
 import java.io.IOException;
+import java.math.BigDecimal;
+import java.util.Set;
 
 /**
  * Reads one OpenAI response object (a JSON body, or the JSON of one stream event) into {@link ResponseFacts}:
  * top-level {@code id} and {@code model}, the {@code usage} object with its details, and errors in both of vLLM's
  * shapes ({@code {"error":{…}}} and the older flat {@code {"object":"error",…}}). Feed it bytes as they come, then
  * call {@link #finish()}.
+ *
+ * <p>A count is a whole number from 0 to {@link UsageEvent#MAX_USAGE} ({@code 12.0} reads as 12), or null for not
+ * reported. A usage object with any other count (negative, fractional, too large, a string, an object) is
+ * {@linkplain ResponseFacts.Usage#INVALID invalid} as a whole: none of its counts can be trusted.
  */
 public final class UsageExtractor {
 
@@ -40,7 +47,16 @@ public final class UsageExtractor {
     private Long reasoning;
     private boolean duration;
     private Double seconds;
+    private boolean invalid;
     private int choice = -1;
+
+    /** Where a count belongs; anything there but a count or null makes the usage invalid. */
+    private static final Set<String> COUNTS = Set.of("usage.prompt_tokens", "usage.input_tokens",
+            "usage.completion_tokens", "usage.output_tokens", "usage.total_tokens",
+            "usage.prompt_tokens_details.cached_tokens", "usage.input_tokens_details.cached_tokens",
+            "usage.completion_tokens_details.reasoning_tokens", "usage.output_tokens_details.reasoning_tokens",
+            "usage.seconds");
+    private static final BigDecimal MAX_USAGE = BigDecimal.valueOf(UsageEvent.MAX_USAGE);
 
     /** An extractor of one object, fed in pieces. */
     public UsageExtractor(ResponseFacts facts) {
@@ -69,14 +85,22 @@ public final class UsageExtractor {
 
     /** Reads the next whole object of a stream (an extractor made by {@link #forEvents}). */
     public Kind readNext(byte[] json, int offset, int length) {
+        beginNext();
+        walker.feed(json, offset, length);
+        return finish();
+    }
+
+    /**
+     * Begins the next object of a stream (an extractor made by {@link #forEvents}), to be fed in pieces as it
+     * arrives, then {@link #finish() finished}: the one before is forgotten, whether it ended or not.
+     */
+    public void beginNext() {
         walker.nextDocument();
         choicesEmpty = false;
         usageObject = false;
         error = false;
         forgetUsage();
         choice = -1;
-        walker.feed(json, offset, length);
-        return finish();
     }
 
     /** Forgets the usage fields read so far, as a new {@code usage} object or a new document begins. */
@@ -85,6 +109,7 @@ public final class UsageExtractor {
         completionNumber = false;
         duration = false;
         seconds = null;
+        invalid = false;
     }
 
     /** Lets the parser go; nothing more is read. */
@@ -132,7 +157,10 @@ public final class UsageExtractor {
                 }
                 case "error" -> markError();
                 default -> {
-                    // not ours to read
+                    if (COUNTS.contains(path)) {
+                        // an object or array where a count belongs
+                        invalid = true;
+                    }
                 }
             }
         }
@@ -142,8 +170,8 @@ public final class UsageExtractor {
             String path = unnested(rawPath);
             if (path.equals("usage") && token == JsonToken.END_OBJECT) {
                 usageObject = true;
-                facts.usage(duration
-                        ? new ResponseFacts.Usage(null, null, null, null, null, false, seconds)
+                facts.usage(invalid ? ResponseFacts.Usage.INVALID
+                        : duration ? new ResponseFacts.Usage(null, null, null, null, null, false, seconds)
                         : new ResponseFacts.Usage(prompt, completion, total, cached, reasoning, completionNumber,
                                 null), choice);
                 if (!rawPath.equals(path)) {
@@ -160,13 +188,14 @@ public final class UsageExtractor {
             String path = unnested(rawPath);
             switch (path) {
                 // every chunk of a stream repeats both; only the first is kept, so only the first becomes a String
+                // a cut value is no id or model: only its beginning was read
                 case "id" -> {
-                    if (token == JsonToken.VALUE_STRING && facts.responseId() == null) {
+                    if (token == JsonToken.VALUE_STRING && facts.responseId() == null && !walker.stringCut()) {
                         facts.responseIdIfAbsent(parser.getText());
                     }
                 }
                 case "model" -> {
-                    if (token == JsonToken.VALUE_STRING && facts.responseModel() == null) {
+                    if (token == JsonToken.VALUE_STRING && facts.responseModel() == null && !walker.stringCut()) {
                         facts.responseModelIfAbsent(parser.getText());
                     }
                 }
@@ -205,11 +234,7 @@ public final class UsageExtractor {
                     }
                 }
                 case "usage.type" -> duration = token == JsonToken.VALUE_STRING && "duration".equals(parser.getText());
-                case "usage.seconds" -> {
-                    if (token == JsonToken.VALUE_NUMBER_INT || token == JsonToken.VALUE_NUMBER_FLOAT) {
-                        seconds = parser.getDoubleValue();
-                    }
-                }
+                case "usage.seconds" -> seconds = seconds(token, parser);
                 default -> {
                     // not ours to read
                 }
@@ -235,13 +260,49 @@ public final class UsageExtractor {
             return true;
         }
 
-        private Long number(JsonToken token, JsonParser parser) throws IOException {
-            if (token == JsonToken.VALUE_NUMBER_INT) {
-                return parser.getLongValue();
+        /** A count, or null when not reported; anything else marks the usage invalid. */
+        private Long number(JsonToken token, JsonParser parser) {
+            if (token == JsonToken.VALUE_NULL) {
+                return null;
             }
-            if (token == JsonToken.VALUE_NUMBER_FLOAT) {
-                return (long) parser.getDoubleValue();
+            try {
+                if (token == JsonToken.VALUE_NUMBER_INT && parser.getNumberType() != JsonParser.NumberType.BIG_INTEGER) {
+                    long value = parser.getLongValue();
+                    if (value >= 0 && value <= UsageEvent.MAX_USAGE) {
+                        return value;
+                    }
+                } else if (token == JsonToken.VALUE_NUMBER_FLOAT || token == JsonToken.VALUE_NUMBER_INT) {
+                    // exact, so 1e30 is not Long.MAX_VALUE and 7.0000000001 is not 7
+                    BigDecimal value = parser.getDecimalValue();
+                    if (value.signum() >= 0 && value.compareTo(MAX_USAGE) <= 0
+                            && value.stripTrailingZeros().scale() <= 0) {
+                        return value.longValueExact();
+                    }
+                }
+            } catch (IOException | ArithmeticException | NumberFormatException e) {
+                // a number too odd to read (an exponent past what BigDecimal holds) is no count either
             }
+            invalid = true;
+            return null;
+        }
+
+        /** Seconds of audio, or null when not reported; anything else marks the usage invalid. */
+        private Double seconds(JsonToken token, JsonParser parser) {
+            if (token == JsonToken.VALUE_NULL) {
+                return null;
+            }
+            try {
+                if (token == JsonToken.VALUE_NUMBER_INT || token == JsonToken.VALUE_NUMBER_FLOAT) {
+                    double value = parser.getDoubleValue();
+                    // false for NaN and for what overflowed to infinity
+                    if (value >= 0 && value <= UsageEvent.MAX_USAGE) {
+                        return value;
+                    }
+                }
+            } catch (IOException | NumberFormatException e) {
+                // not a number that can be read
+            }
+            invalid = true;
             return null;
         }
     }

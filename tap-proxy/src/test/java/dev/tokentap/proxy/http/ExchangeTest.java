@@ -87,4 +87,36 @@ class ExchangeTest {
         assertThat(zero.completionTokens()).isZero();
         assertThat(zero.completionTokensReported()).isFalse();
     }
+
+    @Test
+    void shouldPublishAnInvalidUsageWithoutAnyCount() {
+        Exchange exchange = exchange("/v1/completions");
+        UsageExtractor.read(("{\"choices\":[],\"usage\":{\"prompt_tokens\":-1000,\"completion_tokens\":5,"
+                + "\"total_tokens\":-995}}").getBytes(), exchange.facts);
+
+        UsageEvent event = exchange.toEvent(200, Outcome.OK, 2L, "p", "u");
+
+        assertThat(event.usageSource()).isEqualTo(UsageSource.INVALID);
+        assertThat(event.promptTokens()).isNull();
+        assertThat(event.completionTokens()).isNull();
+        assertThat(event.totalTokens()).isNull();
+        assertThat(event.completionTokensReported()).isNull();
+    }
+
+    @Test
+    void shouldCallTheRunningUsageOfAnEarlyEndInvalidWhenAnyChoicesWas() {
+        Exchange exchange = exchange("/v1/chat/completions");
+        UsageExtractor stream = UsageExtractor.forEvents(exchange.facts);
+        for (String chunk : new String[] {
+                "{\"choices\":[{\"index\":0}],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":1.5}}",
+                "{\"choices\":[{\"index\":1}],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":2}}"}) {
+            byte[] bytes = chunk.getBytes();
+            stream.readNext(bytes, 0, bytes.length);
+        }
+
+        UsageEvent event = exchange.toEvent(200, Outcome.CLIENT_ABORTED, 2L, "p", "u");
+
+        assertThat(event.usageSource()).isEqualTo(UsageSource.INVALID);
+        assertThat(event.completionTokens()).isNull();
+    }
 }

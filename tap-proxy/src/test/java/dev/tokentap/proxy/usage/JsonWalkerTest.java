@@ -7,7 +7,10 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonToken;
 import java.io.IOException;
+import java.lang.management.ManagementFactory;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
@@ -16,10 +19,16 @@ class JsonWalkerTest {
     /** Writes down what the walker reports: {@code path=value} for scalars, {@code path}@offset for closings. */
     private static final class Notes implements JsonWalker.Visitor {
         final List<String> seen = new ArrayList<>();
+        JsonWalker walker;
 
         @Override
         public void onScalar(String path, JsonToken token, JsonParser parser) throws IOException {
-            seen.add(path + "=" + parser.getText());
+            String text = parser.getText();
+            if (walker != null && walker.stringCut()) {
+                // a cut value: its length and how it begins, not its thousands of characters
+                text = "cut(" + text.length() + "):" + text.substring(0, 3);
+            }
+            seen.add(path + "=" + text);
         }
 
         @Override
@@ -124,5 +133,113 @@ class JsonWalkerTest {
         JsonWalker walker = new JsonWalker(new Notes());
 
         assertThatThrownBy(walker::nextDocument).isInstanceOf(IllegalStateException.class);
+    }
+
+    /** A string of {@code bytes} UTF-8 bytes mixing one-, two-, three- and four-byte characters and escapes. */
+    private static String awkwardString(int bytes) {
+        String[] parts = {"a", "é", "€", "😀", "\\\"", "\\\\", "\\u00e9", "\\uD83D\\uDE00", "\\n"};
+        StringBuilder json = new StringBuilder();
+        int length = 0;
+        for (int i = 0; length < bytes; i++) {
+            String part = parts[i % parts.length];
+            json.append(part);
+            length += part.getBytes(StandardCharsets.UTF_8).length;
+        }
+        return json.toString();
+    }
+
+    private static List<String> walkInPieces(byte[] document, int pieceSize) {
+        Notes notes = new Notes();
+        JsonWalker walker = new JsonWalker(notes);
+        notes.walker = walker;
+        for (int at = 0; at < document.length; at += pieceSize) {
+            walker.feed(document, at, Math.min(pieceSize, document.length - at));
+        }
+        walker.endOfInput();
+        assertThat(walker.failed()).isFalse();
+        return notes.seen;
+    }
+
+    @Test
+    void shouldReadWhatFollowsAStringLongerThanTheCutWhereverThePiecesSplitIt() {
+        // given strings just under, at and well over the cut, of every kind of character and escape
+        for (int length : new int[] {JsonWalker.MAX_STRING_BYTES - 3, JsonWalker.MAX_STRING_BYTES,
+                JsonWalker.MAX_STRING_BYTES + 1, JsonWalker.MAX_STRING_BYTES + 5, 3 * JsonWalker.MAX_STRING_BYTES}) {
+            String text = awkwardString(length);
+            String json = "{\"choices\":[{\"text\":\"" + text + "\"}],\"usage\":{\"prompt_tokens\":5}}";
+            byte[] document = bytes(json);
+            for (int piece : new int[] {1, 3, 7, 1000, 4096, document.length}) {
+                // when it is fed in pieces of any size
+                List<String> seen = walkInPieces(document, piece);
+
+                // then the usage after it is read, and every closing offset is that of its byte in the input
+                assertThat(seen).as("length %d pieces of %d", length, piece)
+                        .contains("usage.prompt_tokens=5", "usage@" + (document.length - 2),
+                                "@" + (document.length - 1), "choices@" + indexOf(document, "],\"usage"));
+            }
+        }
+    }
+
+    @Test
+    void shouldSayAValueWasCutAndKeepItsBeginning() {
+        String json = "{\"model\":\"" + "m".repeat(10 * JsonWalker.MAX_STRING_BYTES) + "\",\"user\":\"u\"}";
+
+        List<String> seen = walkInPieces(bytes(json), 1000);
+
+        assertThat(seen).containsExactly("model=cut(" + JsonWalker.MAX_STRING_BYTES + "):mmm", "user=u", "@"
+                + (json.length() - 1));
+    }
+
+    @Test
+    void shouldNotReportTheValueOfAMemberWhoseNameWasCut() {
+        String longName = "usage" + "x".repeat(JsonWalker.MAX_STRING_BYTES);
+        String json = "{\"" + longName + "\":{\"prompt_tokens\":1},\"usage\":{\"prompt_tokens\":2}}";
+
+        List<String> seen = walkInPieces(bytes(json), 512);
+
+        assertThat(seen).containsExactly("usage.prompt_tokens=2", "usage@" + (json.length() - 2),
+                "@" + (json.length() - 1));
+    }
+
+    @Test
+    void shouldNotGatherALongStringInMemory() {
+        // given a 64 MiB string value, arriving in 16 KiB pieces as a response would
+        byte[] piece = new byte[16 * 1024];
+        Arrays.fill(piece, (byte) 'a');
+        byte[] head = bytes("{\"choices\":[{\"text\":\"");
+        byte[] tail = bytes("\"}],\"usage\":{\"prompt_tokens\":9}}");
+        Notes notes = new Notes();
+        JsonWalker walker = new JsonWalker(notes);
+        com.sun.management.ThreadMXBean threads =
+                (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
+        long before = threads.getCurrentThreadAllocatedBytes();
+
+        // when it is walked
+        walker.feed(head, 0, head.length);
+        for (int i = 0; i < 64 * 64; i++) {
+            walker.feed(piece, 0, piece.length);
+        }
+        walker.feed(tail, 0, tail.length);
+        walker.endOfInput();
+
+        // then what the walk allocated is a small fixed amount, not the string (which Jackson would hold as
+        // 128 MiB of chars), and the usage after it is read
+        long allocated = threads.getCurrentThreadAllocatedBytes() - before;
+        assertThat(allocated).isLessThan(1 << 20);
+        assertThat(notes.seen).contains("usage.prompt_tokens=9");
+    }
+
+    private static int indexOf(byte[] haystack, String needle) {
+        byte[] n = bytes(needle);
+        outer:
+        for (int i = 0; i <= haystack.length - n.length; i++) {
+            for (int j = 0; j < n.length; j++) {
+                if (haystack[i + j] != n[j]) {
+                    continue outer;
+                }
+            }
+            return i;
+        }
+        return -1;
     }
 }

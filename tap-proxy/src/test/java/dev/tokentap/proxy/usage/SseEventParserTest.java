@@ -12,12 +12,16 @@ import org.junit.jupiter.api.Test;
 class SseEventParserTest {
 
     /** An event as text, and the index of its end within the whole input. */
-    private record Seen(String type, String data, long end, boolean oversized) {
+    private record Seen(String type, String data, long end, boolean done) {
+        Seen(String type, String data, long end) {
+            this(type, data, end, "[DONE]".equals(data));
+        }
     }
 
     private static List<Seen> parse(byte[] input, int... splits) {
         SseEventParser parser = new SseEventParser();
         List<Seen> seen = new ArrayList<>();
+        java.io.ByteArrayOutputStream data = new java.io.ByteArrayOutputStream();
         int from = 0;
         int[] bounds = new int[splits.length + 1];
         System.arraycopy(splits, 0, bounds, 0, splits.length);
@@ -27,9 +31,23 @@ class SseEventParserTest {
             byte[] array = new byte[to - from + 10];
             System.arraycopy(input, from, array, 5, to - from);
             int base = from;
-            parser.feed(array, 5, to - from, (event, end) -> seen.add(new Seen(event.type(),
-                    event.data() == null ? null : new String(event.data(), StandardCharsets.UTF_8),
-                    base + end - 5, event.oversized())));
+            parser.feed(array, 5, to - from, new SseEventParser.Listener() {
+                @Override
+                public void onData(byte[] bytes, int offset, int length, boolean first) {
+                    if (first) {
+                        assertThat(data.size()).isZero();
+                    }
+                    data.write(bytes, offset, length);
+                }
+
+                @Override
+                public void onEvent(SseEventParser.SseEvent event, int end) {
+                    String text = event.hasData() ? data.toString(StandardCharsets.UTF_8) : null;
+                    assertThat(event.hasData() || data.size() == 0).isTrue();
+                    data.reset();
+                    seen.add(new Seen(event.type(), text, base + end - 5, event.done()));
+                }
+            });
             from = to;
         }
         return seen;
@@ -82,8 +100,8 @@ class SseEventParserTest {
         List<Seen> events = parse(input);
 
         assertThat(events).containsExactly(
-                new Seen(null, null, 14, false),
-                new Seen("response.completed", "{\"a\":\n1}", input.length, false));
+                new Seen(null, null, 14),
+                new Seen("response.completed", "{\"a\":\n1}", input.length));
     }
 
     @Test
@@ -102,15 +120,39 @@ class SseEventParserTest {
     }
 
     @Test
-    void shouldDelimitButNotKeepAnOversizedEvent() {
-        String big = "x".repeat(SseEventParser.MAX_EVENT_BYTES + 10);
-        byte[] input = bytes("data: " + big + "\n\ndata: [DONE]\n\n");
+    void shouldHandOnTheDataOfAnEventOfAnySizeAsItArrives() {
+        String big = "x".repeat(3 << 20);
+        byte[] input = bytes("event: response.completed\ndata: " + big + "\n\ndata: [DONE]\n\n");
 
-        List<Seen> events = parse(input, 1000, SseEventParser.MAX_EVENT_BYTES + 3);
+        List<Seen> events = parse(input, 1000, 1 << 20, (2 << 20) + 7);
 
         assertThat(events).hasSize(2);
-        assertThat(events.get(0).oversized()).isTrue();
-        assertThat(events.get(0).data()).isNull();
-        assertThat(events.get(1).data()).isEqualTo("[DONE]");
+        assertThat(events.get(0).type()).isEqualTo("response.completed");
+        assertThat(events.get(0).data()).isEqualTo(big);
+        assertThat(events.get(1).done()).isTrue();
+    }
+
+    @Test
+    void shouldKeepACarriageReturnInsideDataAndDropTheOneBeforeALineEndWhateverTheSplit() {
+        byte[] input = bytes("data: a\rb\r\ndata: c\r\n\r\nevent: x\r\nevent: y\r\ndata\r\n\r\n");
+        List<Seen> whole = parse(input);
+
+        assertThat(whole).containsExactly(new Seen(null, "a\rb\nc", 22), new Seen("y", "", input.length));
+        for (int split = 0; split <= input.length; split++) {
+            assertThat(parse(input, split)).as("split at %d", split).isEqualTo(whole);
+        }
+    }
+
+    @Test
+    void shouldTellDoneOnlyOfTheWholeMarker() {
+        assertThat(parse(bytes("data: [DONE]\n\ndata: [DONE]x\n\ndata: [DON\n\n")))
+                .extracting(Seen::done).containsExactly(true, false, false);
+    }
+
+    @Test
+    void shouldDropAnEventTypeLongerThanAnyVllmSends() {
+        byte[] input = bytes("event: " + "t".repeat(SseEventParser.MAX_TYPE_BYTES + 1) + "\ndata: {}\n\n");
+
+        assertThat(parse(input, 20)).containsExactly(new Seen(null, "{}", input.length));
     }
 }

@@ -123,18 +123,48 @@ class SseResponseTapTest {
     }
 
     @Test
-    void shouldPassAnOversizedEventWithoutHoldingItAll() {
+    void shouldPassAnEventTooLongToHoldAsItComesAndNeverDropOrSpliceIt() {
         ResponseFacts facts = new ResponseFacts();
-        SseResponseTap tap = new SseResponseTap(facts, true);
+        SseResponseTap tap = new SseResponseTap(facts, true, ChunkUsageSplice.Mode.REMOVE);
         List<ByteBuffer> output = new ArrayList<>();
-        byte[] big = bytes("data: " + "x".repeat(SseEventParser.MAX_EVENT_BYTES));
+        // a usage-only chunk padded past what the strip holds: its start has gone before its end is seen
+        String padding = " ".repeat(SseResponseTap.MAX_HELD_EVENT_BYTES);
+        byte[] head = bytes("data: {\"choices\":[]," + padding);
+        byte[] tail = bytes("\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}}\n\ndata: [DONE]\n\n");
 
-        tap.transform(ByteBuffer.wrap(big), false, output);
-
-        assertThat(output.stream().mapToInt(ByteBuffer::remaining).sum()).isEqualTo(big.length);
+        tap.transform(ByteBuffer.wrap(head), false, output);
+        assertThat(output.stream().mapToInt(ByteBuffer::remaining).sum()).isEqualTo(head.length);
         output.clear();
-        tap.transform(ByteBuffer.wrap(bytes("\n\ndata: [DONE]\n\n")), true, output);
-        assertThat(joined(output)).isEqualTo("\n\ndata: [DONE]\n\n");
+        tap.transform(ByteBuffer.wrap(tail), true, output);
+
+        assertThat(joined(output)).isEqualTo(text(tail));
+        assertThat(tap.strippedEvents()).isZero();
+        // still read: the usage counts
+        assertThat(facts.usage()).isEqualTo(new ResponseFacts.Usage(1L, 2L, null, null, null));
+    }
+
+    @Test
+    void shouldReadTheUsageAfterAnEventOfManyMiBWithoutGatheringIt() {
+        ResponseFacts facts = new ResponseFacts();
+        SseResponseTap tap = new SseResponseTap(facts, false);
+        List<ByteBuffer> output = new ArrayList<>();
+        byte[] piece = bytes("x".repeat(64 * 1024));
+        com.sun.management.ThreadMXBean threads =
+                (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
+        long before = threads.getCurrentThreadAllocatedBytes();
+
+        // a Responses API stream whose completed event carries 64 MiB of output text
+        tap.transform(ByteBuffer.wrap(bytes("event: response.completed\ndata: {\"type\":\"response.completed\","
+                + "\"response\":{\"id\":\"resp_1\",\"output\":[{\"content\":[{\"text\":\"")), false, output);
+        for (int i = 0; i < 1024; i++) {
+            tap.transform(ByteBuffer.wrap(piece), false, output);
+        }
+        tap.transform(ByteBuffer.wrap(bytes("\"}]}],\"usage\":{\"input_tokens\":5,\"output_tokens\":7}}}\n\n")),
+                true, output);
+
+        assertThat(threads.getCurrentThreadAllocatedBytes() - before).isLessThan(4 << 20);
+        assertThat(facts.usage()).isEqualTo(new ResponseFacts.Usage(5L, 7L, null, null, null));
+        assertThat(facts.finalUsageSeen()).isTrue();
     }
 
     private static String joined(List<ByteBuffer> buffers) {

@@ -4,8 +4,11 @@ import static dev.tokentap.proxy.usage.Pieces.bytes;
 import static dev.tokentap.proxy.usage.Pieces.resource;
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.tokentap.event.UsageEvent;
 import java.util.List;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 class UsageExtractorTest {
 
@@ -186,5 +189,74 @@ class UsageExtractorTest {
         assertThat(together.responseId()).isEqualTo("chatcmpl-1");
         assertThat(together.responseModel()).isEqualTo("m");
         assertThat(together.usage()).isEqualTo(new ResponseFacts.Usage(5L, 3L, 8L, 4L, null));
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"-1000", "-1", "2.5", "7.0000000001", "1e30", "1000000001", "99999999999999999999999",
+            "\"12\"", "true", "{}", "[3]", "1e-99999999999"})
+    void shouldCallAUsageInvalidWhenAnyCountIsNotACount(String value) {
+        String template = "{\"id\":\"cmpl-1\",\"choices\":[],\"usage\":{\"prompt_tokens\":P,\"completion_tokens\":C,"
+                + "\"total_tokens\":T,\"prompt_tokens_details\":{\"cached_tokens\":K},"
+                + "\"completion_tokens_details\":{\"reasoning_tokens\":R}}}";
+        for (String field : List.of("P", "C", "T", "K", "R")) {
+            // given one count that is not a count, the others fine
+            String json = template.replace(field, value).replace("P", "3").replace("C", "2").replace("T", "5")
+                    .replace("K", "1").replace("R", "0");
+            ResponseFacts facts = new ResponseFacts();
+
+            UsageExtractor.read(bytes(json), facts);
+
+            assertThat(facts.usage()).as(json).isEqualTo(ResponseFacts.Usage.INVALID);
+        }
+    }
+
+    @Test
+    void shouldReadCountsUpToTheBoundAndWholeNumbersWrittenWithAFraction() {
+        ResponseFacts facts = new ResponseFacts();
+
+        UsageExtractor.read(bytes("{\"usage\":{\"prompt_tokens\":" + UsageEvent.MAX_USAGE
+                + ",\"completion_tokens\":12.0,\"total_tokens\":1.2e1,\"prompt_tokens_details\":null}}"), facts);
+
+        assertThat(facts.usage()).isEqualTo(new ResponseFacts.Usage(UsageEvent.MAX_USAGE, 12L, 12L, null, null));
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"-3", "1e400", "\"60\"", "1000000001"})
+    void shouldCallAnAudioDurationInvalidWhenItIsNoDuration(String seconds) {
+        ResponseFacts facts = new ResponseFacts();
+
+        UsageExtractor.read(bytes("{\"usage\":{\"type\":\"duration\",\"seconds\":" + seconds + "}}"), facts);
+
+        assertThat(facts.usage()).isEqualTo(ResponseFacts.Usage.INVALID);
+    }
+
+    @Test
+    void shouldForgetAnInvalidUsageOnceALaterOneIsValid() {
+        UsageExtractor events = UsageExtractor.forEvents(new ResponseFacts());
+        ResponseFacts facts = new ResponseFacts();
+        UsageExtractor stream = UsageExtractor.forEvents(facts);
+        byte[] bad = bytes("{\"choices\":[{\"index\":0}],\"usage\":{\"prompt_tokens\":-1}}");
+        byte[] good = bytes("{\"choices\":[],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}}");
+
+        stream.readNext(bad, 0, bad.length);
+        assertThat(facts.usage()).isEqualTo(ResponseFacts.Usage.INVALID);
+        stream.readNext(good, 0, good.length);
+
+        assertThat(facts.usage()).isEqualTo(new ResponseFacts.Usage(1L, 2L, null, null, null));
+        events.close();
+        stream.close();
+    }
+
+    @Test
+    void shouldNotTakeACutIdOrModelForTheResponses() {
+        ResponseFacts facts = new ResponseFacts();
+        String longText = "x".repeat(3 * JsonWalker.MAX_STRING_BYTES);
+
+        UsageExtractor.read(bytes("{\"id\":\"" + longText + "\",\"model\":\"" + longText
+                + "\",\"usage\":{\"prompt_tokens\":4}}"), facts);
+
+        assertThat(facts.responseId()).isNull();
+        assertThat(facts.responseModel()).isNull();
+        assertThat(facts.usage().promptTokens()).isEqualTo(4L);
     }
 }

@@ -13,6 +13,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Properties;
@@ -31,6 +33,11 @@ import org.slf4j.LoggerFactory;
  * listening on 127.0.0.1 only. Tests use it through {@link KafkaExtension}; {@code tokentap run} uses it with
  * a persistent data directory and a fixed port, so a directory formatted by an earlier run is reused as is.
  *
+ * <p>By default the client listener is PLAINTEXT with no authorization. {@link Builder#scramSha512} makes it
+ * SASL/SCRAM-SHA-512 with ACLs enforced by Kafka's {@code StandardAuthorizer} (no ACL, no access), as a secured
+ * production cluster runs; {@link #clientProperties()} then logs in as the super user, and
+ * {@link #clientProperties(String, String)} as anyone else.
+ *
  * <p>{@link #restart()} keeps the data directory and both ports, so clients reconnect to the same bootstrap
  * address. An in-process broker cannot really crash: {@link #stop()} is a clean shutdown, and {@link #kill()}
  * additionally throws away the clean-shutdown marker so the next start recovers the logs as after a crash.
@@ -45,12 +52,16 @@ public final class EmbeddedKafka implements TestKafka {
     private static final String META_PROPERTIES = "meta.properties";
     // LogManager writes this on a clean shutdown; without it the next start runs log recovery
     private static final String CLEAN_SHUTDOWN_MARKER = ".kafka_cleanshutdown";
+    /** The SASL mechanism of the client listener when secured: what Strimzi's {@code scram-sha-512} listener offers. */
+    public static final String SCRAM_SHA_512 = "SCRAM-SHA-512";
+    private static final String SASL_LISTENER = "SASL_PLAINTEXT";
 
     private final Path dataDir;
     private final boolean ownsDataDir;
     private final int port;
     private final int controllerPort;
     private final Map<String, String> brokerProperties;
+    private final Credentials superUser;
 
     private KafkaRaftServer server;
 
@@ -61,6 +72,7 @@ public final class EmbeddedKafka implements TestKafka {
         this.port = builder.port == 0 ? freePort() : builder.port;
         this.controllerPort = builder.controllerPort == 0 ? freePort(port) : builder.controllerPort;
         this.brokerProperties = Map.copyOf(builder.brokerProperties);
+        this.superUser = builder.superUser;
     }
 
     public static Builder builder() {
@@ -148,6 +160,35 @@ public final class EmbeddedKafka implements TestKafka {
         return dataDir;
     }
 
+    /** Whether clients must log in with SASL/SCRAM and ACLs are enforced ({@link Builder#scramSha512}). */
+    public boolean secured() {
+        return superUser != null;
+    }
+
+    /** The super user's client properties when {@linkplain #secured() secured}, else just the bootstrap address. */
+    @Override
+    public Map<String, Object> clientProperties() {
+        return secured() ? clientProperties(superUser.name(), superUser.password()) : TestKafka.super.clientProperties();
+    }
+
+    /**
+     * Client properties that log in as {@code user} with {@code password} over SASL/SCRAM-SHA-512: what a client of
+     * a secured cluster sets, e.g. through tokentap's {@code TOKENTAP_KAFKA_*} variables.
+     */
+    public Map<String, Object> clientProperties(String user, String password) {
+        Map<String, Object> props = new LinkedHashMap<>(TestKafka.super.clientProperties());
+        props.put("security.protocol", SASL_LISTENER);
+        props.put("sasl.mechanism", SCRAM_SHA_512);
+        props.put("sasl.jaas.config", scramJaasConfig(user, password));
+        return props;
+    }
+
+    /** The {@code sasl.jaas.config} value of a SCRAM login, as Strimzi puts it in a KafkaUser's Secret. */
+    public static String scramJaasConfig(String user, String password) {
+        return "org.apache.kafka.common.security.scram.ScramLoginModule required username=\"" + user
+                + "\" password=\"" + password + "\";";
+    }
+
     /** Stops the broker and deletes the data directory if this instance created it. */
     @Override
     public synchronized void close() {
@@ -162,11 +203,15 @@ public final class EmbeddedKafka implements TestKafka {
         props.put("process.roles", "broker,controller");
         props.put("node.id", Integer.toString(NODE_ID));
         props.put("controller.quorum.voters", NODE_ID + "@" + HOST + ":" + controllerPort);
-        props.put("listeners", "PLAINTEXT://" + HOST + ":" + port + "," + CONTROLLER_LISTENER + "://" + HOST + ":" + controllerPort);
-        props.put("advertised.listeners", "PLAINTEXT://" + HOST + ":" + port);
-        props.put("listener.security.protocol.map", "PLAINTEXT:PLAINTEXT," + CONTROLLER_LISTENER + ":PLAINTEXT");
+        String listener = secured() ? SASL_LISTENER : "PLAINTEXT";
+        props.put("listeners", listener + "://" + HOST + ":" + port + "," + CONTROLLER_LISTENER + "://" + HOST + ":" + controllerPort);
+        props.put("advertised.listeners", listener + "://" + HOST + ":" + port);
+        props.put("listener.security.protocol.map", listener + ":" + listener + "," + CONTROLLER_LISTENER + ":" + listener);
         props.put("controller.listener.names", CONTROLLER_LISTENER);
-        props.put("inter.broker.listener.name", "PLAINTEXT");
+        props.put("inter.broker.listener.name", listener);
+        if (secured()) {
+            props.putAll(securityProperties());
+        }
         props.put("log.dirs", dataDir.toString());
         // one node: every internal topic must be satisfiable with one replica, or transactions (EOS) never work
         props.put("offsets.topic.replication.factor", "1");
@@ -205,6 +250,29 @@ public final class EmbeddedKafka implements TestKafka {
         return properties;
     }
 
+    /**
+     * Clients and the broker itself log in with SCRAM-SHA-512 on the client listener; the controller listener takes
+     * PLAIN for the super user alone (KRaft cannot use SCRAM there: the credentials live in the metadata it serves).
+     * Every request is authorized by the StandardAuthorizer; only the super user passes without an ACL.
+     */
+    private Map<String, String> securityProperties() {
+        String scram = "listener.name." + SASL_LISTENER.toLowerCase(Locale.ROOT) + ".";
+        String controller = "listener.name." + CONTROLLER_LISTENER.toLowerCase(Locale.ROOT) + ".";
+        Map<String, String> props = new LinkedHashMap<>();
+        props.put(scram + "sasl.enabled.mechanisms", SCRAM_SHA_512);
+        props.put(scram + "scram-sha-512.sasl.jaas.config", scramJaasConfig(superUser.name(), superUser.password()));
+        props.put("sasl.mechanism.inter.broker.protocol", SCRAM_SHA_512);
+        props.put(controller + "sasl.enabled.mechanisms", "PLAIN");
+        props.put(controller + "plain.sasl.jaas.config", "org.apache.kafka.common.security.plain.PlainLoginModule required"
+                + " username=\"" + superUser.name() + "\" password=\"" + superUser.password() + "\""
+                + " user_" + superUser.name() + "=\"" + superUser.password() + "\";");
+        props.put("sasl.mechanism.controller.protocol", "PLAIN");
+        props.put("authorizer.class.name", "org.apache.kafka.metadata.authorizer.StandardAuthorizer");
+        props.put("super.users", "User:" + superUser.name());
+        props.put("allow.everyone.if.no.acl.found", "false");
+        return props;
+    }
+
     private boolean formatIfNeeded() {
         if (Files.exists(dataDir.resolve(META_PROPERTIES))) {
             return false;
@@ -218,6 +286,11 @@ public final class EmbeddedKafka implements TestKafka {
                     .setControllerListenerName(CONTROLLER_LISTENER)
                     .setMetadataLogDirectory(dataDir.toString())
                     .addDirectory(dataDir.toString())
+                    // the broker's own SCRAM login must exist before it starts: it is how it reaches itself
+                    .setScramArguments(secured()
+                            ? List.of(SCRAM_SHA_512 + "=[name=" + superUser.name() + ",password="
+                                    + superUser.password() + "]")
+                            : List.of())
                     .run();
         } catch (Exception e) {
             throw new IllegalStateException("cannot format kafka data dir " + dataDir, e);
@@ -269,8 +342,19 @@ public final class EmbeddedKafka implements TestKafka {
         private int port;
         private int controllerPort;
         private final Map<String, String> brokerProperties = new LinkedHashMap<>();
+        private Credentials superUser;
 
         private Builder() {
+        }
+
+        /**
+         * Secures the client listener: SASL/SCRAM-SHA-512 logins and ACLs enforced, with {@code superUser} (which the
+         * broker also logs in as) the only principal allowed everything without an ACL. Other users and their ACLs
+         * are created through an admin client of {@link EmbeddedKafka#clientProperties()}.
+         */
+        public Builder scramSha512(String superUser, String password) {
+            this.superUser = new Credentials(superUser, password);
+            return this;
         }
 
         /** Where the logs live; kept on close. Without it a temp dir is created, and deleted on close. */
@@ -314,6 +398,18 @@ public final class EmbeddedKafka implements TestKafka {
                 throw new IllegalArgumentException("port must be 0..65535, got " + port);
             }
             return port;
+        }
+    }
+
+    /** A SCRAM login; names and passwords are quoted into JAAS configuration, so neither may hold a quote. */
+    private record Credentials(String name, String password) {
+        Credentials {
+            Objects.requireNonNull(name, "name");
+            Objects.requireNonNull(password, "password");
+            if (name.isEmpty() || (name + password).matches(".*[\"\\\\,=\\[\\]].*")) {
+                throw new IllegalArgumentException("a SCRAM user name must be non-empty and neither it nor its password"
+                        + " may contain quotes, backslashes, ',', '=' or brackets");
+            }
         }
     }
 }
