@@ -14,6 +14,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
@@ -130,7 +131,7 @@ class RunKillIT {
     /** Starts {@code tokentap run} as the jar would, and waits until its proxy and aggregator are ready. */
     private ChildProcess startRun(int life) throws IOException, InterruptedException {
         ChildProcess run = ChildProcess.java("tokentap-run-" + life + "-" + ProcessHandle.current().pid(),
-                List.of("-Xmx512m", "-XX:+UseSerialGC"), java.util.Map.of(), TokentapMain.class.getName(), List.of(
+                List.of("-Xmx512m", "-XX:+UseSerialGC"), Map.of(), TokentapMain.class.getName(), List.of(
                         "run",
                         "--upstream", sim.baseUrl(),
                         "--listen", "127.0.0.1",

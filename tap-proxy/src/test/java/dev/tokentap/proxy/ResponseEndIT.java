@@ -17,6 +17,7 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.InputStreamReader;
 import java.io.OutputStream;
+import java.io.UncheckedIOException;
 import java.net.Socket;
 import java.net.URI;
 import java.net.http.HttpResponse;
@@ -34,6 +35,7 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -99,7 +101,7 @@ class ResponseEndIT {
         CompletableFuture<HttpResponse<String>> response = Http.CLIENT.sendAsync(Http.post(base(gated),
                 "/v1/completions", "{\"model\":\"" + MODEL + "\",\"prompt\":\"hold me\",\"max_tokens\":3}")
                 .header("X-Request-Id", requestId).build(), HttpResponse.BodyHandlers.ofString());
-        UsageEvent event = GATED.await(requestId);
+        UsageEvent event = GATED.awaitEvent(requestId);
         assertThat(event.outcome()).isEqualTo(Outcome.OK);
 
         // then the client does not have its answer
@@ -107,7 +109,7 @@ class ResponseEndIT {
 
         // when the event is written, then it has all of it
         GATED.release(requestId);
-        HttpResponse<String> answer = response.orTimeout(WAIT.toSeconds(), java.util.concurrent.TimeUnit.SECONDS)
+        HttpResponse<String> answer = response.orTimeout(WAIT.toSeconds(), TimeUnit.SECONDS)
                 .join();
         assertThat(answer.statusCode()).isEqualTo(200);
         assertThat(answer.body()).contains("\"completion_tokens\":3");
@@ -137,7 +139,7 @@ class ResponseEndIT {
             Future<?> ended = reader.submit(() -> readLines(response.body(), lines));
 
             // when the proxy has the usage and has handed the event over, not yet written
-            GATED.await(requestId);
+            GATED.awaitEvent(requestId);
 
             // then the tokens have reached the client, the end of the stream has not
             await().during(HELD).atMost(HELD.multipliedBy(3)).until(() -> !ended.isDone()
@@ -146,7 +148,7 @@ class ResponseEndIT {
 
             // when the event is written, then the stream ends with [DONE]
             GATED.release(requestId);
-            ended.get(WAIT.toSeconds(), java.util.concurrent.TimeUnit.SECONDS);
+            ended.get(WAIT.toSeconds(), TimeUnit.SECONDS);
             assertThat(lines).contains("data: [DONE]");
             assertThat(lines.get(lines.size() - 2)).isEqualTo("data: [DONE]");
             assertThat(GATED.count(requestId)).isEqualTo(1);
@@ -162,12 +164,12 @@ class ResponseEndIT {
         CompletableFuture<HttpResponse<String>> response = Http.CLIENT.sendAsync(Http.post(base(toEmpty),
                 "/v1/completions", "{\"model\":\"" + MODEL + "\",\"prompt\":\"nothing back\"}")
                 .header("X-Request-Id", requestId).build(), HttpResponse.BodyHandlers.ofString());
-        GATED.await(requestId);
+        GATED.awaitEvent(requestId);
 
         // then the response does not complete until the event is written
         await().during(HELD).atMost(HELD.multipliedBy(3)).until(() -> !response.isDone());
         GATED.release(requestId);
-        HttpResponse<String> answer = response.orTimeout(WAIT.toSeconds(), java.util.concurrent.TimeUnit.SECONDS)
+        HttpResponse<String> answer = response.orTimeout(WAIT.toSeconds(), TimeUnit.SECONDS)
                 .join();
         assertThat(answer.statusCode()).isEqualTo(200);
         assertThat(answer.body()).isEmpty();
@@ -184,7 +186,7 @@ class ResponseEndIT {
                     + "X-Request-Id: " + requestId + "\r\nContent-Length: " + body.length() + "\r\n\r\n" + body)
                     .getBytes(StandardCharsets.US_ASCII));
             out.flush();
-            GATED.await(requestId);
+            GATED.awaitEvent(requestId);
         }
 
         // when the event is written after the client left
@@ -271,7 +273,7 @@ class ResponseEndIT {
 
             // then at every answer at least as many events were in the spool's file as clients had answers
             for (Future<Long> surplus : spooledWhenAnswered) {
-                assertThat(surplus.get(60, java.util.concurrent.TimeUnit.SECONDS)).isNotNegative();
+                assertThat(surplus.get(60, TimeUnit.SECONDS)).isNotNegative();
             }
             PrometheusText metrics = PrometheusText.parse(registry.scrape());
             assertThat(metrics.sum("tokentap_proxy_events_spooled_total", Map.of())).isEqualTo(40);
@@ -296,7 +298,7 @@ class ResponseEndIT {
                 lines.add(line);
             }
         } catch (IOException e) {
-            throw new java.io.UncheckedIOException(e);
+            throw new UncheckedIOException(e);
         }
     }
 
@@ -311,8 +313,8 @@ class ResponseEndIT {
             return stages.computeIfAbsent(event.requestId(), id -> new CompletableFuture<>());
         }
 
-        UsageEvent await(String requestId) {
-            org.awaitility.Awaitility.await().atMost(WAIT).until(() -> events.containsKey(requestId));
+        UsageEvent awaitEvent(String requestId) {
+            await().atMost(WAIT).until(() -> events.containsKey(requestId));
             return events.get(requestId).get(0);
         }
 

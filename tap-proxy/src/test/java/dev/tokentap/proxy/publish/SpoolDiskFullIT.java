@@ -88,7 +88,24 @@ class SpoolDiskFullIT {
         // then the writer writes what fits, in smaller and smaller writes, most of the room (each new segment
         // after a failed write takes a page of its own), and the gauge counts what is left in memory
         long eventBytes = DiskSpool.HEADER + new UsageEventCodec().encode(event()).length;
+        long freedAt = System.nanoTime();
+        long errorsBefore = errors();
         await().atMost(WAIT).until(() -> count(ProxyMetrics.EVENTS_SPOOLED) * eventBytes > FREED / 2);
+        // full again: a write failed and nothing more was written since the last look
+        long[] last = {-1, -1};
+        await().atMost(WAIT).pollInterval(Duration.ofSeconds(1)).until(() -> {
+            long spooled = count(ProxyMetrics.EVENTS_SPOOLED);
+            long failed = errors();
+            boolean full = spooled == last[0] && failed > last[1] && last[1] >= 0;
+            last[0] = spooled;
+            last[1] = failed;
+            return full;
+        });
+        System.out.printf("FIGURES scenario=\"disk full, then %d KiB freed\" event_bytes=%d spooled=%d "
+                        + "spooled_bytes=%d in_memory=%d failed_writes_since=%d seconds_to_full_again=%.1f%n",
+                FREED / 1024, eventBytes, count(ProxyMetrics.EVENTS_SPOOLED),
+                count(ProxyMetrics.EVENTS_SPOOLED) * eventBytes, gauge(ProxyMetrics.PUBLISH_QUEUE_SIZE),
+                errors() - errorsBefore, (System.nanoTime() - freedAt) / 1e9);
         assertThat(count(ProxyMetrics.EVENTS_SPOOLED) * eventBytes).isLessThanOrEqualTo(FREED);
         // read between two writes: a write counts its events spooled, then takes them off the gauge
         await().atMost(WAIT).untilAsserted(() -> assertThat(count(ProxyMetrics.EVENTS_SPOOLED)
