@@ -2,8 +2,9 @@ package dev.tokentap.aggregator;
 
 import dev.tokentap.aggregator.http.AggregatorHttpServer;
 import dev.tokentap.aggregator.http.StreamsHealth;
+import dev.tokentap.aggregator.identity.Identity;
 import dev.tokentap.aggregator.identity.IdentityResolver;
-import dev.tokentap.aggregator.k8s.InformerPodDirectory;
+import dev.tokentap.aggregator.k8s.Kubernetes;
 import dev.tokentap.aggregator.k8s.KubernetesIdentity;
 import dev.tokentap.aggregator.k8s.PodDirectory;
 import dev.tokentap.aggregator.topology.UsageTopology;
@@ -79,10 +80,9 @@ public final class Aggregator implements AutoCloseable {
      * @throws IllegalStateException when Kafka can't be reached to ensure the topics, or the HTTP port is taken
      */
     public static Aggregator start(AggregatorConfig config) {
-        AggregatorConfig.Identity identity = config.identity();
-        PodDirectory pods = KubernetesIdentity.open(config.kubernetes() == AggregatorConfig.KubernetesMode.AUTO,
-                new InformerPodDirectory.Settings(identity.watchNamespaces(), identity.podLabels(),
-                        identity.tombstoneRetention()), System.getenv(), Clock.systemUTC());
+        Kubernetes kubernetes = config.kubernetes();
+        PodDirectory pods = KubernetesIdentity.open(kubernetes.mode() == Kubernetes.Mode.AUTO, kubernetes.directory(),
+                System.getenv(), Clock.systemUTC());
         return start(config, pods);
     }
 
@@ -106,30 +106,28 @@ public final class Aggregator implements AutoCloseable {
     }
 
     static Aggregator start(AggregatorConfig config, PodDirectory pods, PrometheusMeterRegistry registry) {
-        Topics topics = config.topics();
+        Streams settings = config.streams();
+        Topics topics = settings.topics();
         LOG.info("aggregator starting kafka={} topic={} enriched_topic={} dlq_topic={} application_id={} state_dir={} "
                         + "stream_threads={} commit_interval_ms={} dedup_retention={} model_series_cap={} "
-                        + "client_series_cap={}", config.kafka(), topics.usage(), topics.enriched(), topics.dlq(),
-                config.applicationId(), config.stateDir().toAbsolutePath(), config.streamThreads(),
-                config.commitInterval().toMillis(), config.dedupRetention(), config.modelSeriesCap(),
-                config.clientSeriesCap());
-        IdentityResolver identities = new IdentityResolver(config.identity().precedence(),
-                config.identity().apiKeyAliases() == null ? Map.of()
-                        : IdentityResolver.readAliases(config.identity().apiKeyAliases()));
+                        + "client_series_cap={}", settings.kafka().bootstrap(), topics.usage(), topics.enriched(),
+                topics.dlq(), settings.applicationId(), settings.stateDir().toAbsolutePath(), settings.threads(),
+                settings.commitInterval().toMillis(), config.limits().dedupRetention(),
+                config.limits().modelSeriesCap(), config.limits().clientSeriesCap());
+        Identity identity = config.identity();
+        IdentityResolver identities = identity.resolver();
         LOG.info("identity precedence={} api_key_aliases={} watch_namespaces={} pod_labels={}",
                 identities.precedence().stream().map(IdentityResolver.Signal::source).toList(),
-                config.identity().apiKeyAliases() == null ? "none" : config.identity().apiKeyAliases(),
-                config.identity().watchNamespaces().isEmpty() ? "all" : config.identity().watchNamespaces(),
-                config.identity().podLabels());
+                identity.apiKeyAliasesFile() == null ? "none" : identity.apiKeyAliasesFile(),
+                config.kubernetes().watchNamespaces().isEmpty() ? "all" : config.kubernetes().watchNamespaces(),
+                config.kubernetes().podLabels());
 
-        ensureTopics(config, topics);
+        ensureTopics(settings);
 
         AggregatorMetrics metrics = new AggregatorMetrics(registry);
-        Topology topology = UsageTopology.build(topics, pods, identities, Clock.systemUTC(),
-                new UsageTopology.Limits(config.modelSeriesCap(), config.clientSeriesCap(), config.dedupRetention()),
-                metrics);
+        Topology topology = UsageTopology.build(topics, pods, identities, Clock.systemUTC(), config.limits(), metrics);
         LOG.debug("topology {}", topology.describe());
-        KafkaStreams streams = new KafkaStreams(topology, streamsProperties(config));
+        KafkaStreams streams = new KafkaStreams(topology, streamsProperties(settings));
         StreamsHealth health = new StreamsHealth();
         streams.setStateListener(health);
         streams.setGlobalStateRestoreListener(new StateRestores(metrics));
@@ -138,17 +136,17 @@ public final class Aggregator implements AutoCloseable {
         LocalTotals totals = new LocalTotals(streams);
         metrics.bindUsageTotals(totals);
         metrics.bindPodDirectory(pods, Clock.systemUTC());
-        DirectoryReadiness directoryReady = new DirectoryReadiness(pods, config.identity().syncTimeout(),
+        DirectoryReadiness directoryReady = new DirectoryReadiness(pods, config.kubernetes().syncTimeout(),
                 Clock.systemUTC());
 
         AggregatorHttpServer http;
         try {
-            http = AggregatorHttpServer.start(config.listen(), config.port(), metrics::scrape, totals, health,
-                    () -> health.ready() && directoryReady.getAsBoolean() && metrics.renders(), config.token());
+            http = AggregatorHttpServer.start(config.http(), metrics::scrape, totals, health,
+                    () -> health.ready() && directoryReady.getAsBoolean() && metrics.renders());
         } catch (RuntimeException e) {
             streams.close(Duration.ZERO);
-            throw new IllegalStateException("cannot serve HTTP on " + config.listen() + ":" + config.port()
-                    + ": " + e.getMessage(), e);
+            throw new IllegalStateException("cannot listen on " + config.http().listen() + ":"
+                    + config.http().port() + " for HTTP: " + e.getMessage(), e);
         }
         try {
             streams.start();
@@ -159,8 +157,9 @@ public final class Aggregator implements AutoCloseable {
         }
         // with static membership the instance keeps its place across a restart; otherwise leaving on close
         // spares the others a wait for its session to time out
-        boolean leaveGroup = !config.kafkaProperties().containsKey(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG)
-                && !config.kafkaProperties().containsKey(
+        Map<String, String> kafkaProperties = settings.kafka().properties();
+        boolean leaveGroup = !kafkaProperties.containsKey(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG)
+                && !kafkaProperties.containsKey(
                 StreamsConfig.consumerPrefix(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG));
         return new Aggregator(streams, health, http, registry, pods, leaveGroup);
     }
@@ -210,14 +209,14 @@ public final class Aggregator implements AutoCloseable {
      * The Kafka Streams properties: passed-through ones first, then the aggregator's own, which win. Exactly-once
      * is not negotiable: the totals are only exact with it.
      */
-    static Properties streamsProperties(AggregatorConfig config) {
+    static Properties streamsProperties(Streams config) {
         Properties props = new Properties();
         // the 5.0 default (its constant is already deprecated); set so Streams does not warn at every start
         props.put("processing.exception.handler.global.enabled", "true");
         // every task of this topology reads one partition, so there is nothing to wait for before processing; at
         // the default (0) Streams still builds sets and log strings for each record to decide that
         props.put(StreamsConfig.MAX_TASK_IDLE_MS_CONFIG, Long.toString(StreamsConfig.MAX_TASK_IDLE_MS_DISABLED));
-        props.putAll(config.kafkaProperties());
+        props.putAll(config.kafka().properties());
         // a commit flushes the producer; larger batches let one commit's records of a partition go as one batch.
         // Set only when not passed through, with or without the prefix (Streams lets the prefixed one win)
         String batchSize = StreamsConfig.producerPrefix(ProducerConfig.BATCH_SIZE_CONFIG);
@@ -225,30 +224,30 @@ public final class Aggregator implements AutoCloseable {
             props.put(batchSize, Integer.toString(PRODUCER_BATCH_SIZE));
         }
         props.put(StreamsConfig.APPLICATION_ID_CONFIG, config.applicationId());
-        props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, config.kafka());
+        props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, config.kafka().bootstrap());
         props.put(StreamsConfig.STATE_DIR_CONFIG, config.stateDir().toAbsolutePath().toString());
         props.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, StreamsConfig.EXACTLY_ONCE_V2);
         props.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, Long.toString(config.commitInterval().toMillis()));
-        props.put(StreamsConfig.NUM_STREAM_THREADS_CONFIG, Integer.toString(config.streamThreads()));
+        props.put(StreamsConfig.NUM_STREAM_THREADS_CONFIG, Integer.toString(config.threads()));
         return props;
     }
 
     /** Admin properties: the bootstrap servers plus those passed-through properties an admin client knows. */
-    static Properties adminProperties(AggregatorConfig config) {
+    static Properties adminProperties(Streams config) {
         Properties props = new Properties();
         Set<String> known = AdminClientConfig.configNames();
         String adminPrefix = StreamsConfig.ADMIN_CLIENT_PREFIX;
-        config.kafkaProperties().forEach((key, value) -> {
+        config.kafka().properties().forEach((key, value) -> {
             if (known.contains(key)) {
                 props.put(key, value);
             }
         });
-        config.kafkaProperties().forEach((key, value) -> {
+        config.kafka().properties().forEach((key, value) -> {
             if (key.startsWith(adminPrefix)) {
                 props.put(key.substring(adminPrefix.length()), value);
             }
         });
-        props.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, config.kafka());
+        props.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, config.kafka().bootstrap());
         props.put(AdminClientConfig.CLIENT_ID_CONFIG, config.applicationId() + "-setup");
         return props;
     }
@@ -257,7 +256,8 @@ public final class Aggregator implements AutoCloseable {
      * Creates the usage, enriched and dead-letter topics if they are missing, with {@code --topic-partitions} partitions
      * and the broker's default replication factor. Topics that exist are left as they are.
      */
-    static void ensureTopics(AggregatorConfig config, Topics topics) {
+    static void ensureTopics(Streams config) {
+        Topics topics = config.topics();
         try (Admin admin = Admin.create(adminProperties(config))) {
             Set<String> existing = admin.listTopics().names().get(ADMIN_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
             List<NewTopic> missing = new ArrayList<>();
@@ -285,7 +285,7 @@ public final class Aggregator implements AutoCloseable {
             Throwable cause = e instanceof ExecutionException && e.getCause() != null ? e.getCause() : e;
             throw new IllegalStateException("cannot ensure topics " + topics.usage() + ", " + topics.enriched()
                     + ", " + topics.dlq()
-                    + " on Kafka " + config.kafka() + ": " + cause, cause);
+                    + " on Kafka " + config.kafka().bootstrap() + ": " + cause, cause);
         }
     }
 }

@@ -1,36 +1,36 @@
 package dev.tokentap.aggregator;
 
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
+import dev.tokentap.config.Cli;
+import dev.tokentap.config.ConfiguredCommand;
+import dev.tokentap.config.Ports;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 
 /** Command-line entry point: configuration from flags and environment, then {@link Aggregator} until stopped. */
-public final class AggregatorMain {
+@Command(name = "aggregator")
+public final class AggregatorMain implements ConfiguredCommand<AggregatorConfig> {
 
-    private static final Logger LOG = LoggerFactory.getLogger(AggregatorMain.class);
-
-    private AggregatorMain() {
-    }
+    @Mixin
+    AggregatorOptions options;
 
     public static void main(String[] args) {
-        AggregatorConfig config;
-        try {
-            config = AggregatorConfig.fromArgs(args, System.getenv());
-        } catch (AggregatorConfig.HelpRequested help) {
-            System.out.println(help.getMessage());
-            return;
-        } catch (IllegalArgumentException e) {
-            System.err.println(e.getMessage());
-            System.exit(2);
-            return;
+        int exit = Cli.execute(new AggregatorMain(), args, System.getenv());
+        if (exit != 0) {
+            System.exit(exit);
         }
-        Aggregator aggregator;
-        try {
-            aggregator = Aggregator.start(config);
-        } catch (RuntimeException e) {
-            LOG.error("aggregator failed to start error={}", e.getMessage(), e);
-            System.exit(1);
-            return;
-        }
+    }
+
+    @Override
+    public AggregatorConfig configure() {
+        return options.configure();
+    }
+
+    @Override
+    public int run(AggregatorConfig config) {
+        // before Kafka is asked anything: a port in use is one line
+        Ports.requireFree(config.http().listen(), config.http().port(), "--port");
+        Aggregator aggregator = Aggregator.start(config);
         Runtime.getRuntime().addShutdownHook(new Thread(aggregator::close, "aggregator-shutdown"));
+        return 0;
     }
 }

@@ -310,16 +310,9 @@ class AggregatorBadInputIT {
     }
 
     private Aggregator start(Path stateDir) {
-        Aggregator aggregator = Aggregator.start(AggregatorConfig.builder()
-                .kafka(kafka.bootstrapServers())
-                .topic(topic)
-                .applicationId(applicationId)
-                .listen("127.0.0.1")
-                .port(0)
-                .stateDir(stateDir)
-                .topicPartitions(1)
-                .kubernetes(AggregatorConfig.KubernetesMode.OFF)
-                .build());
+        Aggregator aggregator = Aggregator.start(AggregatorConfig.fromArgs("--kafka", kafka.bootstrapServers(),
+                "--topic", topic, "--application-id", applicationId, "--listen", "127.0.0.1", "--port", "0",
+                "--state-dir", stateDir.toString(), "--topic-partitions", "1", "--kubernetes", "off"));
         started.add(aggregator);
         return aggregator;
     }

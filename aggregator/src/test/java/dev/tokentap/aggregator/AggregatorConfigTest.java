@@ -2,37 +2,52 @@ package dev.tokentap.aggregator;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.catchThrowableOfType;
 
-import dev.tokentap.aggregator.AggregatorConfig.KubernetesMode;
-import java.nio.file.Path;
-import java.time.Duration;
+import dev.tokentap.aggregator.identity.Identity;
 import dev.tokentap.aggregator.identity.IdentityResolver;
+import dev.tokentap.aggregator.k8s.Kubernetes;
+import dev.tokentap.aggregator.topology.UsageTopology;
+import dev.tokentap.config.Cli;
+import dev.tokentap.config.ConfigException;
+import dev.tokentap.config.Secret;
+import dev.tokentap.config.Version;
 import dev.tokentap.event.Topics;
 import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 class AggregatorConfigTest {
 
+    private static AggregatorConfig config(Map<String, String> env, String... args) {
+        return AggregatorConfig.fromArgs(args, env);
+    }
+
     @Test
     void shouldUseTheDefaultsWithoutFlagsOrEnvironment() {
-        AggregatorConfig config = AggregatorConfig.fromArgs(new String[0], Map.of());
+        AggregatorConfig config = config(Map.of());
 
-        assertThat(config.kafka()).isEqualTo("localhost:9092");
-        assertThat(config.topic()).isEqualTo("tokentap.usage.v1");
-        assertThat(config.topics()).isEqualTo(Topics.DEFAULT);
-        assertThat(config.listen()).isEqualTo("0.0.0.0");
-        assertThat(config.port()).isEqualTo(9400);
-        assertThat(config.stateDir()).isEqualTo(Path.of("./tokentap-state"));
-        assertThat(config.applicationId()).isEqualTo("tokentap-aggregator");
-        assertThat(config.streamThreads()).isEqualTo(1);
-        assertThat(config.topicPartitions()).isEqualTo(6);
-        assertThat(config.kubernetes()).isEqualTo(KubernetesMode.AUTO);
-        assertThat(config.commitInterval()).isEqualTo(Duration.ofMillis(100));
-        assertThat(config.dedupRetention()).isEqualTo(Duration.ofHours(24));
-        assertThat(config.kafkaProperties()).isEmpty();
-        assertThat(config).isEqualTo(AggregatorConfig.builder().build());
+        assertThat(config.streams().kafka().bootstrap()).isEqualTo("localhost:9092");
+        assertThat(config.streams().topics().usage()).isEqualTo("tokentap.usage.v1");
+        assertThat(config.streams().topics()).isEqualTo(Topics.DEFAULT);
+        assertThat(config.http().listen()).isEqualTo("0.0.0.0");
+        assertThat(config.http().port()).isEqualTo(9400);
+        assertThat(config.http().token()).isNull();
+        assertThat(config.streams().stateDir()).isEqualTo(Path.of("./tokentap-state"));
+        assertThat(config.streams().applicationId()).isEqualTo("tokentap-aggregator");
+        assertThat(config.streams().threads()).isEqualTo(1);
+        assertThat(config.streams().topicPartitions()).isEqualTo(6);
+        assertThat(config.streams().commitInterval()).isEqualTo(Duration.ofMillis(100));
+        assertThat(config.streams().kafka().properties()).isEmpty();
+        assertThat(config.kubernetes().mode()).isEqualTo(Kubernetes.Mode.AUTO);
+        // the flags' defaults are the topology's own
+        assertThat(config.limits()).isEqualTo(UsageTopology.Limits.DEFAULT);
+        assertThat(config.limits().dedupRetention()).isEqualTo(Duration.ofHours(24));
+        assertThat(config.limits().modelSeriesCap()).isEqualTo(100);
+        assertThat(config.limits().clientSeriesCap()).isEqualTo(500);
     }
 
     @Test
@@ -45,204 +60,207 @@ class AggregatorConfigTest {
                 "TOKENTAP_KUBERNETES", "off",
                 "TOKENTAP_COMMIT_INTERVAL", "2s");
 
-        AggregatorConfig config = AggregatorConfig.fromArgs(
-                new String[] {"--kafka", "flag-kafka:9092", "--port=0", "--stream-threads", "2"}, env);
+        AggregatorConfig config = config(env, "--kafka", "flag-kafka:9092", "--port=0", "--stream-threads", "2");
 
-        assertThat(config.kafka()).isEqualTo("flag-kafka:9092");
-        assertThat(config.port()).isZero();
-        assertThat(config.topic()).isEqualTo("env.topic");
-        assertThat(config.stateDir()).isEqualTo(Path.of("/var/lib/tokentap"));
-        assertThat(config.kubernetes()).isEqualTo(KubernetesMode.OFF);
-        assertThat(config.commitInterval()).isEqualTo(Duration.ofSeconds(2));
-        assertThat(config.streamThreads()).isEqualTo(2);
+        assertThat(config.streams().kafka().bootstrap()).isEqualTo("flag-kafka:9092");
+        assertThat(config.http().port()).isZero();
+        assertThat(config.streams().topics().usage()).isEqualTo("env.topic");
+        assertThat(config.streams().stateDir()).isEqualTo(Path.of("/var/lib/tokentap"));
+        assertThat(config.kubernetes().mode()).isEqualTo(Kubernetes.Mode.OFF);
+        assertThat(config.streams().commitInterval()).isEqualTo(Duration.ofSeconds(2));
+        assertThat(config.streams().threads()).isEqualTo(2);
     }
 
     @Test
     void shouldNameTheEnrichedAndDeadLetterTopicsByFlagOrEnvironment() {
-        AggregatorConfig config = AggregatorConfig.fromArgs(new String[] {"--topic", "team-a.usage",
-                "--enriched-topic", "team-a.enriched"}, Map.of("TOKENTAP_DLQ_TOPIC", "team-a.dlq",
-                "TOKENTAP_ENRICHED_TOPIC", "ignored.enriched"));
+        AggregatorConfig config = config(Map.of("TOKENTAP_DLQ_TOPIC", "team-a.dlq",
+                "TOKENTAP_ENRICHED_TOPIC", "ignored.enriched"), "--topic", "team-a.usage",
+                "--enriched-topic", "team-a.enriched");
 
-        assertThat(config.topics()).isEqualTo(new Topics("team-a.usage", "team-a.enriched", Topics.HOURLY,
+        assertThat(config.streams().topics()).isEqualTo(new Topics("team-a.usage", "team-a.enriched", Topics.HOURLY,
                 "team-a.dlq"));
     }
 
     @Test
     void shouldRefuseToWriteEnrichedOrDeadLetterRecordsIntoTheUsageTopicOrOneTopic() {
-        assertThatThrownBy(() -> AggregatorConfig.fromArgs(new String[] {"--topic", "u", "--enriched-topic", "u",
-                "--dlq-topic", "bad topic!"}, Map.of()))
+        assertThatThrownBy(() -> config(Map.of(), "--topic", "u", "--enriched-topic", "u", "--dlq-topic",
+                "bad topic!"))
                 .hasMessageContaining("--enriched-topic must not be the usage topic it reads, 'u'")
-                .hasMessageContaining("--dlq-topic must be a Kafka topic name");
-        assertThatThrownBy(() -> AggregatorConfig.builder().enrichedTopic("x").dlqTopic("x").build())
+                .hasMessageContaining("--dlq-topic must be 1 to 249 letters");
+        assertThatThrownBy(() -> config(Map.of(), "--enriched-topic", "x", "--dlq-topic", "x"))
                 .hasMessageContaining("--enriched-topic and --dlq-topic must differ");
     }
 
     @Test
     void shouldPassKafkaPropertiesThroughFromTheEnvironment() {
-        AggregatorConfig config = AggregatorConfig.fromArgs(new String[0], Map.of(
+        AggregatorConfig config = config(Map.of(
                 "TOKENTAP_KAFKA_SECURITY_PROTOCOL", "SSL",
                 "TOKENTAP_KAFKA_CONSUMER_SESSION_TIMEOUT_MS", "10000",
                 "TOKENTAP_KAFKA_", "ignored",
                 "KAFKA_SOMETHING", "ignored"));
 
-        assertThat(config.kafkaProperties()).containsExactlyInAnyOrderEntriesOf(Map.of(
+        assertThat(config.streams().kafka().properties()).containsExactlyInAnyOrderEntriesOf(Map.of(
                 "security.protocol", "SSL",
                 "consumer.session.timeout.ms", "10000"));
     }
 
     @Test
     void shouldReportEveryProblemInOneMessage() {
-        assertThatThrownBy(() -> AggregatorConfig.fromArgs(new String[] {
-                "--port", "70000", "--topic", "bad topic!", "--stream-threads", "zero", "--topic-partitions", "0",
-                "--kubernetes", "sometimes", "--commit-interval", "soon", "--application-id", ""}, Map.of()))
-                .isInstanceOf(IllegalArgumentException.class)
-                .hasMessageContaining("--port must be 0..65535, got 70000")
-                .hasMessageContaining("--topic must be a Kafka topic name")
-                .hasMessageContaining("--stream-threads has a bad value 'zero': not a number")
+        assertThatThrownBy(() -> config(Map.of(), "--port", "70000", "--topic", "bad topic!", "--stream-threads",
+                "zero", "--topic-partitions", "0", "--kubernetes", "sometimes", "--commit-interval", "soon",
+                "--application-id", "", "--model-series-cap", "0"))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining("--port: must be between 0 and 65535, got 70000")
+                .hasMessageContaining("--topic must be 1 to 249 letters")
+                .hasMessageContaining("--stream-threads: 'zero' is not an int")
                 .hasMessageContaining("--topic-partitions must be at least 1")
-                .hasMessageContaining("--kubernetes has a bad value 'sometimes': expected auto or off")
-                .hasMessageContaining("--commit-interval has a bad value 'soon'")
-                .hasMessageContaining("--application-id must be");
+                .hasMessageContaining("--kubernetes: expected one of [AUTO, OFF] (case-insensitive) but was "
+                        + "'sometimes'")
+                .hasMessageContaining("--commit-interval: 'soon' is not a duration")
+                .hasMessageContaining("--application-id must be")
+                .hasMessageContaining("--model-series-cap must be at least 1");
     }
 
     @Test
     void shouldDefaultToEveryNamespaceAndTheDefaultPrecedence() {
-        AggregatorConfig.Identity identity = AggregatorConfig.fromArgs(new String[0], Map.of()).identity();
+        AggregatorConfig config = config(Map.of());
 
-        assertThat(identity).isEqualTo(AggregatorConfig.Identity.DEFAULT);
-        assertThat(identity.watchNamespaces()).isEmpty();
+        assertThat(config.kubernetes().watchNamespaces()).isEmpty();
         // a header never outranks what the cluster says about a caller
-        assertThat(identity.precedence()).containsExactly(IdentityResolver.Signal.WORKLOAD,
+        assertThat(config.identity().precedence()).containsExactly(IdentityResolver.Signal.WORKLOAD,
                 IdentityResolver.Signal.API_KEY, IdentityResolver.Signal.TENANT, IdentityResolver.Signal.ADDRESS);
-        assertThat(identity.syncTimeout()).isEqualTo(Duration.ofSeconds(30));
-        assertThat(identity.tombstoneRetention()).isEqualTo(Duration.ofMinutes(10));
+        assertThat(config.identity().apiKeyAliases()).isEmpty();
+        assertThat(config.kubernetes().syncTimeout()).isEqualTo(Duration.ofSeconds(30));
+        assertThat(config.kubernetes().tombstoneRetention()).isEqualTo(Duration.ofMinutes(10));
     }
 
     @Test
     void shouldReadTheIdentityFlagsAndTheirEnvironment(@TempDir Path dir) throws Exception {
         Path aliases = Files.writeString(dir.resolve("aliases"), "key-1 batch\n");
 
-        AggregatorConfig.Identity identity = AggregatorConfig.fromArgs(new String[] {
+        AggregatorConfig config = config(Map.of("TOKENTAP_POD_LABELS", "app,team",
+                        "TOKENTAP_POD_TOMBSTONE_RETENTION", "2m"),
                 "--watch-namespaces", "team-a, team-b", "--identity-precedence", "workload,address",
-                "--api-key-aliases", aliases.toString(), "--kubernetes-sync-timeout", "5s"},
-                Map.of("TOKENTAP_POD_LABELS", "app,team", "TOKENTAP_POD_TOMBSTONE_RETENTION", "2m")).identity();
+                "--api-key-aliases", aliases.toString(), "--kubernetes-sync-timeout", "5s");
+        Identity identity = config.identity();
+        Kubernetes kubernetes = config.kubernetes();
 
-        assertThat(identity.watchNamespaces()).containsExactly("team-a", "team-b");
-        assertThat(identity.podLabels()).containsExactly("app", "team");
+        assertThat(kubernetes.watchNamespaces()).containsExactly("team-a", "team-b");
+        assertThat(kubernetes.podLabels()).containsExactly("app", "team");
         assertThat(identity.precedence()).containsExactly(IdentityResolver.Signal.WORKLOAD,
                 IdentityResolver.Signal.ADDRESS);
-        assertThat(identity.apiKeyAliases()).isEqualTo(aliases);
-        assertThat(identity.syncTimeout()).isEqualTo(Duration.ofSeconds(5));
-        assertThat(identity.tombstoneRetention()).isEqualTo(Duration.ofMinutes(2));
+        assertThat(identity.apiKeyAliasesFile()).isEqualTo(aliases);
+        assertThat(identity.apiKeyAliases()).containsExactly(Map.entry("key-1", "batch"));
+        assertThat(kubernetes.syncTimeout()).isEqualTo(Duration.ofSeconds(5));
+        assertThat(kubernetes.tombstoneRetention()).isEqualTo(Duration.ofMinutes(2));
     }
 
     @Test
-    void shouldReportEveryBadIdentityFlagAtOnce() {
-        assertThatThrownBy(() -> AggregatorConfig.fromArgs(new String[] {
-                "--identity-precedence", "workload,nickname", "--api-key-aliases", "/no/such/file",
-                "--kubernetes-sync-timeout", "later"}, Map.of()))
-                .hasMessageContaining("--identity-precedence has a bad value")
-                .hasMessageContaining("--api-key-aliases names a file that can't be read")
-                .hasMessageContaining("--kubernetes-sync-timeout has a bad value 'later'");
+    void shouldReportEveryBadIdentityFlagAtOnce(@TempDir Path dir) throws Exception {
+        Path notPairs = Files.writeString(dir.resolve("aliases"), "just-one-word\n");
+
+        assertThatThrownBy(() -> config(Map.of(), "--identity-precedence", "workload,nickname",
+                "--api-key-aliases", "/no/such/file", "--kubernetes-sync-timeout", "later"))
+                .hasMessageContaining("--identity-precedence: unknown identity signal 'nickname'")
+                .hasMessageContaining("--api-key-aliases: cannot read the file /no/such/file")
+                .hasMessageContaining("--kubernetes-sync-timeout: 'later' is not a duration");
+        // an aliases file that cannot be used is refused before anything starts, not when the aggregator starts
+        assertThatThrownBy(() -> config(Map.of(), "--api-key-aliases", notPairs.toString()))
+                .hasMessageContaining("--api-key-aliases: " + notPairs + " line 1: expected '<api_key_id> <name>'");
     }
 
     @Test
-    void shouldReportABadEnvironmentValueUnderItsFlag() {
-        assertThatThrownBy(() -> AggregatorConfig.fromArgs(new String[0], Map.of("TOKENTAP_PORT", "http")))
-                .isInstanceOf(IllegalArgumentException.class)
-                .hasMessageContaining("--port has a bad value 'http'");
+    void shouldReportABadEnvironmentValueUnderItsFlagAndVariable() {
+        assertThatThrownBy(() -> config(Map.of("TOKENTAP_PORT", "http")))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining("--port (from TOKENTAP_PORT): 'http' is not a port");
     }
 
     @Test
     void shouldRejectAnUnknownFlag() {
-        assertThatThrownBy(() -> AggregatorConfig.fromArgs(new String[] {"--kafak", "x"}, Map.of()))
-                .isInstanceOf(IllegalArgumentException.class)
+        assertThatThrownBy(() -> config(Map.of(), "--kafak", "x"))
+                .isInstanceOf(ConfigException.class)
                 .hasMessageContaining("--kafak");
     }
 
     @Test
-    void shouldValidateWhenBuiltInCode() {
-        assertThatThrownBy(() -> AggregatorConfig.builder().kafka(" ").port(-1).streamThreads(0).stateDir(null)
-                .build())
-                .isInstanceOf(IllegalArgumentException.class)
-                .hasMessageContaining("--kafka")
-                .hasMessageContaining("--port")
-                .hasMessageContaining("--stream-threads")
-                .hasMessageContaining("--state-dir");
+    void shouldListEveryFlagWithItsVariableAndDefaultOnHelp() {
+        Cli.HelpRequested help = catchThrowableOfType(Cli.HelpRequested.class, () -> config(Map.of(), "--help"));
+
+        assertThat(help.getMessage())
+                .contains("--kafka", "env TOKENTAP_KAFKA or KAFKA_BOOTSTRAP_SERVERS")
+                .contains("--topic", "default tokentap.usage.v1")
+                .contains("--listen", "default 0.0.0.0")
+                .contains("--port", "env TOKENTAP_PORT; default 9400")
+                .contains("--state-dir", "default ./tokentap-state")
+                .contains("--application-id", "default tokentap-aggregator")
+                .contains("--stream-threads", "--topic-partitions")
+                .contains("--kubernetes", "auto|off")
+                .contains("--commit-interval", "default 100ms")
+                .contains("TOKENTAP_KAFKA_");
     }
 
     @Test
-    void shouldListEveryFlagWithItsDefaultOnHelp() {
-        assertThatThrownBy(() -> AggregatorConfig.fromArgs(new String[] {"--help"}, Map.of()))
-                .isInstanceOf(AggregatorConfig.HelpRequested.class)
-                .hasMessageContaining("--kafka").hasMessageContaining("localhost:9092")
-                .hasMessageContaining("--topic").hasMessageContaining("tokentap.usage.v1")
-                .hasMessageContaining("--listen").hasMessageContaining("0.0.0.0")
-                .hasMessageContaining("--port").hasMessageContaining("9400")
-                .hasMessageContaining("--state-dir").hasMessageContaining("./tokentap-state")
-                .hasMessageContaining("--application-id").hasMessageContaining("tokentap-aggregator")
-                .hasMessageContaining("--stream-threads")
-                .hasMessageContaining("--topic-partitions")
-                .hasMessageContaining("--kubernetes").hasMessageContaining("auto|off")
-                .hasMessageContaining("--commit-interval").hasMessageContaining("100ms")
-                .hasMessageContaining("TOKENTAP_KAFKA_");
+    void shouldPrintTheProjectVersion() {
+        Cli.HelpRequested version = catchThrowableOfType(Cli.HelpRequested.class,
+                () -> config(Map.of(), "--version"));
+
+        assertThat(version.getMessage()).isEqualTo("aggregator " + Version.VERSION);
     }
 
     @Test
-    void shouldParseDurationsInTheUsualUnits() {
-        assertThat(AggregatorConfig.parseDuration("250ms")).isEqualTo(Duration.ofMillis(250));
-        assertThat(AggregatorConfig.parseDuration("250")).isEqualTo(Duration.ofMillis(250));
-        assertThat(AggregatorConfig.parseDuration("3s")).isEqualTo(Duration.ofSeconds(3));
-        assertThat(AggregatorConfig.parseDuration("1m")).isEqualTo(Duration.ofMinutes(1));
-        assertThat(AggregatorConfig.parseDuration("24h")).isEqualTo(Duration.ofHours(24));
-        assertThat(AggregatorConfig.parseDuration("PT0.5S")).isEqualTo(Duration.ofMillis(500));
+    void shouldReadDurationsWithAUnitAndRefuseABareNumber() {
+        assertThat(config(Map.of("TOKENTAP_COMMIT_INTERVAL", "250ms")).streams().commitInterval())
+                .isEqualTo(Duration.ofMillis(250));
+        assertThat(config(Map.of("TOKENTAP_COMMIT_INTERVAL", "PT0.5S")).streams().commitInterval())
+                .isEqualTo(Duration.ofMillis(500));
+        assertThat(config(Map.of(), "--dedup-retention", "2d").limits().dedupRetention())
+                .isEqualTo(Duration.ofDays(2));
+        // a bare number once meant milliseconds here and seconds in the proxy: now it means nothing
+        assertThatThrownBy(() -> config(Map.of(), "--commit-interval", "250", "--kubernetes-sync-timeout", "30"))
+                .hasMessageContaining("--commit-interval: '250' has no unit")
+                .hasMessageContaining("--kubernetes-sync-timeout: '30' has no unit");
     }
 
     @Test
     void shouldCapModelSeriesAtAHundredUnlessTold() {
-        assertThat(AggregatorConfig.fromArgs(new String[0], Map.of()).modelSeriesCap()).isEqualTo(100);
-        assertThat(AggregatorConfig.fromArgs(new String[0], Map.of("TOKENTAP_MODEL_SERIES_CAP", "7"))
-                .modelSeriesCap()).isEqualTo(7);
-        assertThat(AggregatorConfig.fromArgs(new String[] {"--model-series-cap", "3"},
-                Map.of("TOKENTAP_MODEL_SERIES_CAP", "7")).modelSeriesCap()).isEqualTo(3);
-        assertThatThrownBy(() -> AggregatorConfig.fromArgs(new String[] {"--model-series-cap", "0"}, Map.of()))
+        assertThat(config(Map.of("TOKENTAP_MODEL_SERIES_CAP", "7")).limits().modelSeriesCap()).isEqualTo(7);
+        assertThat(config(Map.of("TOKENTAP_MODEL_SERIES_CAP", "7"), "--model-series-cap", "3").limits()
+                .modelSeriesCap()).isEqualTo(3);
+        assertThatThrownBy(() -> config(Map.of(), "--model-series-cap", "0"))
                 .hasMessageContaining("--model-series-cap must be at least 1");
     }
 
     @Test
     void shouldCapClientSeriesAtFiveHundredUnlessTold() {
-        assertThat(AggregatorConfig.fromArgs(new String[0], Map.of()).clientSeriesCap()).isEqualTo(500);
-        assertThat(AggregatorConfig.fromArgs(new String[0], Map.of("TOKENTAP_CLIENT_SERIES_CAP", "70"))
-                .clientSeriesCap()).isEqualTo(70);
-        assertThat(AggregatorConfig.fromArgs(new String[] {"--client-series-cap", "30"},
-                Map.of("TOKENTAP_CLIENT_SERIES_CAP", "70")).clientSeriesCap()).isEqualTo(30);
-        assertThatThrownBy(() -> AggregatorConfig.fromArgs(new String[] {"--client-series-cap", "0"}, Map.of()))
+        assertThat(config(Map.of()).limits().clientSeriesCap()).isEqualTo(500);
+        assertThat(config(Map.of("TOKENTAP_CLIENT_SERIES_CAP", "70")).limits().clientSeriesCap()).isEqualTo(70);
+        assertThat(config(Map.of("TOKENTAP_CLIENT_SERIES_CAP", "70"), "--client-series-cap", "30").limits()
+                .clientSeriesCap()).isEqualTo(30);
+        assertThatThrownBy(() -> config(Map.of(), "--client-series-cap", "0"))
                 .hasMessageContaining("--client-series-cap must be at least 1");
     }
 
     @Test
     void shouldReadTheDedupRetentionFromItsFlagOrEnvironmentAndRefuseOneTooShort() {
-        assertThat(AggregatorConfig.fromArgs(new String[] {"--dedup-retention", "48h"}, Map.of()).dedupRetention())
+        assertThat(config(Map.of(), "--dedup-retention", "48h").limits().dedupRetention())
                 .isEqualTo(Duration.ofHours(48));
-        assertThat(AggregatorConfig.fromArgs(new String[0], Map.of("TOKENTAP_DEDUP_RETENTION", "90m"))
-                .dedupRetention()).isEqualTo(Duration.ofMinutes(90));
-        assertThatThrownBy(() -> AggregatorConfig.fromArgs(new String[] {"--dedup-retention", "5s"}, Map.of()))
-                .isInstanceOf(IllegalArgumentException.class)
+        assertThat(config(Map.of("TOKENTAP_DEDUP_RETENTION", "90m")).limits().dedupRetention())
+                .isEqualTo(Duration.ofMinutes(90));
+        assertThatThrownBy(() -> config(Map.of(), "--dedup-retention", "5s"))
+                .isInstanceOf(ConfigException.class)
                 .hasMessageContaining("--dedup-retention must be at least 1m");
     }
 
     @Test
     void shouldReadTheHttpTokenFromAFileAndNeverPrintIt(@TempDir Path dir) throws Exception {
-        Path file = java.nio.file.Files.writeString(dir.resolve("token"), "agg-token\n");
+        Path file = Files.writeString(dir.resolve("token"), "agg-token\n");
 
-        AggregatorConfig config = AggregatorConfig.fromArgs(new String[0],
-                Map.of("TOKENTAP_TOKEN_FILE", file.toString()));
+        AggregatorConfig config = config(Map.of("TOKENTAP_TOKEN_FILE", file.toString()));
 
-        assertThat(config.token()).isEqualTo("agg-token");
-        assertThat(config.toString()).doesNotContain("agg-token").contains("token=***");
-        assertThat(AggregatorConfig.fromArgs(new String[0], Map.of()).token()).isNull();
-        assertThatThrownBy(() -> AggregatorConfig.fromArgs(new String[] {"--token-file",
-                dir.resolve("missing").toString()}, Map.of()))
-                .hasMessageContaining("--token-file cannot be read");
+        assertThat(config.http().token()).isEqualTo(Secret.of("agg-token"));
+        assertThat(config.toString()).doesNotContain("agg-token");
+        assertThatThrownBy(() -> config(Map.of(), "--token-file", dir.resolve("missing").toString()))
+                .hasMessageContaining("--token-file: cannot read the file");
     }
 }

@@ -202,18 +202,10 @@ class AggregatorIT {
         name(test);
         String enriched = topic + ".enriched";
         String dlq = topic + ".dlq";
-        Aggregator aggregator = Aggregator.start(AggregatorConfig.builder()
-                .kafka(kafka.bootstrapServers())
-                .topic(topic)
-                .enrichedTopic(enriched)
-                .dlqTopic(dlq)
-                .applicationId(applicationId)
-                .listen("127.0.0.1")
-                .port(0)
-                .stateDir(stateDir)
-                .topicPartitions(1)
-                .kubernetes(AggregatorConfig.KubernetesMode.OFF)
-                .build());
+        Aggregator aggregator = Aggregator.start(AggregatorConfig.fromArgs("--kafka", kafka.bootstrapServers(),
+                "--topic", topic, "--enriched-topic", enriched, "--dlq-topic", dlq, "--application-id", applicationId,
+                "--listen", "127.0.0.1", "--port", "0", "--state-dir", stateDir.toString(), "--topic-partitions", "1",
+                "--kubernetes", "off"));
         started.add(aggregator);
 
         // when
@@ -258,17 +250,10 @@ class AggregatorIT {
                 return true;
             }
         };
-        Aggregator aggregator = Aggregator.start(AggregatorConfig.builder()
-                .kafka(kafka.bootstrapServers())
-                .topic(topic)
-                .applicationId(applicationId)
-                .listen("127.0.0.1")
-                .port(0)
-                .stateDir(stateDir)
-                .topicPartitions(1)
-                .identity(new AggregatorConfig.Identity(List.of(), List.of(), null, null, Duration.ofHours(1),
-                        Duration.ofMinutes(10)))
-                .build(), pods);
+        Aggregator aggregator = Aggregator.start(AggregatorConfig.fromArgs("--kafka", kafka.bootstrapServers(),
+                "--topic", topic, "--application-id", applicationId, "--listen", "127.0.0.1", "--port", "0",
+                "--state-dir", stateDir.toString(), "--topic-partitions", "1", "--kubernetes-sync-timeout", "1h"),
+                pods);
         started.add(aggregator);
 
         // when Streams runs, the aggregator is still not ready
@@ -291,16 +276,9 @@ class AggregatorIT {
     }
 
     private Aggregator start(Path stateDir) {
-        Aggregator aggregator = Aggregator.start(AggregatorConfig.builder()
-                .kafka(kafka.bootstrapServers())
-                .topic(topic)
-                .applicationId(applicationId)
-                .listen("127.0.0.1")
-                .port(0)
-                .stateDir(stateDir)
-                .topicPartitions(3)
-                .kubernetes(AggregatorConfig.KubernetesMode.OFF)
-                .build());
+        Aggregator aggregator = Aggregator.start(AggregatorConfig.fromArgs("--kafka", kafka.bootstrapServers(),
+                "--topic", topic, "--application-id", applicationId, "--listen", "127.0.0.1", "--port", "0",
+                "--state-dir", stateDir.toString(), "--topic-partitions", "3", "--kubernetes", "off"));
         started.add(aggregator);
         return aggregator;
     }

@@ -218,21 +218,15 @@ class AggregatorRestartIT {
     }
 
     private Aggregator start(String topic, String applicationId, Path stateDir) {
-        return start(topic, applicationId, stateDir, AggregatorConfig.DEFAULT_CLIENT_SERIES_CAP);
+        return start(topic, applicationId, stateDir, UsageTopology.DEFAULT_CLIENT_SERIES_CAP);
     }
 
     private Aggregator start(String topic, String applicationId, Path stateDir, int clientSeriesCap) {
-        Aggregator aggregator = Aggregator.start(AggregatorConfig.builder()
-                .clientSeriesCap(clientSeriesCap)
-                .kafka(kafka.bootstrapServers())
-                .topic(topic)
-                .applicationId(applicationId)
-                .listen("127.0.0.1")
-                .port(0)
-                .stateDir(stateDir)
-                .topicPartitions(PARTITIONS)
-                .kubernetes(AggregatorConfig.KubernetesMode.OFF)
-                .build());
+        Aggregator aggregator = Aggregator.start(AggregatorConfig.fromArgs("--client-series-cap",
+                Integer.toString(clientSeriesCap), "--kafka", kafka.bootstrapServers(), "--topic", topic,
+                "--application-id", applicationId, "--listen", "127.0.0.1", "--port", "0",
+                "--state-dir", stateDir.toString(), "--topic-partitions", Integer.toString(PARTITIONS),
+                "--kubernetes", "off"));
         started.add(aggregator);
         return aggregator;
     }

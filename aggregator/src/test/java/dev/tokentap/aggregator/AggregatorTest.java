@@ -3,26 +3,28 @@ package dev.tokentap.aggregator;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.tokentap.config.KafkaClients;
 import java.nio.file.Path;
-import java.time.Duration;
+import java.util.Map;
 import java.util.Properties;
 import org.apache.kafka.streams.StreamsConfig;
 import org.junit.jupiter.api.Test;
 
 class AggregatorTest {
 
-    private final AggregatorConfig config = AggregatorConfig.builder()
-            .kafka("k1:9092,k2:9092")
-            .applicationId("agg-test")
-            .stateDir(Path.of("/tmp/agg-state"))
-            .streamThreads(2)
-            .commitInterval(Duration.ofMillis(250))
-            .kafkaProperty("processing.guarantee", "at_least_once")
-            .kafkaProperty("application.id", "overridden?")
-            .kafkaProperty("security.protocol", "SSL")
-            .kafkaProperty("consumer.session.timeout.ms", "10000")
-            .kafkaProperty("admin.request.timeout.ms", "5000")
-            .build();
+    private final Streams config = AggregatorConfig.fromArgs(new String[] {"--kafka", "k1:9092,k2:9092",
+            "--application-id", "agg-test", "--state-dir", "/tmp/agg-state", "--stream-threads", "2",
+            "--commit-interval", "250ms"}, Map.of(
+            "TOKENTAP_KAFKA_PROCESSING_GUARANTEE", "at_least_once",
+            "TOKENTAP_KAFKA_APPLICATION_ID", "overridden?",
+            "TOKENTAP_KAFKA_SECURITY_PROTOCOL", "SSL",
+            "TOKENTAP_KAFKA_CONSUMER_SESSION_TIMEOUT_MS", "10000",
+            "TOKENTAP_KAFKA_ADMIN_REQUEST_TIMEOUT_MS", "5000")).streams();
+
+    private static Streams withKafkaProperties(Map<String, String> properties) {
+        Streams defaults = AggregatorConfig.fromArgs().streams();
+        return defaults.withKafka(new KafkaClients(defaults.kafka().bootstrap(), properties));
+    }
 
     @Test
     void shouldRunExactlyOnceWithTheConfiguredSettingsOverPassedThroughOnes() {
@@ -43,8 +45,8 @@ class AggregatorTest {
     void shouldNotIdleTasksUnlessTold() {
         assertThat(Aggregator.streamsProperties(config))
                 .containsEntry(StreamsConfig.MAX_TASK_IDLE_MS_CONFIG, "-1");
-        assertThat(Aggregator.streamsProperties(AggregatorConfig.builder()
-                .kafkaProperty(StreamsConfig.MAX_TASK_IDLE_MS_CONFIG, "0").build()))
+        assertThat(Aggregator.streamsProperties(withKafkaProperties(Map.of(StreamsConfig.MAX_TASK_IDLE_MS_CONFIG,
+                "0"))))
                 .containsEntry(StreamsConfig.MAX_TASK_IDLE_MS_CONFIG, "0");
     }
 
@@ -52,11 +54,9 @@ class AggregatorTest {
     void shouldBatchTheStreamsProducerInLargerBatchesUnlessTold() {
         assertThat(Aggregator.streamsProperties(config))
                 .containsEntry("producer.batch.size", Integer.toString(Aggregator.PRODUCER_BATCH_SIZE));
-        assertThat(Aggregator.streamsProperties(AggregatorConfig.builder()
-                .kafkaProperty("producer.batch.size", "16384").build()))
+        assertThat(Aggregator.streamsProperties(withKafkaProperties(Map.of("producer.batch.size", "16384"))))
                 .containsEntry("producer.batch.size", "16384");
-        assertThat(Aggregator.streamsProperties(AggregatorConfig.builder()
-                .kafkaProperty("batch.size", "32768").build()))
+        assertThat(Aggregator.streamsProperties(withKafkaProperties(Map.of("batch.size", "32768"))))
                 .containsEntry("batch.size", "32768")
                 .doesNotContainKey("producer.batch.size");
     }
@@ -74,12 +74,10 @@ class AggregatorTest {
 
     @Test
     void shouldFailToStartWhenKafkaCannotBeReached() {
-        AggregatorConfig unreachable = AggregatorConfig.builder()
-                .kafka("127.0.0.1:1")
-                .port(0)
-                .kafkaProperty("admin.default.api.timeout.ms", "1500")
-                .kafkaProperty("admin.request.timeout.ms", "1000")
-                .build();
+        AggregatorConfig unreachable = AggregatorConfig.fromArgs(new String[] {"--kafka", "127.0.0.1:1",
+                "--listen", "127.0.0.1", "--port", "0", "--kubernetes", "off"}, Map.of(
+                "TOKENTAP_KAFKA_ADMIN_DEFAULT_API_TIMEOUT_MS", "1500",
+                "TOKENTAP_KAFKA_ADMIN_REQUEST_TIMEOUT_MS", "1000"));
 
         assertThatThrownBy(() -> Aggregator.start(unreachable))
                 .isInstanceOf(IllegalStateException.class)

@@ -1,11 +1,16 @@
 package dev.tokentap.cli;
 
+import dev.tokentap.config.Cli;
+import dev.tokentap.config.ConfiguredCommand;
+import dev.tokentap.config.Ports;
+import dev.tokentap.config.Problems;
+import dev.tokentap.proxy.TapProxyOptions;
+import dev.tokentap.proxy.http.Upstream;
 import dev.tokentap.testkit.sim.VllmSimulator;
 import java.net.URI;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
-import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -14,33 +19,44 @@ import picocli.CommandLine.Option;
  * {@code tokentap demo}: everything {@code run} starts, with the simulator as the upstream and a little traffic
  * from a few clients, then the per-client usage the aggregator counted.
  */
-@Command(name = "demo", mixinStandardHelpOptions = true,
+@Command(name = "demo",
         description = "Start tokentap on an embedded Kafka broker with a vLLM simulator as the upstream, send a "
-                + "little traffic from three client addresses, print the usage per client and stay up.")
-final class DemoCommand implements Callable<Integer> {
+                + "little traffic from three client addresses, print the usage per client and stay up. Takes the "
+                + "options of run but --upstream and --listen, which the simulator and --listen below stand for.")
+final class DemoCommand implements ConfiguredCommand<LocalTokentap.Settings> {
 
     static final Duration COUNTED_TIMEOUT = Duration.ofSeconds(60);
 
-    @Option(names = "--listen", defaultValue = "127.0.0.1",
-            description = "address everything binds (env TOKENTAP_LISTEN; default: ${DEFAULT-VALUE})")
+    // a demo and its simulator stay on this machine unless told otherwise
+    @Option(names = "--listen", paramLabel = "ADDRESS", defaultValue = "127.0.0.1",
+            description = "address everything binds, the simulator too")
     String listen;
 
-    @Option(names = "--sim-port", defaultValue = "8000",
-            description = "port of the vLLM simulator (env TOKENTAP_SIM_PORT; default: ${DEFAULT-VALUE})")
+    @Option(names = "--sim-port", paramLabel = "PORT", defaultValue = "8000", converter = Ports.Converter.class,
+            description = "port of the vLLM simulator")
     int simPort;
 
     @Mixin
     LocalOptions local;
 
     @Override
-    public Integer call() throws Exception {
+    public LocalTokentap.Settings configure() {
+        Problems problems = new Problems();
+        // the simulator's address; a free port is known only once it listens
+        Upstream simulator = problems.collect(() -> Cli.defaults(new TapProxyOptions.UpstreamOptions())
+                .toRecord(URI.create("http://" + listen + ":" + simPort)));
         // the demo's usage is kept apart from what `run` counts against a real vLLM
-        Path dataDir = local.dataDir != null ? local.dataDir : Path.of("tokentap-demo-data");
+        return local.settings(problems, simulator, listen, Path.of("tokentap-demo-data"));
+    }
+
+    @Override
+    public int run(LocalTokentap.Settings settings) throws Exception {
+        Ports.requireFree(listen, simPort, "--sim-port");
+        settings.requirePortsFree();
         VllmSimulator sim = VllmSimulator.start(listen, simPort, Duration.ofMillis(20), Duration.ofMillis(5));
         LocalTokentap tokentap;
         try {
-            tokentap = LocalTokentap.start(new LocalTokentap.Settings(URI.create(sim.baseUrl()), null, dataDir,
-                    listen, local.proxyPort, local.adminPort, local.aggregatorPort, local.embeddedKafkaPort));
+            tokentap = LocalTokentap.start(settings.withUpstream(URI.create(sim.baseUrl())));
         } catch (RuntimeException e) {
             sim.close();
             throw e;
@@ -68,10 +84,10 @@ final class DemoCommand implements Callable<Integer> {
                         + "  proxy metrics   %s/metrics%n"
                         + "  call it         curl %s/v1/chat/completions -H 'Content-Type: application/json' "
                         + "-d '{\"model\":\"%s\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}'%n"
-                        + "  usage log       Kafka %s, topic tokentap.usage.v1%n"
+                        + "  usage log       Kafka %s, topic %s%n"
                         + "Ctrl-C to stop.%n",
                 tokentap.aggregatorUrl(), tokentap.aggregatorUrl(), tokentap.proxyAdminUrl(), tokentap.proxyUrl(),
-                sim.models().get(0), tokentap.kafkaBootstrap());
+                sim.models().get(0), tokentap.kafkaBootstrap(), tokentap.topic());
         Thread.currentThread().join();
         return 0;
     }

@@ -1,6 +1,6 @@
 package dev.tokentap.cli;
 
-import dev.tokentap.bench.DurationConverter;
+import dev.tokentap.config.Ports;
 import dev.tokentap.testkit.sim.VllmSimulator;
 import java.time.Duration;
 import java.util.concurrent.Callable;
@@ -8,24 +8,24 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /** {@code tokentap sim}: the vLLM-compatible simulator on its own, as an upstream to try things against. */
-@Command(name = "sim", mixinStandardHelpOptions = true,
+@Command(name = "sim",
         description = "Run a vLLM-compatible simulator: /v1/completions, /v1/chat/completions (streamed or not), "
                 + "/v1/models, /health, with deterministic token counts.")
 final class SimCommand implements Callable<Integer> {
 
-    @Option(names = "--listen", defaultValue = "127.0.0.1",
-            description = "address to bind (env TOKENTAP_LISTEN; default: ${DEFAULT-VALUE})")
+    // a simulator to try things against stays on this machine unless told otherwise
+    @Option(names = "--listen", paramLabel = "ADDRESS", defaultValue = "127.0.0.1", description = "address to bind")
     String listen;
 
-    @Option(names = "--port", defaultValue = "8000", description = "port (env TOKENTAP_PORT; default: ${DEFAULT-VALUE})")
+    @Option(names = "--port", paramLabel = "PORT", defaultValue = "8000", converter = Ports.Converter.class,
+            description = "port")
     int port;
 
-    @Option(names = "--ttft", defaultValue = "0ms", converter = DurationConverter.class,
-            description = "time to first token (env TOKENTAP_TTFT; default: ${DEFAULT-VALUE})")
+    @Option(names = "--ttft", paramLabel = "DURATION", defaultValue = "0ms", description = "time to first token")
     Duration ttft;
 
-    @Option(names = "--itl", defaultValue = "0ms", converter = DurationConverter.class,
-            description = "inter-token latency of streams (env TOKENTAP_ITL; default: ${DEFAULT-VALUE})")
+    @Option(names = "--itl", paramLabel = "DURATION", defaultValue = "0ms",
+            description = "inter-token latency of streams")
     Duration itl;
 
     @Override

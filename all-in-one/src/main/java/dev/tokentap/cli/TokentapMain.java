@@ -1,12 +1,12 @@
 package dev.tokentap.cli;
 
 import dev.tokentap.bench.BenchCommand;
+import dev.tokentap.config.Cli;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
 /** The {@code tokentap} launcher: {@code run}, {@code demo}, {@code sim} and {@code bench}. */
-@Command(name = "tokentap", mixinStandardHelpOptions = true, version = "tokentap 0.1.0",
-        description = "Exact per-client token metering for vLLM.",
+@Command(name = "tokentap", description = "Exact per-client token metering for vLLM.",
         subcommands = {RunCommand.class, DemoCommand.class, SimCommand.class, BenchCommand.class,
                 CommandLine.HelpCommand.class})
 public final class TokentapMain implements Runnable {
@@ -15,22 +15,11 @@ public final class TokentapMain implements Runnable {
     CommandLine.Model.CommandSpec spec;
 
     public static void main(String[] args) {
-        System.exit(commandLine(System.getenv()).execute(args));
-    }
-
-    /** The launcher's command line, with every flag also read from {@code env}. */
-    static CommandLine commandLine(java.util.Map<String, String> env) {
-        return new CommandLine(new TokentapMain())
-                .setDefaultValueProvider(new EnvDefaults(env))
-                // one line naming what went wrong instead of a stack trace, for start-up failures
-                .setExecutionExceptionHandler((e, cmd, parsed) -> {
-                    cmd.getErr().println("tokentap: " + e.getMessage());
-                    return 2;
-                });
+        System.exit(Cli.execute(new TokentapMain(), args, System.getenv()));
     }
 
     @Override
     public void run() {
-        spec.commandLine().usage(System.out);
+        spec.commandLine().usage(spec.commandLine().getOut());
     }
 }

@@ -4,7 +4,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import dev.tokentap.proxy.TapProxy;
-import dev.tokentap.proxy.TapProxyConfig;
 import dev.tokentap.testkit.kafka.EmbeddedKafka;
 import dev.tokentap.testkit.metrics.PrometheusText;
 import dev.tokentap.testkit.sim.VllmSimulator;
@@ -64,14 +63,8 @@ class AggregatorCrashIT {
         kafka = EmbeddedKafka.builder().dataDir(kafkaDir).partitions(3).build().start();
         ledger = new UsageLedger(kafka.bootstrapServers());
         sim = VllmSimulator.builder().host("127.0.0.1").port(0).itl(Duration.ofMillis(1)).build().start();
-        proxy = TapProxy.start(TapProxyConfig.builder(URI.create(sim.baseUrl()))
-                .kafkaBootstrap(kafka.bootstrapServers())
-                .listenHost("127.0.0.1")
-                .port(0)
-                .adminPort(0)
-                .apiKeyHashSecret("aggregator-crash")
-                .proxyHost(HOSTNAME)
-                .build());
+        proxy = TapProxy.start(ProxyConfigs.loopback(sim.baseUrl(), kafka.bootstrapServers(),
+                "--api-key-hash-secret", "aggregator-crash", "--proxy-host", HOSTNAME));
     }
 
     @AfterEach

@@ -15,7 +15,6 @@ import com.openai.models.completions.CompletionCreateParams;
 import dev.tokentap.aggregator.Aggregator;
 import dev.tokentap.aggregator.AggregatorConfig;
 import dev.tokentap.proxy.TapProxy;
-import dev.tokentap.proxy.TapProxyConfig;
 import dev.tokentap.testkit.kafka.KafkaExtension;
 import dev.tokentap.testkit.kafka.TestKafka;
 import dev.tokentap.testkit.metrics.PrometheusText;
@@ -80,24 +79,13 @@ class EndToEndIT {
         sim = VllmSimulator.builder().host("127.0.0.1").port(0).itl(Duration.ofMillis(1)).build().start();
         model = sim.models().get(0);
         aggregator = startAggregator(kafka);
-        proxy = TapProxy.start(TapProxyConfig.builder(URI.create(sim.baseUrl()))
-                .kafkaBootstrap(kafka.bootstrapServers())
-                .listenHost("127.0.0.1")
-                .port(0)
-                .adminPort(0)
-                .apiKeyHashSecret("end-to-end-secret")
-                .proxyHost("tap-e2e")
-                .build());
+        proxy = TapProxy.start(ProxyConfigs.loopback(sim.baseUrl(), kafka.bootstrapServers(),
+                "--api-key-hash-secret", "end-to-end-secret", "--proxy-host", "tap-e2e"));
     }
 
     private Aggregator startAggregator(TestKafka kafka) {
-        return Aggregator.start(AggregatorConfig.builder()
-                .kafka(kafka.bootstrapServers())
-                .listen("127.0.0.1")
-                .port(0)
-                .stateDir(stateDir)
-                .topicPartitions(3)
-                .build());
+        return Aggregator.start(AggregatorConfig.fromArgs("--kafka", kafka.bootstrapServers(), "--listen", "127.0.0.1", "--port", "0",
+                "--state-dir", stateDir.toString(), "--topic-partitions", "3"));
     }
 
     @AfterEach

@@ -6,7 +6,6 @@ import dev.tokentap.aggregator.Aggregator;
 import dev.tokentap.aggregator.AggregatorConfig;
 import dev.tokentap.event.Outcome;
 import dev.tokentap.proxy.TapProxy;
-import dev.tokentap.proxy.TapProxyConfig;
 import dev.tokentap.testkit.kafka.EmbeddedKafka;
 import dev.tokentap.testkit.sim.SimTokenizer;
 import dev.tokentap.testkit.sim.VllmSimulator;
@@ -24,7 +23,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.function.UnaryOperator;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -66,14 +64,8 @@ class FailedRequestsIT {
         ledger = new UsageLedger(kafka.bootstrapServers());
         sim = VllmSimulator.builder().host("127.0.0.1").port(0).itl(Duration.ofMillis(1)).build().start();
         model = sim.models().get(0);
-        aggregator = Aggregator.start(AggregatorConfig.builder()
-                .kafka(kafka.bootstrapServers())
-                .listen("127.0.0.1")
-                .port(0)
-                .stateDir(stateDir)
-                .topicPartitions(3)
-                .kubernetes(AggregatorConfig.KubernetesMode.OFF)
-                .build());
+        aggregator = Aggregator.start(AggregatorConfig.fromArgs("--kafka", kafka.bootstrapServers(), "--listen", "127.0.0.1", "--port", "0",
+                "--state-dir", stateDir.toString(), "--topic-partitions", "3", "--kubernetes", "off"));
         assertThat(aggregator.awaitRunning(UsageLedger.WAIT)).isTrue();
     }
 
@@ -89,16 +81,16 @@ class FailedRequestsIT {
 
     @Test
     void shouldMeterUpstreamFailuresWithTheirOutcomeAndTheTokensReportedBeforeThem() throws Exception {
-        // given proxies in front of a port where nothing listens, of a simulator slower than the proxy's upstream
-        // timeout, and of a simulator that can be told to fail; and some ordinary traffic
+        // given proxies in front of a port where nothing listens, of a simulator that never answers (its steps are
+        // never released, so the proxy's upstream timeout fires however busy the machine), and of a simulator that
+        // can be told to fail; and some ordinary traffic
         TapProxy toNowhere = proxy(URI.create("http://127.0.0.1:" + closedPort()), "tap-unreachable",
-                b -> b.connectTimeout(Duration.ofSeconds(1)));
-        VllmSimulator slow = VllmSimulator.builder().host("127.0.0.1").port(0).ttft(Duration.ofMillis(1500))
-                .build().start();
+                "--connect-timeout", "1s");
+        VllmSimulator slow = VllmSimulator.builder().host("127.0.0.1").port(0).stepByStep(true).build().start();
         toClose.add(slow);
         TapProxy toSlow = proxy(URI.create(slow.baseUrl()), "tap-slow",
-                b -> b.upstreamTimeout(Duration.ofMillis(400)));
-        TapProxy toSim = proxy(URI.create(sim.baseUrl()), "tap-sim", b -> b);
+                "--upstream-timeout", "400ms");
+        TapProxy toSim = proxy(URI.create(sim.baseUrl()), "tap-sim");
         ledger.send(toSim.port(), "tap-sim", model, 4);
 
         // when the upstream is unreachable: 502, streamed or not
@@ -158,7 +150,7 @@ class FailedRequestsIT {
     @Test
     void shouldMeterARequestRefusedForItsSizeAsRejected() throws Exception {
         // given a proxy that forwards request bodies up to 1 KiB, and ordinary traffic through it
-        TapProxy small = proxy(URI.create(sim.baseUrl()), "tap-small", b -> b.maxRequestBytes(1024));
+        TapProxy small = proxy(URI.create(sim.baseUrl()), "tap-small", "--max-request-bytes", "1KiB");
         ledger.send(small.port(), "tap-small", model, 3);
 
         // when a client sends a bigger one
@@ -178,15 +170,12 @@ class FailedRequestsIT {
                 List.of(metricsUrl()));
     }
 
-    private TapProxy proxy(URI upstream, String hostname, UnaryOperator<TapProxyConfig.Builder> settings) {
-        TapProxy proxy = TapProxy.start(settings.apply(TapProxyConfig.builder(upstream)
-                        .kafkaBootstrap(kafka.bootstrapServers())
-                        .listenHost("127.0.0.1")
-                        .port(0)
-                        .adminPort(0)
-                        .apiKeyHashSecret("failed-requests")
-                        .proxyHost(hostname))
-                .build());
+    private TapProxy proxy(URI upstream, String hostname, String... flags) {
+        List<String> args = new ArrayList<>(List.of("--api-key-hash-secret", "failed-requests",
+                "--proxy-host", hostname));
+        args.addAll(List.of(flags));
+        TapProxy proxy = TapProxy.start(ProxyConfigs.loopback(upstream, kafka.bootstrapServers(),
+                args.toArray(String[]::new)));
         toClose.add(proxy);
         return proxy;
     }

@@ -15,7 +15,6 @@ import dev.tokentap.testkit.sim.VllmSimulator;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.io.IOException;
-import java.net.URI;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -68,32 +67,19 @@ class FaultInjectionIT {
         kafka = EmbeddedKafka.builder().dataDir(kafkaDir).partitions(3).build().start();
         ledger = new UsageLedger(kafka.bootstrapServers());
         sim = VllmSimulator.builder().host("127.0.0.1").port(0).itl(Duration.ofMillis(1)).build().start();
-        aggregator = Aggregator.start(AggregatorConfig.builder()
-                .kafka(kafka.bootstrapServers())
-                .listen("127.0.0.1")
-                .port(0)
-                .stateDir(stateDir)
-                .topicPartitions(3)
-                .kubernetes(AggregatorConfig.KubernetesMode.OFF)
-                .build());
+        aggregator = Aggregator.start(AggregatorConfig.fromArgs("--kafka", kafka.bootstrapServers(), "--listen", "127.0.0.1", "--port", "0",
+                "--state-dir", stateDir.toString(), "--topic-partitions", "3", "--kubernetes", "off"));
         assertThat(aggregator.awaitRunning(WAIT)).isTrue();
         proxy = startProxy();
     }
 
     private TapProxy startProxy() {
-        TapProxyConfig config = TapProxyConfig.builder(URI.create(sim.baseUrl()))
-                .kafkaBootstrap(kafka.bootstrapServers())
-                .listenHost("127.0.0.1")
-                .port(0)
-                .adminPort(0)
-                .apiKeyHashSecret("fault-injection")
-                .proxyHost("tap-faults")
-                .spool(new TapProxyConfig.Spool(spoolDir, TapProxyConfig.Spool.DEFAULT_MAX_BYTES))
-                .build();
+        TapProxyConfig config = ProxyConfigs.loopback(sim.baseUrl(), kafka.bootstrapServers(),
+                "--api-key-hash-secret", "fault-injection", "--proxy-host", "tap-faults",
+                "--spool-dir", spoolDir.toString());
         proxyRegistry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
         return TapProxy.start(config, proxyRegistry, metrics -> {
-            publisher = SpoolingUsagePublisher.create(config.kafkaBootstrap(), config.topic(), "tap-faults",
-                    Map.of(), config.publishQueue(), spoolDir, config.spool().maxBytes(), metrics);
+            publisher = SpoolingUsagePublisher.create(config.publishing(), "tap-faults", metrics);
             return publisher;
         });
     }
@@ -153,14 +139,8 @@ class FaultInjectionIT {
     @Test
     void shouldKeepTheSumOverTwoAggregatorsExactWhenOneStops(@TempDir Path secondStateDir) throws Exception {
         // given two aggregators sharing the work
-        Aggregator second = Aggregator.start(AggregatorConfig.builder()
-                .kafka(kafka.bootstrapServers())
-                .listen("127.0.0.1")
-                .port(0)
-                .stateDir(secondStateDir)
-                .topicPartitions(3)
-                .kubernetes(AggregatorConfig.KubernetesMode.OFF)
-                .build());
+        Aggregator second = Aggregator.start(AggregatorConfig.fromArgs("--kafka", kafka.bootstrapServers(), "--listen", "127.0.0.1", "--port", "0",
+                "--state-dir", secondStateDir.toString(), "--topic-partitions", "3", "--kubernetes", "off"));
         others.add(second);
         assertThat(second.awaitRunning(WAIT)).isTrue();
         send(30);

@@ -16,7 +16,6 @@ import dev.tokentap.event.EnrichedUsageEvent;
 import dev.tokentap.event.EnrichedUsageEventCodec;
 import dev.tokentap.event.Topics;
 import dev.tokentap.proxy.TapProxy;
-import dev.tokentap.proxy.TapProxyConfig;
 import dev.tokentap.testkit.kafka.KafkaExtension;
 import dev.tokentap.testkit.kafka.TestKafka;
 import dev.tokentap.testkit.metrics.PrometheusText;
@@ -101,22 +100,11 @@ class KubernetesIdentityIT {
         String model = sim.models().get(0);
         InformerPodDirectory pods = InformerPodDirectory.start(kubernetes, new InformerPodDirectory.Settings(
                 List.of(), List.of(), Duration.ofMinutes(10)), Clock.systemUTC());
-        Aggregator aggregator = Aggregator.start(AggregatorConfig.builder()
-                .kafka(kafka.bootstrapServers())
-                .listen("127.0.0.1")
-                .port(0)
-                .stateDir(stateDir)
-                .topicPartitions(3)
-                .build(), pods);
+        Aggregator aggregator = Aggregator.start(AggregatorConfig.fromArgs("--kafka", kafka.bootstrapServers(), "--listen", "127.0.0.1", "--port", "0",
+                "--state-dir", stateDir.toString(), "--topic-partitions", "3"), pods);
         toClose.add(aggregator::close);
-        TapProxy proxy = TapProxy.start(TapProxyConfig.builder(URI.create(sim.baseUrl()))
-                .kafkaBootstrap(kafka.bootstrapServers())
-                .listenHost("127.0.0.1")
-                .port(0)
-                .adminPort(0)
-                .apiKeyHashSecret("k8s-identity-secret")
-                .proxyHost("tap-k8s")
-                .build());
+        TapProxy proxy = TapProxy.start(ProxyConfigs.loopback(sim.baseUrl(), kafka.bootstrapServers(),
+                "--api-key-hash-secret", "k8s-identity-secret", "--proxy-host", "tap-k8s"));
         toClose.add(proxy::close);
         String metricsUrl = "http://127.0.0.1:" + aggregator.port() + "/metrics";
         await().atMost(Duration.ofSeconds(60)).until(() -> get("http://127.0.0.1:" + aggregator.port() + "/readyz")

@@ -72,14 +72,9 @@ class ProxyKillIT {
         kafka = EmbeddedKafka.builder().dataDir(kafkaDir).partitions(3).build().start();
         ledger = new UsageLedger(kafka.bootstrapServers());
         sim = VllmSimulator.builder().host("127.0.0.1").port(0).itl(Duration.ofMillis(1)).build().start();
-        aggregator = Aggregator.start(AggregatorConfig.builder()
-                .kafka(kafka.bootstrapServers())
-                .listen("127.0.0.1")
-                .port(0)
-                .stateDir(stateDir)
-                .topicPartitions(3)
-                .kubernetes(AggregatorConfig.KubernetesMode.OFF)
-                .build());
+        aggregator = Aggregator.start(AggregatorConfig.fromArgs("--kafka", kafka.bootstrapServers(),
+                "--listen", "127.0.0.1", "--port", "0", "--state-dir", stateDir.toString(), "--topic-partitions", "3",
+                "--kubernetes", "off"));
         assertThat(aggregator.awaitRunning(UsageLedger.WAIT)).isTrue();
         proxyPort = ChildProcess.freePort();
         adminPort = ChildProcess.freePort();

@@ -9,7 +9,6 @@ import ch.qos.logback.core.read.ListAppender;
 import dev.tokentap.aggregator.Aggregator;
 import dev.tokentap.aggregator.AggregatorConfig;
 import dev.tokentap.proxy.TapProxy;
-import dev.tokentap.proxy.TapProxyConfig;
 import dev.tokentap.testkit.kafka.EmbeddedKafka;
 import dev.tokentap.testkit.metrics.PrometheusText;
 import dev.tokentap.testkit.sim.VllmSimulator;
@@ -64,14 +63,11 @@ class SecretsIT {
         HttpClient http = HttpClient.newHttpClient();
         try (EmbeddedKafka kafka = EmbeddedKafka.builder().dataDir(kafkaDir).partitions(3).build().start();
              VllmSimulator sim = VllmSimulator.builder().host("127.0.0.1").port(0).build().start()) {
-            Aggregator aggregator = Aggregator.start(AggregatorConfig.builder()
-                    .kafka(kafka.bootstrapServers()).listen("127.0.0.1").port(0).stateDir(stateDir)
-                    .topicPartitions(3).kubernetes(AggregatorConfig.KubernetesMode.OFF).build());
-            TapProxy proxy = TapProxy.start(TapProxyConfig.builder(URI.create(sim.baseUrl()))
-                    .kafkaBootstrap(kafka.bootstrapServers()).listenHost("127.0.0.1").port(0).adminPort(0)
-                    .apiKeyHashSecret("secrets-it-hash-key").proxyHost("tap-secrets")
-                    .spool(new TapProxyConfig.Spool(spoolDir, TapProxyConfig.Spool.DEFAULT_MAX_BYTES))
-                    .build());
+            Aggregator aggregator = Aggregator.start(AggregatorConfig.fromArgs("--kafka", kafka.bootstrapServers(), "--listen", "127.0.0.1", "--port", "0",
+                "--state-dir", stateDir.toString(), "--topic-partitions", "3", "--kubernetes", "off"));
+            TapProxy proxy = TapProxy.start(ProxyConfigs.loopback(sim.baseUrl(), kafka.bootstrapServers(),
+                    "--api-key-hash-secret", "secrets-it-hash-key", "--proxy-host", "tap-secrets",
+                    "--spool-dir", spoolDir.toString()));
             try {
                 // when: each token calls, streamed and not, with a prompt that names the third secret
                 int sent = 0;

@@ -23,7 +23,7 @@ import picocli.CommandLine.Option;
  * {@code tokentap bench}: the same load direct to the simulator, through tap-proxy and through nginx, interleaved
  * in rounds, with a table and a JSON file per scenario and PNG charts.
  */
-@Command(name = "bench", mixinStandardHelpOptions = true,
+@Command(name = "bench",
         description = "Measure what tap-proxy costs: the same load direct to a vLLM simulator, through tap-proxy and "
                 + "through nginx (when an nginx binary is found), interleaved in rounds. Writes a JSON file per "
                 + "scenario and PNG charts to --out.")
@@ -34,67 +34,63 @@ public final class BenchCommand implements Callable<Integer> {
             SaturationScenario.NAME, AggregatorScenario.NAME);
 
     @Option(names = "--scenario", defaultValue = "all",
-            description = "latency, streams, saturation, aggregator or all; several may be given comma-separated "
-                    + "(env TOKENTAP_SCENARIO; default: ${DEFAULT-VALUE})")
+            description = "latency, streams, saturation, aggregator or all; several may be given comma-separated")
     String scenario;
 
     @Option(names = "--out", defaultValue = "./tokentap-bench",
-            description = "where JSON files, charts and the child processes' logs go (env TOKENTAP_OUT; "
-                    + "default: ${DEFAULT-VALUE})")
+            description = "where JSON files, charts and the child processes' logs go")
     Path out;
 
     @Option(names = "--quick", defaultValue = "false",
             description = "short runs of every scenario, well under a minute in all, to check the tool works; the "
-                    + "figures are not to be quoted (env TOKENTAP_QUICK)")
+                    + "figures are not to be quoted")
     boolean quick;
 
     @Option(names = "--rounds", description = "rounds of every target in turn, for latency and streams "
-            + "(env TOKENTAP_ROUNDS; default: 5 for latency and 3 for streams, quick 2)")
+            + "(default: 5 for latency and 3 for streams, quick 2)")
     Integer rounds;
 
     @Option(names = "--latency-requests", description = "latency: completions, and as many streams, per target per "
-            + "round (env TOKENTAP_LATENCY_REQUESTS; default: 1000, quick 50)")
+            + "round (default: 1000, quick 50)")
     Integer latencyRequests;
 
-    @Option(names = "--streams-concurrency", description = "streams: concurrent streaming chats "
-            + "(env TOKENTAP_STREAMS_CONCURRENCY; default: 256)")
+    @Option(names = "--streams-concurrency", description = "streams: concurrent streaming chats (default: 256)")
     Integer streamsConcurrency;
 
-    @Option(names = "--streams-duration", converter = DurationConverter.class, description = "streams: how long each "
-            + "target runs per round (env TOKENTAP_STREAMS_DURATION; default: 20s, quick 2s)")
+    @Option(names = "--streams-duration", paramLabel = "DURATION", description = "streams: how long each target "
+            + "runs per round (default: 20s, quick 2s)")
     Duration streamsDuration;
 
-    @Option(names = "--streams-tokens", description = "streams: tokens per answer "
-            + "(env TOKENTAP_STREAMS_TOKENS; default: 128)")
+    @Option(names = "--streams-tokens", description = "streams: tokens per answer (default: 128)")
     Integer streamsTokens;
 
-    @Option(names = "--ttft", defaultValue = "50ms", converter = DurationConverter.class,
-            description = "streams: the simulator's time to first token (env TOKENTAP_TTFT; default: ${DEFAULT-VALUE})")
+    @Option(names = "--ttft", paramLabel = "DURATION", defaultValue = "50ms",
+            description = "streams: the simulator's time to first token")
     Duration ttft;
 
-    @Option(names = "--itl", defaultValue = "10ms", converter = DurationConverter.class,
-            description = "streams: the simulator's inter-token latency (env TOKENTAP_ITL; default: ${DEFAULT-VALUE})")
+    @Option(names = "--itl", paramLabel = "DURATION", defaultValue = "10ms",
+            description = "streams: the simulator's inter-token latency")
     Duration itl;
 
-    @Option(names = "--saturation-period", converter = DurationConverter.class, description = "saturation: how long "
-            + "each concurrency level runs per target (env TOKENTAP_SATURATION_PERIOD; default: 5s, quick 500ms)")
+    @Option(names = "--saturation-period", paramLabel = "DURATION", description = "saturation: how long each "
+            + "concurrency level runs per target (default: 5s, quick 500ms)")
     Duration saturationPeriod;
 
     @Option(names = "--saturation-max-concurrency", description = "saturation: the highest level tried; levels "
-            + "double from 1 (env TOKENTAP_SATURATION_MAX_CONCURRENCY; default: 128, quick 16)")
+            + "double from 1 (default: 128, quick 16)")
     Integer saturationMaxConcurrency;
 
-    @Option(names = "--aggregator-commit-interval", converter = DurationConverter.class, description = "aggregator: "
-            + "run with another commit interval than the aggregator's default, as a labelled experiment "
-            + "(env TOKENTAP_AGGREGATOR_COMMIT_INTERVAL; default: the aggregator's, 100ms)")
+    @Option(names = "--aggregator-commit-interval", paramLabel = "DURATION", description = "aggregator: run with "
+            + "another commit interval than the aggregator's default, as a labelled experiment (default: the "
+            + "aggregator's)")
     Duration aggregatorCommitInterval;
 
     @Option(names = "--nginx", description = "the nginx binary, or 'none' to leave nginx out "
-            + "(env TOKENTAP_NGINX; default: nginx on the PATH, else /usr/sbin/nginx, else none)")
+            + "(default: nginx on the PATH, else /usr/sbin/nginx, else none)")
     String nginx;
 
     @Option(names = "--proxy-jvm-options", description = "JVM options of the tap-proxy child, space-separated, to try "
-            + "others against the image's (env TOKENTAP_PROXY_JVM_OPTIONS; default: the image's, see docs/benchmarks.md)")
+            + "others against the image's (default: the image's, see docs/benchmarks.md)")
     String proxyJvmOptions;
 
     private PrintStream stdout = System.out;

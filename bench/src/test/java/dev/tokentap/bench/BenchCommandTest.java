@@ -3,7 +3,6 @@ package dev.tokentap.bench;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import java.time.Duration;
 import org.junit.jupiter.api.Test;
 
 class BenchCommandTest {
@@ -22,15 +21,6 @@ class BenchCommandTest {
     void shouldNameTheScenariosWhenGivenAnUnknownOne() {
         assertThatThrownBy(() -> BenchCommand.scenarios("throughput"))
                 .hasMessageContaining("throughput").hasMessageContaining("latency");
-    }
-
-    @Test
-    void shouldReadTheLaunchersDurations() {
-        DurationConverter durations = new DurationConverter();
-
-        assertThat(durations.convert("500ms")).isEqualTo(Duration.ofMillis(500));
-        assertThat(durations.convert("20s")).isEqualTo(Duration.ofSeconds(20));
-        assertThat(durations.convert("2m")).isEqualTo(Duration.ofMinutes(2));
     }
 
     @Test

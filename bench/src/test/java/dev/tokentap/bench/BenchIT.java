@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.tokentap.config.Cli;
 import java.awt.image.BufferedImage;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -12,10 +13,10 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import javax.imageio.ImageIO;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import picocli.CommandLine;
 
 /**
  * A tiny bench end to end: real child processes (simulator, tap-proxy, nginx when installed), a real broker, every
@@ -39,10 +40,12 @@ class BenchIT {
         }
 
         // when
-        int exit = new CommandLine(bench).execute("--quick", "--scenario", "latency,streams,saturation",
+        // read as the launcher reads it, with no environment
+        int exit = Cli.execute(bench, new String[] {"--quick", "--scenario", "latency,streams,saturation",
                 "--out", out.toString(), "--rounds", "1", "--latency-requests", "20",
                 "--streams-concurrency", "16", "--streams-duration", "2s", "--streams-tokens", "16",
-                "--ttft", "20ms", "--itl", "5ms", "--saturation-period", "500ms", "--saturation-max-concurrency", "4");
+                "--ttft", "20ms", "--itl", "5ms", "--saturation-period", "500ms", "--saturation-max-concurrency", "4"},
+                Map.of());
 
         // then
         String table = printed.toString(StandardCharsets.UTF_8);

@@ -1,6 +1,7 @@
 package dev.tokentap.benchmarks;
 
 import dev.tokentap.event.Outcome;
+import dev.tokentap.event.Topics;
 import dev.tokentap.event.UsageEvent;
 import dev.tokentap.event.UsageEventCodec;
 import dev.tokentap.event.UsageEventSerde;
@@ -79,7 +80,7 @@ public class UsageEventCodecBenchmark {
 
     @Benchmark
     public byte[] serializeWithHeaders() {
-        return serializer.serialize("tokentap.usage.v1", new RecordHeaders(), event);
+        return serializer.serialize(Topics.USAGE, new RecordHeaders(), event);
     }
 
     @Benchmark

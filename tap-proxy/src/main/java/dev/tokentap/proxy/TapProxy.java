@@ -3,7 +3,9 @@ package dev.tokentap.proxy;
 import dev.tokentap.proxy.http.AdminServer;
 import dev.tokentap.proxy.http.MeteringProxyServlet;
 import dev.tokentap.proxy.http.ProxyServer;
+import dev.tokentap.proxy.http.Metering;
 import dev.tokentap.proxy.publish.KafkaUsagePublisher;
+import dev.tokentap.proxy.publish.Publishing;
 import dev.tokentap.proxy.publish.SpoolingUsagePublisher;
 import dev.tokentap.proxy.publish.UsagePublisher;
 import dev.tokentap.proxy.usage.ApiKeyHasher;
@@ -14,7 +16,6 @@ import io.micrometer.core.instrument.binder.system.ProcessorMetrics;
 import io.micrometer.core.instrument.binder.system.UptimeMetrics;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
-import java.nio.charset.StandardCharsets;
 import java.security.SecureRandom;
 import java.time.Duration;
 import java.util.function.Function;
@@ -36,13 +37,14 @@ public final class TapProxy implements AutoCloseable {
     private final boolean ownsRegistry;
     private final JvmGcMetrics gcMetrics;
     private final UsagePublisher publisher;
+    private final KafkaDeliveryWatch kafkaWatch;
     private final AdminServer admin;
     private final ProxyServer proxy;
     private volatile boolean ready;
     private volatile boolean closed;
 
     private TapProxy(TapProxyConfig config, PrometheusMeterRegistry registry, boolean ownsRegistry,
-                     Function<ProxyMetrics, UsagePublisher> publisherFactory) {
+                     Function<ProxyMetrics, UsagePublisher> publisherFactory, Duration kafkaWarnAfter) {
         this.config = config;
         this.registry = registry;
         this.ownsRegistry = ownsRegistry;
@@ -60,18 +62,20 @@ public final class TapProxy implements AutoCloseable {
         this.publisher = publisherFactory.apply(metrics);
         // readiness and the gauge both ask the publisher; neither keeps a copy of its health
         metrics.spoolDegraded(() -> publisher.health().degraded());
+        this.kafkaWatch = KafkaDeliveryWatch.start(registry, config.publishing().kafka().bootstrap(),
+                kafkaWarnAfter);
         AdminServer startedAdmin = null;
         ProxyServer startedProxy = null;
         try {
-            startedAdmin = AdminServer.start(config.adminListen(), config.adminPort(), registry, () -> ready,
-                    publisher::health, config.adminToken());
-            MeteringProxyServlet servlet = new MeteringProxyServlet(config, apiKeyHasher(config), publisher, metrics);
-            startedProxy = ProxyServer.start(config.listenHost(), config.port(), servlet, config.drainTimeout(),
-                    ProxyServer.ClientLimits.of(config));
+            startedAdmin = AdminServer.start(config.admin(), registry, () -> ready, publisher::health);
+            MeteringProxyServlet servlet = new MeteringProxyServlet(config.upstream(), config.clients(),
+                    config.metering(), apiKeyHasher(config.metering()), publisher, metrics);
+            startedProxy = ProxyServer.start(config.listen(), config.port(), servlet, config.clients());
         } catch (RuntimeException e) {
             if (startedAdmin != null) {
                 startedAdmin.stop();
             }
+            kafkaWatch.close();
             publisher.close(Duration.ofSeconds(1));
             if (gcMetrics != null) {
                 gcMetrics.close();
@@ -80,11 +84,11 @@ public final class TapProxy implements AutoCloseable {
         }
         this.admin = startedAdmin;
         this.proxy = startedProxy;
-        warnIfTheBudgetCrowdsTheHeap(config.requestMemoryBudget(), Runtime.getRuntime().maxMemory());
+        warnIfTheBudgetCrowdsTheHeap(config.clients().requestMemoryBudget(), Runtime.getRuntime().maxMemory());
         this.ready = true;
         LOG.info("tap-proxy started port={} adminPort={} upstream={} kafka={} topic={} proxyHost={}",
-                proxy.port(), admin.port(), config.upstream(), config.kafkaBootstrap(), config.topic(),
-                config.proxyHost());
+                proxy.port(), admin.port(), config.upstream().url(), config.publishing().kafka().bootstrap(),
+                config.publishing().topic(), config.metering().proxyHost());
     }
 
     /**
@@ -93,22 +97,20 @@ public final class TapProxy implements AutoCloseable {
      */
     public static TapProxy start(TapProxyConfig config) {
         return new TapProxy(config, new PrometheusMeterRegistry(PrometheusConfig.DEFAULT), true,
-                metrics -> publisher(config, metrics));
+                metrics -> publisher(config, metrics), KafkaDeliveryWatch.WARN_AFTER);
     }
 
     /** The Kafka publisher the config asks for: through the disk spool if it has one, else from memory. */
     public static UsagePublisher publisher(TapProxyConfig config, ProxyMetrics metrics) {
-        String clientId = "tokentap-proxy-" + config.proxyHost();
-        if (config.spool() != null) {
+        String clientId = "tokentap-proxy-" + config.metering().proxyHost();
+        Publishing publishing = config.publishing();
+        if (publishing.spool() != null) {
             LOG.info("spooling usage events dir={} max_bytes={} write_timeout_ms={}",
-                    config.spool().dir().toAbsolutePath(), config.spool().maxBytes(),
-                    config.spool().writeTimeout().toMillis());
-            return SpoolingUsagePublisher.create(config.kafkaBootstrap(), config.topic(), clientId,
-                    config.kafkaProperties(), config.publishQueue(), config.spool().dir(), config.spool().maxBytes(),
-                    config.spool().writeTimeout(), metrics);
+                    publishing.spool().dir().toAbsolutePath(), publishing.spool().maxBytes(),
+                    publishing.spool().writeTimeout().toMillis());
+            return SpoolingUsagePublisher.create(publishing, clientId, metrics);
         }
-        return KafkaUsagePublisher.create(config.kafkaBootstrap(), config.topic(), clientId,
-                config.kafkaProperties(), config.publishQueue(), metrics);
+        return KafkaUsagePublisher.create(publishing, clientId, metrics);
     }
 
     /**
@@ -117,7 +119,13 @@ public final class TapProxy implements AutoCloseable {
      */
     public static TapProxy start(TapProxyConfig config, PrometheusMeterRegistry registry,
                                  Function<ProxyMetrics, UsagePublisher> publisherFactory) {
-        return new TapProxy(config, registry, false, publisherFactory);
+        return new TapProxy(config, registry, false, publisherFactory, KafkaDeliveryWatch.WARN_AFTER);
+    }
+
+    /** As {@link #start(TapProxyConfig)}, warning of an unreachable Kafka after {@code kafkaWarnAfter} (tests). */
+    static TapProxy start(TapProxyConfig config, Duration kafkaWarnAfter) {
+        return new TapProxy(config, new PrometheusMeterRegistry(PrometheusConfig.DEFAULT), true,
+                metrics -> publisher(config, metrics), kafkaWarnAfter);
     }
 
     /** Starts everything with a given publisher and registry (tests). */
@@ -137,9 +145,9 @@ public final class TapProxy implements AutoCloseable {
         }
     }
 
-    private static ApiKeyHasher apiKeyHasher(TapProxyConfig config) {
-        if (config.apiKeyHashSecret() != null) {
-            return new ApiKeyHasher(config.apiKeyHashSecret().getBytes(StandardCharsets.UTF_8));
+    private static ApiKeyHasher apiKeyHasher(Metering metering) {
+        if (metering.apiKeyHashSecret() != null) {
+            return new ApiKeyHasher(metering.apiKeyHashSecret().bytes());
         }
         LOG.warn("no --api-key-hash-secret (TOKENTAP_API_KEY_HASH_SECRET) given: api_key_id is hashed with a random "
                 + "secret, so the same key gets a different id after a restart and on every other replica; "
@@ -188,6 +196,7 @@ public final class TapProxy implements AutoCloseable {
         } finally {
             // after the proxy: the events of exchanges it ended are in the queue now
             publisher.close(publishTimeout);
+            kafkaWatch.close();
             admin.stop();
             if (gcMetrics != null) {
                 gcMetrics.close();

@@ -7,17 +7,20 @@ import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.net.URI;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /** With an admin token, /metrics answers only those who bear it; the probes stay open. */
 class AdminTokenIT {
 
     @Test
-    void shouldServeMetricsOnlyWithTheTokenAndProbesWithout() throws Exception {
-        TapProxy proxy = TapProxy.start(TapProxyConfig.builder(URI.create("http://127.0.0.1:9"))
-                .listenHost("127.0.0.1").adminListen("127.0.0.1").port(0).adminPort(0).proxyHost("admin-it")
-                .apiKeyHashSecret("x").adminToken("admin-s3cret")
-                .build(), new RecordingPublisher(), new PrometheusMeterRegistry(PrometheusConfig.DEFAULT));
+    void shouldServeMetricsOnlyWithTheTokenAndProbesWithout(@TempDir Path dir) throws Exception {
+        Path tokenFile = Files.writeString(dir.resolve("token"), "admin-s3cret\n");
+        TapProxy proxy = TapProxy.start(ProxyConfigs.loopback("http://127.0.0.1:9", "--admin-listen", "127.0.0.1",
+                "--proxy-host", "admin-it", "--api-key-hash-secret", "x", "--admin-token-file", tokenFile.toString()),
+                new RecordingPublisher(), new PrometheusMeterRegistry(PrometheusConfig.DEFAULT));
         try {
             String admin = "http://127.0.0.1:" + proxy.adminPort();
 

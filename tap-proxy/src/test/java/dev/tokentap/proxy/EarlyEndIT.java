@@ -14,7 +14,6 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.Socket;
-import java.net.URI;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -56,11 +55,9 @@ class EarlyEndIT {
     }
 
     private static TapProxy proxy(TestKafka kafka, VllmSimulator upstream, boolean continuousUsage) {
-        return TapProxy.start(TapProxyConfig.builder(URI.create(upstream.baseUrl()))
-                .listenHost("127.0.0.1").port(0).adminPort(0)
-                .kafkaBootstrap(kafka.bootstrapServers()).topic(TOPIC)
-                .proxyHost("proxy-early-end").continuousUsage(continuousUsage)
-                .build());
+        return TapProxy.start(ProxyConfigs.loopback(upstream.baseUrl(), "--kafka", kafka.bootstrapServers(),
+                "--topic", TOPIC, "--proxy-host", "proxy-early-end", "--continuous-usage",
+                Boolean.toString(continuousUsage)));
     }
 
     @AfterAll

@@ -56,10 +56,8 @@ class GoldenFixturesIT {
     static void start(TestKafka kafka) {
         kafka.createTopic(TOPIC, 1);
         simulator = VllmSimulator.builder().cachedTokens(3).build().start();
-        proxy = TapProxy.start(TapProxyConfig.builder(URI.create(simulator.baseUrl()))
-                .listenHost("127.0.0.1").port(0).adminPort(0)
-                .kafkaBootstrap(kafka.bootstrapServers()).topic(TOPIC).proxyHost("proxy-fixtures")
-                .build());
+        proxy = TapProxy.start(ProxyConfigs.loopback(simulator.baseUrl(), "--kafka", kafka.bootstrapServers(),
+                "--topic", TOPIC, "--proxy-host", "proxy-fixtures"));
         log = new UsageLog(kafka, TOPIC);
     }
 

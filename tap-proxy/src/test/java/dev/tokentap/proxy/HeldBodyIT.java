@@ -10,7 +10,6 @@ import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.Socket;
-import java.net.URI;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -76,9 +75,8 @@ class HeldBodyIT {
         });
         upstream.start();
         publisher = new RecordingPublisher();
-        proxy = TapProxy.start(TapProxyConfig.builder(URI.create("http://127.0.0.1:" + connector.getLocalPort()))
-                .listenHost("127.0.0.1").port(0).adminPort(0).proxyHost("held-it").apiKeyHashSecret("x")
-                .maxRequestBytes(LIMIT).build(), publisher, new PrometheusMeterRegistry(PrometheusConfig.DEFAULT));
+        proxy = TapProxy.start(ProxyConfigs.loopback("http://127.0.0.1:" + connector.getLocalPort(),
+                "--proxy-host", "held-it", "--api-key-hash-secret", "x", "--max-request-bytes", Long.toString(LIMIT)), publisher, new PrometheusMeterRegistry(PrometheusConfig.DEFAULT));
         base = "http://127.0.0.1:" + proxy.port();
     }
 

@@ -6,7 +6,6 @@ import static org.awaitility.Awaitility.await;
 import dev.tokentap.event.Outcome;
 import dev.tokentap.event.UsageEvent;
 import dev.tokentap.event.UsageSource;
-import dev.tokentap.proxy.http.TrustedProxies;
 import dev.tokentap.testkit.sim.VllmSimulator;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
@@ -53,12 +52,10 @@ class HostileInputIT {
     static void start() {
         simulator = VllmSimulator.builder().host("127.0.0.1").port(0).build().start();
         publisher = new RecordingPublisher();
-        proxy = TapProxy.start(TapProxyConfig.builder(URI.create(simulator.baseUrl()))
-                .listenHost("127.0.0.1").port(0).adminPort(0).proxyHost("hostile-it").apiKeyHashSecret("x").maxRequestBytes(MAX_REQUEST_BYTES)
-                .maxHeaderBytes(MAX_HEADER_BYTES)
-                .trustedProxies(TrustedProxies.parse(TRUSTED_BALANCER + "/32"))
-                .tenantHeader(TENANT_HEADER)
-                .build(), publisher, new PrometheusMeterRegistry(PrometheusConfig.DEFAULT));
+        proxy = TapProxy.start(ProxyConfigs.loopback(simulator.baseUrl(), "--proxy-host", "hostile-it",
+                "--api-key-hash-secret", "x", "--max-request-bytes", Long.toString(MAX_REQUEST_BYTES),
+                "--max-header-bytes", Long.toString(MAX_HEADER_BYTES), "--trusted-proxies", TRUSTED_BALANCER + "/32",
+                "--tenant-header", TENANT_HEADER), publisher, new PrometheusMeterRegistry(PrometheusConfig.DEFAULT));
         base = "http://127.0.0.1:" + proxy.port();
     }
 

@@ -8,7 +8,6 @@ import dev.tokentap.event.UsageEvent;
 import dev.tokentap.event.UsageSource;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
-import java.net.URI;
 import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.Map;
@@ -75,9 +74,8 @@ class InvalidUsageIT {
         });
         upstream.start();
         publisher = new RecordingPublisher();
-        proxy = TapProxy.start(TapProxyConfig.builder(URI.create("http://127.0.0.1:" + connector.getLocalPort()))
-                .listenHost("127.0.0.1").port(0).adminPort(0).proxyHost("invalid-usage-it").apiKeyHashSecret("x")
-                .build(), publisher, new PrometheusMeterRegistry(PrometheusConfig.DEFAULT));
+        proxy = TapProxy.start(ProxyConfigs.loopback("http://127.0.0.1:" + connector.getLocalPort(),
+                "--proxy-host", "invalid-usage-it", "--api-key-hash-secret", "x"), publisher, new PrometheusMeterRegistry(PrometheusConfig.DEFAULT));
         base = "http://127.0.0.1:" + proxy.port();
     }
 

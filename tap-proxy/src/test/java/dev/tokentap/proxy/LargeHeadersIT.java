@@ -66,11 +66,11 @@ class LargeHeadersIT {
         upstream.start();
         URI target = URI.create("http://127.0.0.1:" + connector.getLocalPort());
         publisher = new RecordingPublisher();
-        defaultLimit = TapProxy.start(TapProxyConfig.builder(target).listenHost("127.0.0.1").port(0).adminPort(0)
-                .proxyHost("big-it").apiKeyHashSecret("x").build(), publisher,
+        defaultLimit = TapProxy.start(ProxyConfigs.loopback(target, "--proxy-host", "big-it",
+                "--api-key-hash-secret", "x"), publisher,
                 new PrometheusMeterRegistry(PrometheusConfig.DEFAULT));
-        largerLimit = TapProxy.start(TapProxyConfig.builder(target).listenHost("127.0.0.1").port(0).adminPort(0)
-                .proxyHost("big-it").apiKeyHashSecret("x").maxHeaderBytes(LARGER_LIMIT).build(), publisher,
+        largerLimit = TapProxy.start(ProxyConfigs.loopback(target, "--proxy-host", "big-it",
+                "--api-key-hash-secret", "x", "--max-header-bytes", Integer.toString(LARGER_LIMIT)), publisher,
                 new PrometheusMeterRegistry(PrometheusConfig.DEFAULT));
     }
 
@@ -83,7 +83,7 @@ class LargeHeadersIT {
 
     @Test
     void shouldForwardHeadersJustUnderTheDefaultLimit() {
-        assertForwardedWhole(defaultLimit, "under-default", TapProxyConfig.DEFAULT_MAX_HEADER_BYTES - 300);
+        assertForwardedWhole(defaultLimit, "under-default", defaultLimit.config().clients().maxHeaderBytes() - 300);
     }
 
     @Test

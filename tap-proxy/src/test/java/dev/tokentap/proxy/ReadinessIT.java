@@ -5,7 +5,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.tokentap.proxy.publish.PublisherHealth;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
-import java.net.URI;
 import java.net.http.HttpResponse;
 import org.junit.jupiter.api.Test;
 
@@ -15,9 +14,9 @@ class ReadinessIT {
     @Test
     void shouldStayReadyButSayDegradedWhileTheSpoolFails() {
         RecordingPublisher publisher = new RecordingPublisher();
-        TapProxy proxy = TapProxy.start(TapProxyConfig.builder(URI.create("http://127.0.0.1:9"))
-                .listenHost("127.0.0.1").port(0).adminPort(0).proxyHost("ready-it").apiKeyHashSecret("x").build(),
-                publisher, new PrometheusMeterRegistry(PrometheusConfig.DEFAULT));
+        TapProxy proxy = TapProxy.start(ProxyConfigs.loopback("http://127.0.0.1:9", "--proxy-host", "ready-it",
+                        "--api-key-hash-secret", "x"),
+                new PrometheusMeterRegistry(PrometheusConfig.DEFAULT), metrics -> publisher);
         try {
             String admin = "http://127.0.0.1:" + proxy.adminPort();
             assertThat(Http.get(admin + "/readyz").body()).isEqualTo("ready");

@@ -19,7 +19,6 @@ import java.io.InputStreamReader;
 import java.io.OutputStream;
 import java.io.UncheckedIOException;
 import java.net.Socket;
-import java.net.URI;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -72,9 +71,8 @@ class ResponseEndIT {
     }
 
     private static TapProxy startProxy(String upstream, UsagePublisher publisher) {
-        return TapProxy.start(TapProxyConfig.builder(URI.create(upstream))
-                .listenHost("127.0.0.1").port(0).adminPort(0).proxyHost("end-it").apiKeyHashSecret("x")
-                .build(), publisher, new PrometheusMeterRegistry(PrometheusConfig.DEFAULT));
+        return TapProxy.start(ProxyConfigs.loopback(upstream, "--proxy-host", "end-it", "--api-key-hash-secret", "x"),
+                publisher, new PrometheusMeterRegistry(PrometheusConfig.DEFAULT));
     }
 
     @AfterAll
@@ -244,14 +242,11 @@ class ResponseEndIT {
     void shouldHaveSpooledEveryEventByTheTimeItsClientHasItsAnswer(@TempDir Path spoolDir) throws Exception {
         // given a proxy with the real disk spool, and a Kafka that is not there (events stay on disk)
         PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
-        TapProxyConfig config = TapProxyConfig.builder(URI.create(simulator.baseUrl()))
-                .listenHost("127.0.0.1").port(0).adminPort(0).proxyHost("end-spool-it").apiKeyHashSecret("x")
-                .kafkaBootstrap("127.0.0.1:9").kafkaProperties(Map.of("max.block.ms", "1000"))
-                .spool(new TapProxyConfig.Spool(spoolDir, TapProxyConfig.Spool.DEFAULT_MAX_BYTES))
-                .build();
+        TapProxyConfig config = ProxyConfigs.loopback(Map.of("TOKENTAP_KAFKA_MAX_BLOCK_MS", "1000"),
+                simulator.baseUrl(), "--proxy-host", "end-spool-it", "--api-key-hash-secret", "x",
+                "--kafka", "127.0.0.1:9", "--spool-dir", spoolDir.toString());
         TapProxy spooled = TapProxy.start(config, registry, metrics -> SpoolingUsagePublisher.create(
-                config.kafkaBootstrap(), config.topic(), "end-spool-it", config.kafkaProperties(),
-                config.publishQueue(), spoolDir, config.spool().maxBytes(), metrics));
+                config.publishing(), "end-spool-it", metrics));
         AtomicInteger answered = new AtomicInteger();
         ExecutorService clients = Executors.newFixedThreadPool(8);
         try {

@@ -2,86 +2,87 @@ package dev.tokentap.proxy;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.tokentap.testkit.sim.EventStreamReader;
 import dev.tokentap.testkit.sim.VllmSimulator;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
-import java.io.BufferedReader;
 import java.io.InputStream;
-import java.io.InputStreamReader;
-import java.net.URI;
 import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.List;
+import java.util.UUID;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
-/** Streams reach the client event by event, as the upstream produces them, not gathered up. */
+/**
+ * Streams reach the client event by event, as the upstream produces them, not gathered up. The upstream sends each
+ * step only when the test releases it, so an event that reaches the client before the next one is released cannot
+ * have been merged with it or held back for more data, however busy the machine.
+ */
 class StreamingTimingIT {
 
-    private static final Duration ITL = Duration.ofMillis(100);
     private static final int TOKENS = 8;
+    /** How long a released event may take through the proxy; only one held back for more data takes longer. */
+    private static final Duration EVENT_WAIT = Duration.ofSeconds(10);
 
     private static VllmSimulator simulator;
     private static TapProxy proxy;
 
     @BeforeAll
     static void start() {
-        simulator = VllmSimulator.builder().ttft(ITL).itl(ITL).build().start();
-        proxy = TapProxy.start(TapProxyConfig.builder(URI.create(simulator.baseUrl()))
-                .listenHost("127.0.0.1").port(0).adminPort(0).proxyHost("timing-it").apiKeyHashSecret("x")
-                .build(), new RecordingPublisher(), new PrometheusMeterRegistry(PrometheusConfig.DEFAULT));
+        simulator = VllmSimulator.builder().stepByStep(true).build().start();
+        proxy = TapProxy.start(ProxyConfigs.loopback(simulator.baseUrl(), "--proxy-host", "timing-it",
+                "--api-key-hash-secret", "x"), new RecordingPublisher(), new PrometheusMeterRegistry(PrometheusConfig.DEFAULT));
     }
 
     @AfterAll
     static void stop() {
-        if (proxy != null) {
-            proxy.close();
-        }
+        // the simulator first: a stream a failed test left open is then cut, not waited for by the proxy's drain
         if (simulator != null) {
             simulator.close();
+        }
+        if (proxy != null) {
+            proxy.close();
         }
     }
 
     @Test
     void shouldDeliverEachStreamedEventAsItArrivesWhenStripping() throws Exception {
-        assertEventsSpreadOut("{\"model\":\"tokentap/sim-1b\",\"stream\":true,\"max_tokens\":" + TOKENS
-                + ",\"messages\":[{\"role\":\"user\",\"content\":\"count\"}]}", "/v1/chat/completions");
+        // the client asked for no usage: the proxy asks for it and strips it again
+        assertDeliveredOneByOne("/v1/chat/completions", "chatcmpl-", "{\"model\":\"tokentap/sim-1b\","
+                + "\"stream\":true,\"max_tokens\":" + TOKENS + ",\"messages\":[{\"role\":\"user\",\"content\":\"count\"}]}");
     }
 
     @Test
     void shouldDeliverEachStreamedEventAsItArrivesWhenObserving() throws Exception {
-        assertEventsSpreadOut("{\"model\":\"tokentap/sim-1b\",\"stream\":true,\"stream_options\":{},"
-                + "\"max_tokens\":" + TOKENS + ",\"prompt\":\"count\"}", "/v1/completions");
+        assertDeliveredOneByOne("/v1/completions", "cmpl-", "{\"model\":\"tokentap/sim-1b\",\"stream\":true,"
+                + "\"stream_options\":{},\"max_tokens\":" + TOKENS + ",\"prompt\":\"count\"}");
     }
 
-    private static void assertEventsSpreadOut(String body, String route) throws Exception {
-        HttpResponse<InputStream> response = Http.CLIENT.send(
-                Http.post("http://127.0.0.1:" + proxy.port(), route, body).build(),
-                HttpResponse.BodyHandlers.ofInputStream());
-        List<Long> arrivals = new ArrayList<>();
-        try (BufferedReader reader = new BufferedReader(
-                new InputStreamReader(response.body(), StandardCharsets.UTF_8))) {
-            String line;
-            while ((line = reader.readLine()) != null) {
-                if (line.startsWith("data: ") && line.contains("\"choices\":[{")) {
-                    arrivals.add(System.nanoTime());
-                }
-            }
-        }
+    private static void assertDeliveredOneByOne(String route, String idPrefix, String body) throws Exception {
+        String requestId = UUID.randomUUID().toString();
+        String responseId = idPrefix + requestId;
 
-        // one event per token (the chat role chunk comes with the first), each about ITL after the one before
-        List<Long> gapsMillis = new ArrayList<>();
-        for (int i = 1; i < arrivals.size(); i++) {
-            gapsMillis.add((arrivals.get(i) - arrivals.get(i - 1)) / 1_000_000);
+        // the headers come through before the upstream sent any token
+        HttpResponse<InputStream> response = Http.CLIENT.send(
+                Http.post("http://127.0.0.1:" + proxy.port(), route, body).header("X-Request-Id", requestId).build(),
+                HttpResponse.BodyHandlers.ofInputStream());
+        assertThat(response.statusCode()).isEqualTo(200);
+        assertThat(simulator.tokensServed(responseId)).isEmpty();
+
+        try (EventStreamReader events = new EventStreamReader(response.body())) {
+            for (int step = 0; step < TOKENS; step++) {
+                // when the upstream sends step i, and nothing after it
+                simulator.release(responseId);
+
+                // then its token reaches the client before step i + 1 is even released
+                String token = "\" tok" + step + "\"";
+                String event = events.nextMatching(e -> e.contains(token), EVENT_WAIT);
+                assertThat(event).as("step %d", step).startsWith("data: {").doesNotContain("\" tok" + (step + 1) + "\"");
+            }
+            // the last step also carried [DONE], and the stream ends after it
+            assertThat(events.nextMatching(e -> e.equals("data: [DONE]"), EVENT_WAIT)).isNotNull();
+            assertThat(events.next(EVENT_WAIT)).isEmpty();
         }
-        long spreadMillis = (arrivals.get(arrivals.size() - 1) - arrivals.get(0)) / 1_000_000;
-        long steps = gapsMillis.stream().filter(gap -> gap >= ITL.toMillis() / 2).count();
-        assertThat(spreadMillis).as("gaps %s", gapsMillis).isGreaterThanOrEqualTo((TOKENS - 1) * ITL.toMillis() * 7 / 10);
-        // an event held up by a busy machine is followed by a short gap as the next one catches up; events merged
-        // pairwise by buffering would leave half the gaps short, which this still catches
-        assertThat(steps).as("gaps %s", gapsMillis).isGreaterThanOrEqualTo(TOKENS - 3);
     }
 }

@@ -47,13 +47,11 @@ class TapProxyIT {
     static void start(TestKafka kafka) {
         kafka.createTopic(TOPIC, 1);
         simulator = VllmSimulator.builder().cachedTokens(3).build().start();
-        proxy = TapProxy.start(TapProxyConfig.builder(URI.create(simulator.baseUrl()))
-                .listenHost("127.0.0.1").port(0).adminPort(0)
-                .kafkaBootstrap(kafka.bootstrapServers()).topic(TOPIC)
-                .proxyHost("proxy-it-0").apiKeyHashSecret("it-secret").tenantHeader("X-Tenant-Id")
+        proxy = TapProxy.start(ProxyConfigs.loopback(simulator.baseUrl(), "--kafka", kafka.bootstrapServers(),
+                "--topic", TOPIC, "--proxy-host", "proxy-it-0", "--api-key-hash-secret", "it-secret",
+                "--tenant-header", "X-Tenant-Id",
                 // the test's client plays the gateway that authenticated the caller
-                .trustedProxies(dev.tokentap.proxy.http.TrustedProxies.parse("127.0.0.1"))
-                .build());
+                "--trusted-proxies", "127.0.0.1"));
         base = "http://127.0.0.1:" + proxy.port();
         log = new UsageLog(kafka, TOPIC);
     }

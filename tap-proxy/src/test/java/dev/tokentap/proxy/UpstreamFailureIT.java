@@ -26,15 +26,16 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
-/** What the client and the usage log see when the upstream is away, too slow, or the client leaves. */
+/** What the client and the usage log see when the upstream is away, falls silent, or the client leaves. */
 class UpstreamFailureIT {
 
     private static final String ERROR_SHAPE =
             "\\{\"error\":\\{\"message\":\"[^\"]+\",\"type\":\"%s\",\"param\":null,\"code\":%d}}";
 
-    private static VllmSimulator slow;
+    /** An upstream that accepts requests and then never answers (nothing is ever released), a stream's headers aside. */
+    private static VllmSimulator silent;
     private static TapProxy toNowhere;
-    private static TapProxy toSlow;
+    private static TapProxy toSilent;
     private static final RecordingPublisher NOWHERE_EVENTS = new RecordingPublisher();
     private static final RecordingPublisher SLOW_EVENTS = new RecordingPublisher();
 
@@ -45,20 +46,18 @@ class UpstreamFailureIT {
             closedPort = socket.getLocalPort();
         }
         toNowhere = start(URI.create("http://127.0.0.1:" + closedPort), NOWHERE_EVENTS);
-        slow = VllmSimulator.builder().ttft(Duration.ofMillis(1500)).itl(Duration.ofMillis(1500)).build().start();
-        toSlow = start(URI.create(slow.baseUrl()), SLOW_EVENTS);
+        silent = VllmSimulator.builder().stepByStep(true).build().start();
+        toSilent = start(URI.create(silent.baseUrl()), SLOW_EVENTS);
     }
 
     private static TapProxy start(URI upstream, RecordingPublisher publisher) {
-        return TapProxy.start(TapProxyConfig.builder(upstream)
-                .listenHost("127.0.0.1").port(0).adminPort(0).proxyHost("failure-it").apiKeyHashSecret("x")
-                .connectTimeout(Duration.ofSeconds(1)).upstreamTimeout(Duration.ofMillis(400))
-                .build(), publisher, new PrometheusMeterRegistry(PrometheusConfig.DEFAULT));
+        return TapProxy.start(ProxyConfigs.loopback(upstream, "--proxy-host", "failure-it",
+                "--api-key-hash-secret", "x", "--connect-timeout", "1s", "--upstream-timeout", "400ms"), publisher, new PrometheusMeterRegistry(PrometheusConfig.DEFAULT));
     }
 
     @AfterAll
     static void stop() {
-        for (AutoCloseable closeable : new AutoCloseable[] {toNowhere, toSlow, slow}) {
+        for (AutoCloseable closeable : new AutoCloseable[] {toNowhere, toSilent, silent}) {
             try {
                 if (closeable != null) {
                     closeable.close();
@@ -108,7 +107,7 @@ class UpstreamFailureIT {
     void shouldAnswer504WhenTheUpstreamStaysSilentTooLong() {
         String requestId = UUID.randomUUID().toString();
 
-        HttpResponse<String> response = Http.send(Http.post("http://127.0.0.1:" + toSlow.port(),
+        HttpResponse<String> response = Http.send(Http.post("http://127.0.0.1:" + toSilent.port(),
                 "/v1/completions", "{\"model\":\"tokentap/sim-1b\",\"prompt\":\"slow\",\"max_tokens\":1}")
                 .header("X-Request-Id", requestId));
 
@@ -123,8 +122,8 @@ class UpstreamFailureIT {
     void shouldCutAStreamWhoseUpstreamFallsSilent() throws Exception {
         String requestId = UUID.randomUUID().toString();
 
-        // the simulator sends the headers at once, then nothing for 1.5 s
-        HttpResponse<InputStream> response = Http.CLIENT.send(Http.post("http://127.0.0.1:" + toSlow.port(),
+        // the simulator sends the headers at once, then nothing
+        HttpResponse<InputStream> response = Http.CLIENT.send(Http.post("http://127.0.0.1:" + toSilent.port(),
                 "/v1/completions", "{\"model\":\"tokentap/sim-1b\",\"prompt\":\"slow\",\"max_tokens\":3,"
                         + "\"stream\":true}").header("X-Request-Id", requestId).build(),
                 HttpResponse.BodyHandlers.ofInputStream());
@@ -147,7 +146,7 @@ class UpstreamFailureIT {
                 + "Content-Length: 1000\r\nX-Request-Id: " + requestId + "\r\n\r\n";
         String partBody = "{\"model\":\"tokentap/sim-1b\",\"stream\":true,\"messages\":[";
 
-        try (Socket socket = new Socket("127.0.0.1", toSlow.port())) {
+        try (Socket socket = new Socket("127.0.0.1", toSilent.port())) {
             OutputStream out = socket.getOutputStream();
             out.write((head + partBody).getBytes(StandardCharsets.UTF_8));
             out.flush();
@@ -163,9 +162,8 @@ class UpstreamFailureIT {
     void shouldRecordAClientThatLeavesMidStream() throws Exception {
         String requestId = UUID.randomUUID().toString();
         try (VllmSimulator steady = VllmSimulator.builder().itl(Duration.ofMillis(100)).build().start();
-             TapProxy proxy = TapProxy.start(TapProxyConfig.builder(URI.create(steady.baseUrl()))
-                     .listenHost("127.0.0.1").port(0).adminPort(0).proxyHost("failure-it").apiKeyHashSecret("x")
-                     .build(), SLOW_EVENTS, new PrometheusMeterRegistry(PrometheusConfig.DEFAULT))) {
+             TapProxy proxy = TapProxy.start(ProxyConfigs.loopback(steady.baseUrl(), "--proxy-host", "failure-it",
+                     "--api-key-hash-secret", "x"), SLOW_EVENTS, new PrometheusMeterRegistry(PrometheusConfig.DEFAULT))) {
 
             HttpResponse<InputStream> response = Http.CLIENT.send(Http.post("http://127.0.0.1:" + proxy.port(),
                     "/v1/chat/completions", "{\"model\":\"tokentap/sim-1b\",\"stream\":true,\"max_tokens\":100,"

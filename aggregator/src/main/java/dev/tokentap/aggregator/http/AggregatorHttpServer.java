@@ -34,34 +34,19 @@ public final class AggregatorHttpServer implements AutoCloseable {
     }
 
     /**
-     * Starts serving on {@code host:port} (port 0 picks a free one).
+     * Starts serving on the API's address (port 0 picks a free one). With a token, {@code /metrics} and
+     * {@code /api/v1/usage} answer only requests bearing it (Prometheus sends it with
+     * {@code authorization.credentials_file}), while the probes stay open.
      *
      * @param metrics the scrape to serve on {@code /metrics}, given the request's {@code Accept} header
      * @param usage   the local totals, empty while they can't be read
+     * @param ready   what {@code /readyz} answers: Streams' readiness and whatever else the aggregator waits for,
+     *                such as the pod directory's first sync
      */
-    public static AggregatorHttpServer start(String host, int port, Function<String, Scrape> metrics,
-                                             Supplier<Optional<SortedMap<UsageLabels, UsageTotals>>> usage,
-                                             StreamsHealth health) {
-        return start(host, port, metrics, usage, health, health::ready);
-    }
-
-    /**
-     * Starts serving, with {@code /readyz} answering {@code ready} (Streams' readiness and whatever else the
-     * aggregator waits for, such as the pod directory's first sync).
-     */
-    public static AggregatorHttpServer start(String host, int port, Function<String, Scrape> metrics,
+    public static AggregatorHttpServer start(HttpApi api, Function<String, Scrape> metrics,
                                              Supplier<Optional<SortedMap<UsageLabels, UsageTotals>>> usage,
                                              StreamsHealth health, BooleanSupplier ready) {
-        return start(host, port, metrics, usage, health, ready, null);
-    }
-
-    /**
-     * As above; with a {@code token}, {@code /metrics} and {@code /api/v1/usage} answer only requests bearing it
-     * (Prometheus sends it with {@code authorization.credentials_file}), while the probes stay open.
-     */
-    public static AggregatorHttpServer start(String host, int port, Function<String, Scrape> metrics,
-                                             Supplier<Optional<SortedMap<UsageLabels, UsageTotals>>> usage,
-                                             StreamsHealth health, BooleanSupplier ready, String token) {
+        String token = api.token() == null ? null : api.token().value();
         Javalin app = Javalin.create(config -> {
             config.startup.showJavalinBanner = false;
             config.startup.showOldJavalinVersionWarning = false;
@@ -90,8 +75,8 @@ public final class AggregatorHttpServer implements AutoCloseable {
                 usage(ctx, totals, health);
             }));
         });
-        app.start(host, port);
-        LOG.info("http listening host={} port={}", host, app.port());
+        app.start(api.listen(), api.port());
+        LOG.info("http listening host={} port={}", api.listen(), app.port());
         return new AggregatorHttpServer(app);
     }
 

@@ -54,6 +54,8 @@ public final class IdentityResolver {
         }
     }
 
+    /** The default precedence as {@code --identity-precedence} reads it. */
+    public static final String DEFAULT_PRECEDENCE_TEXT = "workload,api_key,tenant,address";
     /**
      * The default precedence, the signal hardest to forge first: the Kubernetes workload (the pod that held the
      * source address, from the API server), then the operator's own alias for the API key (a client cannot name a
@@ -62,8 +64,7 @@ public final class IdentityResolver {
      * tenants, either trust it for {@code X-Forwarded-For} (callers in the cluster are then named by their own
      * workload, callers outside by their tenant) or put {@code tenant} first.
      */
-    public static final List<Signal> DEFAULT_PRECEDENCE = List.of(Signal.WORKLOAD, Signal.API_KEY, Signal.TENANT,
-            Signal.ADDRESS);
+    public static final List<Signal> DEFAULT_PRECEDENCE = parsePrecedence(DEFAULT_PRECEDENCE_TEXT);
 
     /** Resolves with the default precedence and no aliases: what a process without identity settings uses. */
     public static final IdentityResolver DEFAULT = new IdentityResolver(DEFAULT_PRECEDENCE, Map.of());

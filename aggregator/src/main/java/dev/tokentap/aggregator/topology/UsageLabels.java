@@ -3,6 +3,7 @@ package dev.tokentap.aggregator.topology;
 import com.fasterxml.jackson.annotation.JsonProperty;
 import com.fasterxml.jackson.annotation.JsonPropertyOrder;
 import dev.tokentap.event.EnrichedUsageEvent;
+import dev.tokentap.event.Routes;
 import dev.tokentap.event.UsageEvent;
 import java.util.Comparator;
 
@@ -42,7 +43,7 @@ public record UsageLabels(
 
     /** The labels of an event when the caller's pod is not known: namespace {@code unknown}, client = address. */
     public static UsageLabels withoutKubernetes(UsageEvent event) {
-        return new UsageLabels(UNKNOWN, event.clientAddress(), MeteredRoutes.fullPath(event.route()),
+        return new UsageLabels(UNKNOWN, event.clientAddress(), Routes.fullPath(event.route()),
                 event.proxyHost(), event.model());
     }
 
@@ -50,7 +51,7 @@ public record UsageLabels(
     public static UsageLabels of(EnrichedUsageEvent enriched) {
         UsageEvent event = enriched.event();
         return new UsageLabels(enriched.client().namespace(), enriched.client().clientName(),
-                MeteredRoutes.fullPath(event.route()), event.proxyHost(), event.model());
+                Routes.fullPath(event.route()), event.proxyHost(), event.model());
     }
 
     @Override

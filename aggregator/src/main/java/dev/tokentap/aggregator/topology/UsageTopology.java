@@ -61,8 +61,10 @@ public final class UsageTopology {
     public static final String BY_LABELS = "usage-by-labels";
     /** The window store of event ids seen, for de-duplication. */
     public static final String EVENT_IDS_STORE = EventDeduplicator.STORE;
+    /** How long, in hours, an {@code event_id} is remembered unless configured otherwise. */
+    public static final int DEFAULT_DEDUP_RETENTION_HOURS = 24;
     /** How long an {@code event_id} is remembered unless configured otherwise. */
-    public static final Duration DEFAULT_DEDUP_RETENTION = Duration.ofHours(24);
+    public static final Duration DEFAULT_DEDUP_RETENTION = Duration.ofHours(DEFAULT_DEDUP_RETENTION_HOURS);
     /** Header on a DLQ record: why it could not be decoded ({@link UsageEventDecodeException#reason()}). */
     public static final String DLQ_REASON_HEADER = "tokentap_dlq_reason";
 

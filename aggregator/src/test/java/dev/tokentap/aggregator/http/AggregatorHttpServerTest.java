@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.tokentap.aggregator.AggregatorMetrics.Scrape;
 import dev.tokentap.aggregator.topology.UsageLabels;
 import dev.tokentap.aggregator.topology.UsageTotals;
+import dev.tokentap.config.Secret;
 import dev.tokentap.event.UsageEvent;
 import java.io.IOException;
 import java.net.URI;
@@ -31,10 +32,10 @@ class AggregatorHttpServerTest {
 
     @BeforeEach
     void startServer() {
-        server = AggregatorHttpServer.start("127.0.0.1", 0, accept -> {
+        server = AggregatorHttpServer.start(new HttpApi("127.0.0.1", 0, null), accept -> {
             lastAccept.set(accept);
             return new Scrape("text/plain; version=0.0.4; charset=utf-8", "up 1\n");
-        }, totals::get, health);
+        }, totals::get, health, health::ready);
     }
 
     @AfterEach
@@ -55,11 +56,11 @@ class AggregatorHttpServerTest {
 
     @Test
     void shouldAnswer503WithTheReasonWhenMetricsCannotBeRendered() throws Exception {
-        try (AggregatorHttpServer failing = AggregatorHttpServer.start("127.0.0.1", 0, accept -> {
+        try (AggregatorHttpServer failing = AggregatorHttpServer.start(new HttpApi("127.0.0.1", 0, null), accept -> {
             throw new IllegalStateException("metrics cannot be rendered: totals store not readable");
         }, () -> {
             throw new IllegalStateException("totals store not readable");
-        }, health)) {
+        }, health, health::ready)) {
             HttpResponse<String> scrape = send("http://127.0.0.1:" + failing.port() + "/metrics", null);
             HttpResponse<String> usage = send("http://127.0.0.1:" + failing.port() + "/api/v1/usage", null);
 
@@ -123,9 +124,10 @@ class AggregatorHttpServerTest {
 
     @Test
     void shouldServeMetricsAndUsageOnlyWithTheTokenWhenOneIsSet() throws Exception {
-        try (AggregatorHttpServer guarded = AggregatorHttpServer.start("127.0.0.1", 0,
+        try (AggregatorHttpServer guarded = AggregatorHttpServer.start(
+                new HttpApi("127.0.0.1", 0, Secret.of("agg-s3cret")),
                 accept -> new Scrape("text/plain; version=0.0.4; charset=utf-8", "up 1\n"), totals::get, health,
-                health::ready, "agg-s3cret")) {
+                health::ready)) {
             String base = "http://127.0.0.1:" + guarded.port();
             for (String path : new String[] {"/metrics", "/api/v1/usage"}) {
                 assertThat(send(base + path, null).statusCode()).as(path).isEqualTo(401);

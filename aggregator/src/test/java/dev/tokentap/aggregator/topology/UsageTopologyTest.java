@@ -249,7 +249,7 @@ class UsageTopologyTest {
                 .containsExactly(
                         org.assertj.core.groups.Tuple.tuple("/v1/chat/completions", 7L),
                         org.assertj.core.groups.Tuple.tuple("/v1/completions", 8L),
-                        org.assertj.core.groups.Tuple.tuple(MeteredRoutes.OTHER, 11L));
+                        org.assertj.core.groups.Tuple.tuple(dev.tokentap.event.Routes.OTHER, 11L));
     }
 
     @Test

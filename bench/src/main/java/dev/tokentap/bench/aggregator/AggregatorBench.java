@@ -2,6 +2,8 @@ package dev.tokentap.bench.aggregator;
 
 import dev.tokentap.aggregator.Aggregator;
 import dev.tokentap.aggregator.AggregatorConfig;
+import dev.tokentap.aggregator.Streams;
+import dev.tokentap.config.Durations;
 import dev.tokentap.event.Topics;
 import dev.tokentap.event.UsageEvent;
 import dev.tokentap.event.UsageEventSerde;
@@ -49,6 +51,9 @@ import org.apache.kafka.streams.KafkaStreams;
  */
 public final class AggregatorBench {
 
+    /** The aggregator's own commit interval, what the bench runs unless told otherwise. */
+    private static final Duration DEFAULT_COMMIT_INTERVAL = Durations.parse(Streams.DEFAULT_COMMIT_INTERVAL);
+
     /** The drain rate the aggregator should sustain on one instance. */
     public static final double TARGET_EVENTS_PER_SECOND = 50_000;
     /** The 99th percentile of publish-to-{@code /metrics} lag it should keep at 1,000 events/s. */
@@ -93,7 +98,7 @@ public final class AggregatorBench {
 
         /** With the aggregator's default commit interval, the one users get. */
         public Settings(Path workDir, int prefillEvents, int steadyRate, Duration steadyDuration) {
-            this(workDir, prefillEvents, steadyRate, steadyDuration, AggregatorConfig.DEFAULT_COMMIT_INTERVAL);
+            this(workDir, prefillEvents, steadyRate, steadyDuration, DEFAULT_COMMIT_INTERVAL);
         }
 
         /** The same run with another commit interval: an experiment, reported as such. */
@@ -190,9 +195,9 @@ public final class AggregatorBench {
     public static Result run(Settings settings, PrintStream out) throws Exception {
         Files.createDirectories(settings.workDir());
         Path runDir = Files.createTempDirectory(settings.workDir(), "aggregator-");
-        int partitions = AggregatorConfig.DEFAULT_TOPIC_PARTITIONS;
+        int partitions = Streams.DEFAULT_TOPIC_PARTITIONS;
         long commitMillis = settings.commitInterval().toMillis();
-        boolean defaults = settings.commitInterval().equals(AggregatorConfig.DEFAULT_COMMIT_INTERVAL);
+        boolean defaults = settings.commitInterval().equals(DEFAULT_COMMIT_INTERVAL);
         out.printf(Locale.ROOT, "aggregator: %,d events to drain, then %,d events/s for %d s "
                         + "(exactly_once_v2, RocksDB, %d partitions, commit interval %d ms; %s)%n",
                 settings.prefillEvents(), settings.steadyRate(), settings.steadyDuration().toSeconds(), partitions,
@@ -209,7 +214,7 @@ public final class AggregatorBench {
     }
 
     private static Result run(Settings settings, String bootstrap, Path stateDir, PrintStream out) throws Exception {
-        int partitions = AggregatorConfig.DEFAULT_TOPIC_PARTITIONS;
+        int partitions = Streams.DEFAULT_TOPIC_PARTITIONS;
         long commitMillis = settings.commitInterval().toMillis();
         UsageEventMix mix = new UsageEventMix(SEED);
         UsageTally expected = new UsageTally();
@@ -239,14 +244,9 @@ public final class AggregatorBench {
             out.printf(Locale.ROOT, "  pre-fill    %,d events sent in %.1f s (%,.0f/s)%n", settings.prefillEvents(),
                     fillSeconds, settings.prefillEvents() / fillSeconds);
 
-            AggregatorConfig config = AggregatorConfig.builder()
-                    .kafka(bootstrap)
-                    .listen("127.0.0.1")
-                    .port(0)
-                    .stateDir(stateDir)
-                    .kubernetes(AggregatorConfig.KubernetesMode.OFF)
-                    .commitInterval(settings.commitInterval())
-                    .build();
+            AggregatorConfig config = AggregatorConfig.fromArgs("--kafka", bootstrap, "--listen", "127.0.0.1",
+                    "--port", "0", "--state-dir", stateDir.toString(), "--kubernetes", "off",
+                    "--commit-interval", settings.commitInterval().toMillis() + "ms");
             long started = System.nanoTime();
             try (Aggregator aggregator = Aggregator.start(config)) {
                 MetricsPoller poller = new MetricsPoller(aggregator.port());

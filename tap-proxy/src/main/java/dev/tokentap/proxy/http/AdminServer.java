@@ -20,27 +20,17 @@ public final class AdminServer {
         this.app = app;
     }
 
-    /** Starts the admin server on {@code host:port} (0 picks a free port). */
-    public static AdminServer start(String host, int port, PrometheusMeterRegistry registry, BooleanSupplier ready) {
-        return start(host, port, registry, ready, null);
-    }
-
     /**
-     * Starts the admin server on {@code host:port}; with a {@code token}, {@code /metrics} answers only requests
-     * bearing it, while {@code /healthz} and {@code /readyz} stay open for probes (they reveal nothing).
-     */
-    public static AdminServer start(String host, int port, PrometheusMeterRegistry registry, BooleanSupplier ready,
-                                    String token) {
-        return start(host, port, registry, ready, () -> PublisherHealth.HEALTHY, token);
-    }
-
-    /**
-     * As {@link #start(String, int, PrometheusMeterRegistry, BooleanSupplier, String)}; {@code /readyz} asks the
+     * Starts the admin server; with a token, {@code /metrics} answers only requests bearing it, while
+     * {@code /healthz} and {@code /readyz} stay open for probes (they reveal nothing). {@code /readyz} asks the
      * publisher's {@code health} on each call, and while it is degraded still answers 200 but says what is wrong:
      * the proxy serves, its usage events wait.
+     *
+     * @throws IllegalStateException when the port cannot be bound
      */
-    public static AdminServer start(String host, int port, PrometheusMeterRegistry registry, BooleanSupplier ready,
-                                    Supplier<PublisherHealth> health, String token) {
+    public static AdminServer start(Admin admin, PrometheusMeterRegistry registry, BooleanSupplier ready,
+                                    Supplier<PublisherHealth> health) {
+        String token = admin.token() == null ? null : admin.token().value();
         Javalin app = Javalin.create(config -> {
             config.startup.showJavalinBanner = false;
             config.startup.showOldJavalinVersionWarning = false;
@@ -58,7 +48,7 @@ public final class AdminServer {
                 ctx.status(isReady ? 200 : 503).contentType("text/plain").result(body);
             });
         });
-        app.start(host, port);
+        Servers.start(app, admin.listen(), admin.port(), "admin port");
         return new AdminServer(app);
     }
 

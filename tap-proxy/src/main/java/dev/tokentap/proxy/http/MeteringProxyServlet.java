@@ -6,7 +6,6 @@ import dev.tokentap.event.Outcome;
 import dev.tokentap.event.UsageEvent;
 import dev.tokentap.event.UsageSource;
 import dev.tokentap.proxy.ProxyMetrics;
-import dev.tokentap.proxy.TapProxyConfig;
 import dev.tokentap.proxy.publish.UsagePublisher;
 import dev.tokentap.proxy.usage.ApiKeyHasher;
 import dev.tokentap.proxy.usage.ChunkUsageSplice;
@@ -72,7 +71,9 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
     /** The response end of the exchange whose writer is writing on this thread. */
     private static final ThreadLocal<ResponseEnd> WRITING = new ThreadLocal<>();
 
-    private final TapProxyConfig config;
+    private final Upstream upstream;
+    private final ClientLimits limits;
+    private final Metering metering;
     private final String upstreamBase;
     private final String upstreamAuthority;
     private final ApiKeyHasher apiKeys;
@@ -83,18 +84,19 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
     /** The memory every held request body takes from. */
     private final RequestMemoryBudget bodyBudget;
 
-    public MeteringProxyServlet(TapProxyConfig config, ApiKeyHasher apiKeys, UsagePublisher publisher,
-                                ProxyMetrics metrics) {
-        this.config = config;
-        String base = config.upstream().toString();
-        this.upstreamBase = base.endsWith("/") ? base.substring(0, base.length() - 1) : base;
-        this.upstreamAuthority = config.upstreamAuthority();
+    public MeteringProxyServlet(Upstream upstream, ClientLimits limits, Metering metering, ApiKeyHasher apiKeys,
+                                UsagePublisher publisher, ProxyMetrics metrics) {
+        this.upstream = upstream;
+        this.limits = limits;
+        this.metering = metering;
+        this.upstreamBase = upstream.base();
+        this.upstreamAuthority = upstream.authority();
         this.apiKeys = apiKeys;
         this.publisher = publisher;
         this.metrics = metrics;
-        this.injection = config.continuousUsage() ? RequestBodyRewriter.INJECTED_STREAM_OPTIONS
+        this.injection = metering.continuousUsage() ? RequestBodyRewriter.INJECTED_STREAM_OPTIONS
                 : RequestBodyRewriter.INJECTED_INCLUDE_USAGE;
-        this.bodyBudget = new RequestMemoryBudget(config.requestMemoryBudget());
+        this.bodyBudget = new RequestMemoryBudget(limits.requestMemoryBudget());
         metrics.requestMemory(bodyBudget::held, bodyBudget.capacity());
     }
 
@@ -107,7 +109,7 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
                 "timeout", "0",
                 "idleTimeout", Long.toString(POOLED_CONNECTION_IDLE_MS),
                 "maxConnections", Integer.toString(MAX_CONNECTIONS_PER_UPSTREAM),
-                "viaHost", config.proxyHost()));
+                "viaHost", metering.proxyHost()));
         holder.setAsyncSupported(true);
         return holder;
     }
@@ -122,14 +124,14 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
     @Override
     protected HttpClient newHttpClient(ClientConnector clientConnector) {
         // one client for every request: pooled connections, the upstream resolved when a connection opens
-        clientConnector.setConnectTimeout(config.connectTimeout());
+        clientConnector.setConnectTimeout(upstream.connectTimeout());
         HttpClient client = super.newHttpClient(clientConnector);
-        client.setConnectTimeout(config.connectTimeout().toMillis());
+        client.setConnectTimeout(upstream.connectTimeout().toMillis());
         // forward the client's User-Agent, or none, never Jetty's own
         client.setUserAgentField(null);
         // a head the proxy accepted must fit upstream with the forwarding headers the proxy adds; the client's
         // own cap (8 KiB) would fail it with a 502 before anything was sent
-        client.setMaxRequestHeadersSize(config.maxHeaderBytes() + FORWARDING_HEADROOM);
+        client.setMaxRequestHeadersSize(limits.maxHeaderBytes() + FORWARDING_HEADROOM);
         // Jetty sizes the client's pool by threads (half the pool's maximum buffers of each size, 8 with 16
         // threads); a proxy holds a network buffer per upstream response in flight, hundreds under streams, so
         // every buffer past the eighth was dropped and a new direct one allocated for the next read, until the
@@ -145,7 +147,7 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
         exchange.holdsBody(holdsBody(request));
         request.setAttribute(EXCHANGE, exchange);
         long declaredLength = request.getContentLengthLong();
-        if (declaredLength > config.maxRequestBytes()) {
+        if (declaredLength > limits.maxRequestBytes()) {
             // refused before anything is read or forwarded; the connection closes, so the body need not be read
             refuse(exchange, response, Refusal.TOO_LARGE);
             return;
@@ -163,7 +165,7 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
             // it would get a reset connection rather than the answer
         }
         try {
-            super.service(declaredLength < 0 ? new BodyLimitedRequest(request, config.maxRequestBytes()) : request,
+            super.service(declaredLength < 0 ? new BodyLimitedRequest(request, limits.maxRequestBytes()) : request,
                     response);
         } catch (IOException | ServletException | RuntimeException e) {
             LOG.debug("proxying failed before the upstream was called", e);
@@ -245,10 +247,10 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
      * caller sets it. From any other peer it is ignored, or any client could have any tenant billed.
      */
     private String tenant(HttpServletRequest request) {
-        if (config.tenantHeader() == null || !config.trustedProxies().trusts(request.getRemoteAddr())) {
+        if (metering.tenantHeader() == null || !metering.trustedProxies().trusts(request.getRemoteAddr())) {
             return null;
         }
-        return request.getHeader(config.tenantHeader());
+        return request.getHeader(metering.tenantHeader());
     }
 
     private String clientAddress(HttpServletRequest request) {
@@ -256,7 +258,7 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
         if (address != null && address.length() > 2 && address.charAt(0) == '[') {
             address = address.substring(1, address.length() - 1);
         }
-        TrustedProxies trusted = config.trustedProxies();
+        TrustedProxies trusted = metering.trustedProxies();
         if (trusted.isEmpty()) {
             return address;
         }
@@ -290,7 +292,7 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
     @Override
     protected Request newProxyRequest(HttpServletRequest request, String rewrittenTarget) {
         Request proxyRequest = super.newProxyRequest(request, rewrittenTarget)
-                .idleTimeout(config.upstreamTimeout().toMillis(), TimeUnit.MILLISECONDS);
+                .idleTimeout(upstream.timeout().toMillis(), TimeUnit.MILLISECONDS);
         Exchange exchange = exchange(request);
         if (exchange != null) {
             // a held body's memory goes back as soon as the body has been written upstream, not when the
@@ -640,7 +642,7 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
             exchange.end.release();
             return;
         }
-        UsageEvent event = exchange.toEvent(status, outcome, System.currentTimeMillis(), config.proxyHost(),
+        UsageEvent event = exchange.toEvent(status, outcome, System.currentTimeMillis(), metering.proxyHost(),
                 upstreamAuthority);
         if (Outcome.OK.equals(outcome) && UsageSource.NONE.equals(event.usageSource())
                 && !MeteredRoutes.OTHER.equals(exchange.route)) {

@@ -1,6 +1,5 @@
 package dev.tokentap.proxy.http;
 
-import dev.tokentap.proxy.TapProxyConfig;
 import io.javalin.Javalin;
 import java.time.Duration;
 import org.eclipse.jetty.ee10.servlet.ServletContextHandler;
@@ -32,39 +31,13 @@ public final class ProxyServer {
     }
 
     /**
-     * What the proxy allows a client connection, against clients that stall or flood (slow-loris, huge heads).
-     *
-     * @param idleTimeout    silence allowed while the proxy waits to read; Jetty does not count the time a request
-     *                       is being handled with no I/O pending, so a client waiting for a slow response is not cut
-     * @param headerTimeout  time allowed to send a request line and headers, however steadily the bytes come
-     * @param maxHeaderBytes largest request line and headers; more is answered 431
-     * @param minRequestRate bytes per second below which a request body being read is cut; 0 for no minimum
-     * @param maxThreads     threads of the server's pool, which the upstream client shares
-     */
-    public record ClientLimits(Duration idleTimeout, Duration headerTimeout, int maxHeaderBytes,
-                               long minRequestRate, int maxThreads) {
-        public static final ClientLimits DEFAULTS = new ClientLimits(TapProxyConfig.DEFAULT_CLIENT_IDLE_TIMEOUT,
-                TapProxyConfig.DEFAULT_CLIENT_HEADER_TIMEOUT, TapProxyConfig.DEFAULT_MAX_HEADER_BYTES, 0,
-                TapProxyConfig.defaultMaxThreads());
-
-        public static ClientLimits of(TapProxyConfig config) {
-            return new ClientLimits(config.clientIdleTimeout(), config.clientHeaderTimeout(),
-                    config.maxHeaderBytes(), config.clientMinRequestRate(), config.maxThreads());
-        }
-    }
-
-    /** Starts the proxy on {@code host:port} (0 picks a free port). */
-    public static ProxyServer start(String host, int port, MeteringProxyServlet servlet) {
-        return start(host, port, servlet, Duration.ZERO, ClientLimits.DEFAULTS);
-    }
-
-    /**
      * Starts the proxy on {@code host:port}; {@link #stop()} then stops accepting connections and lets requests in
-     * flight (long streams included) finish for at most {@code drainTimeout} before cutting them. Client
+     * flight (long streams included) finish for at most the limits' drain timeout before cutting them. Client
      * connections are held to {@code limits}.
+     *
+     * @throws IllegalStateException when the port cannot be bound
      */
-    public static ProxyServer start(String host, int port, MeteringProxyServlet servlet, Duration drainTimeout,
-                                    ClientLimits limits) {
+    public static ProxyServer start(String host, int port, MeteringProxyServlet servlet, ClientLimits limits) {
         Javalin app = Javalin.create(config -> {
             // the upstream client takes the server's executor too (AbstractProxyServlet does, without maxThreads)
             QueuedThreadPool threads = new QueuedThreadPool(limits.maxThreads(),
@@ -77,7 +50,7 @@ public final class ProxyServer {
                 server.setHandler(limits.minRequestRate() > 0
                         ? new GracefulHandler(new MinimumDataRateHandler(limits.minRequestRate(), 0))
                         : new GracefulHandler());
-                server.setStopTimeout(drainTimeout.toMillis());
+                server.setStopTimeout(limits.drainTimeout().toMillis());
                 // Javalin adds its connector after this runs, but before the server starts
                 server.addEventListener(new LifeCycle.Listener() {
                     @Override
@@ -103,7 +76,7 @@ public final class ProxyServer {
                 http.setHeaderCacheSize(0);
             });
         });
-        app.start(host, port);
+        Servers.start(app, host, port, "proxy port");
         return new ProxyServer(app);
     }
 

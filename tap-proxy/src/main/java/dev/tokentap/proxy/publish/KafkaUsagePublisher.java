@@ -34,12 +34,10 @@ public final class KafkaUsagePublisher implements UsagePublisher {
     private final Thread sender;
     private final WarnLimiter sendWarning = new WarnLimiter(LOG, 10, TimeUnit.SECONDS);
 
-    /** A publisher with its own {@link KafkaProducer}. */
-    public static KafkaUsagePublisher create(String bootstrapServers, String topic, String clientId,
-                                             Map<String, String> extraProperties, int queueCapacity,
-                                             ProxyMetrics metrics) {
-        return new KafkaUsagePublisher(newProducer(bootstrapServers, clientId, extraProperties), topic, queueCapacity,
-                metrics);
+    /** A publisher with its own {@link KafkaProducer}, publishing from memory only. */
+    public static KafkaUsagePublisher create(Publishing publishing, String clientId, ProxyMetrics metrics) {
+        return new KafkaUsagePublisher(newProducer(publishing.kafka().bootstrap(), clientId,
+                publishing.kafka().properties()), publishing.topic(), publishing.queue(), metrics);
     }
 
     /** An idempotent producer of usage events with {@link #producerProperties}. */

@@ -3,9 +3,7 @@ package dev.tokentap.proxy.publish;
 import dev.tokentap.event.UsageEvent;
 import dev.tokentap.proxy.ProxyMetrics;
 import java.io.IOException;
-import java.nio.file.Path;
 import java.time.Duration;
-import java.util.Map;
 import java.util.concurrent.CompletionStage;
 import org.apache.kafka.clients.producer.Producer;
 import org.slf4j.Logger;
@@ -24,8 +22,6 @@ import org.slf4j.LoggerFactory;
 public final class SpoolingUsagePublisher implements UsagePublisher {
 
     private static final Logger LOG = LoggerFactory.getLogger(SpoolingUsagePublisher.class);
-    /** How long a response waits for its event to be written, unless told otherwise. */
-    public static final Duration DEFAULT_WRITE_TIMEOUT = Duration.ofSeconds(1);
     static final PublisherHealth WRITE_FAILING =
             PublisherHealth.degraded("usage spool cannot be written, events held in memory");
     static final PublisherHealth SYNC_FAILING =
@@ -39,28 +35,22 @@ public final class SpoolingUsagePublisher implements UsagePublisher {
     private final SpoolWriter writer;
     private volatile boolean closed;
 
-    /** A publisher with its own {@link org.apache.kafka.clients.producer.KafkaProducer}, spooling to {@code dir}. */
-    public static SpoolingUsagePublisher create(String bootstrapServers, String topic, String clientId,
-                                                Map<String, String> extraProperties, int queueCapacity,
-                                                Path dir, long maxBytes, ProxyMetrics metrics) {
-        return create(bootstrapServers, topic, clientId, extraProperties, queueCapacity, dir, maxBytes,
-                DEFAULT_WRITE_TIMEOUT, metrics);
-    }
-
-    /** As above, with the longest a response waits for its event to be written. */
-    public static SpoolingUsagePublisher create(String bootstrapServers, String topic, String clientId,
-                                                Map<String, String> extraProperties, int queueCapacity,
-                                                Path dir, long maxBytes, Duration writeTimeout,
-                                                ProxyMetrics metrics) {
-        DiskSpool spool = new DiskSpool(dir, maxBytes);
-        Producer<String, UsageEvent> producer = KafkaUsagePublisher.newProducer(bootstrapServers, clientId,
-                extraProperties);
-        return new SpoolingUsagePublisher(producer, topic, queueCapacity, spool, writeTimeout, metrics);
+    /**
+     * A publisher with its own {@link org.apache.kafka.clients.producer.KafkaProducer}, spooling to the spool
+     * {@code publishing} has, whose responses wait for their event's write at most its {@code writeTimeout}.
+     */
+    public static SpoolingUsagePublisher create(Publishing publishing, String clientId, ProxyMetrics metrics) {
+        Publishing.Spool settings = publishing.spool();
+        DiskSpool spool = new DiskSpool(settings.dir(), settings.maxBytes());
+        Producer<String, UsageEvent> producer = KafkaUsagePublisher.newProducer(publishing.kafka().bootstrap(),
+                clientId, publishing.kafka().properties());
+        return new SpoolingUsagePublisher(producer, publishing.topic(), publishing.queue(), spool,
+                settings.writeTimeout(), metrics);
     }
 
     SpoolingUsagePublisher(Producer<String, UsageEvent> producer, String topic, int queueCapacity, DiskSpool spool,
                            ProxyMetrics metrics) {
-        this(producer, topic, queueCapacity, spool, DEFAULT_WRITE_TIMEOUT, metrics);
+        this(producer, topic, queueCapacity, spool, Publishing.Spool.DEFAULT_WRITE_TIMEOUT, metrics);
     }
 
     SpoolingUsagePublisher(Producer<String, UsageEvent> producer, String topic, int queueCapacity, DiskSpool spool,

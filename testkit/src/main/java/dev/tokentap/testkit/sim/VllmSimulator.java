@@ -7,8 +7,9 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.javalin.Javalin;
 import io.javalin.compression.CompressionStrategy;
 import io.javalin.http.Context;
+import jakarta.servlet.AsyncEvent;
+import jakarta.servlet.AsyncListener;
 import jakarta.servlet.ServletOutputStream;
-import org.eclipse.jetty.ee10.servlet.ServletContextRequest;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
@@ -29,7 +30,10 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import org.eclipse.jetty.ee10.servlet.ServletContextRequest;
+import org.eclipse.jetty.util.thread.QueuedThreadPool;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -44,6 +48,9 @@ import org.slf4j.LoggerFactory;
  * {@code /detokenize}, {@code /ping}, {@code /version}, {@code /load}. It echoes {@code X-Request-Id}, and like vLLM builds the
  * response id from it ({@code chatcmpl-<X-Request-Id>}) when given. It records every request it receives
  * ({@link #received()}) and the completion tokens it actually wrote per response id ({@link #tokensServed}).
+ *
+ * <p>For tests it injects faults on request ({@link #FAIL_AFTER_HEADER} and the other {@code X-Sim-} headers), and
+ * {@link Builder#stepByStep} lets a test decide when each step of an answer is sent ({@link #release}).
  */
 public final class VllmSimulator implements AutoCloseable {
 
@@ -86,6 +93,8 @@ public final class VllmSimulator implements AutoCloseable {
     private final boolean legacyErrors;
     private final int recordLimit;
     private final int streamThreads;
+    private final boolean stepByStep;
+    private final StepGates gates = new StepGates(TOKENS_SERVED_LIMIT);
 
     private final Deque<ReceivedRequest> received = new ArrayDeque<>();
     private final Map<String, Integer> tokensServed = new LinkedHashMap<>(16, 0.75f, false) {
@@ -121,6 +130,7 @@ public final class VllmSimulator implements AutoCloseable {
         this.legacyErrors = builder.legacyErrors;
         this.recordLimit = builder.recordLimit;
         this.streamThreads = builder.streamThreads;
+        this.stepByStep = builder.stepByStep;
     }
 
     public static Builder builder() {
@@ -147,9 +157,13 @@ public final class VllmSimulator implements AutoCloseable {
             return thread;
         });
         created = Instant.now().getEpochSecond();
+        // Javalin's default pool, named so that a thread dump (or a test) tells the simulator's threads apart
+        QueuedThreadPool httpThreads = new QueuedThreadPool(250, 8);
+        httpThreads.setName("vllm-sim-http");
         app = Javalin.create(config -> {
             config.jetty.host = host;
             config.jetty.port = requestedPort;
+            config.jetty.threadPool = httpThreads;
             config.startup.showJavalinBanner = false;
             config.startup.showOldJavalinVersionWarning = false;
             // vLLM does not compress, and compression would hold chunks back
@@ -178,15 +192,11 @@ public final class VllmSimulator implements AutoCloseable {
             config.routes.post("/ping", ctx -> ctx.status(200));
             config.routes.get("/version", ctx -> ctx.status(200).contentType(JSON).result("{\"version\":\"0.11.0\"}"));
             config.routes.get("/load", ctx -> ctx.status(200).contentType(JSON).result("{\"server_load\":0}"));
-            config.routes.exception(VllmError.class, (error, ctx) -> respond(ctx, error.status(),
-                    VllmResponses.error(error, legacyErrors || ctx.header(LEGACY_ERRORS_HEADER) != null)));
+            config.routes.exception(VllmError.class, this::answerError);
             // not a vLLM route: something a future vLLM might serve, with a usage object, for the "other" rule
             config.routes.post(UNKNOWN_ROUTE_WITH_USAGE, ctx -> respond(ctx, 200,
                     VllmResponses.usageOnly(OtherRoutes.tokens(OtherRoutes.parse(ctx.bodyAsBytes()).path("input")))));
-            config.routes.exception(Exception.class, (error, ctx) -> {
-                LOG.warn("vllm simulator failed path={} error={}", ctx.path(), error.toString());
-                respond(ctx, 500, VllmResponses.error(new VllmError(500, "InternalServerError", null, error.toString()), legacyErrors));
-            });
+            config.routes.exception(Exception.class, this::answerUnexpected);
         }).start();
         LOG.info("vllm simulator started url={} models={} ttftMs={} itlMs={}", baseUrl(), models, ttft.toMillis(), itl.toMillis());
         return this;
@@ -253,6 +263,30 @@ public final class VllmSimulator implements AutoCloseable {
         synchronized (tokensServed) {
             Integer tokens = tokensServed.get(responseId);
             return tokens == null ? OptionalInt.empty() : OptionalInt.of(tokens);
+        }
+    }
+
+    /**
+     * With {@link Builder#stepByStep}: lets the next step of a response go, a step of its stream or the whole of a
+     * non-streamed answer; a release that comes before the request is kept for it. Not needed otherwise.
+     */
+    public void release(String responseId) {
+        release(responseId, 1);
+    }
+
+    /** As {@link #release(String)}, for that many steps. */
+    public void release(String responseId, int steps) {
+        gates.release(responseId, steps, this::runOnScheduler);
+    }
+
+    private void runOnScheduler(Runnable task) {
+        ScheduledExecutorService pool = scheduler;
+        try {
+            if (pool != null) {
+                pool.execute(task);
+            }
+        } catch (RejectedExecutionException e) {
+            // the simulator is stopping: the step is never written
         }
     }
 
@@ -426,19 +460,28 @@ public final class VllmSimulator implements AutoCloseable {
     /** A non-streamed answer comes when the whole generation would have finished: ttft + itl per further token. */
     private void respondAfterGeneration(Context ctx, SimRequest request, ObjectNode body, String id, int completionTokens) {
         long delayNanos = ttft.toNanos() + itl.toNanos() * (request.tokensPerChoice() - 1);
-        if (delayNanos <= 0) {
+        if (delayNanos <= 0 && !stepByStep) {
             respond(ctx, 200, body);
             served(id, completionTokens);
             return;
         }
         ctx.future(() -> {
-            CompletableFuture<Void> done = new CompletableFuture<>();
-            schedule(() -> {
-                respond(ctx, 200, body);
+            Exchange exchange = Exchange.of(ctx.req(), () -> gates.forget(id));
+            Runnable answer = () -> {
+                if (!exchange.alive()) {
+                    return;
+                }
+                try {
+                    respond(ctx, 200, body);
+                } catch (RuntimeException e) {
+                    exchange.failed(id, 0, e);
+                    return;
+                }
                 served(id, completionTokens);
-                done.complete(null);
-            }, delayNanos, done);
-            return done;
+                exchange.finish();
+            };
+            schedule(stepByStep ? () -> gates.whenReleased(id, answer) : answer, delayNanos, exchange);
+            return exchange.done();
         });
     }
 
@@ -456,22 +499,22 @@ public final class VllmSimulator implements AutoCloseable {
         ctx.status(200);
         ctx.contentType(EVENT_STREAM);
         ctx.future(() -> {
-            CompletableFuture<Void> done = new CompletableFuture<>();
-            StreamWriter writer = new StreamWriter(ctx.req(), ctx.res(), script, id, choices, done, failAfter,
+            Exchange exchange = Exchange.of(ctx.req(), () -> gates.forget(id));
+            StreamWriter writer = new StreamWriter(ctx.req(), ctx.res(), script, id, choices, exchange, failAfter,
                     errorAfter, garbageAfter);
             try {
                 // headers go out now, as uvicorn sends them, so a client sees 200 before the first token
                 ctx.res().flushBuffer();
             } catch (IOException e) {
                 writer.clientGone(e);
-                return done;
+                return exchange.done();
             }
             writer.scheduleNext();
-            return done;
+            return exchange.done();
         });
     }
 
-    private void schedule(Runnable task, long delayNanos, CompletableFuture<Void> done) {
+    private void schedule(Runnable task, long delayNanos, Exchange exchange) {
         ScheduledExecutorService pool = scheduler;
         try {
             if (pool != null) {
@@ -481,12 +524,40 @@ public final class VllmSimulator implements AutoCloseable {
         } catch (RejectedExecutionException e) {
             // falls through: the simulator is stopping
         }
-        done.complete(null);
+        exchange.finish();
     }
 
     private void served(String id, int tokens) {
         synchronized (tokensServed) {
             tokensServed.merge(id, tokens, Integer::sum);
+        }
+    }
+
+    private void answerError(VllmError error, Context ctx) {
+        try {
+            respond(ctx, error.status(), VllmResponses.error(error, legacyErrors || ctx.header(LEGACY_ERRORS_HEADER) != null));
+        } catch (RuntimeException gone) {
+            LOG.debug("vllm simulator could not answer an error, the request has ended error={} cause={}", error, gone.toString());
+        }
+    }
+
+    /**
+     * Never throws: when an exception handler throws on a request Jetty has already recycled, Javalin's own fallback
+     * throws as well and Javalin queues the handler again, without end.
+     */
+    private void answerUnexpected(Exception error, Context ctx) {
+        String path;
+        try {
+            path = ctx.path();
+        } catch (RuntimeException gone) {
+            LOG.debug("vllm simulator failed after the request ended error={}", error.toString());
+            return;
+        }
+        LOG.warn("vllm simulator failed path={} error={}", path, error.toString());
+        try {
+            respond(ctx, 500, VllmResponses.error(new VllmError(500, "InternalServerError", null, error.toString()), legacyErrors));
+        } catch (RuntimeException gone) {
+            LOG.debug("vllm simulator could not answer, the request has ended path={} error={}", path, gone.toString());
         }
     }
 
@@ -505,7 +576,7 @@ public final class VllmSimulator implements AutoCloseable {
         private final StreamScript script;
         private final String id;
         private final int choices;
-        private final CompletableFuture<Void> done;
+        private final Exchange exchange;
         private final int failAfter;
         private final int errorAfter;
         private final int garbageAfter;
@@ -513,13 +584,13 @@ public final class VllmSimulator implements AutoCloseable {
         private int step;
 
         StreamWriter(HttpServletRequest request, HttpServletResponse response, StreamScript script, String id,
-                     int choices, CompletableFuture<Void> done, int failAfter, int errorAfter, int garbageAfter) {
+                     int choices, Exchange exchange, int failAfter, int errorAfter, int garbageAfter) {
             this.request = request;
             this.response = response;
             this.script = script;
             this.id = id;
             this.choices = choices;
-            this.done = done;
+            this.exchange = exchange;
             this.failAfter = failAfter;
             this.errorAfter = errorAfter;
             this.garbageAfter = garbageAfter;
@@ -528,16 +599,30 @@ public final class VllmSimulator implements AutoCloseable {
         void scheduleNext() {
             // paced from the start, not from the last write, so slow writes do not stretch the whole stream
             long due = startNanos + ttft.toNanos() + itl.toNanos() * step;
-            schedule(this, due - System.nanoTime(), done);
+            schedule(this, due - System.nanoTime(), exchange);
         }
 
+        /** The step is due; step by step, it also waits for its release. */
         @Override
         public void run() {
+            if (stepByStep) {
+                gates.whenReleased(id, this::step);
+            } else {
+                step();
+            }
+        }
+
+        private void step() {
+            if (!exchange.alive()) {
+                // Jetty ended the exchange between two steps (the client went away, an idle timeout)
+                return;
+            }
             if (step == failAfter) {
-                // the engine died: no [DONE], the connection cut
+                // the engine died: no [DONE], the connection cut. Jetty recycles the request at once, so it is
+                // let go first and never handed back to Javalin.
+                exchange.abandon();
                 ServletContextRequest.getServletContextRequest(request).getServletChannel()
                         .abort(new IOException("simulated engine death after " + step + " steps"));
-                done.complete(null);
                 return;
             }
             try {
@@ -546,7 +631,7 @@ public final class VllmSimulator implements AutoCloseable {
                     out.write(script.errorEvent(legacyErrors).getBytes(StandardCharsets.UTF_8));
                     out.write(StreamScript.DONE.getBytes(StandardCharsets.UTF_8));
                     out.flush();
-                    done.complete(null);
+                    exchange.finish();
                     return;
                 }
                 if (step == garbageAfter) {
@@ -561,8 +646,7 @@ public final class VllmSimulator implements AutoCloseable {
                 clientGone(e);
                 return;
             } catch (RuntimeException e) {
-                LOG.warn("vllm simulator stream failed id={} step={} error={}", id, step, e.toString());
-                done.complete(null);
+                exchange.failed(id, step, e);
                 return;
             }
             served(id, choices);
@@ -570,13 +654,110 @@ public final class VllmSimulator implements AutoCloseable {
             if (step < script.steps()) {
                 scheduleNext();
             } else {
-                done.complete(null);
+                exchange.finish();
             }
         }
 
         void clientGone(IOException e) {
+            // a failed write leaves the request to its owner: Javalin completes it and Jetty then drops the connection
             LOG.debug("vllm simulator client went away id={} step={} error={}", id, step, e.toString());
-            done.complete(null);
+            exchange.finish();
+        }
+    }
+
+    /**
+     * A request answered later, from the scheduler, and whether it is still the simulator's to answer. Once Jetty has
+     * ended an exchange (the simulator cut it, or Jetty failed it) it recycles the request, and neither the simulator
+     * nor Javalin may touch it again: Javalin, resumed on a recycled request, throws from its error handling and
+     * retries without end. So the request goes back to Javalin ({@link #finish}) only while it is alive, and one that
+     * Jetty has ended is let go ({@link #abandon}), its future dropped with it.
+     */
+    private static final class Exchange implements AsyncListener {
+        private final HttpServletRequest request;
+        private final Runnable whenOver;
+        private final CompletableFuture<Void> done = new CompletableFuture<>();
+        private final AtomicBoolean over = new AtomicBoolean();
+
+        private Exchange(HttpServletRequest request, Runnable whenOver) {
+            this.request = request;
+            this.whenOver = whenOver;
+        }
+
+        /**
+         * Called inside Javalin's future supplier, where the request is already asynchronous; {@code whenOver} runs
+         * once the exchange is over, however it ended.
+         */
+        static Exchange of(HttpServletRequest request, Runnable whenOver) {
+            Exchange exchange = new Exchange(request, whenOver);
+            request.getAsyncContext().addListener(exchange);
+            return exchange;
+        }
+
+        CompletableFuture<Void> done() {
+            return done;
+        }
+
+        boolean alive() {
+            return !over.get();
+        }
+
+        /** Hands the request back to Javalin, which completes the response; once, and only while it is alive. */
+        void finish() {
+            if (over.compareAndSet(false, true)) {
+                whenOver.run();
+                done.complete(null);
+            }
+        }
+
+        /** The exchange is ended outside Javalin: the request is never handed back. */
+        void abandon() {
+            if (over.compareAndSet(false, true)) {
+                whenOver.run();
+            }
+        }
+
+        /**
+         * Something threw while answering. On a recycled request that is expected (Jetty ended it between two
+         * steps without telling); on a live one it is a fault of the simulator, and the request still goes back to
+         * Javalin so the client is not left waiting.
+         */
+        void failed(String id, int step, RuntimeException e) {
+            boolean recycled;
+            try {
+                request.getRequestURI();
+                recycled = false;
+            } catch (RuntimeException gone) {
+                recycled = true;
+            }
+            if (recycled) {
+                LOG.debug("vllm simulator request ended under it id={} step={} error={}", id, step, e.toString());
+                abandon();
+            } else {
+                LOG.warn("vllm simulator answer failed id={} step={} error={}", id, step, e.toString());
+                finish();
+            }
+        }
+
+        @Override
+        public void onError(AsyncEvent event) {
+            // Jetty failed the exchange (the client went away, an idle timeout) while the request is still alive:
+            // Javalin completes it now, as the servlet contract asks of an error listener
+            finish();
+        }
+
+        @Override
+        public void onComplete(AsyncEvent event) {
+            abandon();
+        }
+
+        @Override
+        public void onTimeout(AsyncEvent event) {
+            // Javalin's own listener answers timeouts
+        }
+
+        @Override
+        public void onStartAsync(AsyncEvent event) {
+            // not restarted
         }
     }
 
@@ -592,6 +773,7 @@ public final class VllmSimulator implements AutoCloseable {
         private boolean legacyErrors;
         private int recordLimit = 1000;
         private int streamThreads = Math.max(4, 2 * Runtime.getRuntime().availableProcessors());
+        private boolean stepByStep;
 
         private Builder() {
         }
@@ -669,6 +851,17 @@ public final class VllmSimulator implements AutoCloseable {
                 throw new IllegalArgumentException("streamThreads must be at least 1, got " + streamThreads);
             }
             this.streamThreads = streamThreads;
+            return this;
+        }
+
+        /**
+         * Test hook: each step of a chat or completion answer (a token step of a stream, the whole of a non-streamed
+         * answer) waits, besides its due time, for {@link VllmSimulator#release}. A test then knows what the upstream
+         * has sent so far without reading a clock: a stream's headers go out at once and its next event only when
+         * released; never released, the upstream stays silent.
+         */
+        public Builder stepByStep(boolean stepByStep) {
+            this.stepByStep = stepByStep;
             return this;
         }
 

@@ -1,0 +1,33 @@
+package dev.tokentap.proxy.http;
+
+import dev.tokentap.config.Problems;
+import dev.tokentap.config.Secret;
+import java.util.regex.Pattern;
+
+/**
+ * What the proxy records about each request besides its usage.
+ *
+ * @param proxyHost        this proxy's name, for {@code proxy_host}, {@code ce_source} and {@code Via}
+ * @param tenantHeader     request header holding the tenant, or null; believed only from {@code trustedProxies}
+ * @param apiKeyHashSecret secret of the {@code api_key_id} hash; null for a random one per process
+ * @param continuousUsage  whether a stream the proxy asks usage for also asks for {@code continuous_usage_stats}, so
+ *                         that a stream that ends early still has its usage so far
+ * @param trustedProxies   peers whose {@code X-Forwarded-For} names the client
+ */
+public record Metering(String proxyHost, String tenantHeader, Secret apiKeyHashSecret, boolean continuousUsage,
+                       TrustedProxies trustedProxies) {
+
+    private static final Pattern HEADER_NAME = Pattern.compile("[!#$%&'*+.^_`|~0-9A-Za-z-]+");
+
+    public Metering {
+        trustedProxies = trustedProxies == null ? TrustedProxies.NONE : trustedProxies;
+        new Problems()
+                .required("--proxy-host", proxyHost)
+                .check(tenantHeader == null || HEADER_NAME.matcher(tenantHeader).matches(),
+                        "--tenant-header must be an HTTP header name, got '" + tenantHeader + "'")
+                .check(tenantHeader == null || !trustedProxies.isEmpty(), "--tenant-header is believed only from "
+                        + "--trusted-proxies (the gateway that authenticated the caller), and none are set: any "
+                        + "client could bill any tenant otherwise")
+                .throwIfAny();
+    }
+}
