@@ -103,6 +103,18 @@ class LauncherTest {
     }
 
     @Test
+    void shouldTakeTheReportsRangeAndKafkaFromTheEnvironment() {
+        ReportCommand report = new ReportCommand();
+
+        Cli.commandLine(report, Map.of("TOKENTAP_FROM", "2026-05-01", "TOKENTAP_TO", "2026-06-01",
+                "KAFKA_BOOTSTRAP_SERVERS", "kafka-1:9093")).parseArgs();
+
+        assertThat(report.from).isEqualTo("2026-05-01");
+        assertThat(report.to).isEqualTo("2026-06-01");
+        assertThat(report.kafka).isEqualTo("kafka-1:9093");
+    }
+
+    @Test
     void shouldRefuseKafkaSecurityWithTheEmbeddedBroker() {
         assertThat(org.assertj.core.api.Assertions.catchThrowableOfType(ConfigException.class,
                 () -> Cli.configure(new RunCommand(), new String[] {"--upstream", "http://127.0.0.1:8000"},
