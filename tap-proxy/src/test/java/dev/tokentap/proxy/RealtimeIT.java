@@ -218,9 +218,9 @@ class RealtimeIT {
     }
 
     @Test
-    void shouldCloseOpenSessionsAsGoingAwayAndPublishThemWhenTheProxyStops() throws Exception {
+    void shouldCloseSessionsStillOpenAfterTheDrainAsGoingAwayAndPublishThem() throws Exception {
         // given a session with one finished generation, still open
-        startProxy("--drain-timeout", "2s");
+        startProxy("--drain-timeout", "1s");
         Client client = new Client();
         WebSocket socket = client.connect(proxy.port(), "Bearer " + API_KEY);
         for (int i = 1; i <= 3; i++) {
@@ -238,6 +238,49 @@ class RealtimeIT {
         UsageEvent event = awaitOneEvent();
         assertThat(event.usageSource()).isEqualTo(UsageSource.REPORTED);
         assertThat(event.totalTokens()).isEqualTo(47);
+    }
+
+    @Test
+    void shouldLetASessionFinishWhileTheProxyDrains() throws Exception {
+        // given a session with one finished generation, still open
+        startProxy("--drain-timeout", "20s");
+        Client client = new Client();
+        WebSocket socket = client.connect(proxy.port(), "Bearer " + API_KEY);
+        int secondCommit = indexOfNthClientFrame(script, 4);
+        for (int i = 1; i < secondCommit; i++) {
+            if (!script.get(i).fromServer()) {
+                socket.sendText(script.get(i).text(), true).get(10, TimeUnit.SECONDS);
+            }
+        }
+        await().atMost(Duration.ofSeconds(20)).until(() -> client.received.size() == secondCommit - 3);
+
+        // when the proxy begins to stop, and the client then runs its second generation and closes
+        int port = proxy.port();
+        CompletableFuture<Void> stopped = CompletableFuture.runAsync(proxy::close);
+        await().atMost(Duration.ofSeconds(10)).until(() -> isRefused(port));
+        for (int i = secondCommit; i < script.size(); i++) {
+            if (!script.get(i).fromServer()) {
+                socket.sendText(script.get(i).text(), true).get(10, TimeUnit.SECONDS);
+            }
+        }
+        long expected = script.stream().filter(Step::fromServer).count();
+        await().atMost(Duration.ofSeconds(20)).until(() -> client.received.size() == expected);
+        socket.sendClose(WebSocket.NORMAL_CLOSURE, "done").get(10, TimeUnit.SECONDS);
+
+        // then the session ended as the client ended it, whole, before the proxy stopped
+        stopped.get(20, TimeUnit.SECONDS);
+        assertThat(client.closedWith.get(10, TimeUnit.SECONDS)).isEqualTo(WebSocket.NORMAL_CLOSURE);
+        UsageEvent event = awaitOneEvent();
+        assertThat(event.outcome()).isEqualTo(Outcome.OK);
+        assertThat(event.totalTokens()).isEqualTo(69);
+    }
+
+    private static boolean isRefused(int port) {
+        try (java.net.Socket socket = new java.net.Socket("127.0.0.1", port)) {
+            return false;
+        } catch (IOException e) {
+            return true;
+        }
     }
 
     private UsageEvent awaitOneEvent() {

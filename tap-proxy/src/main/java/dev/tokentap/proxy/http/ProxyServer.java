@@ -49,7 +49,7 @@ public final class ProxyServer {
             config.jetty.modifyServer(server -> {
                 // Javalin nests its context inside the innermost wrapper, the tunnel, which passes on every request
                 // but a WebSocket upgrade; Jetty's graceful stop waits for what the GracefulHandler counts and for
-                // the tunnel's sessions
+                // open connections, a WebSocket session's among them
                 server.setHandler(limits.minRequestRate() > 0
                         ? new GracefulHandler(new MinimumDataRateHandler(tunnel, limits.minRequestRate(), 0))
                         : new GracefulHandler(tunnel));

@@ -21,7 +21,6 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Set;
 import java.util.UUID;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
@@ -37,8 +36,6 @@ import org.eclipse.jetty.server.Request;
 import org.eclipse.jetty.server.Response;
 import org.eclipse.jetty.util.BufferUtil;
 import org.eclipse.jetty.util.Callback;
-import org.eclipse.jetty.util.component.Graceful;
-import org.eclipse.jetty.util.thread.Scheduler;
 import org.eclipse.jetty.websocket.core.CloseStatus;
 import org.eclipse.jetty.websocket.core.Configuration;
 import org.eclipse.jetty.websocket.core.CoreSession;
@@ -62,7 +59,7 @@ import org.slf4j.LoggerFactory;
  * ({@link RealtimeUsage}) and one usage event is published when the session ends. Every other request goes on to
  * the HTTP proxy behind this handler.
  */
-public final class WebSocketTunnel extends Handler.Wrapper implements Graceful {
+public final class WebSocketTunnel extends Handler.Wrapper {
 
     private static final Logger LOG = LoggerFactory.getLogger(WebSocketTunnel.class);
     /**
@@ -87,8 +84,6 @@ public final class WebSocketTunnel extends Handler.Wrapper implements Graceful {
     private final ProxyMetrics metrics;
     private final Handshaker handshaker = Handshaker.newInstance();
     private final Set<Tunnel> tunnels = ConcurrentHashMap.newKeySet();
-    private final CompletableFuture<Void> drained = new CompletableFuture<>();
-    private volatile boolean shutdown;
     private WebSocketComponents components;
     private WebSocketCoreClient client;
 
@@ -118,46 +113,19 @@ public final class WebSocketTunnel extends Handler.Wrapper implements Graceful {
         super.doStart();
     }
 
+    /**
+     * Jetty's graceful stop already waits, up to the drain timeout, for open connections to close, WebSocket ones
+     * included, and the server's stop then closes what is left as going away (1001). A session whose close has not
+     * reached both sides by now is closed here, and its event published before the publisher closes.
+     */
     @Override
     protected void doStop() throws Exception {
-        // what the drain left open is closed now, and its event published before the publisher closes
         for (Tunnel tunnel : List.copyOf(tunnels)) {
             tunnel.cut();
             tunnel.finish();
         }
         super.doStop();
         removeBean(client);
-    }
-
-    /** Stops taking upgrades; done once every session has ended. Sessions still open near the drain's end are cut. */
-    @Override
-    public CompletableFuture<Void> shutdown() {
-        if (!shutdown) {
-            shutdown = true;
-            checkDrained();
-            // cut a little before the server gives up waiting, so that the close handshakes still have time
-            long cutAfter = Math.max(0, limits.drainTimeout().toMillis() - Math.min(1_000,
-                    limits.drainTimeout().toMillis() / 10));
-            Scheduler scheduler = getServer().getScheduler();
-            scheduler.schedule(() -> List.copyOf(tunnels).forEach(Tunnel::cut), cutAfter, TimeUnit.MILLISECONDS);
-        }
-        return drained;
-    }
-
-    @Override
-    public boolean isShutdown() {
-        return shutdown;
-    }
-
-    private void checkDrained() {
-        if (shutdown && tunnels.isEmpty()) {
-            drained.complete(null);
-        }
-    }
-
-    /** How many sessions are open (tests). */
-    int open() {
-        return tunnels.size();
     }
 
     @Override
@@ -168,11 +136,6 @@ public final class WebSocketTunnel extends Handler.Wrapper implements Graceful {
         String forwardPath = MeteredRoutes.forwardPath(request.getHttpURI().getPath());
         if (forwardPath == null) {
             error(response, callback, HttpStatus.BAD_REQUEST_400, OpenAiError.forStatus(HttpStatus.BAD_REQUEST_400));
-            return true;
-        }
-        if (shutdown) {
-            error(response, callback, HttpStatus.SERVICE_UNAVAILABLE_503, OpenAiError.body(503,
-                    "The proxy is shutting down.", "ServiceUnavailableError"));
             return true;
         }
         Tunnel tunnel = newTunnel(request, forwardPath);
@@ -433,14 +396,10 @@ public final class WebSocketTunnel extends Handler.Wrapper implements Graceful {
                 return;
             }
             tunnels.remove(this);
-            try {
-                if (usage != null) {
-                    usage.close();
-                }
-                publish();
-            } finally {
-                checkDrained();
+            if (usage != null) {
+                usage.close();
             }
+            publish();
         }
 
         private void publish() {
