@@ -236,6 +236,7 @@ class RealtimeIT {
         assertThat(client.closedWith.get(10, TimeUnit.SECONDS)).isEqualTo(1001);
         assertThat(upstreamClosedWith.get(10, TimeUnit.SECONDS)).isEqualTo(1001);
         UsageEvent event = awaitOneEvent();
+        assertThat(event.outcome()).isEqualTo(Outcome.OK);
         assertThat(event.usageSource()).isEqualTo(UsageSource.REPORTED);
         assertThat(event.totalTokens()).isEqualTo(47);
     }

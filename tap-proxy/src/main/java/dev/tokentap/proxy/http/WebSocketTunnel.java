@@ -448,7 +448,8 @@ public final class WebSocketTunnel extends Handler.Wrapper {
             }
             if (UsageSource.INVALID.equals(source)) {
                 metrics.usageInvalid(route);
-            } else if (UsageSource.NONE.equals(source) && Outcome.OK.equals(ended) && usage.generationCut()) {
+            } else if (UsageSource.NONE.equals(source) && usage.generationCut()) {
+                // tokens were spent on a generation vLLM never reported: a session that only opened spent none
                 metrics.usageMissing(route);
             }
             publisher.publish(event.build());
