@@ -21,6 +21,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Set;
 import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
@@ -35,6 +36,7 @@ import org.eclipse.jetty.server.Request;
 import org.eclipse.jetty.server.Response;
 import org.eclipse.jetty.util.BufferUtil;
 import org.eclipse.jetty.util.Callback;
+import org.eclipse.jetty.util.component.Graceful;
 import org.eclipse.jetty.websocket.core.CloseStatus;
 import org.eclipse.jetty.websocket.core.Configuration;
 import org.eclipse.jetty.websocket.core.CoreSession;
@@ -58,7 +60,7 @@ import org.slf4j.LoggerFactory;
  * ({@link RealtimeUsage}) and one usage event is published when the session ends. Every other request goes on to
  * the HTTP proxy behind this handler.
  */
-public final class WebSocketTunnel extends Handler.Wrapper {
+public final class WebSocketTunnel extends Handler.Wrapper implements Graceful {
 
     private static final Logger LOG = LoggerFactory.getLogger(WebSocketTunnel.class);
     /**
@@ -83,6 +85,8 @@ public final class WebSocketTunnel extends Handler.Wrapper {
     private final ProxyMetrics metrics;
     private final Handshaker handshaker = Handshaker.newInstance();
     private final Set<Tunnel> tunnels = ConcurrentHashMap.newKeySet();
+    private final CompletableFuture<Void> drained = new CompletableFuture<>();
+    private volatile boolean shuttingDown;
     private WebSocketComponents components;
     private WebSocketCoreClient client;
 
@@ -113,10 +117,36 @@ public final class WebSocketTunnel extends Handler.Wrapper {
     }
 
     /**
-     * Jetty's graceful stop already waits, up to the drain timeout, for open connections to close, WebSocket ones
-     * included, and the server's stop then closes what is left as going away (1001). A session whose close has not
-     * reached both sides by now is closed here, and its event published before the publisher closes.
+     * Jetty's graceful stop waits, up to the drain timeout, for this future and for open connections to close. A
+     * session that ends meanwhile is published whole. Those still open a little before the drain ends are closed
+     * by the proxy as going away (1001) on both sides, so that they end as the proxy ending them, not as connections
+     * cut when the connectors stop.
      */
+    @Override
+    public CompletableFuture<Void> shutdown() {
+        if (!shuttingDown) {
+            shuttingDown = true;
+            long drain = limits.drainTimeout().toMillis();
+            long cutAfter = Math.max(0, drain - Math.min(1_000, drain / 10));
+            getServer().getScheduler().schedule(() -> List.copyOf(tunnels).forEach(Tunnel::cut), cutAfter,
+                    TimeUnit.MILLISECONDS);
+            checkDrained();
+        }
+        return drained;
+    }
+
+    @Override
+    public boolean isShutdown() {
+        return shuttingDown;
+    }
+
+    private void checkDrained() {
+        if (shuttingDown && tunnels.isEmpty()) {
+            drained.complete(null);
+        }
+    }
+
+    /** What no close reached by now is closed here, and its event published before the publisher closes. */
     @Override
     protected void doStop() throws Exception {
         for (Tunnel tunnel : List.copyOf(tunnels)) {
@@ -395,10 +425,14 @@ public final class WebSocketTunnel extends Handler.Wrapper {
                 return;
             }
             tunnels.remove(this);
-            if (usage != null) {
-                usage.close();
+            try {
+                if (usage != null) {
+                    usage.close();
+                }
+                publish();
+            } finally {
+                checkDrained();
             }
-            publish();
         }
 
         private void publish() {
