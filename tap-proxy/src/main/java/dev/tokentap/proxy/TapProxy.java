@@ -3,6 +3,7 @@ package dev.tokentap.proxy;
 import dev.tokentap.proxy.http.AdminServer;
 import dev.tokentap.proxy.http.MeteringProxyServlet;
 import dev.tokentap.proxy.http.ProxyServer;
+import dev.tokentap.proxy.http.WebSocketTunnel;
 import dev.tokentap.proxy.http.Metering;
 import dev.tokentap.proxy.publish.KafkaUsagePublisher;
 import dev.tokentap.proxy.publish.Publishing;
@@ -68,9 +69,12 @@ public final class TapProxy implements AutoCloseable {
         ProxyServer startedProxy = null;
         try {
             startedAdmin = AdminServer.start(config.admin(), registry, () -> ready, publisher::health);
+            ApiKeyHasher apiKeys = apiKeyHasher(config.metering());
             MeteringProxyServlet servlet = new MeteringProxyServlet(config.upstream(), config.clients(),
-                    config.metering(), apiKeyHasher(config.metering()), publisher, metrics);
-            startedProxy = ProxyServer.start(config.listen(), config.port(), servlet, config.clients());
+                    config.metering(), apiKeys, publisher, metrics);
+            WebSocketTunnel tunnel = new WebSocketTunnel(config.upstream(), config.clients(), config.metering(),
+                    apiKeys, publisher, metrics);
+            startedProxy = ProxyServer.start(config.listen(), config.port(), servlet, tunnel, config.clients());
         } catch (RuntimeException e) {
             if (startedAdmin != null) {
                 startedAdmin.stop();

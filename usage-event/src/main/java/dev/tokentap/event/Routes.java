@@ -27,13 +27,15 @@ public final class Routes {
     public static final String AUDIO_TRANSLATIONS = "/v1/audio/translations";
     /** SageMaker-style entry point: the body decides which handler answers. */
     public static final String INVOCATIONS = "/invocations";
+    /** The realtime WebSocket ({@code GET} with an upgrade): one event per session. */
+    public static final String REALTIME = "/v1/realtime";
     /** A route not in the list that nevertheless returned a usage object. */
     public static final String OTHER = "other";
 
     /** Every metered route, in the order the docs list them. */
     public static final List<String> METERED = List.of(CHAT_COMPLETIONS, COMPLETIONS, RESPONSES, RESPONSES_GET,
             EMBEDDINGS, POOLING, CLASSIFY, SCORE, V1_SCORE, RERANK, V1_RERANK, V2_RERANK, AUDIO_TRANSCRIPTIONS,
-            AUDIO_TRANSLATIONS, INVOCATIONS);
+            AUDIO_TRANSLATIONS, INVOCATIONS, REALTIME);
 
     /** Routes vLLM serves that are forwarded but never metered, even if they were to return a usage object. */
     public static final Set<String> NOT_METERED = Set.of("/v1/models", "/tokenize", "/detokenize", "/health",
