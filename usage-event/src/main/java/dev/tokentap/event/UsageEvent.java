@@ -46,6 +46,14 @@ import com.fasterxml.jackson.databind.annotation.JsonNaming;
  *                        are counted then
  * @param completionTokensReported false when vLLM's usage object had {@code completion_tokens} null or absent (the
  *                        event then says 0); true when it carried a number; null when there was no usage object
+ * @param retrieval       for the Responses API only: true when the request read back a stored response
+ *                        ({@code GET /v1/responses/{id}}), false when it created one ({@code POST /v1/responses});
+ *                        null on every other route. A response is billed once: a reader counts the usage of a
+ *                        retrieval only if no earlier event of the same {@link #responseId()} had its usage counted
+ *                        since that response was created
+ * @param responseStatus  for the Responses API only: the {@code status} of the response object as last seen
+ *                        ({@code queued}, {@code in_progress}, {@code completed}, {@code incomplete}, {@code failed},
+ *                        {@code cancelled}), when there was one
  */
 @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
 public record UsageEvent(
@@ -78,7 +86,9 @@ public record UsageEvent(
         String proxyHost,
         String upstream,
         Double audioSeconds,
-        Boolean completionTokensReported) {
+        Boolean completionTokensReported,
+        Boolean retrieval,
+        String responseStatus) {
 
     /** The schema version this class writes. */
     public static final int SCHEMA_VERSION = 1;
@@ -162,6 +172,8 @@ public record UsageEvent(
         private String upstream;
         private Double audioSeconds;
         private Boolean completionTokensReported;
+        private Boolean retrieval;
+        private String responseStatus;
 
         private Builder() {
         }
@@ -197,6 +209,8 @@ public record UsageEvent(
             upstream = e.upstream;
             audioSeconds = e.audioSeconds;
             completionTokensReported = e.completionTokensReported;
+            retrieval = e.retrieval;
+            responseStatus = e.responseStatus;
         }
 
         public Builder eventId(String v) { eventId = v; return this; }
@@ -228,6 +242,8 @@ public record UsageEvent(
         public Builder upstream(String v) { upstream = v; return this; }
         public Builder audioSeconds(Double v) { audioSeconds = v; return this; }
         public Builder completionTokensReported(Boolean v) { completionTokensReported = v; return this; }
+        public Builder retrieval(Boolean v) { retrieval = v; return this; }
+        public Builder responseStatus(String v) { responseStatus = v; return this; }
 
         /** Sets {@code user}, cut to {@value UsageEvent#MAX_USER_LENGTH} characters. */
         public Builder user(String v) {
@@ -239,7 +255,8 @@ public record UsageEvent(
             return new UsageEvent(eventId, schemaVersion, requestId, responseId, traceId, spanId, startedAt,
                     firstByteAt, endedAt, method, route, status, outcome, model, responseModel, stream, promptTokens,
                     completionTokens, totalTokens, cachedTokens, reasoningTokens, usageSource, clientAddress,
-                    apiKeyId, user, tenant, proxyHost, upstream, audioSeconds, completionTokensReported);
+                    apiKeyId, user, tenant, proxyHost, upstream, audioSeconds, completionTokensReported, retrieval,
+                    responseStatus);
         }
     }
 }
