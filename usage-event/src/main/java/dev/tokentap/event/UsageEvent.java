@@ -48,12 +48,14 @@ import com.fasterxml.jackson.databind.annotation.JsonNaming;
  *                        event then says 0); true when it carried a number; null when there was no usage object
  * @param retrieval       for the Responses API only: true when the request read back a stored response
  *                        ({@code GET /v1/responses/{id}}), false when it created one ({@code POST /v1/responses});
- *                        null on every other route. A response is billed once: a reader counts the usage of a
- *                        retrieval only if no earlier event of the same {@link #responseId()} had its usage counted
- *                        since that response was created
+ *                        null on every other route. A response is billed once (see {@link #background()})
  * @param responseStatus  for the Responses API only: the {@code status} of the response object as last seen
  *                        ({@code queued}, {@code in_progress}, {@code completed}, {@code incomplete}, {@code failed},
  *                        {@code cancelled}), when there was one
+ * @param background      for the Responses API only: the response object's {@code background} flag, when there was
+ *                        one. The answer that creates a response that is not a background one carries its final
+ *                        usage, so a retrieval of it never adds tokens; a background response's usage is counted at
+ *                        the first event of its id that shows it, whichever that is
  */
 @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
 public record UsageEvent(
@@ -88,7 +90,8 @@ public record UsageEvent(
         Double audioSeconds,
         Boolean completionTokensReported,
         Boolean retrieval,
-        String responseStatus) {
+        String responseStatus,
+        Boolean background) {
 
     /** The schema version this class writes. */
     public static final int SCHEMA_VERSION = 1;
@@ -174,6 +177,7 @@ public record UsageEvent(
         private Boolean completionTokensReported;
         private Boolean retrieval;
         private String responseStatus;
+        private Boolean background;
 
         private Builder() {
         }
@@ -211,6 +215,7 @@ public record UsageEvent(
             completionTokensReported = e.completionTokensReported;
             retrieval = e.retrieval;
             responseStatus = e.responseStatus;
+            background = e.background;
         }
 
         public Builder eventId(String v) { eventId = v; return this; }
@@ -244,6 +249,7 @@ public record UsageEvent(
         public Builder completionTokensReported(Boolean v) { completionTokensReported = v; return this; }
         public Builder retrieval(Boolean v) { retrieval = v; return this; }
         public Builder responseStatus(String v) { responseStatus = v; return this; }
+        public Builder background(Boolean v) { background = v; return this; }
 
         /** Sets {@code user}, cut to {@value UsageEvent#MAX_USER_LENGTH} characters. */
         public Builder user(String v) {
@@ -256,7 +262,7 @@ public record UsageEvent(
                     firstByteAt, endedAt, method, route, status, outcome, model, responseModel, stream, promptTokens,
                     completionTokens, totalTokens, cachedTokens, reasoningTokens, usageSource, clientAddress,
                     apiKeyId, user, tenant, proxyHost, upstream, audioSeconds, completionTokensReported, retrieval,
-                    responseStatus);
+                    responseStatus, background);
         }
     }
 }

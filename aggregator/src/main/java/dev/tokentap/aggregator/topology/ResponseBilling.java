@@ -20,17 +20,21 @@ import org.apache.kafka.streams.state.WindowStoreIterator;
 /**
  * Bills a stored Responses API response once, however often it is read back. vLLM answers every
  * {@code GET /v1/responses/{id}} with the same final usage, and a background response ({@code "background": true},
- * created {@code queued} with no usage) shows its usage only to such a read. Per response id this processor
- * remembers whether its usage was counted: a creation ({@link UsageEvent#retrieval()} false) counts as it is and
- * says whether it carried usage (the response's, or only a start); a retrieval's reported usage is counted only if
- * none was counted since the response was created, and otherwise the event goes on as a request without counts,
- * {@code usage_source} {@value UsageSource#COUNTED_BEFORE}. A retrieval's partial usage (a replayed stream cut
- * short) is never counted: the final usage is there to be read.
+ * created {@code queued} with no usage) shows its usage only to such a read, or to the stream of its creation.
+ *
+ * <p>The rule does not depend on the order events arrive in: a creation and a read from two clients, through two
+ * proxy replicas, reach the aggregator through different partitions, and a read can overtake the creation it
+ * follows. So: a response that is not a background one ({@link UsageEvent#background()} false) is billed by the
+ * answer that created it, and a retrieval of it never adds tokens; a background one (or one whose flag was not seen)
+ * is billed at the first event of its id, creation or retrieval, that carries its reported usage, and by no other.
+ * An event not billed goes on as a request without counts, {@code usage_source} {@value UsageSource#COUNTED_BEFORE}.
+ * A retrieval's partial usage (a replayed stream cut short) is never counted: the final usage is there to be read.
  *
  * <p>It runs after a repartition by response id, so every event of one response meets the same task and store,
- * whichever client or proxy replica read it. The store is persistent with a changelog, written in the same
- * exactly-once transaction as the totals, and keeps a response for the retention after its last event, by the
- * aggregator's clock (the record timestamp, see {@link ProcessingTime}).
+ * whichever client or proxy replica it came through. The store is persistent with a changelog, written in the same
+ * exactly-once transaction as the totals, and keeps a response for the retention after its last billed event, by
+ * the aggregator's clock (the record timestamp, see {@link ProcessingTime}). A client that names two background
+ * responses alike ({@code request_id}) is billed for the first; vLLM's store keeps only the last of them anyway.
  */
 final class ResponseBilling implements FixedKeyProcessor<byte[], UsageEvent, UsageEvent> {
 
@@ -84,19 +88,20 @@ final class ResponseBilling implements FixedKeyProcessor<byte[], UsageEvent, Usa
     @Override
     public void process(FixedKeyRecord<byte[], UsageEvent> record) {
         UsageEvent event = record.value();
-        String id = event.responseId();
-        long at = record.timestamp();
-        if (!Boolean.TRUE.equals(event.retrieval())) {
-            // a new response under this id: what it reported is counted, and decides whether a read may count
-            responses.put(id, hasCounts(event) ? COUNTED : PENDING, at);
-            context.forward(record);
-            return;
-        }
         if (!hasCounts(event)) {
             context.forward(record);
             return;
         }
-        if (UsageSource.REPORTED.equals(event.usageSource()) && !COUNTED.equals(state(id, at))) {
+        boolean retrieval = Boolean.TRUE.equals(event.retrieval());
+        if (Boolean.FALSE.equals(event.background())) {
+            // billed by its creation's answer, whatever order the two arrive in
+            context.forward(retrieval ? record.withValue(withoutCounts(event)) : record);
+            return;
+        }
+        String id = event.responseId();
+        long at = record.timestamp();
+        boolean billable = !retrieval || UsageSource.REPORTED.equals(event.usageSource());
+        if (billable && !COUNTED.equals(state(id, at))) {
             responses.put(id, COUNTED, at);
             context.forward(record);
             return;

@@ -631,6 +631,7 @@ class UsageTopologyTest {
                                                Long prompt, Long completion) {
         return event(client).route(retrieval ? "/v1/responses/{id}" : "/v1/responses")
                 .method(retrieval ? "GET" : "POST").responseId(id).retrieval(retrieval).responseStatus(status)
+                .background(id.contains("bg"))
                 .promptTokens(prompt).completionTokens(completion)
                 .totalTokens(prompt == null ? null : prompt + completion)
                 .usageSource(prompt == null ? UsageSource.NONE : UsageSource.REPORTED);
@@ -686,23 +687,33 @@ class UsageTopologyTest {
     }
 
     @Test
-    void shouldCountEveryCreationEvenUnderAReusedId() {
+    void shouldCountEveryCreationOfAResponseThatIsNoBackgroundOneEvenUnderAReusedId() {
         // a client may name its responses (request_id): each creation is a new response and counts
         send(response("10.0.0.1", "mine", false, "completed", 12L, 8L));
         send(response("10.0.0.1", "mine", false, "completed", 2L, 3L));
-        // a background one under the same id after those is still counted when it completes
-        send(response("10.0.0.1", "mine", false, "queued", null, null));
-        send(response("10.0.0.1", "mine", true, "completed", 1L, 1L));
-        send(response("10.0.0.1", "mine", true, "completed", 1L, 1L));
+        send(response("10.0.0.1", "mine", true, "completed", 2L, 3L));
 
-        assertThat(responseTokens("10.0.0.1")).isEqualTo(20 + 5 + 2);
+        assertThat(responseTokens("10.0.0.1")).isEqualTo(20 + 5);
+    }
+
+    @Test
+    void shouldCountOnceWhateverOrderTheEventsOfAResponseArriveIn() {
+        // a read overtakes the creation it follows (another client, another partition)
+        send(response("10.0.0.2", "resp_x", true, "completed", 12L, 8L));
+        send(response("10.0.0.1", "resp_x", false, "completed", 12L, 8L));
+        // a background response's completed read overtakes its queued creation, and its stream's usage
+        send(response("10.0.0.2", "resp_bg2", true, "completed", 12L, 8L));
+        send(response("10.0.0.1", "resp_bg2", false, "queued", null, null));
+        send(response("10.0.0.1", "resp_bg2", false, "completed", 12L, 8L));
+
+        assertThat(responseTokens("10.0.0.1") + responseTokens("10.0.0.2")).isEqualTo(40);
     }
 
     @Test
     void shouldNeverCountThePartialUsageOfAReadBack() {
-        send(response("10.0.0.1", "resp_p", false, "queued", null, null));
-        send(response("10.0.0.1", "resp_p", true, "completed", 12L, 4L).usageSource(UsageSource.PARTIAL));
-        send(response("10.0.0.1", "resp_p", true, "completed", 12L, 8L));
+        send(response("10.0.0.1", "resp_bg_p", false, "queued", null, null));
+        send(response("10.0.0.1", "resp_bg_p", true, "completed", 12L, 4L).usageSource(UsageSource.PARTIAL));
+        send(response("10.0.0.1", "resp_bg_p", true, "completed", 12L, 8L));
 
         assertThat(responseTokens("10.0.0.1")).isEqualTo(20);
     }

@@ -314,6 +314,7 @@ final class Exchange {
                 .usageSource(source)
                 .retrieval(responses ? Boolean.valueOf(Routes.RESPONSES_GET.equals(route)) : null)
                 .responseStatus(responses ? facts.status() : null)
+                .background(responses ? facts.background() : null)
                 .clientAddress(clientAddress)
                 .apiKeyId(apiKeyId)
                 .user(body == null ? null : body.user())

@@ -15,6 +15,7 @@ public final class ResponseFacts {
     // written by the one thread handling a chunk at a time, read when the exchange ends
     private volatile long generatedTokenIds;
     private volatile String status;
+    private volatile Boolean background;
     // written by the one thread handling a chunk at a time, read when the exchange ends
     private final java.util.Map<Integer, Usage> byChoice = new java.util.concurrent.ConcurrentHashMap<>();
 
@@ -146,6 +147,15 @@ public final class ResponseFacts {
 
     void status(String value) {
         status = value;
+    }
+
+    /** The Responses API {@code background} flag of the last response object seen, or null. */
+    public Boolean background() {
+        return background;
+    }
+
+    void background(boolean value) {
+        background = value;
     }
 
     void markError() {

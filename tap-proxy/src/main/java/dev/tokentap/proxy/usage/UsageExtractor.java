@@ -309,6 +309,12 @@ public final class UsageExtractor {
                 case "usage.cache_read_input_tokens" -> cacheRead = number(token, parser);
                 case "usage.cache_creation_input_tokens" -> cacheCreation = number(token, parser);
                 case "choices[].token_ids[]" -> facts.generatedTokenId();
+                case "background" -> {
+                    if ((token == JsonToken.VALUE_TRUE || token == JsonToken.VALUE_FALSE)
+                            && !rawPath.startsWith("message.")) {
+                        facts.background(token == JsonToken.VALUE_TRUE);
+                    }
+                }
                 case "status" -> {
                     // a Responses API object's, whole or in a stream event: the last one seen is where it ended
                     if (token == JsonToken.VALUE_STRING && !rawPath.startsWith("message.") && !walker.stringCut()) {
