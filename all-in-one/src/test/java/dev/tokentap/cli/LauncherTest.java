@@ -84,11 +84,13 @@ class LauncherTest {
                 Map.entry("TOKENTAP_API_KEY_ALIASES", aliases.toString()),
                 Map.entry("TOKENTAP_TOKEN_FILE", token.toString()),
                 Map.entry("TOKENTAP_MODEL_SERIES_CAP", "7"),
-                Map.entry("TOKENTAP_DRAIN_TIMEOUT", "5s")));
+                Map.entry("TOKENTAP_DRAIN_TIMEOUT", "5s"),
+                Map.entry("TOKENTAP_SPOOL_WRITE_TIMEOUT", "200ms")));
 
         assertThat(settings.proxy().metering().tenantHeader()).isEqualTo("X-Tenant-Id");
         assertThat(settings.proxy().metering().apiKeyHashSecret()).isEqualTo(Secret.of("shared-secret"));
         assertThat(settings.proxy().clients().drainTimeout()).hasSeconds(5);
+        assertThat(settings.proxy().publishing().spool().writeTimeout()).hasMillis(200);
         assertThat(settings.aggregator().identity().apiKeyAliases()).containsEntry("key-1", "batch");
         assertThat(settings.aggregator().http().token()).isEqualTo(Secret.of("metrics-token"));
         assertThat(settings.aggregator().limits().modelSeriesCap()).isEqualTo(7);
