@@ -129,11 +129,11 @@ public final class Aggregator implements AutoCloseable {
         Streams settings = config.streams();
         Topics topics = settings.topics();
         LOG.info("aggregator starting kafka={} topic={} enriched_topic={} dlq_topic={} application_id={} state_dir={} "
-                        + "stream_threads={} commit_interval_ms={} dedup_retention={} model_series_cap={} "
-                        + "client_series_cap={}", settings.kafka().bootstrap(), topics.usage(), topics.enriched(),
+                        + "stream_threads={} commit_interval_ms={} dedup_retention={} response_retention={} "
+                        + "model_series_cap={} client_series_cap={}", settings.kafka().bootstrap(), topics.usage(), topics.enriched(),
                 topics.dlq(), settings.applicationId(), settings.stateDir().toAbsolutePath(), settings.threads(),
                 settings.commitInterval().toMillis(), config.limits().dedupRetention(),
-                config.limits().modelSeriesCap(), config.limits().clientSeriesCap());
+                config.limits().responseRetention(), config.limits().modelSeriesCap(), config.limits().clientSeriesCap());
         Identity identity = config.identity();
         IdentityResolver identities = identity.resolver();
         LOG.info("identity precedence={} api_key_aliases={} watch_namespaces={} pod_labels={}",

@@ -124,14 +124,22 @@ public final class AggregatorOptions implements Configurable<AggregatorConfig> {
                         + "(at least 1m)")
         Duration dedupRetention;
 
+        @Option(names = "--response-retention", paramLabel = "DURATION",
+                defaultValue = UsageTopology.DEFAULT_RESPONSE_RETENTION_DAYS * 24 + "h",
+                description = "how long a stored Responses API response is remembered after its last event, so "
+                        + "that reading it back does not bill its usage again (at least 1m)")
+        Duration responseRetention;
+
         public UsageTopology.Limits toRecord() {
             new Problems()
                     .atLeast("--model-series-cap", modelSeriesCap, 1)
                     .atLeast("--client-series-cap", clientSeriesCap, 1)
                     .check(dedupRetention.compareTo(MIN_DEDUP_RETENTION) >= 0,
                             "--dedup-retention must be at least 1m, got " + dedupRetention)
+                    .check(responseRetention.compareTo(MIN_DEDUP_RETENTION) >= 0,
+                            "--response-retention must be at least 1m, got " + responseRetention)
                     .throwIfAny();
-            return new UsageTopology.Limits(modelSeriesCap, clientSeriesCap, dedupRetention);
+            return new UsageTopology.Limits(modelSeriesCap, clientSeriesCap, dedupRetention, responseRetention);
         }
     }
 

@@ -12,6 +12,7 @@ import dev.tokentap.event.Topics;
 import dev.tokentap.event.UsageEvent;
 import dev.tokentap.event.UsageEventCodec;
 import dev.tokentap.event.UsageEventDecodeException;
+import dev.tokentap.event.UsageEventSerde;
 import java.nio.charset.StandardCharsets;
 import java.time.Clock;
 import java.time.Duration;
@@ -71,6 +72,14 @@ public final class UsageTopology {
     public static final int DEFAULT_DEDUP_RETENTION_HOURS = 24;
     /** How long an {@code event_id} is remembered unless configured otherwise. */
     public static final Duration DEFAULT_DEDUP_RETENTION = Duration.ofHours(DEFAULT_DEDUP_RETENTION_HOURS);
+    /** The window store of stored responses whose usage was counted ({@link ResponseBilling}). */
+    public static final String RESPONSES_STORE = ResponseBilling.STORE;
+    /** Name of the repartition by response id; the topic is {@code <application.id>-usage-by-response-repartition}. */
+    public static final String BY_RESPONSE = "usage-by-response";
+    /** How long, in days, a stored response is remembered after its last event unless configured otherwise. */
+    public static final int DEFAULT_RESPONSE_RETENTION_DAYS = 30;
+    /** How long a stored response is remembered after its last event unless configured otherwise. */
+    public static final Duration DEFAULT_RESPONSE_RETENTION = Duration.ofDays(DEFAULT_RESPONSE_RETENTION_DAYS);
     /** The window store of sums per client, model, route and hour, that {@code /api/v1/usage} reads. */
     public static final String HOURLY_STORE = HourlyRecords.STORE;
     /** The store of hours still open, late sums not yet written and the time closed up to. */
@@ -103,12 +112,20 @@ public final class UsageTopology {
      * @param clientSeriesCap at most this many distinct {@code client_name} labels per stream task; later ones
      *                        count as {@code other}
      * @param dedupRetention  how long an {@code event_id} is remembered; a copy seen within it is dropped
+     * @param responseRetention how long a stored response's billing is remembered after its last event; a read
+     *                        later than that counts its usage again
      */
-    public record Limits(int modelSeriesCap, int clientSeriesCap, Duration dedupRetention) {
+    public record Limits(int modelSeriesCap, int clientSeriesCap, Duration dedupRetention,
+                         Duration responseRetention) {
 
         /** The defaults of the aggregator's flags. */
         public static final Limits DEFAULT = new Limits(DEFAULT_MODEL_SERIES_CAP, DEFAULT_CLIENT_SERIES_CAP,
                 DEFAULT_DEDUP_RETENTION);
+
+        /** Limits with the default response retention. */
+        public Limits(int modelSeriesCap, int clientSeriesCap, Duration dedupRetention) {
+            this(modelSeriesCap, clientSeriesCap, dedupRetention, DEFAULT_RESPONSE_RETENTION);
+        }
 
         public Limits {
             if (modelSeriesCap < 1) {
@@ -118,18 +135,23 @@ public final class UsageTopology {
                 throw new IllegalArgumentException("clientSeriesCap must be at least 1, got " + clientSeriesCap);
             }
             Objects.requireNonNull(dedupRetention, "dedupRetention");
+            Objects.requireNonNull(responseRetention, "responseRetention");
         }
 
         public Limits withModelSeriesCap(int cap) {
-            return new Limits(cap, clientSeriesCap, dedupRetention);
+            return new Limits(cap, clientSeriesCap, dedupRetention, responseRetention);
         }
 
         public Limits withClientSeriesCap(int cap) {
-            return new Limits(modelSeriesCap, cap, dedupRetention);
+            return new Limits(modelSeriesCap, cap, dedupRetention, responseRetention);
         }
 
         public Limits withDedupRetention(Duration retention) {
-            return new Limits(modelSeriesCap, clientSeriesCap, retention);
+            return new Limits(modelSeriesCap, clientSeriesCap, retention, responseRetention);
+        }
+
+        public Limits withResponseRetention(Duration retention) {
+            return new Limits(modelSeriesCap, clientSeriesCap, dedupRetention, retention);
         }
     }
 
@@ -223,6 +245,7 @@ public final class UsageTopology {
                     Serdes.String(), Serdes.Long()));
         }
         builder.addStateStore(EventDeduplicator.storeBuilder(dedupRetention));
+        builder.addStateStore(ResponseBilling.storeBuilder(limits.responseRetention()));
         builder.addStateStore(HourlyRecords.storeBuilder(billing.usageRetention()));
         builder.addStateStore(HourlyRecords.stateStoreBuilder());
         Prices prices = billing.prices();
@@ -241,7 +264,7 @@ public final class UsageTopology {
                 .mapValues(Decoded::raw, Named.as("dlq-raw"))
                 .to(topics.dlq(), Produced.with(Serdes.ByteArray(), Serdes.ByteArray()).withName("dlq-sink"));
 
-        KStream<byte[], EnrichedUsageEvent> enriched = branches.get("decoded-ok")
+        KStream<byte[], UsageEvent> events = branches.get("decoded-ok")
                 .processValues(() -> new EventDeduplicator(dedupRetention, observer::duplicate), Named.as("dedup"),
                         EventDeduplicator.STORE)
                 .mapValues(kept -> {
@@ -249,7 +272,21 @@ public final class UsageTopology {
                         observer.invalidUsage(kept.usageProblem());
                     }
                     return kept.event();
-                }, Named.as("event"))
+                }, Named.as("event"));
+
+        // a stored response is billed once: every event naming it meets the same task, whoever read it
+        var byKind = events.split(Named.as("events-"))
+                .branch((key, event) -> ResponseBilling.applies(event), Branched.as("of-responses"))
+                .defaultBranch(Branched.as("other"));
+        KStream<byte[], UsageEvent> responses = byKind.get("events-of-responses")
+                .selectKey((key, event) -> event.responseId().getBytes(StandardCharsets.UTF_8),
+                        Named.as("key-by-response"))
+                .repartition(Repartitioned.with(Serdes.ByteArray(), new UsageEventSerde()).withName(BY_RESPONSE))
+                .processValues(() -> new ResponseBilling(limits.responseRetention()), Named.as("bill-once"),
+                        ResponseBilling.STORE);
+
+        KStream<byte[], EnrichedUsageEvent> enriched = byKind.get("events-other")
+                .merge(responses, Named.as("all-events"))
                 .mapValues(event -> enrich(event, pods, identities, clock, prices), Named.as("enrich"));
 
         enriched.selectKey((key, e) -> e.client().clientName(), Named.as("key-by-client-name"))

@@ -13,6 +13,23 @@ import org.junit.jupiter.api.Test;
 class UsageLabelsTest {
 
     @Test
+    void shouldGiveEveryMeteredRouteALabelOfItsOwnAndAnyOtherPathOther() {
+        for (String route : dev.tokentap.event.Routes.METERED) {
+            UsageEvent event = UsageEvent.builder().eventId("e").route(route).outcome("ok").clientAddress("10.0.0.1")
+                    .proxyHost("p").model("m").build();
+
+            assertThat(UsageLabels.withoutKubernetes(event).fullPath()).isEqualTo(route);
+        }
+        for (String route : List.of("/v1/messages", "/v2/embed", "/inference/v1/generate", "/generative_scoring",
+                "/v1/chat/completions/batch")) {
+            assertThat(dev.tokentap.event.Routes.METERED).contains(route);
+        }
+        UsageEvent unknown = UsageEvent.builder().eventId("e").route("/v1/secret/" + "x".repeat(300)).outcome("ok")
+                .clientAddress("10.0.0.1").proxyHost("p").model("m").build();
+        assertThat(UsageLabels.withoutKubernetes(unknown).fullPath()).isEqualTo("other");
+    }
+
+    @Test
     void shouldCutLongLabelValues() {
         String huge = "m".repeat(10_000);
         UsageEvent event = UsageEvent.builder().eventId("e").route("/v1/completions").outcome("ok")

@@ -233,11 +233,10 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
         Exchange exchange = new Exchange(UUID_V7.generate().toString(), now, nanos, method, route, forwardPath,
                 requestId, generated, TraceContext.parse(request.getHeader("traceparent")), clientAddress(request),
                 apiKeys.idForAuthorization(request.getHeader(HttpHeader.AUTHORIZATION.asString())), tenant(request),
-                readable && MeteredRoutes.readsJsonBody(route)
-                        ? new RequestBodyRewriter(MeteredRoutes.takesStreamOptions(route) ? injection : null)
+                readable && MeteredRoutes.readsJsonBody(route) ? RequestBodyRewriter.forRoute(route, injection)
                         : null);
         if (readable && MeteredRoutes.readsMultipartBody(route)) {
-            exchange.form(MultipartModelReader.forContentType(request.getContentType()));
+            exchange.form(MultipartModelReader.forContentType(request.getContentType(), metering.continuousUsage()));
         }
         return exchange;
     }
@@ -438,14 +437,14 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
         }
         String contentType = mediaType(serverResponse.getHeaders().get(HttpHeader.CONTENT_TYPE));
         if ("text/event-stream".equals(contentType)) {
-            boolean strip = exchange.body != null && exchange.body.injected();
+            boolean strip = exchange.injectedUsage();
             if (strip) {
                 exchange.lengthChanged();
             }
-            ChunkUsageSplice.Mode chunkUsage = !strip || !exchange.body.injectedContinuousUsage()
+            ChunkUsageSplice.Mode chunkUsage = !strip || !exchange.injectedContinuousUsage()
                     ? ChunkUsageSplice.Mode.KEEP
                     // vLLM writes completions chunks with every field, so without the request they say "usage":null
-                    : MeteredRoutes.COMPLETIONS.equals(exchange.route) ? ChunkUsageSplice.Mode.NULL
+                    : MeteredRoutes.COMPLETIONS.equals(exchange.bodyRoute()) ? ChunkUsageSplice.Mode.NULL
                     : ChunkUsageSplice.Mode.REMOVE;
             return new SseResponseTap(exchange.facts, strip, chunkUsage)::transform;
         }

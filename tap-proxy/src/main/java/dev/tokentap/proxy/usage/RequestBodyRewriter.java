@@ -43,6 +43,11 @@ public final class RequestBodyRewriter {
     private volatile String user;
     private boolean fakeStream;
     private int topLevelMembers;
+    /** The route whose request shape the body has; for {@code /invocations}, decided by the body (see below). */
+    private final String route;
+    private volatile boolean hasMessages;
+    private volatile boolean hasPrompt;
+    private volatile long tokenIds;
 
     /** A rewriter that may inject {@link #INJECTED_STREAM_OPTIONS}. */
     public RequestBodyRewriter() {
@@ -59,8 +64,40 @@ public final class RequestBodyRewriter {
      *                      ({@link #INJECTED_STREAM_OPTIONS} or {@link #INJECTED_INCLUDE_USAGE}); null to only read
      */
     public RequestBodyRewriter(String streamOptions) {
+        this(MeteredRoutes.CHAT_COMPLETIONS, streamOptions);
+    }
+
+    private RequestBodyRewriter(String route, String streamOptions) {
+        this.route = route;
         this.injection = streamOptions == null ? null : (',' + streamOptions).getBytes(StandardCharsets.US_ASCII);
         this.continuous = streamOptions != null && streamOptions.contains("continuous_usage_stats");
+    }
+
+    /**
+     * The rewriter of a request to {@code route}: one that may add {@code streamOptions} to a stream on the routes
+     * whose streams report usage only when asked (chat, completions, and {@code /invocations} bodies that are one of
+     * them), one that only reads on every other route.
+     */
+    public static RequestBodyRewriter forRoute(String route, String streamOptions) {
+        boolean asks = MeteredRoutes.takesStreamOptions(route) || dev.tokentap.event.Routes.INVOCATIONS.equals(route);
+        return new RequestBodyRewriter(route, asks ? streamOptions : null);
+    }
+
+    /**
+     * The route whose handler answers this request, as vLLM's {@code /invocations} decides it: a body with
+     * {@code messages} is a chat request, else one with {@code prompt} a completions request, else a pooling one
+     * (null). On any other route, the route itself.
+     */
+    public String bodyRoute() {
+        if (!dev.tokentap.event.Routes.INVOCATIONS.equals(route)) {
+            return route;
+        }
+        return hasMessages ? MeteredRoutes.CHAT_COMPLETIONS : hasPrompt ? MeteredRoutes.COMPLETIONS : null;
+    }
+
+    /** How many elements the top-level {@code token_ids} array held: the prompt of a generate request. */
+    public long tokenIds() {
+        return tokenIds;
     }
 
     /** Whether what was injected asks for a {@code usage} in every chunk, which the client must not see either. */
@@ -116,10 +153,12 @@ public final class RequestBodyRewriter {
     }
 
     private boolean shouldInject() {
-        // a beam search "streams" its whole response, usage included, in one event: nothing to ask for, and
-        // nothing that could be told apart from what the client would have seen
-        return injection != null && Boolean.TRUE.equals(stream) && !streamOptionsPresent && !fakeStream
-                && topLevelMembers > 0;
+        String target = bodyRoute();
+        // a completions beam search is no stream: older vLLM answers it whole, usage included, in one event, the
+        // current one refuses it; a chat beam search streams like any chat
+        boolean unstreamed = fakeStream && MeteredRoutes.COMPLETIONS.equals(target);
+        return injection != null && target != null && Boolean.TRUE.equals(stream) && !streamOptionsPresent
+                && !unstreamed && topLevelMembers > 0;
     }
 
     /** The request's {@code model}, when it is a string. */
@@ -157,14 +196,23 @@ public final class RequestBodyRewriter {
         public void onStart(String path, JsonToken token) {
             if (isTopLevelKey(path)) {
                 topLevelMembers++;
-                if (path.equals("stream_options")) {
-                    streamOptionsPresent = true;
+                switch (path) {
+                    case "stream_options" -> streamOptionsPresent = true;
+                    case "messages" -> hasMessages = true;
+                    case "prompt" -> hasPrompt = true;
+                    default -> {
+                        // not ours to read
+                    }
                 }
             }
         }
 
         @Override
         public void onScalar(String path, JsonToken token, JsonParser parser) throws IOException {
+            if (path.equals("token_ids[]")) {
+                tokenIds++;
+                return;
+            }
             if (!isTopLevelKey(path)) {
                 return;
             }
@@ -175,6 +223,8 @@ public final class RequestBodyRewriter {
                 case "stream" -> stream = token == JsonToken.VALUE_TRUE ? Boolean.TRUE
                         : token == JsonToken.VALUE_FALSE ? Boolean.FALSE : null;
                 case "stream_options" -> streamOptionsPresent = true;
+                // a string prompt; a list is an array, which onStart sees
+                case "prompt" -> hasPrompt = token != JsonToken.VALUE_NULL;
                 case "user" -> user = token == JsonToken.VALUE_STRING ? parser.getText() : null;
                 case "use_beam_search" -> fakeStream = token == JsonToken.VALUE_TRUE;
                 default -> {

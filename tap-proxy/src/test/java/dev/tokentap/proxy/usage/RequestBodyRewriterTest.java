@@ -4,6 +4,7 @@ import static dev.tokentap.proxy.usage.Pieces.bytes;
 import static dev.tokentap.proxy.usage.Pieces.text;
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.tokentap.event.Routes;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -156,14 +157,64 @@ class RequestBodyRewriterTest {
     }
 
     @Test
-    void shouldNotAskForUsageOnABeamSearchFakeStream() {
+    void shouldNotAskForUsageOnACompletionsBeamSearchWhichIsNoStream() {
         String beam = "{\"model\":\"m\",\"prompt\":\"x\",\"stream\":true,\"use_beam_search\":true}";
-        RequestBodyRewriter rewriter = new RequestBodyRewriter();
+        for (String route : new String[] {Routes.COMPLETIONS, Routes.INVOCATIONS}) {
+            RequestBodyRewriter rewriter = RequestBodyRewriter.forRoute(route,
+                    RequestBodyRewriter.INJECTED_STREAM_OPTIONS);
+
+            byte[] out = Pieces.splitAt(rewriter::transform, bytes(beam), 7, false);
+
+            assertThat(text(out)).as(route).isEqualTo(beam);
+            assertThat(rewriter.injected()).isFalse();
+        }
+    }
+
+    @Test
+    void shouldAskForUsageOnAChatBeamSearchWhichStreamsLikeAnyChat() {
+        String beam = "{\"model\":\"m\",\"messages\":[],\"stream\":true,\"use_beam_search\":true}";
+        RequestBodyRewriter rewriter = RequestBodyRewriter.forRoute(Routes.CHAT_COMPLETIONS,
+                RequestBodyRewriter.INJECTED_STREAM_OPTIONS);
 
         byte[] out = Pieces.splitAt(rewriter::transform, bytes(beam), 7, false);
 
-        assertThat(text(out)).isEqualTo(beam);
-        assertThat(rewriter.injected()).isFalse();
+        assertThat(text(out)).isEqualTo(beam.substring(0, beam.length() - 1) + ","
+                + RequestBodyRewriter.INJECTED_STREAM_OPTIONS + "}");
+        assertThat(rewriter.injected()).isTrue();
+    }
+
+    @Test
+    void shouldClassifyAnInvocationsBodyAsVllmDoesAndAskOnlyChatAndCompletionsStreamsForUsage() {
+        String chat = "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"stream\":true}";
+        String completion = "{\"model\":\"m\",\"prompt\":[1,2],\"stream\":true}";
+        String embedding = "{\"model\":\"m\",\"input\":\"hi\",\"stream\":true}";
+        String[][] cases = {{chat, Routes.CHAT_COMPLETIONS}, {completion, Routes.COMPLETIONS}, {embedding, null}};
+        for (String[] c : cases) {
+            for (int split = 0; split <= c[0].length(); split++) {
+                RequestBodyRewriter rewriter = RequestBodyRewriter.forRoute(Routes.INVOCATIONS,
+                        RequestBodyRewriter.INJECTED_STREAM_OPTIONS);
+
+                byte[] out = Pieces.splitAt(rewriter::transform, bytes(c[0]), split, split % 2 == 0);
+
+                assertThat(rewriter.bodyRoute()).as(c[0]).isEqualTo(c[1]);
+                assertThat(rewriter.injected()).as(c[0]).isEqualTo(c[1] != null);
+                assertThat(text(out)).isEqualTo(c[1] == null ? c[0]
+                        : c[0].substring(0, c[0].length() - 1) + "," + RequestBodyRewriter.INJECTED_STREAM_OPTIONS
+                                + "}");
+            }
+        }
+    }
+
+    @Test
+    void shouldCountThePromptTokenIdsOfAGenerateRequestAndNeverRewriteIt() {
+        String generate = "{\"token_ids\":[151644,872,198],\"sampling_params\":{\"max_tokens\":4},\"stream\":true}";
+        RequestBodyRewriter rewriter = RequestBodyRewriter.forRoute(Routes.GENERATE,
+                RequestBodyRewriter.INJECTED_STREAM_OPTIONS);
+
+        byte[] out = Pieces.splitAt(rewriter::transform, bytes(generate), 9, false);
+
+        assertThat(text(out)).isEqualTo(generate);
+        assertThat(rewriter.tokenIds()).isEqualTo(3);
     }
 
     @Test
