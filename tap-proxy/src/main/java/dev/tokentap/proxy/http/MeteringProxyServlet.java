@@ -14,6 +14,7 @@ import dev.tokentap.proxy.usage.MeteredRoutes;
 import dev.tokentap.proxy.usage.MultipartModelReader;
 import dev.tokentap.proxy.usage.RequestBodyRewriter;
 import dev.tokentap.proxy.usage.SseResponseTap;
+import dev.tokentap.proxy.usage.StreamStrip;
 import dev.tokentap.proxy.usage.TraceContext;
 import jakarta.servlet.ReadListener;
 import jakarta.servlet.ServletException;
@@ -416,23 +417,20 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
         };
     }
 
-    private static ContentTransformer responseTap(Exchange exchange, Response serverResponse) {
+    private ContentTransformer responseTap(Exchange exchange, Response serverResponse) {
         String encoding = serverResponse.getHeaders().get(HttpHeader.CONTENT_ENCODING);
         if (encoding != null && !encoding.isBlank() && !"identity".equalsIgnoreCase(encoding.strip())) {
             return ContentTransformer.IDENTITY;
         }
         String contentType = mediaType(serverResponse.getHeaders().get(HttpHeader.CONTENT_TYPE));
         if ("text/event-stream".equals(contentType)) {
-            boolean strip = exchange.body != null && exchange.body.injected();
-            if (strip) {
-                exchange.lengthChanged();
+            if (exchange.body == null || !exchange.body.injected()) {
+                return new SseResponseTap(exchange.facts, null)::transform;
             }
-            ChunkUsageSplice.Mode chunkUsage = !strip || !exchange.body.injectedContinuousUsage()
-                    ? ChunkUsageSplice.Mode.KEEP
-                    // vLLM writes completions chunks with every field, so without the request they say "usage":null
-                    : MeteredRoutes.COMPLETIONS.equals(exchange.route) ? ChunkUsageSplice.Mode.NULL
-                    : ChunkUsageSplice.Mode.REMOVE;
-            return new SseResponseTap(exchange.facts, strip, chunkUsage)::transform;
+            exchange.lengthChanged();
+            StreamStrip strip = StreamStrip.of(MeteredRoutes.streamUsagePolicy(exchange.route),
+                    exchange.body.clientStreamOptions(), metering.vllmGeneration(), metering.forceIncludeUsage());
+            return new SseResponseTap(exchange.facts, strip)::transform;
         }
         if ("application/json".equals(contentType)) {
             return new JsonResponseTap(exchange.facts)::transform;
