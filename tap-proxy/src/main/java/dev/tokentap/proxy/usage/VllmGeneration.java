@@ -21,7 +21,7 @@ public enum VllmGeneration {
      */
     LEGACY;
 
-    private static final byte[] TOKEN_IDS = "\"token_ids\":".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+    private static final byte[] TOKEN_IDS = "token_ids\":".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
 
     /** Parses a flag value: auto, current or legacy, any case. */
     public static VllmGeneration parse(String value) {
