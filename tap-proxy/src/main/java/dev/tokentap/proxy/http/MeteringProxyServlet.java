@@ -230,7 +230,7 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
                 requestId, generated, TraceContext.parse(request.getHeader("traceparent")), clientAddress(request),
                 apiKeys.idForAuthorization(request.getHeader(HttpHeader.AUTHORIZATION.asString())), tenant(request),
                 readable && MeteredRoutes.readsJsonBody(route)
-                        ? new RequestBodyRewriter(MeteredRoutes.takesStreamOptions(route) ? injection : null)
+                        ? new RequestBodyRewriter(injection, MeteredRoutes.streamUsagePolicy(route))
                         : null);
         if (readable && MeteredRoutes.readsMultipartBody(route)) {
             exchange.form(MultipartModelReader.forContentType(request.getContentType()));

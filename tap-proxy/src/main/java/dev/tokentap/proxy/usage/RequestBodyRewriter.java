@@ -50,6 +50,8 @@ public final class RequestBodyRewriter {
     /** What goes inside the added object, e.g. {@code "include_usage":true}; null to only read. */
     private final byte[] usageMembers;
     private final boolean continuous;
+    private final boolean beamSearchStreams;
+    private boolean beamSearch;
     private long consumed;
     private long closingBraceAt = -1;
     // the piece being walked, for copying the client's stream_options out of it
@@ -85,6 +87,19 @@ public final class RequestBodyRewriter {
      *                      {@link #INJECTED_INCLUDE_USAGE}); null to only read
      */
     public RequestBodyRewriter(String streamOptions) {
+        this(streamOptions, true);
+    }
+
+    /**
+     * @param streamOptions as above
+     * @param policy        the route's, or null to only read
+     */
+    public RequestBodyRewriter(String streamOptions, StreamUsagePolicy policy) {
+        this(policy == null ? null : streamOptions, policy == null || policy.beamSearchStreams());
+    }
+
+    private RequestBodyRewriter(String streamOptions, boolean beamSearchStreams) {
+        this.beamSearchStreams = beamSearchStreams;
         if (streamOptions == null) {
             this.usageMembers = null;
         } else {
@@ -212,7 +227,7 @@ public final class RequestBodyRewriter {
     }
 
     private boolean shouldInject() {
-        return usageMembers != null && stream == LaxBool.TRUE && options != Options.INVALID
+        return usageMembers != null && stream == LaxBool.TRUE && (beamSearchStreams || !beamSearch) && options != Options.INVALID
                 && includeUsage != LaxBool.INVALID && continuousUsage != LaxBool.INVALID && topLevelMembers > 0;
     }
 
@@ -298,6 +313,7 @@ public final class RequestBodyRewriter {
                     continuousUsage = null;
                 }
                 case "user" -> user = token == JsonToken.VALUE_STRING ? parser.getText() : null;
+                case "use_beam_search" -> beamSearch = LaxBool.of(token, parser) == LaxBool.TRUE;
                 default -> {
                     // not ours to read
                 }

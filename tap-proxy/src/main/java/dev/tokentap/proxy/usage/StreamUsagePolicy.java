@@ -11,28 +11,30 @@ package dev.tokentap.proxy.usage;
  * @param legacyChunkUsage      the same on legacy vLLM
  * @param fingerprintOnTerminal current vLLM puts the fingerprint on terminal chunks when usage is off
  * @param forceApplies          the route honours {@code --enable-force-include-usage}
+ * @param beamSearchStreams     a stream with {@code use_beam_search} is streamed (chat); completions answer it with
+ *                              a 400 (current) or one whole response with its usage (legacy): nothing to ask for
  */
 public record StreamUsagePolicy(String member, ChunkUsageSplice.Mode currentChunkUsage,
                                 ChunkUsageSplice.Mode legacyChunkUsage, boolean fingerprintOnTerminal,
-                                boolean forceApplies) {
+                                boolean forceApplies, boolean beamSearchStreams) {
 
     /** {@code /v1/chat/completions}: chunks carry no {@code usage} member unless asked. */
     public static final StreamUsagePolicy CHAT = new StreamUsagePolicy("stream_options",
-            ChunkUsageSplice.Mode.REMOVE, ChunkUsageSplice.Mode.REMOVE, true, true);
+            ChunkUsageSplice.Mode.REMOVE, ChunkUsageSplice.Mode.REMOVE, true, true, true);
 
     /**
      * {@code /v1/completions}: current vLLM writes chunks with {@code exclude_unset} (no {@code usage} member unless
      * asked); legacy vLLM wrote every field ({@code "usage":null}).
      */
     public static final StreamUsagePolicy COMPLETIONS = new StreamUsagePolicy("stream_options",
-            ChunkUsageSplice.Mode.REMOVE, ChunkUsageSplice.Mode.NULL, true, true);
+            ChunkUsageSplice.Mode.REMOVE, ChunkUsageSplice.Mode.NULL, true, true, false);
 
     /**
      * {@code /inference/v1/generate} (current only): chunks are written in full, {@code "usage":null}; no fingerprint;
      * vLLM does not apply the force flag there.
      */
     public static final StreamUsagePolicy GENERATE = new StreamUsagePolicy("stream_options",
-            ChunkUsageSplice.Mode.NULL, ChunkUsageSplice.Mode.NULL, false, false);
+            ChunkUsageSplice.Mode.NULL, ChunkUsageSplice.Mode.NULL, false, false, true);
 
     /** What a content chunk's running usage becomes for a client that did not ask for it. */
     public ChunkUsageSplice.Mode chunkUsage(VllmGeneration generation) {

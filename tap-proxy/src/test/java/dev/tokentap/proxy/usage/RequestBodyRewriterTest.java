@@ -215,16 +215,29 @@ class RequestBodyRewriterTest {
     }
 
     @Test
-    void shouldAskForUsageOnABeamSearchStream() {
-        // vLLM streams a chat beam search as chunks; a legacy completions one comes whole, usage and all, and the
-        // response tap passes it as it is
-        String beam = "{\"model\":\"m\",\"prompt\":\"x\",\"stream\":true,\"use_beam_search\":true}";
-        RequestBodyRewriter rewriter = new RequestBodyRewriter();
+    void shouldAskForUsageOnAChatBeamSearchStream() {
+        // vLLM streams a chat beam search as chunks
+        String beam = "{\"model\":\"m\",\"messages\":[],\"stream\":true,\"use_beam_search\":true}";
+        RequestBodyRewriter rewriter = new RequestBodyRewriter(RequestBodyRewriter.INJECTED_STREAM_OPTIONS,
+                StreamUsagePolicy.CHAT);
 
         byte[] out = Pieces.splitAt(rewriter::transform, bytes(beam), 7, false);
 
         assertThat(text(out)).endsWith("," + RequestBodyRewriter.INJECTED_STREAM_OPTIONS + "}");
         assertThat(rewriter.injected()).isTrue();
+    }
+
+    @Test
+    void shouldNotAskForUsageOnACompletionsBeamSearchStream() {
+        // current vLLM refuses it (400), legacy vLLM answers one whole response, usage and all
+        String beam = "{\"model\":\"m\",\"prompt\":\"x\",\"stream\":true,\"use_beam_search\":true}";
+        RequestBodyRewriter rewriter = new RequestBodyRewriter(RequestBodyRewriter.INJECTED_STREAM_OPTIONS,
+                StreamUsagePolicy.COMPLETIONS);
+
+        byte[] out = Pieces.splitAt(rewriter::transform, bytes(beam), 7, false);
+
+        assertThat(text(out)).isEqualTo(beam);
+        assertThat(rewriter.injected()).isFalse();
     }
 
     @Test
