@@ -141,9 +141,9 @@ public final class TapProxyOptions implements Configurable<TapProxyConfig> {
         Secret apiKeyHashSecretFile;
 
         @Option(names = "--continuous-usage", paramLabel = "true|false", arity = "1", defaultValue = "true",
-                description = "when a streaming client sent no stream_options, ask vLLM for continuous_usage_stats "
-                        + "as well as include_usage (and remove both from the client's view), so a stream that ends "
-                        + "early is billed up to its last chunk; false asks for include_usage only")
+                description = "when the proxy asks a stream for usage, ask vLLM for continuous_usage_stats as well "
+                        + "as include_usage (and remove both from the client's view unless it asked for them), so a "
+                        + "stream that ends early is billed up to its last chunk; false asks for include_usage only")
         boolean continuousUsage;
 
         @Option(names = "--vllm-generation", paramLabel = "auto|current|legacy", defaultValue = "auto",

@@ -227,8 +227,12 @@ public final class RequestBodyRewriter {
     }
 
     private boolean shouldInject() {
-        return usageMembers != null && stream == LaxBool.TRUE && (beamSearchStreams || !beamSearch) && options != Options.INVALID
-                && includeUsage != LaxBool.INVALID && continuousUsage != LaxBool.INVALID && topLevelMembers > 0;
+        // a client that asked for all the proxy would ask for needs nothing added, on either generation
+        boolean askedAll = options == Options.OBJECT && includeUsage == LaxBool.TRUE
+                && (continuousUsage == LaxBool.TRUE || !continuous);
+        return !askedAll && usageMembers != null && stream == LaxBool.TRUE && (beamSearchStreams || !beamSearch)
+                && options != Options.INVALID && includeUsage != LaxBool.INVALID && continuousUsage != LaxBool.INVALID
+                && topLevelMembers > 0;
     }
 
     /** The request's {@code model}, when it is a string. */
