@@ -60,12 +60,14 @@ public final class TapProxy implements AutoCloseable {
         }
         ProxyMetrics metrics = new ProxyMetrics(registry);
         this.publisher = publisherFactory.apply(metrics);
+        // readiness and the gauge both ask the publisher; neither keeps a copy of its health
+        metrics.spoolDegraded(() -> publisher.health().degraded());
         this.kafkaWatch = KafkaDeliveryWatch.start(registry, config.publishing().kafka().bootstrap(),
                 kafkaWarnAfter);
         AdminServer startedAdmin = null;
         ProxyServer startedProxy = null;
         try {
-            startedAdmin = AdminServer.start(config.admin(), registry, () -> ready, metrics::spoolDegraded);
+            startedAdmin = AdminServer.start(config.admin(), registry, () -> ready, publisher::health);
             MeteringProxyServlet servlet = new MeteringProxyServlet(config.upstream(), config.clients(),
                     config.metering(), apiKeyHasher(config.metering()), publisher, metrics);
             startedProxy = ProxyServer.start(config.listen(), config.port(), servlet, config.clients());
@@ -103,8 +105,9 @@ public final class TapProxy implements AutoCloseable {
         String clientId = "tokentap-proxy-" + config.metering().proxyHost();
         Publishing publishing = config.publishing();
         if (publishing.spool() != null) {
-            LOG.info("spooling usage events dir={} max_bytes={}", publishing.spool().dir().toAbsolutePath(),
-                    publishing.spool().maxBytes());
+            LOG.info("spooling usage events dir={} max_bytes={} write_timeout_ms={}",
+                    publishing.spool().dir().toAbsolutePath(), publishing.spool().maxBytes(),
+                    publishing.spool().writeTimeout().toMillis());
             return SpoolingUsagePublisher.create(publishing, clientId, metrics);
         }
         return KafkaUsagePublisher.create(publishing, clientId, metrics);

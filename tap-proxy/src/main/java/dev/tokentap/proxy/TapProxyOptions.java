@@ -192,11 +192,17 @@ public final class TapProxyOptions implements Configurable<TapProxyConfig> {
                 description = "cap of the spool; events beyond it are dropped and counted")
         long spoolMaxBytes;
 
+        @Option(names = "--spool-write-timeout", paramLabel = "DURATION", defaultValue = "1s",
+                description = "longest a response's last bytes wait for its usage event to be written to the spool "
+                        + "file (so that a killed proxy loses no answered request); past it the response ends and "
+                        + "the event is written later; at least 1ms")
+        Duration spoolWriteTimeout;
+
         /** @param spoolDir the spool's directory; null publishes from memory only */
         public Publishing toRecord(KafkaClients kafka, String topic, Path spoolDir) {
             Problems problems = new Problems();
             Publishing.Spool spool = spoolDir == null ? null
-                    : problems.collect(() -> new Publishing.Spool(spoolDir, spoolMaxBytes));
+                    : problems.collect(() -> new Publishing.Spool(spoolDir, spoolMaxBytes, spoolWriteTimeout));
             Publishing publishing = problems.collect(() -> new Publishing(kafka, topic, queue, spool));
             problems.throwIfAny();
             return publishing;

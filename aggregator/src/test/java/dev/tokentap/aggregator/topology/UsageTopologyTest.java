@@ -96,7 +96,7 @@ class UsageTopologyTest {
         props.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, StreamsConfig.EXACTLY_ONCE_V2);
         driver = new TopologyTestDriver(UsageTopology.build(TOPICS, new StaticPodDirectory(Map.of(POD_IP, RANKER)),
                 IdentityResolver.DEFAULT, clock, UsageTopology.Limits.DEFAULT.withDedupRetention(DEDUP_RETENTION),
-                observer), props);
+                UsageTopology.Billing.DEFAULT, observer), props);
         enriched = driver.createOutputTopic(TOPICS.enriched(), new StringDeserializer(), new ByteArrayDeserializer());
         usage = driver.createInputTopic(TOPICS.usage(), new ByteArraySerializer(), new ByteArraySerializer());
         dlq = driver.createOutputTopic(TOPICS.dlq(), new ByteArrayDeserializer(), new ByteArrayDeserializer());
@@ -296,7 +296,7 @@ class UsageTopologyTest {
     void shouldKeepTotalsInAPersistentStoreWithAChangelog() {
         assertThat(totals.persistent()).isTrue();
         String description = UsageTopology.build(TOPICS, PodDirectory.NONE, IdentityResolver.DEFAULT, CLOCK,
-                UsageTopology.Limits.DEFAULT, UsageTopology.Observer.NONE).describe().toString();
+                UsageTopology.Limits.DEFAULT, UsageTopology.Billing.DEFAULT, UsageTopology.Observer.NONE).describe().toString();
         assertThat(description).contains(UsageTopology.TOTALS_STORE)
                 .contains(UsageTopology.BY_LABELS + "-repartition");
     }
@@ -435,7 +435,7 @@ class UsageTopologyTest {
     void shouldKeepCountingAnAdmittedModelUnderItsOwnNameAfterTheCapIsReached() {
         TopologyTestDriver small = new TopologyTestDriver(UsageTopology.build(TOPICS, PodDirectory.NONE,
                 IdentityResolver.DEFAULT, CLOCK, UsageTopology.Limits.DEFAULT.withModelSeriesCap(2),
-                UsageTopology.Observer.NONE), props("small"));
+                UsageTopology.Billing.DEFAULT, UsageTopology.Observer.NONE), props("small"));
         try (small) {
             TestInputTopic<byte[], byte[]> in = small.createInputTopic(TOPICS.usage(), new ByteArraySerializer(),
                     new ByteArraySerializer());
@@ -622,7 +622,7 @@ class UsageTopologyTest {
         var ids = driver.getWindowStore(UsageTopology.EVENT_IDS_STORE);
         assertThat(ids.persistent()).isTrue();
         String description = UsageTopology.build(TOPICS, PodDirectory.NONE, IdentityResolver.DEFAULT, CLOCK,
-                UsageTopology.Limits.DEFAULT, UsageTopology.Observer.NONE).describe().toString();
+                UsageTopology.Limits.DEFAULT, UsageTopology.Billing.DEFAULT, UsageTopology.Observer.NONE).describe().toString();
         assertThat(description).contains(UsageTopology.EVENT_IDS_STORE);
     }
 

@@ -37,6 +37,8 @@ final class Exchange {
     /** Reads (and may rewrite) the request body of a metered request; null when the body is not read. */
     final RequestBodyRewriter body;
     final ResponseFacts facts = new ResponseFacts();
+    /** Holds back the end of the response until the event is handed over for good. */
+    final ResponseEnd end = new ResponseEnd();
     /** Reads the {@code model} field of a multipart (audio) request; null for other requests. */
     private volatile MultipartModelReader form;
 

@@ -43,6 +43,7 @@ import org.eclipse.jetty.io.ArrayByteBufferPool;
 import org.eclipse.jetty.io.ClientConnector;
 import org.eclipse.jetty.io.EndPoint;
 import org.eclipse.jetty.io.EofException;
+import org.eclipse.jetty.util.Callback;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -50,7 +51,9 @@ import org.slf4j.LoggerFactory;
  * The data path: Jetty's asynchronous middle-man proxy servlet, forwarding every method and path to the upstream,
  * with the usage tap on the two metered routes. Each upstream chunk is written and flushed to the client as it
  * arrives. When a metered exchange ends, however it ends, one {@link UsageEvent} is handed to the
- * {@link UsagePublisher}; nothing Kafka-related happens on the request path.
+ * {@link UsagePublisher}; nothing Kafka-related happens on the request path. A response's last bytes wait until
+ * the publisher has the event for good (in the spool's file), so that a client never sees a completed response
+ * whose usage a killed proxy could lose.
  */
 public final class MeteringProxyServlet extends AsyncMiddleManServlet {
 
@@ -66,6 +69,8 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
     private static final int CLIENT_BUFFER_FACTOR = 2_048;
     private static final int CLIENT_BUFFER_MAX = 65_536;
     private static final TimeBasedEpochGenerator UUID_V7 = Generators.timeBasedEpochGenerator();
+    /** The response end of the exchange whose writer is writing on this thread. */
+    private static final ThreadLocal<ResponseEnd> WRITING = new ThreadLocal<>();
 
     private final Upstream upstream;
     private final ClientLimits limits;
@@ -414,6 +419,16 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
                 exchange.firstByte(System.currentTimeMillis());
             }
             tap.transform(input, finished, output);
+            if (finished || exchange.facts.finalUsageSeen()) {
+                // the tap knows the usage: what is left of the response, this piece included, reaches the client
+                // once the event is in the spool's file (a stream's [DONE] or response.completed, a body's last
+                // bytes, the end of a chunked body)
+                exchange.end.hold();
+            }
+            if (finished) {
+                finish(exchange, exchange.isClientAborted() && !proxyResponse.isCommitted()
+                        ? Exchange.CLIENT_CLOSED_REQUEST : proxyResponse.getStatus(), null);
+            }
         };
     }
 
@@ -453,6 +468,14 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
 
     @Override
     protected void writeProxyResponseContent(ServletOutputStream output, ByteBuffer content) throws IOException {
+        ResponseEnd end = WRITING.get();
+        if (end != null) {
+            // the end of a response waits for its usage event (see ResponseEnd)
+            content = end.write(content);
+            if (content == null) {
+                return;
+            }
+        }
         if (output instanceof HttpOutput httpOutput) {
             // write(ByteBuffer) bypasses the aggregation buffer that write(byte[]) fills: every upstream chunk
             // (an SSE event) leaves for the client now, not when 8 KiB have gathered
@@ -524,13 +547,18 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
     @Override
     protected void onProxyResponseSuccess(HttpServletRequest clientRequest, HttpServletResponse proxyResponse,
                                           Response serverResponse) {
-        // read before completing: the request and response may be recycled once complete() returns
         Exchange exchange = exchange(clientRequest);
-        int status = proxyResponse.getStatus();
-        super.onProxyResponseSuccess(clientRequest, proxyResponse, serverResponse);
-        if (exchange != null) {
-            finish(exchange, status, null);
+        if (exchange == null) {
+            super.onProxyResponseSuccess(clientRequest, proxyResponse, serverResponse);
+            return;
         }
+        // a response with a body was finished by its last piece (see newServerResponseContentTransformer); one
+        // without is finished here, and completes, which sends its end, once its event is in the spool
+        finish(exchange, proxyResponse.getStatus(), null);
+        exchange.end.afterRelease(() -> {
+            exchange.end.complete();
+            super.onProxyResponseSuccess(clientRequest, proxyResponse, serverResponse);
+        });
     }
 
     @Override
@@ -597,6 +625,10 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
         }
     }
 
+    /**
+     * Builds the exchange's event, once, and hands it to the publisher; the end of the response is released when
+     * the publisher has it for good (see {@link ResponseEnd}), at once when there is no event.
+     */
     private void finish(Exchange exchange, int status, Throwable failure) {
         exchange.releaseBodyMemory();
         if (!exchange.finish()) {
@@ -605,6 +637,7 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
         String outcome = exchange.outcome(failure);
         metrics.request(exchange.route, outcome);
         if (!exchange.publishable()) {
+            exchange.end.release();
             return;
         }
         UsageEvent event = exchange.toEvent(status, outcome, System.currentTimeMillis(), metering.proxyHost(),
@@ -615,7 +648,9 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
         } else if (UsageSource.INVALID.equals(event.usageSource())) {
             metrics.usageInvalid(exchange.route);
         }
-        publisher.publish(event);
+        // released on the thread that completes the hand-over, the spool's writer as a rule: the release queues
+        // a non-blocking write, and a hop to Jetty's pool cost more (docs/benchmarks.md)
+        publisher.publish(event).whenComplete((written, never) -> exchange.end.release());
     }
 
     /**
@@ -662,16 +697,46 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
         }
     }
 
-    /** Notices when writing to the client fails, i.e. the client went away, and keeps Content-Length. */
-    private final class MeteringWriter extends ProxyWriter {
+    /**
+     * Notices when writing to the client fails, i.e. the client went away, keeps Content-Length, and holds the end of
+     * the response back while its {@link ResponseEnd} says so.
+     */
+    private final class MeteringWriter extends ProxyWriter implements ResponseEnd.Writer {
         private final HttpServletRequest clientRequest;
         private final Response serverResponse;
+        private final Exchange exchange;
         private boolean first = true;
+        /** Jetty has called onWritePossible: the output is non-blocking, and iterating writes. */
+        private volatile boolean listening;
 
         MeteringWriter(HttpServletRequest clientRequest, Response serverResponse) {
             super(clientRequest, serverResponse);
             this.clientRequest = clientRequest;
             this.serverResponse = serverResponse;
+            this.exchange = exchange(clientRequest);
+            if (exchange != null) {
+                exchange.end.attach(this);
+            }
+        }
+
+        @Override
+        public void pass(ByteBuffer content, Callback callback) {
+            offer(content, callback);
+        }
+
+        @Override
+        public void resume() {
+            // before the first onWritePossible the output is not yet set up for non-blocking writes; that first
+            // call writes what was passed
+            if (listening) {
+                iterate();
+            }
+        }
+
+        @Override
+        public void onWritePossible() {
+            listening = true;
+            super.onWritePossible();
         }
 
         @Override
@@ -680,7 +745,20 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
                 first = false;
                 restoreContentLength();
             }
-            return super.process();
+            if (exchange == null || !exchange.metered()) {
+                return super.process();
+            }
+            if (exchange.end.completed()) {
+                // the response is complete, and its request may serve the next one: nothing more to write
+                return Action.IDLE;
+            }
+            // writeProxyResponseContent, called from super.process() on this thread, asks it what to write
+            WRITING.set(exchange.end);
+            try {
+                return super.process();
+            } finally {
+                WRITING.remove();
+            }
         }
 
         /**
@@ -688,7 +766,6 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
          * where the tap only reads, the length still holds, so the client gets it back.
          */
         private void restoreContentLength() {
-            Exchange exchange = exchange(clientRequest);
             long length = serverResponse.getHeaders().getLongField(HttpHeader.CONTENT_LENGTH);
             if (exchange != null && exchange.lengthPreserved() && length >= 0) {
                 HttpServletResponse response = (HttpServletResponse) clientRequest.getAsyncContext().getResponse();
@@ -700,9 +777,11 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
 
         @Override
         protected void onCompleteFailure(Throwable failure) {
-            Exchange exchange = exchange(clientRequest);
-            if (exchange != null) {
+            // this writer's own exchange, never the request's attribute: Jetty's writer may still run once after the
+            // response completed, when the request object may already serve the connection's next request
+            if (exchange != null && !exchange.end.completed()) {
                 exchange.clientAborted();
+                exchange.end.writerFailed();
             }
             super.onCompleteFailure(failure);
         }
