@@ -9,6 +9,8 @@ import dev.tokentap.config.Secret;
 import dev.tokentap.config.Version;
 import dev.tokentap.proxy.TapProxyConfig;
 import dev.tokentap.proxy.TapProxyOptions;
+import dev.tokentap.proxy.http.Metering;
+import dev.tokentap.proxy.usage.VllmGeneration;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.StringWriter;
@@ -231,6 +233,25 @@ class LauncherTest {
         assertThat(LocalTokentap.withKeptApiKeySecret(given, dir).metering().apiKeyHashSecret())
                 .isEqualTo(Secret.of("mine"));
         assertThat(dir.resolve(LocalTokentap.API_KEY_SECRET_FILE)).exists();
+    }
+
+    @Test
+    void shouldKeepTheVllmGenerationOfARun(@TempDir Path dir) {
+        TapProxyConfig config = TapProxyConfig.fromArgs("--upstream", "http://v", "--vllm-generation", "legacy",
+                "--vllm-force-include-usage", "true");
+
+        Metering metering = LocalTokentap.withKeptApiKeySecret(config, dir).metering();
+
+        assertThat(metering.vllmGeneration()).isEqualTo(VllmGeneration.LEGACY);
+        assertThat(metering.forceIncludeUsage()).isTrue();
+    }
+
+    @Test
+    void shouldNameTheVllmGenerationsAndProfilesOnABadValue() {
+        assertThat(tokentap(Map.of(), "sim", "--vllm-profile", "ancient", "--not-an-option").err())
+                .contains("--vllm-profile must be current or legacy, got 'ancient'");
+        assertThat(tokentap(Map.of("TOKENTAP_VLLM_GENERATION", "ancient"), "run", "--not-an-option").err())
+                .contains("--vllm-generation must be auto, current or legacy, got 'ancient'");
     }
 
     private static int freePort() throws IOException {

@@ -14,6 +14,7 @@ import dev.tokentap.proxy.usage.MeteredRoutes;
 import dev.tokentap.proxy.usage.MultipartModelReader;
 import dev.tokentap.proxy.usage.RequestBodyRewriter;
 import dev.tokentap.proxy.usage.SseResponseTap;
+import dev.tokentap.proxy.usage.StreamStrip;
 import dev.tokentap.proxy.usage.TraceContext;
 import jakarta.servlet.ReadListener;
 import jakarta.servlet.ServletException;
@@ -430,23 +431,27 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
         };
     }
 
-    private static ContentTransformer responseTap(Exchange exchange, Response serverResponse) {
+    private ContentTransformer responseTap(Exchange exchange, Response serverResponse) {
         String encoding = serverResponse.getHeaders().get(HttpHeader.CONTENT_ENCODING);
         if (encoding != null && !encoding.isBlank() && !"identity".equalsIgnoreCase(encoding.strip())) {
             return ContentTransformer.IDENTITY;
         }
         String contentType = mediaType(serverResponse.getHeaders().get(HttpHeader.CONTENT_TYPE));
         if ("text/event-stream".equals(contentType)) {
-            boolean strip = exchange.injectedUsage();
-            if (strip) {
+            if (exchange.body != null && exchange.body.injected()) {
                 exchange.lengthChanged();
+                StreamStrip strip = StreamStrip.of(exchange.body.policy(), exchange.body.clientStreamOptions(),
+                        metering.vllmGeneration(), metering.forceIncludeUsage());
+                return new SseResponseTap(exchange.facts, strip)::transform;
             }
-            ChunkUsageSplice.Mode chunkUsage = !strip || !exchange.injectedContinuousUsage()
-                    ? ChunkUsageSplice.Mode.KEEP
-                    // vLLM writes completions chunks with every field, so without the request they say "usage":null
-                    : MeteredRoutes.COMPLETIONS.equals(exchange.bodyRoute()) ? ChunkUsageSplice.Mode.NULL
-                    : ChunkUsageSplice.Mode.REMOVE;
-            return new SseResponseTap(exchange.facts, strip, chunkUsage)::transform;
+            if (exchange.injectedUsage()) {
+                // a streaming audio form the proxy added stream_include_usage to: the usage-only chunk is its doing,
+                // and with stream_continuous_usage_stats each chunk's usage too
+                exchange.lengthChanged();
+                return new SseResponseTap(exchange.facts, StreamStrip.fixed(true, exchange.injectedContinuousUsage()
+                        ? ChunkUsageSplice.Mode.REMOVE : ChunkUsageSplice.Mode.KEEP))::transform;
+            }
+            return new SseResponseTap(exchange.facts, null)::transform;
         }
         if ("application/json".equals(contentType)) {
             return new JsonResponseTap(exchange.facts)::transform;

@@ -8,6 +8,7 @@ import dev.tokentap.event.Routes;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
 class RequestBodyRewriterTest {
@@ -67,22 +68,80 @@ class RequestBodyRewriterTest {
 
     @ParameterizedTest
     @ValueSource(strings = {
-        "{\"model\":\"m\",\"stream\":true,\"stream_options\":{\"include_usage\":true}}",
-        "{\"model\":\"m\",\"stream_options\":{\"include_usage\":false},\"stream\":true}",
-        "{\"model\":\"m\",\"stream\":true,\"stream_options\":null}",
         "{\"model\":\"m\",\"stream\":false}",
-        "{\"model\":\"m\",\"stream\":\"true\"}",
+        "{\"model\":\"m\",\"stream\":\"false\"}",
+        "{\"model\":\"m\",\"stream\":0,\"stream_options\":{}}",
+        "{\"model\":\"m\",\"stream\":\"Off\"}",
+        "{\"model\":\"m\",\"stream\":null}",
+        "{\"model\":\"m\",\"stream\":2}",
+        "{\"model\":\"m\",\"stream\":\"maybe\"}",
+        "{\"model\":\"m\",\"stream\":true,\"stream_options\":[]}",
+        "{\"model\":\"m\",\"stream\":true,\"stream_options\":5}",
+        "{\"model\":\"m\",\"stream\":true,\"stream_options\":{\"include_usage\":\"maybe\"}}",
         "{\"model\":\"m\"}",
         "{\"model\":\"m\",\"extra\":{\"stream\":true}}",
         "{}"
     })
-    void shouldLeaveTheBodyUntouchedUnlessStreamingWithoutStreamOptions(String body) {
+    void shouldLeaveTheBodyUntouchedUnlessVllmWouldReadAStream(String body) {
         RequestBodyRewriter rewriter = new RequestBodyRewriter();
 
         byte[] out = Pieces.splitAt(rewriter::transform, bytes(body), body.length() / 2, false);
 
         assertThat(text(out)).isEqualTo(body);
         assertThat(rewriter.injected()).isFalse();
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"true", "1", "1.0", "\"true\"", "\"1\"", "\"yes\"", "\" ON \"", "\"t\"", "\"Y\""})
+    void shouldReadStreamAsVllmDoes(String value) {
+        String body = "{\"model\":\"m\",\"stream\":" + value + "}";
+        RequestBodyRewriter rewriter = new RequestBodyRewriter();
+
+        byte[] out = Pieces.byteByByte(rewriter::transform, bytes(body));
+
+        assertThat(rewriter.stream()).isTrue();
+        assertThat(text(out)).isEqualTo(body.substring(0, body.length() - 1) + ","
+                + RequestBodyRewriter.INJECTED_STREAM_OPTIONS + "}");
+    }
+
+    /** vLLM keeps the last of repeated names (Python's json): the added member is the one it reads. */
+    @ParameterizedTest
+    @CsvSource(delimiter = '|', value = {
+        "null|",
+        "{}|",
+        "{ }|",
+        "{\"include_usage\":false}|\"include_usage\":false,",
+        "{\"continuous_usage_stats\":true}|\"continuous_usage_stats\":true,",
+        "{\"include_usage\":true}|\"include_usage\":true,",
+        "{\"include_usage\": null, \"x\": {\"y\": [1]}}|\"include_usage\": null, \"x\": {\"y\": [1]},",
+    })
+    void shouldAskForUsageWhateverTheClientPutInStreamOptions(String options, String kept) {
+        String body = "{\"model\":\"m\",\"stream_options\":" + options + ",\"stream\":true}";
+        String expected = body.substring(0, body.length() - 1) + ",\"stream_options\":{" + (kept == null ? "" : kept)
+                + "\"include_usage\":true,\"continuous_usage_stats\":true}}";
+        for (int split = 1; split < body.length(); split++) {
+            RequestBodyRewriter rewriter = new RequestBodyRewriter();
+
+            byte[] out = Pieces.splitAt(rewriter::transform, bytes(body), split, false);
+
+            assertThat(text(out)).as("split at %d", split).isEqualTo(expected);
+            assertThat(rewriter.injected()).isTrue();
+        }
+        RequestBodyRewriter rewriter = new RequestBodyRewriter();
+        Pieces.byteByByte(rewriter::transform, bytes(body));
+        assertThat(rewriter.clientStreamOptions().present()).isEqualTo(!options.equals("null"));
+    }
+
+    @Test
+    void shouldReadTheClientsStreamOptionsAsVllmDoes() {
+        RequestBodyRewriter rewriter = new RequestBodyRewriter();
+        String body = "{\"stream\":\"yes\",\"stream_options\":{\"include_usage\":\"false\","
+                + "\"continuous_usage_stats\":1}}";
+
+        Pieces.byteByByte(rewriter::transform, bytes(body));
+
+        assertThat(rewriter.clientStreamOptions())
+                .isEqualTo(new ClientStreamOptions(true, LaxBool.FALSE, LaxBool.TRUE));
     }
 
     @Test
