@@ -409,8 +409,12 @@ public final class WebSocketTunnel extends Handler.Wrapper implements Graceful {
 
         private void endedBy(String why) {
             if (outcome == null) {
-                // on a busy machine the connectors may stop before the scheduled cut has run: the same going away
-                outcome = shuttingDown && System.nanoTime() - cutAtNanos >= 0 ? Outcome.OK : why;
+                // once the proxy stops, Jetty may close a client's connection before the scheduled cut has run,
+                // and a client dropped then cannot be told from one the proxy dropped: both end as the proxy going
+                // away, as does any end after the cut
+                boolean proxyGoingAway = shuttingDown
+                        && (Outcome.CLIENT_ABORTED.equals(why) || System.nanoTime() - cutAtNanos >= 0);
+                outcome = proxyGoingAway ? Outcome.OK : why;
             }
         }
 
