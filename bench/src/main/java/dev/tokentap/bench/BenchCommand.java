@@ -115,6 +115,9 @@ public final class BenchCommand implements Callable<Integer> {
             stdout.println("note: no nginx binary found, the nginx target is skipped");
         }
 
+        LatencyScenario.Result latencyResult = null;
+        StreamsScenario.Result streamsResult = null;
+        SaturationScenario.Result saturationResult = null;
         boolean instant = chosen.contains(LatencyScenario.NAME) || chosen.contains(SaturationScenario.NAME);
         boolean paced = chosen.contains(StreamsScenario.NAME);
         if (instant || paced) {
@@ -125,11 +128,12 @@ public final class BenchCommand implements Callable<Integer> {
                     try (BenchEnvironment env = BenchEnvironment.start("instant", workDir, kafka, Duration.ZERO,
                             Duration.ZERO, proxyOptions(), nginxBin, stdout)) {
                         if (chosen.contains(LatencyScenario.NAME)) {
-                            writeJson(json, outDir.resolve(LatencyScenario.NAME + ".json"), latency(env, client, outDir));
+                            latencyResult = latency(env, client, outDir);
+                            writeJson(json, outDir.resolve(LatencyScenario.NAME + ".json"), latencyResult);
                         }
                         if (chosen.contains(SaturationScenario.NAME)) {
-                            writeJson(json, outDir.resolve(SaturationScenario.NAME + ".json"),
-                                    saturation(env, client, outDir));
+                            saturationResult = saturation(env, client, outDir);
+                            writeJson(json, outDir.resolve(SaturationScenario.NAME + ".json"), saturationResult);
                         }
                     }
                 }
@@ -137,10 +141,14 @@ public final class BenchCommand implements Callable<Integer> {
                     // streams get processes of their own, so the proxy's resident set is that of this load alone
                     try (BenchEnvironment env = BenchEnvironment.start("paced", workDir, kafka, ttft, itl,
                             proxyOptions(), nginxBin, stdout)) {
-                        writeJson(json, outDir.resolve(StreamsScenario.NAME + ".json"), streams(env, client, outDir));
+                        streamsResult = streams(env, client, outDir);
+                        writeJson(json, outDir.resolve(StreamsScenario.NAME + ".json"), streamsResult);
                     }
                 }
             }
+            Summary.Result summary = Summary.of(latencyResult, streamsResult, saturationResult);
+            Summary.print(summary, stdout);
+            writeJson(json, outDir.resolve("summary.json"), summary);
         }
         if (chosen.contains(AggregatorScenario.NAME)) {
             Object result = AggregatorScenario.run(workDir.resolve("aggregator"), quick,
