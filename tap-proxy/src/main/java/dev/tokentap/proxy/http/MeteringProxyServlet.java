@@ -25,7 +25,6 @@ import java.nio.ByteBuffer;
 import java.util.Collections;
 import java.util.Locale;
 import java.util.Map;
-import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 import org.eclipse.jetty.client.AsyncRequestContent;
 import org.eclipse.jetty.client.HttpClient;
@@ -219,13 +218,15 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
                     null, null);
         }
         // an unknown route is only observed: its request goes upstream as the client sent it
+        // one time-ordered UUID per request: the event's id, and the request id when the client sent none
+        String eventId = UUID_V7.generate().toString();
         boolean generated = !MeteredRoutes.OTHER.equals(route) && (requestId == null || requestId.isBlank());
         if (generated) {
-            requestId = UUID.randomUUID().toString();
+            requestId = eventId;
         }
         String encoding = request.getHeader(HttpHeader.CONTENT_ENCODING.asString());
         boolean readable = encoding == null || encoding.isBlank() || "identity".equalsIgnoreCase(encoding.strip());
-        Exchange exchange = new Exchange(UUID_V7.generate().toString(), now, nanos, method, route, forwardPath,
+        Exchange exchange = new Exchange(eventId, now, nanos, method, route, forwardPath,
                 requestId, generated, TraceContext.parse(request.getHeader("traceparent")), clientAddress(request),
                 apiKeys.idForAuthorization(request.getHeader(HttpHeader.AUTHORIZATION.asString())), tenant(request),
                 readable && MeteredRoutes.readsJsonBody(route)
