@@ -15,6 +15,11 @@ import io.micrometer.core.instrument.binder.jvm.JvmThreadMetrics;
 import io.micrometer.core.instrument.binder.system.ProcessorMetrics;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import dev.tokentap.aggregator.usage.UsageQuery;
+import dev.tokentap.aggregator.usage.UsageRanges;
+import dev.tokentap.aggregator.usage.UsageRows;
+import java.net.InetAddress;
+import java.net.UnknownHostException;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -27,6 +32,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.NewTopic;
@@ -38,6 +44,7 @@ import org.apache.kafka.streams.CloseOptions;
 import org.apache.kafka.streams.KafkaStreams;
 import org.apache.kafka.streams.StreamsConfig;
 import org.apache.kafka.streams.Topology;
+import org.apache.kafka.streams.state.HostInfo;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -91,13 +98,21 @@ public final class Aggregator implements AutoCloseable {
      * closes it when it closes, or when it fails to start.
      */
     public static Aggregator start(AggregatorConfig config, PodDirectory pods) {
+        return start(config, pods, Clock.systemUTC());
+    }
+
+    /**
+     * Starts the aggregator with the given clock as its own time: the time every usage record is stamped with when
+     * read, and the time hours close by. For tests and embedders that need time to pass faster than it does.
+     */
+    public static Aggregator start(AggregatorConfig config, PodDirectory pods, Clock clock) {
         PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
         new JvmMemoryMetrics().bindTo(registry);
         new JvmGcMetrics().bindTo(registry);
         new JvmThreadMetrics().bindTo(registry);
         new ProcessorMetrics().bindTo(registry);
         try {
-            return start(config, pods, registry);
+            return start(config, pods, registry, clock);
         } catch (RuntimeException e) {
             registry.close();
             pods.close();
@@ -106,14 +121,19 @@ public final class Aggregator implements AutoCloseable {
     }
 
     static Aggregator start(AggregatorConfig config, PodDirectory pods, PrometheusMeterRegistry registry) {
+        return start(config, pods, registry, Clock.systemUTC());
+    }
+
+    static Aggregator start(AggregatorConfig config, PodDirectory pods, PrometheusMeterRegistry registry,
+                            Clock clock) {
         Streams settings = config.streams();
         Topics topics = settings.topics();
         LOG.info("aggregator starting kafka={} topic={} enriched_topic={} dlq_topic={} application_id={} state_dir={} "
-                        + "stream_threads={} commit_interval_ms={} dedup_retention={} model_series_cap={} "
-                        + "client_series_cap={}", settings.kafka().bootstrap(), topics.usage(), topics.enriched(),
+                        + "stream_threads={} commit_interval_ms={} dedup_retention={} response_retention={} "
+                        + "model_series_cap={} client_series_cap={}", settings.kafka().bootstrap(), topics.usage(), topics.enriched(),
                 topics.dlq(), settings.applicationId(), settings.stateDir().toAbsolutePath(), settings.threads(),
                 settings.commitInterval().toMillis(), config.limits().dedupRetention(),
-                config.limits().modelSeriesCap(), config.limits().clientSeriesCap());
+                config.limits().responseRetention(), config.limits().modelSeriesCap(), config.limits().clientSeriesCap());
         Identity identity = config.identity();
         IdentityResolver identities = identity.resolver();
         LOG.info("identity precedence={} api_key_aliases={} watch_namespaces={} pod_labels={}",
@@ -125,29 +145,66 @@ public final class Aggregator implements AutoCloseable {
         ensureTopics(settings);
 
         AggregatorMetrics metrics = new AggregatorMetrics(registry);
-        Topology topology = UsageTopology.build(topics, pods, identities, Clock.systemUTC(), config.limits(), metrics);
+        Topology topology = UsageTopology.build(topics, pods, identities, clock, config.limits(), config.billing(),
+                metrics);
         LOG.debug("topology {}", topology.describe());
-        KafkaStreams streams = new KafkaStreams(topology, streamsProperties(settings));
         StreamsHealth health = new StreamsHealth();
-        streams.setStateListener(health);
-        streams.setGlobalStateRestoreListener(new StateRestores(metrics));
-        streams.setUncaughtExceptionHandler(new StreamThreadFailures(3, Duration.ofMinutes(5), Clock.systemUTC()));
-        metrics.bindStreamsState(streams::state);
-        LocalTotals totals = new LocalTotals(streams);
-        metrics.bindUsageTotals(totals);
-        metrics.bindPodDirectory(pods, Clock.systemUTC());
-        DirectoryReadiness directoryReady = new DirectoryReadiness(pods, config.kubernetes().syncTimeout(),
-                Clock.systemUTC());
+        DirectoryReadiness directoryReady = new DirectoryReadiness(pods, config.kubernetes().syncTimeout(), clock);
+        // the HTTP port is bound first: Streams is told it (application.server) so that replicas can ask each other
+        AtomicReference<KafkaStreams> streamsRef = new AtomicReference<>();
+        AtomicReference<FleetUsage> fleetRef = new AtomicReference<>();
+        LocalTotals totals = new LocalTotals(streamsRef::get);
+        UsageRanges ranges = new UsageRanges() {
+            @Override
+            public UsageRows fleet(UsageQuery query) {
+                return fleetRef.get().fleet(query);
+            }
+
+            @Override
+            public UsageRows local(UsageQuery query, Set<Integer> parts) {
+                return fleetRef.get().local(query, parts);
+            }
+
+            @Override
+            public Duration retention() {
+                return config.billing().usageRetention();
+            }
+        };
 
         AggregatorHttpServer http;
         try {
             http = AggregatorHttpServer.start(config.http(), metrics::scrape, totals, health,
-                    () -> health.ready() && directoryReady.getAsBoolean() && metrics.renders());
+                    () -> health.ready() && directoryReady.getAsBoolean() && metrics.renders(), ranges, clock);
         } catch (RuntimeException e) {
-            streams.close(Duration.ZERO);
             throw new IllegalStateException("cannot listen on " + config.http().listen() + ":"
                     + config.http().port() + " for HTTP: " + e.getMessage(), e);
         }
+        KafkaStreams streams;
+        try {
+            Properties props = streamsProperties(settings);
+            HostInfo self = HostInfo.buildFromEndpoint(props.getProperty(StreamsConfig.APPLICATION_SERVER_CONFIG,
+                    advertisedHost(config) + ":" + http.port()));
+            props.put(StreamsConfig.APPLICATION_SERVER_CONFIG, self.host() + ":" + self.port());
+            String token = config.http().token() == null ? null : config.http().token().value();
+            fleetRef.set(new FleetUsage(streamsRef::get, self, repartitionTopic(settings),
+                    new PartitionCount(settings, repartitionTopic(settings)), token,
+                    config.billing().usageRetention()));
+            streams = new KafkaStreams(topology, props);
+            streamsRef.set(streams);
+            LOG.info("usage api application_server={}:{} prices={} hourly_grace={} usage_retention={}", self.host(),
+                    self.port(), config.billing().prices().configured()
+                            ? config.billing().prices().entries().size() + " in " + config.billing().prices().currency()
+                            : "none", config.billing().hourlyGrace(), config.billing().usageRetention());
+        } catch (RuntimeException e) {
+            http.close();
+            throw e;
+        }
+        streams.setStateListener(health);
+        streams.setGlobalStateRestoreListener(new StateRestores(metrics));
+        streams.setUncaughtExceptionHandler(new StreamThreadFailures(3, Duration.ofMinutes(5), Clock.systemUTC()));
+        metrics.bindStreamsState(streams::state);
+        metrics.bindUsageTotals(totals);
+        metrics.bindPodDirectory(pods, clock);
         try {
             streams.start();
         } catch (RuntimeException e) {
@@ -162,6 +219,59 @@ public final class Aggregator implements AutoCloseable {
                 && !kafkaProperties.containsKey(
                 StreamsConfig.consumerPrefix(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG));
         return new Aggregator(streams, health, http, registry, pods, leaveGroup);
+    }
+
+    /** The topic the hourly sums' tasks read: its partitions are the hourly store's. */
+    static String repartitionTopic(Streams settings) {
+        return settings.applicationId() + "-" + UsageTopology.BY_HOUR + "-repartition";
+    }
+
+    /**
+     * The host other replicas reach this one at: {@code --advertised-host}, else the {@code --listen} address, else
+     * (listening on every address) this machine's address.
+     */
+    static String advertisedHost(AggregatorConfig config) {
+        if (config.http().advertisedHost() != null) {
+            return config.http().advertisedHost();
+        }
+        String listen = config.http().listen();
+        if (!"0.0.0.0".equals(listen) && !"::".equals(listen) && !"[::]".equals(listen)) {
+            return listen;
+        }
+        try {
+            return InetAddress.getLocalHost().getHostAddress();
+        } catch (UnknownHostException e) {
+            return "localhost";
+        }
+    }
+
+    /** The partitions of a topic, asked of Kafka once and remembered (Streams never changes them). */
+    static final class PartitionCount implements java.util.function.IntSupplier {
+        private final Streams settings;
+        private final String topic;
+        private volatile int count;
+
+        PartitionCount(Streams settings, String topic) {
+            this.settings = settings;
+            this.topic = topic;
+        }
+
+        @Override
+        public int getAsInt() {
+            if (count > 0) {
+                return count;
+            }
+            try (Admin admin = Admin.create(adminProperties(settings))) {
+                count = admin.describeTopics(List.of(topic)).allTopicNames()
+                        .get(ADMIN_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS).get(topic).partitions().size();
+                return count;
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted", e);
+            } catch (ExecutionException | TimeoutException e) {
+                throw new IllegalStateException(String.valueOf(e.getCause() != null ? e.getCause() : e), e);
+            }
+        }
     }
 
     /** The HTTP port actually bound. */
@@ -261,7 +371,7 @@ public final class Aggregator implements AutoCloseable {
         try (Admin admin = Admin.create(adminProperties(config))) {
             Set<String> existing = admin.listTopics().names().get(ADMIN_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
             List<NewTopic> missing = new ArrayList<>();
-            for (String name : List.of(topics.usage(), topics.enriched(), topics.dlq())) {
+            for (String name : List.of(topics.usage(), topics.enriched(), topics.hourly(), topics.dlq())) {
                 if (!existing.contains(name)) {
                     missing.add(new NewTopic(name, Optional.of(config.topicPartitions()),
                             Optional.empty()));
@@ -284,7 +394,7 @@ public final class Aggregator implements AutoCloseable {
         } catch (ExecutionException | TimeoutException e) {
             Throwable cause = e instanceof ExecutionException && e.getCause() != null ? e.getCause() : e;
             throw new IllegalStateException("cannot ensure topics " + topics.usage() + ", " + topics.enriched()
-                    + ", " + topics.dlq()
+                    + ", " + topics.hourly() + ", " + topics.dlq()
                     + " on Kafka " + config.kafka().bootstrap() + ": " + cause, cause);
         }
     }

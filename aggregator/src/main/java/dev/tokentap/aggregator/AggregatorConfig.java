@@ -17,9 +17,10 @@ import java.util.Map;
  * @param identity   how callers are named
  * @param kubernetes whether and how callers are resolved to pods
  * @param http       the HTTP port
+ * @param billing    the price list, the hourly records' grace period and how long hourly sums are kept
  */
 public record AggregatorConfig(Streams streams, UsageTopology.Limits limits, Identity identity, Kubernetes kubernetes,
-                               HttpApi http) {
+                               HttpApi http, UsageTopology.Billing billing) {
 
     /**
      * Reads flags and environment: a flag wins over its variable, which wins over the default.
@@ -38,6 +39,6 @@ public record AggregatorConfig(Streams streams, UsageTopology.Limits limits, Ide
 
     /** The same configuration on other Kafka servers. */
     public AggregatorConfig withKafka(KafkaClients kafka) {
-        return new AggregatorConfig(streams.withKafka(kafka), limits, identity, kubernetes, http);
+        return new AggregatorConfig(streams.withKafka(kafka), limits, identity, kubernetes, http, billing);
     }
 }

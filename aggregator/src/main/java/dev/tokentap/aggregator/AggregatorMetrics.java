@@ -51,6 +51,13 @@ public final class AggregatorMetrics implements UsageTopology.Observer {
     public static final String TOTAL_TOKENS = "vllm_total_tokens";
     public static final String CACHED_PROMPT_TOKENS = "vllm_cached_prompt_tokens";
     public static final String REQUESTS = "vllm_requests";
+    public static final String REASONING_TOKENS = "vllm_reasoning_tokens";
+    public static final String AUDIO_SECONDS = "vllm_audio_seconds";
+    /** Counter: the cost of requests at the price list, per namespace, client, model and currency. */
+    public static final String COST = "vllm_cost";
+    /** Counter: requests whose model had no price while there was a price list, per namespace, client, model. */
+    public static final String UNPRICED_REQUESTS = "vllm_unpriced_requests";
+    public static final String TAG_CURRENCY = "currency";
     /** Histogram: time from the proxy receiving a request to the exchange ending, per namespace, client, model. */
     public static final String REQUEST_DURATION = "vllm_request_duration_seconds";
     /** Histogram: time from the proxy receiving a streamed request to its first body byte. */
@@ -79,6 +86,10 @@ public final class AggregatorMetrics implements UsageTopology.Observer {
     /** Counter: changelog records read back into a local store, per store: 0 after a restart that kept its state. */
     public static final String RESTORED_RECORDS = "tokentap.aggregator.state.restored.records";
     public static final String TAG_STORE = "store";
+    /** Counter: events that arrived after their hour's final record was written; each goes into a late record. */
+    public static final String HOURLY_LATE = "tokentap.aggregator.hourly.late.events";
+    /** Counter: events whose {@code started_at} was too far ahead of the aggregator's clock to count in its hour. */
+    public static final String HOURLY_FUTURE = "tokentap.aggregator.hourly.future.events";
     /** Gauge: label sets in this instance's part of the totals store (collected with the usage families). */
     public static final String USAGE_SERIES = "tokentap_aggregator_usage_series";
 
@@ -101,6 +112,8 @@ public final class AggregatorMetrics implements UsageTopology.Observer {
     private final Counter duplicates;
     private final Map<String, Counter> invalidUsage = new ConcurrentHashMap<>();
     private final Map<String, Counter> restored = new ConcurrentHashMap<>();
+    private final Counter late;
+    private final Counter future;
 
     public AggregatorMetrics(PrometheusMeterRegistry registry) {
         this.registry = registry;
@@ -120,9 +133,28 @@ public final class AggregatorMetrics implements UsageTopology.Observer {
                     .register(registry));
         }
         for (String store : List.of(UsageTopology.TOTALS_STORE, UsageTopology.EVENT_IDS_STORE,
-                UsageTopology.ADMITTED_MODELS_STORE, UsageTopology.ADMITTED_CLIENTS_STORE)) {
+                UsageTopology.ADMITTED_MODELS_STORE, UsageTopology.ADMITTED_CLIENTS_STORE,
+                UsageTopology.HOURLY_STORE, UsageTopology.HOURLY_STATE_STORE)) {
             restored(store, 0);
         }
+        late = Counter.builder(HOURLY_LATE)
+                .description("Usage events read after their hour's final record was written; each is counted in a "
+                        + "late record of its hour")
+                .register(registry);
+        future = Counter.builder(HOURLY_FUTURE)
+                .description("Usage events whose started_at was too far ahead of the aggregator's clock; counted in "
+                        + "the hour the aggregator read them")
+                .register(registry);
+    }
+
+    @Override
+    public void lateEvent() {
+        late.increment();
+    }
+
+    @Override
+    public void futureEvent() {
+        future.increment();
     }
 
     /** Counts one event dropped as a copy of one already counted. */
@@ -271,7 +303,13 @@ public final class AggregatorMetrics implements UsageTopology.Observer {
                     local, UsageTotals::totalTokens));
             families.add(counter(CACHED_PROMPT_TOKENS, "Prompt tokens served from vLLM's prefix cache", local,
                     UsageTotals::cachedTokens));
+            families.add(counter(REASONING_TOKENS, "Reasoning tokens reported by vLLM (part of the completion tokens)",
+                    local, UsageTotals::reasoningTokens));
+            families.add(decimalCounter(AUDIO_SECONDS, "Seconds of audio transcribed or translated", local,
+                    t -> t.audioSeconds().doubleValue()));
             families.add(requests(local));
+            families.add(cost(local));
+            families.add(unpriced(local));
             families.add(histogram(REQUEST_DURATION, "Time from the proxy receiving a request to its end",
                     local, UsageTotals::duration, LatencyHistogram.DURATION_BOUNDS));
             families.add(histogram(TIME_TO_FIRST_TOKEN,
@@ -294,6 +332,60 @@ public final class AggregatorMetrics implements UsageTopology.Observer {
                     .build()));
             return family.build();
         }
+
+        private static CounterSnapshot decimalCounter(String name, String help,
+                                                      SortedMap<UsageLabels, UsageTotals> local,
+                                                      java.util.function.ToDoubleFunction<UsageTotals> value) {
+            CounterSnapshot.Builder family = CounterSnapshot.builder().name(name).help(help);
+            local.forEach((labels, totals) -> family.dataPoint(CounterDataPointSnapshot.builder()
+                    .labels(labels(labels))
+                    .value(value.applyAsDouble(totals))
+                    .build()));
+            return family.build();
+        }
+
+        /** The cost per namespace, client, model and currency: summed over routes and proxies, exactly, then shown. */
+        private static CounterSnapshot cost(SortedMap<UsageLabels, UsageTotals> local) {
+            Map<List<String>, java.math.BigDecimal> grouped = new TreeMap<>(LABEL_LISTS);
+            local.forEach((labels, totals) -> totals.cost().amounts().forEach((currency, amount) -> grouped.merge(
+                    List.of(labels.namespace(), labels.clientName(), labels.model(), currency), amount,
+                    java.math.BigDecimal::add)));
+            CounterSnapshot.Builder family = CounterSnapshot.builder().name(COST)
+                    .help("Cost of the requests at the price list (--prices), in its currency");
+            grouped.forEach((key, amount) -> family.dataPoint(CounterDataPointSnapshot.builder()
+                    .labels(Labels.of(TAG_NAMESPACE, key.get(0), TAG_CLIENT_NAME, key.get(1), TAG_MODEL, key.get(2),
+                            TAG_CURRENCY, key.get(3)))
+                    .value(amount.doubleValue())
+                    .build()));
+            return family.build();
+        }
+
+        private static CounterSnapshot unpriced(SortedMap<UsageLabels, UsageTotals> local) {
+            Map<List<String>, Long> grouped = new TreeMap<>(LABEL_LISTS);
+            local.forEach((labels, totals) -> {
+                if (totals.unpriced() > 0) {
+                    grouped.merge(List.of(labels.namespace(), labels.clientName(), labels.model()),
+                            totals.unpriced(), UsageTotals::plus);
+                }
+            });
+            CounterSnapshot.Builder family = CounterSnapshot.builder().name(UNPRICED_REQUESTS)
+                    .help("Requests whose model had no price in the price list at their time: in no cost");
+            grouped.forEach((key, count) -> family.dataPoint(CounterDataPointSnapshot.builder()
+                    .labels(Labels.of(TAG_NAMESPACE, key.get(0), TAG_CLIENT_NAME, key.get(1), TAG_MODEL, key.get(2)))
+                    .value(count)
+                    .build()));
+            return family.build();
+        }
+
+        private static final Comparator<List<String>> LABEL_LISTS = (a, b) -> {
+            for (int i = 0; i < Math.min(a.size(), b.size()); i++) {
+                int c = a.get(i).compareTo(b.get(i));
+                if (c != 0) {
+                    return c;
+                }
+            }
+            return Integer.compare(a.size(), b.size());
+        };
 
         private static CounterSnapshot requests(SortedMap<UsageLabels, UsageTotals> local) {
             CounterSnapshot.Builder family = CounterSnapshot.builder()

@@ -4,6 +4,8 @@ import dev.tokentap.aggregator.http.HttpApi;
 import dev.tokentap.aggregator.identity.Identity;
 import dev.tokentap.aggregator.identity.IdentityResolver;
 import dev.tokentap.aggregator.k8s.Kubernetes;
+import dev.tokentap.aggregator.pricing.PriceFile;
+import dev.tokentap.aggregator.pricing.Prices;
 import dev.tokentap.aggregator.topology.UsageTopology;
 import dev.tokentap.config.ConfigException;
 import dev.tokentap.config.Configurable;
@@ -50,6 +52,7 @@ public final class AggregatorOptions implements Configurable<AggregatorConfig> {
     @Mixin public IdentityOptions identity;
     @Mixin public KubernetesOptions kubernetes;
     @Mixin public ApiOptions api;
+    @Mixin public BillingOptions billing;
 
     @Override
     public AggregatorConfig configure() {
@@ -59,8 +62,10 @@ public final class AggregatorOptions implements Configurable<AggregatorConfig> {
         Identity identityRecord = problems.collect(identity::toRecord);
         Kubernetes kubernetesRecord = problems.collect(kubernetes::toRecord);
         HttpApi httpRecord = problems.collect(() -> api.toRecord(listen.address(), port));
+        UsageTopology.Billing billingRecord = problems.collect(billing::toRecord);
         problems.throwIfAny();
-        return new AggregatorConfig(streamsRecord, limitsRecord, identityRecord, kubernetesRecord, httpRecord);
+        return new AggregatorConfig(streamsRecord, limitsRecord, identityRecord, kubernetesRecord, httpRecord,
+                billingRecord);
     }
 
     /** The Kafka Streams application. */
@@ -119,14 +124,22 @@ public final class AggregatorOptions implements Configurable<AggregatorConfig> {
                         + "(at least 1m)")
         Duration dedupRetention;
 
+        @Option(names = "--response-retention", paramLabel = "DURATION",
+                defaultValue = UsageTopology.DEFAULT_RESPONSE_RETENTION_DAYS * 24 + "h",
+                description = "how long a stored Responses API response is remembered after its last event, so "
+                        + "that reading it back does not bill its usage again (at least 1m)")
+        Duration responseRetention;
+
         public UsageTopology.Limits toRecord() {
             new Problems()
                     .atLeast("--model-series-cap", modelSeriesCap, 1)
                     .atLeast("--client-series-cap", clientSeriesCap, 1)
                     .check(dedupRetention.compareTo(MIN_DEDUP_RETENTION) >= 0,
                             "--dedup-retention must be at least 1m, got " + dedupRetention)
+                    .check(responseRetention.compareTo(MIN_DEDUP_RETENTION) >= 0,
+                            "--response-retention must be at least 1m, got " + responseRetention)
                     .throwIfAny();
-            return new UsageTopology.Limits(modelSeriesCap, clientSeriesCap, dedupRetention);
+            return new UsageTopology.Limits(modelSeriesCap, clientSeriesCap, dedupRetention, responseRetention);
         }
     }
 
@@ -197,8 +210,43 @@ public final class AggregatorOptions implements Configurable<AggregatorConfig> {
                         + "/readyz stay open")
         Secret token;
 
+        @Option(names = "--advertised-host", paramLabel = "HOST",
+                description = "host other aggregator replicas reach this one's HTTP port at, for /api/v1/usage "
+                        + "across replicas; in Kubernetes the pod IP (default: the --listen address, or this "
+                        + "machine's address when it listens on all)")
+        String advertisedHost;
+
         public HttpApi toRecord(String listen, int port) {
-            return new HttpApi(listen, port, token);
+            return new HttpApi(listen, port, token, advertisedHost);
+        }
+    }
+
+    /** What the aggregator bills by: prices, the hourly records' grace, how long hourly sums are kept. */
+    public static final class BillingOptions {
+        @Option(names = "--prices", paramLabel = "FILE", converter = ReadableFile.class,
+                description = "price list (JSON, or YAML): per model or glob, per million prompt, cached prompt and "
+                        + "completion tokens and per audio second, a currency, effective_from; see docs/billing.md. "
+                        + "Without it no cost is computed")
+        Path prices;
+
+        @Option(names = "--hourly-grace", paramLabel = "DURATION", defaultValue = "10m",
+                description = "how long after an hour ends its final hourly record waits for requests still on "
+                        + "their way, by the aggregator's clock; later ones go into late records")
+        Duration hourlyGrace;
+
+        @Option(names = "--usage-retention", paramLabel = "DURATION", defaultValue = "90d",
+                description = "how long the hourly sums are kept for /api/v1/usage and the usage page (at least 1d)")
+        Duration usageRetention;
+
+        public UsageTopology.Billing toRecord() {
+            Problems problems = new Problems()
+                    .notNegative("--hourly-grace", hourlyGrace)
+                    .check(usageRetention.compareTo(Duration.ofDays(1)) >= 0,
+                            "--usage-retention must be at least 1d, got " + usageRetention);
+            // the price list names its own problems, with where they are
+            Prices list = prices == null ? Prices.NONE : problems.collect(() -> PriceFile.read(prices));
+            problems.throwIfAny();
+            return new UsageTopology.Billing(list, hourlyGrace, usageRetention);
         }
     }
 

@@ -24,9 +24,10 @@ final class LocalTotals implements Supplier<Optional<SortedMap<UsageLabels, Usag
 
     private static final Logger LOG = LoggerFactory.getLogger(LocalTotals.class);
 
-    private final KafkaStreams streams;
+    private final Supplier<KafkaStreams> streams;
 
-    LocalTotals(KafkaStreams streams) {
+    /** @param streams the Streams client; null until it exists */
+    LocalTotals(Supplier<KafkaStreams> streams) {
         this.streams = streams;
     }
 
@@ -38,6 +39,10 @@ final class LocalTotals implements Supplier<Optional<SortedMap<UsageLabels, Usag
      */
     @Override
     public Optional<SortedMap<UsageLabels, UsageTotals>> get() {
+        KafkaStreams streams = this.streams.get();
+        if (streams == null) {
+            return Optional.empty();
+        }
         try {
             ReadOnlyKeyValueStore<UsageLabels, UsageTotals> store = streams.store(StoreQueryParameters.fromNameAndType(
                     UsageTopology.TOTALS_STORE, QueryableStoreTypes.<UsageLabels, UsageTotals>keyValueStore()));

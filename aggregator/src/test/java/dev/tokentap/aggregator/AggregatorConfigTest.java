@@ -263,4 +263,28 @@ class AggregatorConfigTest {
         assertThatThrownBy(() -> config(Map.of(), "--token-file", dir.resolve("missing").toString()))
                 .hasMessageContaining("--token-file: cannot read the file");
     }
+
+    @Test
+    void shouldReadPricesAndTheHourlySettingsAndNameTheirProblemsWithTheOthers(@TempDir Path dir) throws Exception {
+        Path good = Files.writeString(dir.resolve("prices.yaml"),
+                "currency: USD\nprices:\n  - model: llama\n    prompt_per_million: 0.1\n");
+        Path bad = Files.writeString(dir.resolve("bad.json"), "{\"currency\":\"usd\",\"prices\":[]}");
+
+        AggregatorConfig config = config(Map.of("TOKENTAP_HOURLY_GRACE", "2m"), "--prices", good.toString(),
+                "--usage-retention", "30d");
+
+        assertThat(config.billing().prices().currency()).isEqualTo("USD");
+        assertThat(config.billing().hourlyGrace()).isEqualTo(Duration.ofMinutes(2));
+        assertThat(config.billing().usageRetention()).isEqualTo(Duration.ofDays(30));
+        assertThat(config(Map.of()).billing()).isEqualTo(UsageTopology.Billing.DEFAULT);
+        assertThat(catchThrowableOfType(ConfigException.class, () -> config(Map.of(), "--prices", bad.toString(),
+                "--hourly-grace", "soon", "--usage-retention", "12h", "--port", "-1")).problems())
+                .anySatisfy(p -> assertThat(p).startsWith("--prices " + bad + " has 2 problems")
+                        .contains("currency: 'usd' is not an ISO 4217 code", "prices: missing or empty"))
+                .anySatisfy(p -> assertThat(p).startsWith("--hourly-grace: 'soon' is not a duration"))
+                .anySatisfy(p -> assertThat(p).startsWith("--usage-retention must be at least 1d"))
+                .anySatisfy(p -> assertThat(p).startsWith("--port:"));
+        assertThatThrownBy(() -> config(Map.of(), "--hourly-grace", "10"))
+                .hasMessageContaining("--hourly-grace");
+    }
 }

@@ -63,6 +63,41 @@ class AggregatorMetricsTest {
     }
 
     @Test
+    void shouldServeReasoningAudioCostPerClientAndModelAndTheUnpricedRequests() {
+        // given two routes of one client and model, priced, and a model without price
+        SortedMap<UsageLabels, UsageTotals> totals = new TreeMap<>();
+        UsageLabels chat = new UsageLabels("team-a", "ranker", "/v1/chat/completions", "proxy-a", "llama");
+        UsageLabels completions = new UsageLabels("team-a", "ranker", "/v1/completions", "proxy-b", "llama");
+        UsageLabels unpriced = new UsageLabels("team-a", "ranker", "/v1/completions", "proxy-b", "mystery");
+        totals.put(chat, new UsageTotals(0, 0, 0, 0, new TreeMap<>(Map.of("ok", 2L)), null, null, 40,
+                new java.math.BigDecimal("1.5"), dev.tokentap.event.Cost.of("USD", new java.math.BigDecimal("0.25")),
+                0));
+        totals.put(completions, new UsageTotals(0, 0, 0, 0, new TreeMap<>(Map.of("ok", 1L)), null, null, 2,
+                null, dev.tokentap.event.Cost.of("USD", new java.math.BigDecimal("0.125")), 0));
+        totals.put(unpriced, new UsageTotals(0, 0, 0, 0, new TreeMap<>(Map.of("ok", 3L)), null, null, 0, null,
+                null, 3));
+        metrics.bindUsageTotals(() -> Optional.of(totals));
+
+        // when
+        PrometheusText parsed = PrometheusText.parse(metrics.scrape());
+
+        // then the cost is one series per namespace, client, model and currency, summed over routes and proxies
+        assertThat(parsed.samples("vllm_cost_total")).singleElement().satisfies(s -> {
+            assertThat(s.labels()).isEqualTo(Map.of("namespace", "team-a", "client_name", "ranker", "model", "llama",
+                    "currency", "USD"));
+            assertThat(s.value()).isEqualByComparingTo("0.375");
+        });
+        assertThat(parsed.samples("vllm_unpriced_requests_total")).singleElement().satisfies(s -> {
+            assertThat(s.labels()).isEqualTo(Map.of("namespace", "team-a", "client_name", "ranker",
+                    "model", "mystery"));
+            assertThat(s.longValue()).isEqualTo(3);
+        });
+        assertThat(parsed.sum("vllm_reasoning_tokens_total", Map.of())).isEqualTo(42);
+        assertThat(parsed.samples("vllm_audio_seconds_total").stream().map(PrometheusText.Sample::value)
+                .reduce(java.math.BigDecimal.ZERO, java.math.BigDecimal::add)).isEqualByComparingTo("1.5");
+    }
+
+    @Test
     void shouldServeTotalsAnOlderVersionSavedNegative() {
         // given: a label set whose totals were saved negative, as read back from the store
         SortedMap<UsageLabels, UsageTotals> totals = new TreeMap<>();

@@ -79,6 +79,7 @@ final class DemoCommand implements ConfiguredCommand<LocalTokentap.Settings> {
                 String.join(", ", DemoTraffic.CLIENTS));
         System.out.print(UsageTable.render(rows));
         System.out.printf("%nLook at:%n"
+                        + "  usage page      %s/%n"
                         + "  usage counters  %s/metrics%n"
                         + "  usage as JSON   %s/api/v1/usage%n"
                         + "  proxy metrics   %s/metrics%n"
@@ -86,8 +87,8 @@ final class DemoCommand implements ConfiguredCommand<LocalTokentap.Settings> {
                         + "-d '{\"model\":\"%s\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}'%n"
                         + "  usage log       Kafka %s, topic %s%n"
                         + "Ctrl-C to stop.%n",
-                tokentap.aggregatorUrl(), tokentap.aggregatorUrl(), tokentap.proxyAdminUrl(), tokentap.proxyUrl(),
-                sim.models().get(0), tokentap.kafkaBootstrap(), tokentap.topic());
+                tokentap.aggregatorUrl(), tokentap.aggregatorUrl(), tokentap.aggregatorUrl(), tokentap.proxyAdminUrl(),
+                tokentap.proxyUrl(), sim.models().get(0), tokentap.kafkaBootstrap(), tokentap.topic());
         Thread.currentThread().join();
         return 0;
     }

@@ -64,6 +64,7 @@ final class LocalOptions {
     @Mixin AggregatorOptions.LimitsOptions limits;
     @Mixin AggregatorOptions.IdentityOptions identity;
     @Mixin AggregatorOptions.ApiOptions api;
+    @Mixin AggregatorOptions.BillingOptions billing;
 
     /**
      * The settings of everything to start, every problem of every option reported at once.
@@ -97,8 +98,9 @@ final class LocalOptions {
         UsageTopology.Limits limitsRecord = problems.collect(limits::toRecord);
         Identity identityRecord = problems.collect(identity::toRecord);
         HttpApi httpRecord = problems.collect(() -> api.toRecord(listen, aggregatorPort));
+        UsageTopology.Billing billingRecord = problems.collect(billing::toRecord);
         AggregatorConfig aggregator = new AggregatorConfig(streamsRecord, limitsRecord, identityRecord,
-                Kubernetes.OFF, httpRecord);
+                Kubernetes.OFF, httpRecord, billingRecord);
         distinctPorts(problems, adminRecord, embedded);
         problems.throwIfAny();
         return new LocalTokentap.Settings(proxy, aggregator, data, embedded ? embeddedKafkaPort : null);

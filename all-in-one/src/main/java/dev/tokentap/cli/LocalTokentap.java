@@ -148,7 +148,8 @@ final class LocalTokentap implements AutoCloseable {
         }
         return new TapProxyConfig(config.listen(), config.port(), config.upstream(), config.clients(),
                 new Metering(metering.proxyHost(), metering.tenantHeader(), secret, metering.continuousUsage(),
-                        metering.trustedProxies()), config.publishing(), config.admin());
+                        metering.trustedProxies(), metering.vllmGeneration(), metering.forceIncludeUsage()),
+                config.publishing(), config.admin());
     }
 
     /** Waits until the aggregator's Streams application is running; false if it did not within {@code timeout}. */

@@ -41,11 +41,13 @@ final class RunCommand implements ConfiguredCommand<LocalTokentap.Settings> {
         System.out.printf("tokentap is running%n"
                         + "  proxy       %s  -> %s%n"
                         + "  usage       %s/metrics  and  %s/api/v1/usage%n"
+                        + "  usage page  %s/%n"
                         + "  proxy admin %s/metrics%n"
                         + "  kafka       %s  (topic %s)%n"
                         + "Ctrl-C to stop.%n",
                 tokentap.proxyUrl(), settings.proxy().upstream().url(), tokentap.aggregatorUrl(),
-                tokentap.aggregatorUrl(), tokentap.proxyAdminUrl(), tokentap.kafkaBootstrap(), tokentap.topic());
+                tokentap.aggregatorUrl(), tokentap.aggregatorUrl(), tokentap.proxyAdminUrl(), tokentap.kafkaBootstrap(),
+                tokentap.topic());
         Thread.currentThread().join();
         return 0;
     }

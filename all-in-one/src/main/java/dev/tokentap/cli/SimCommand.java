@@ -1,11 +1,14 @@
 package dev.tokentap.cli;
 
 import dev.tokentap.config.Ports;
+import dev.tokentap.testkit.sim.VllmProfile;
 import dev.tokentap.testkit.sim.VllmSimulator;
 import java.time.Duration;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.ITypeConverter;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.TypeConversionException;
 
 /** {@code tokentap sim}: the vLLM-compatible simulator on its own, as an upstream to try things against. */
 @Command(name = "sim",
@@ -28,13 +31,33 @@ final class SimCommand implements Callable<Integer> {
             description = "inter-token latency of streams")
     Duration itl;
 
+    @Option(names = "--vllm-profile", paramLabel = "current|legacy", defaultValue = "current",
+            converter = ProfileConverter.class,
+            description = "which vLLM to answer as: current (main of 2026-05: include_usage off unless asked, "
+                    + "fingerprint on the usage chunk) or legacy (0.6 to 0.10: usage whenever stream_options is "
+                    + "present, \"usage\":null on completions chunks)")
+    VllmProfile profile;
+
     @Override
     public Integer call() throws InterruptedException {
-        VllmSimulator sim = VllmSimulator.start(listen, port, ttft, itl);
+        VllmSimulator sim = VllmSimulator.builder().host(listen).port(port).ttft(ttft).itl(itl).vllmProfile(profile)
+                .build().start();
         Runtime.getRuntime().addShutdownHook(new Thread(sim::close, "sim-shutdown"));
-        System.out.printf("vLLM simulator on %s serving %s (ttft %d ms, itl %d ms). Ctrl-C to stop.%n",
-                sim.baseUrl(), sim.models(), ttft.toMillis(), itl.toMillis());
+        System.out.printf("vLLM simulator (%s) on %s serving %s (ttft %d ms, itl %d ms). Ctrl-C to stop.%n",
+                profile.name().toLowerCase(java.util.Locale.ROOT), sim.baseUrl(), sim.models(), ttft.toMillis(),
+                itl.toMillis());
         Thread.currentThread().join();
         return 0;
+    }
+
+    static final class ProfileConverter implements ITypeConverter<VllmProfile> {
+        @Override
+        public VllmProfile convert(String value) {
+            try {
+                return VllmProfile.parse(value);
+            } catch (IllegalArgumentException e) {
+                throw new TypeConversionException(e.getMessage());
+            }
+        }
     }
 }

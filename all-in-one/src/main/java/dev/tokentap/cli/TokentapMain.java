@@ -7,10 +7,10 @@ import java.util.Optional;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
-/** The {@code tokentap} launcher: {@code run}, {@code demo}, {@code sim} and {@code bench}. */
+/** The {@code tokentap} launcher: {@code run}, {@code demo}, {@code sim}, {@code bench} and {@code report}. */
 @Command(name = "tokentap", description = "Exact per-client token metering for vLLM.",
         subcommands = {RunCommand.class, DemoCommand.class, SimCommand.class, BenchCommand.class,
-                CommandLine.HelpCommand.class})
+                ReportCommand.class, CommandLine.HelpCommand.class})
 public final class TokentapMain implements Runnable {
 
     @CommandLine.Spec

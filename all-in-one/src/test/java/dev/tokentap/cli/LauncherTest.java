@@ -9,6 +9,8 @@ import dev.tokentap.config.Secret;
 import dev.tokentap.config.Version;
 import dev.tokentap.proxy.TapProxyConfig;
 import dev.tokentap.proxy.TapProxyOptions;
+import dev.tokentap.proxy.http.Metering;
+import dev.tokentap.proxy.usage.VllmGeneration;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.StringWriter;
@@ -84,11 +86,13 @@ class LauncherTest {
                 Map.entry("TOKENTAP_API_KEY_ALIASES", aliases.toString()),
                 Map.entry("TOKENTAP_TOKEN_FILE", token.toString()),
                 Map.entry("TOKENTAP_MODEL_SERIES_CAP", "7"),
-                Map.entry("TOKENTAP_DRAIN_TIMEOUT", "5s")));
+                Map.entry("TOKENTAP_DRAIN_TIMEOUT", "5s"),
+                Map.entry("TOKENTAP_SPOOL_WRITE_TIMEOUT", "200ms")));
 
         assertThat(settings.proxy().metering().tenantHeader()).isEqualTo("X-Tenant-Id");
         assertThat(settings.proxy().metering().apiKeyHashSecret()).isEqualTo(Secret.of("shared-secret"));
         assertThat(settings.proxy().clients().drainTimeout()).hasSeconds(5);
+        assertThat(settings.proxy().publishing().spool().writeTimeout()).hasMillis(200);
         assertThat(settings.aggregator().identity().apiKeyAliases()).containsEntry("key-1", "batch");
         assertThat(settings.aggregator().http().token()).isEqualTo(Secret.of("metrics-token"));
         assertThat(settings.aggregator().limits().modelSeriesCap()).isEqualTo(7);
@@ -98,6 +102,18 @@ class LauncherTest {
         assertThat(settings.aggregator().streams().kafka().bootstrap()).isEqualTo("kafka-1:9093");
         assertThat(settings.aggregator().streams().kafka().properties()).containsEntry("security.protocol", "SASL_SSL")
                 .containsEntry("sasl.mechanism", "SCRAM-SHA-512");
+    }
+
+    @Test
+    void shouldTakeTheReportsRangeAndKafkaFromTheEnvironment() {
+        ReportCommand report = new ReportCommand();
+
+        Cli.commandLine(report, Map.of("TOKENTAP_FROM", "2026-05-01", "TOKENTAP_TO", "2026-06-01",
+                "KAFKA_BOOTSTRAP_SERVERS", "kafka-1:9093")).parseArgs();
+
+        assertThat(report.from).isEqualTo("2026-05-01");
+        assertThat(report.to).isEqualTo("2026-06-01");
+        assertThat(report.kafka).isEqualTo("kafka-1:9093");
     }
 
     @Test
@@ -127,6 +143,42 @@ class LauncherTest {
     }
 
     @Test
+    void shouldGiveRunAndDemoThePriceListAndHourlySettingsOfTheAggregator(@TempDir Path dir) throws IOException {
+        Path prices = Files.writeString(dir.resolve("prices.yaml"),
+                "currency: EUR\nprices:\n  - model: \"*\"\n    prompt_per_million: 0.2\n");
+
+        LocalTokentap.Settings run = Cli.configure(new RunCommand(), new String[] {"--upstream",
+                "http://127.0.0.1:8000", "--prices", prices.toString()}, Map.of("TOKENTAP_HOURLY_GRACE", "3m",
+                "TOKENTAP_USAGE_RETENTION", "7d"));
+        LocalTokentap.Settings demo = Cli.configure(new DemoCommand(), new String[] {"--hourly-grace", "0s"},
+                Map.of("TOKENTAP_PRICES", prices.toString()));
+
+        assertThat(run.aggregator().billing().prices().currency()).isEqualTo("EUR");
+        assertThat(run.aggregator().billing().hourlyGrace()).hasMinutes(3);
+        assertThat(run.aggregator().billing().usageRetention()).hasDays(7);
+        assertThat(demo.aggregator().billing().prices().currency()).isEqualTo("EUR");
+        assertThat(demo.aggregator().billing().hourlyGrace()).isZero();
+    }
+
+    @Test
+    void shouldNameEveryProblemOfThePriceListWithTheOtherProblemsOfRun(@TempDir Path dir) throws IOException {
+        Path prices = Files.writeString(dir.resolve("prices.json"),
+                "{\"currency\":\"dollars\",\"prices\":[{\"model\":\"llama\",\"prompt_per_million\":-1}]}");
+        Path data = dir.resolve("data");
+
+        Run run = tokentap(Map.of("TOKENTAP_HOURLY_GRACE", "10"), "run", "--upstream", "notaurl", "--prices",
+                prices.toString(), "--data-dir", data.toString());
+
+        assertThat(run.exit()).isEqualTo(Cli.EXIT_CONFIGURATION);
+        assertThat(run.err()).startsWith("tokentap run: invalid configuration: ")
+                .contains("--hourly-grace (from TOKENTAP_HOURLY_GRACE): '10' has no unit",
+                        "--upstream must be an http:// or https:// URL",
+                        "--prices " + prices + " has 2 problems: currency: 'dollars' is not an ISO 4217 code",
+                        "prices[0].prompt_per_million: must be zero or more, got -1");
+        assertThat(Files.exists(data)).isFalse();
+    }
+
+    @Test
     void shouldSayInOneLineThatAPortIsTakenBeforeStartingAnything(@TempDir Path dir) throws IOException {
         Path data = dir.resolve("data");
         try (ServerSocket taken = new ServerSocket()) {
@@ -147,7 +199,7 @@ class LauncherTest {
     @Test
     void shouldPrintOneVersionOnEveryCommand() {
         for (List<String> command : List.<List<String>>of(List.of(), List.of("run"), List.of("demo"), List.of("sim"),
-                List.of("bench"))) {
+                List.of("bench"), List.of("report"))) {
             String[] args = java.util.stream.Stream.concat(command.stream(), java.util.stream.Stream.of("--version"))
                     .toArray(String[]::new);
 
@@ -181,6 +233,25 @@ class LauncherTest {
         assertThat(LocalTokentap.withKeptApiKeySecret(given, dir).metering().apiKeyHashSecret())
                 .isEqualTo(Secret.of("mine"));
         assertThat(dir.resolve(LocalTokentap.API_KEY_SECRET_FILE)).exists();
+    }
+
+    @Test
+    void shouldKeepTheVllmGenerationOfARun(@TempDir Path dir) {
+        TapProxyConfig config = TapProxyConfig.fromArgs("--upstream", "http://v", "--vllm-generation", "legacy",
+                "--vllm-force-include-usage", "true");
+
+        Metering metering = LocalTokentap.withKeptApiKeySecret(config, dir).metering();
+
+        assertThat(metering.vllmGeneration()).isEqualTo(VllmGeneration.LEGACY);
+        assertThat(metering.forceIncludeUsage()).isTrue();
+    }
+
+    @Test
+    void shouldNameTheVllmGenerationsAndProfilesOnABadValue() {
+        assertThat(tokentap(Map.of(), "sim", "--vllm-profile", "ancient", "--not-an-option").err())
+                .contains("--vllm-profile must be current or legacy, got 'ancient'");
+        assertThat(tokentap(Map.of("TOKENTAP_VLLM_GENERATION", "ancient"), "run", "--not-an-option").err())
+                .contains("--vllm-generation must be auto, current or legacy, got 'ancient'");
     }
 
     private static int freePort() throws IOException {

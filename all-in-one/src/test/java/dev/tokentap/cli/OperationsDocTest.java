@@ -76,6 +76,11 @@ class OperationsDocTest {
         check("### `sim`", new SimCommand(), option -> true);
     }
 
+    @Test
+    void shouldListEveryOptionOfReport() throws IOException {
+        check("### `report`", new ReportCommand(), option -> true);
+    }
+
     /** Checks the table under {@code heading} against the options of {@code command} that {@code documented} picks. */
     private static void check(String heading, Object command, Predicate<OptionSpec> documented) throws IOException {
         Map<String, Row> rows = table(heading);

@@ -40,6 +40,25 @@ final class AggregatorProcess implements AutoCloseable {
      */
     static AggregatorProcess start(String bootstrap, Path stateDir, Path logDir, String name, String... flags)
             throws IOException, InterruptedException {
+        AggregatorProcess started = launch(bootstrap, stateDir, logDir, name, AggregatorMain.class.getName(),
+                List.of(), flags);
+        started.awaitReady();
+        return started;
+    }
+
+    /**
+     * Starts an aggregator as {@link #start} does, but with its own clock {@code clockOffset} away from the
+     * machine's ({@link ClockShiftedAggregatorMain}), and returns without waiting for it.
+     */
+    static AggregatorProcess launchWithClock(String bootstrap, Path stateDir, Path logDir, String name,
+                                             java.time.Duration clockOffset, String... flags) throws IOException {
+        return launch(bootstrap, stateDir, logDir, name, ClockShiftedAggregatorMain.class.getName(),
+                List.of("-D" + ClockShiftedAggregatorMain.OFFSET + "=" + clockOffset), flags);
+    }
+
+    private static AggregatorProcess launch(String bootstrap, Path stateDir, Path logDir, String name,
+                                            String mainClass, List<String> jvmOptions, String... flags)
+            throws IOException {
         int port = ChildProcess.freePort();
         List<String> args = new ArrayList<>(List.of(
                 "--kafka", bootstrap,
@@ -51,18 +70,32 @@ final class AggregatorProcess implements AutoCloseable {
         args.addAll(List.of(flags));
         // the broker's smallest session timeout: a member killed without leaving the group holds its partitions
         // until its session expires, 45 s by default, which would only make the test slow
-        ChildProcess process = ChildProcess.java(name, List.of("-Xmx256m", "-XX:+UseSerialGC",
-                "-XX:TieredStopAtLevel=1"), Map.of("TOKENTAP_KAFKA_SESSION_TIMEOUT_MS", "6000"),
-                AggregatorMain.class.getName(), args, logDir);
+        List<String> jvm = new ArrayList<>(List.of("-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"));
+        jvm.addAll(jvmOptions);
+        ChildProcess process = ChildProcess.java(name, jvm, Map.of("TOKENTAP_KAFKA_SESSION_TIMEOUT_MS", "6000"),
+                mainClass, args, logDir);
         LIVE.add(process);
-        AggregatorProcess started = new AggregatorProcess(process, port);
+        return new AggregatorProcess(process, port);
+    }
+
+    /** Waits until it answers {@code /readyz}; kills it if it does not. */
+    void awaitReady() throws IOException, InterruptedException {
         try {
             process.awaitHttpOk(URI.create("http://127.0.0.1:" + port + "/readyz"), UsageLedger.WAIT);
         } catch (IOException | RuntimeException e) {
-            started.close();
+            close();
             throw e;
         }
-        return started;
+    }
+
+    String url() {
+        return "http://127.0.0.1:" + port;
+    }
+
+    /** SIGTERM, and waits: the shutdown hook closes Streams, which commits what it has. */
+    void stop() {
+        process.close();
+        LIVE.remove(process);
     }
 
     String metricsUrl() {

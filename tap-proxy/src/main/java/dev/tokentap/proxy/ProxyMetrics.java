@@ -10,7 +10,7 @@ import java.time.Duration;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.BooleanSupplier;
 import java.util.function.Supplier;
 
 /**
@@ -56,7 +56,7 @@ public final class ProxyMetrics {
     public static final String EVENTS_PUBLISHED = "tokentap.proxy.events.published";
     /** Usage events that were not published, by reason. */
     public static final String PUBLISH_FAILURES = "tokentap.proxy.publish.failures";
-    /** Usage events waiting for the publisher thread. */
+    /** Usage events held in memory by the publisher: queued, or taken by its thread and not yet written or sent. */
     public static final String PUBLISH_QUEUE_SIZE = "tokentap.proxy.publish.queue.size";
 
     /** Usage events written to the disk spool. */
@@ -65,21 +65,29 @@ public final class ProxyMetrics {
     public static final String EVENTS_REPLAYED = "tokentap.proxy.events.replayed";
     /** Usage events lost because the spool was at its size cap. */
     public static final String EVENTS_DROPPED = "tokentap.proxy.events.dropped";
+    /**
+     * Responses that ended before their usage event was in the spool's file: the spool was failing, or slower than
+     * {@code --spool-write-timeout}. The event is written later; a kill before then loses it.
+     */
+    public static final String EVENTS_RELEASED_UNWRITTEN = "tokentap.proxy.events.released.unwritten";
     /** Bytes held in the disk spool. */
     public static final String SPOOL_BYTES = "tokentap.proxy.spool.bytes";
     /** Disk spool operations that failed with an I/O error (disk full, directory gone), by operation. */
     public static final String SPOOL_ERRORS = "tokentap.proxy.spool.errors";
-    /** 1 while the disk spool fails and events wait in memory, 0 once it works. */
+    /** 1 while a part of the disk spool fails (its publisher's health), 0 once it works. */
     public static final String SPOOL_DEGRADED = "tokentap.proxy.spool.degraded";
 
     public static final String TAG_OPERATION = "operation";
-    /** Appending events to the spool, syncing it, or opening a new segment. */
+    /** Appending events to the spool, or opening a new segment. */
     public static final String OPERATION_WRITE = "write";
+    /** Forcing written segments to the device (fsync). */
+    public static final String OPERATION_SYNC = "sync";
     /** Reading a segment to send it. */
     public static final String OPERATION_READ = "read";
     /** Deleting a delivered segment. */
     public static final String OPERATION_DELETE = "delete";
-    public static final List<String> OPERATIONS = List.of(OPERATION_WRITE, OPERATION_READ, OPERATION_DELETE);
+    public static final List<String> OPERATIONS = List.of(OPERATION_WRITE, OPERATION_SYNC, OPERATION_READ,
+            OPERATION_DELETE);
 
     public static final String TAG_ROUTE = "route";
     public static final String TAG_OUTCOME = "outcome";
@@ -107,8 +115,8 @@ public final class ProxyMetrics {
     private final Counter eventsSpooled;
     private final Counter eventsReplayed;
     private final Counter eventsDropped;
+    private final Counter eventsReleasedUnwritten;
     private final Map<String, Counter> spoolErrors = new HashMap<>();
-    private final AtomicInteger spoolDegraded = new AtomicInteger();
 
     public ProxyMetrics(MeterRegistry registry) {
         this.registry = registry;
@@ -165,15 +173,15 @@ public final class ProxyMetrics {
         eventsDropped = Counter.builder(EVENTS_DROPPED)
                 .description("Usage events lost because the disk spool was full")
                 .register(registry);
+        eventsReleasedUnwritten = Counter.builder(EVENTS_RELEASED_UNWRITTEN)
+                .description("Responses that ended before their usage event was written to the disk spool")
+                .register(registry);
         for (String operation : OPERATIONS) {
             spoolErrors.put(operation, Counter.builder(SPOOL_ERRORS)
                     .description("Disk spool operations that failed with an I/O error")
                     .tag(TAG_OPERATION, operation)
                     .register(registry));
         }
-        Gauge.builder(SPOOL_DEGRADED, spoolDegraded, AtomicInteger::get)
-                .description("1 while the disk spool fails and usage events wait in memory")
-                .register(registry);
     }
 
     public void eventSpooled() {
@@ -197,13 +205,16 @@ public final class ProxyMetrics {
         counter.increment();
     }
 
-    /** Sets whether the spool is failing, for the gauge and for {@code /readyz}. */
-    public void spoolDegraded(boolean degraded) {
-        spoolDegraded.set(degraded ? 1 : 0);
+    public void eventReleasedUnwritten() {
+        eventsReleasedUnwritten.increment();
     }
 
-    public boolean spoolDegraded() {
-        return spoolDegraded.get() == 1;
+    /** Registers the degraded gauge over what the publisher says of its health; the gauge only observes it. */
+    public void spoolDegraded(BooleanSupplier degraded) {
+        Gauge.builder(SPOOL_DEGRADED, () -> degraded.getAsBoolean() ? 1 : 0)
+                .description("1 while a part of the disk spool fails: usage events wait in memory or on disk")
+                .strongReference(true)
+                .register(registry);
     }
 
     /** Registers the spool size gauge over {@code bytes}. */
@@ -285,7 +296,7 @@ public final class ProxyMetrics {
     /** Registers the publish queue gauge over {@code size}. */
     public void publishQueue(Supplier<Number> size) {
         Gauge.builder(PUBLISH_QUEUE_SIZE, size)
-                .description("Usage events waiting for the publisher thread")
+                .description("Usage events held in memory by the publisher, queued or being written or sent")
                 .strongReference(true)
                 .register(registry);
     }

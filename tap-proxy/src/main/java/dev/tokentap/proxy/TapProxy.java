@@ -5,6 +5,7 @@ import dev.tokentap.proxy.http.CoreProxyServer;
 import dev.tokentap.proxy.http.MeteringProxyHandler;
 import dev.tokentap.proxy.http.MeteringProxyServlet;
 import dev.tokentap.proxy.http.ProxyServer;
+import dev.tokentap.proxy.http.WebSocketTunnel;
 import dev.tokentap.proxy.http.Metering;
 import dev.tokentap.proxy.publish.KafkaUsagePublisher;
 import dev.tokentap.proxy.publish.Publishing;
@@ -69,21 +70,26 @@ public final class TapProxy implements AutoCloseable {
         }
         ProxyMetrics metrics = new ProxyMetrics(registry);
         this.publisher = publisherFactory.apply(metrics);
+        // readiness and the gauge both ask the publisher; neither keeps a copy of its health
+        metrics.spoolDegraded(() -> publisher.health().degraded());
         this.kafkaWatch = KafkaDeliveryWatch.start(registry, config.publishing().kafka().bootstrap(),
                 kafkaWarnAfter);
         AdminServer startedAdmin = null;
         ProxyServer startedProxy = null;
         CoreProxyServer startedCore = null;
         try {
-            startedAdmin = AdminServer.start(config.admin(), registry, () -> ready, metrics::spoolDegraded);
+            startedAdmin = AdminServer.start(config.admin(), registry, () -> ready, publisher::health);
+            ApiKeyHasher apiKeys = apiKeyHasher(config.metering());
+            WebSocketTunnel tunnel = new WebSocketTunnel(config.upstream(), config.clients(), config.metering(),
+                    apiKeys, publisher, metrics);
             if (CORE_DATA_PATH) {
                 startedCore = CoreProxyServer.start(config.listen(), config.port(), new MeteringProxyHandler(
-                        config.upstream(), config.clients(), config.metering(), apiKeyHasher(config.metering()),
-                        publisher, metrics), config.clients());
+                        config.upstream(), config.clients(), config.metering(), apiKeys, publisher, metrics),
+                        tunnel, config.clients());
             } else {
                 MeteringProxyServlet servlet = new MeteringProxyServlet(config.upstream(), config.clients(),
-                        config.metering(), apiKeyHasher(config.metering()), publisher, metrics);
-                startedProxy = ProxyServer.start(config.listen(), config.port(), servlet, config.clients());
+                        config.metering(), apiKeys, publisher, metrics);
+                startedProxy = ProxyServer.start(config.listen(), config.port(), servlet, tunnel, config.clients());
             }
         } catch (RuntimeException e) {
             if (startedAdmin != null) {
@@ -120,8 +126,9 @@ public final class TapProxy implements AutoCloseable {
         String clientId = "tokentap-proxy-" + config.metering().proxyHost();
         Publishing publishing = config.publishing();
         if (publishing.spool() != null) {
-            LOG.info("spooling usage events dir={} max_bytes={}", publishing.spool().dir().toAbsolutePath(),
-                    publishing.spool().maxBytes());
+            LOG.info("spooling usage events dir={} max_bytes={} write_timeout_ms={}",
+                    publishing.spool().dir().toAbsolutePath(), publishing.spool().maxBytes(),
+                    publishing.spool().writeTimeout().toMillis());
             return SpoolingUsagePublisher.create(publishing, clientId, metrics);
         }
         return KafkaUsagePublisher.create(publishing, clientId, metrics);

@@ -15,6 +15,7 @@ import dev.tokentap.proxy.http.Metering;
 import dev.tokentap.proxy.http.TrustedProxies;
 import dev.tokentap.proxy.http.Upstream;
 import dev.tokentap.proxy.publish.Publishing;
+import dev.tokentap.proxy.usage.VllmGeneration;
 import java.net.InetAddress;
 import java.net.URI;
 import java.net.UnknownHostException;
@@ -140,10 +141,22 @@ public final class TapProxyOptions implements Configurable<TapProxyConfig> {
         Secret apiKeyHashSecretFile;
 
         @Option(names = "--continuous-usage", paramLabel = "true|false", arity = "1", defaultValue = "true",
-                description = "when a streaming client sent no stream_options, ask vLLM for continuous_usage_stats "
-                        + "as well as include_usage (and remove both from the client's view), so a stream that ends "
-                        + "early is billed up to its last chunk; false asks for include_usage only")
+                description = "when the proxy asks a stream for usage, ask vLLM for continuous_usage_stats as well "
+                        + "as include_usage (and remove both from the client's view unless it asked for them), so a "
+                        + "stream that ends early is billed up to its last chunk; false asks for include_usage only")
         boolean continuousUsage;
+
+        @Option(names = "--vllm-generation", paramLabel = "auto|current|legacy", defaultValue = "auto",
+                converter = VllmGenerationConverter.class,
+                description = "which vLLM the upstream is, for what its streams would send a client directly: current "
+                        + "(include_usage off unless asked, fingerprint on the usage chunk), legacy (0.6 to 0.10: "
+                        + "usage whenever stream_options is present), auto tells each stream by its first chunk")
+        VllmGeneration vllmGeneration;
+
+        @Option(names = "--vllm-force-include-usage", paramLabel = "true|false", arity = "1", defaultValue = "false",
+                description = "the upstream vLLM runs with --enable-force-include-usage: the usage it sends every "
+                        + "client anyway is not removed from the client's view")
+        boolean vllmForceIncludeUsage;
 
         @Option(names = "--trusted-proxies", paramLabel = "CIDRS", converter = TrustedProxiesConverter.class,
                 description = "comma-separated addresses or CIDR ranges of load balancers or gateways whose "
@@ -156,7 +169,7 @@ public final class TapProxyOptions implements Configurable<TapProxyConfig> {
                     "--api-key-hash-secret-file and --api-key-hash-secret are both set; give one").throwIfAny();
             return new Metering(proxyHost != null && !proxyHost.isBlank() ? proxyHost : localHostName(),
                     tenantHeader, apiKeyHashSecret != null ? apiKeyHashSecret : apiKeyHashSecretFile,
-                    continuousUsage, trustedProxies);
+                    continuousUsage, trustedProxies, vllmGeneration, vllmForceIncludeUsage);
         }
 
         private static String localHostName() {
@@ -179,11 +192,17 @@ public final class TapProxyOptions implements Configurable<TapProxyConfig> {
                 description = "cap of the spool; events beyond it are dropped and counted")
         long spoolMaxBytes;
 
+        @Option(names = "--spool-write-timeout", paramLabel = "DURATION", defaultValue = "1s",
+                description = "longest a response's last bytes wait for its usage event to be written to the spool "
+                        + "file (so that a killed proxy loses no answered request); past it the response ends and "
+                        + "the event is written later; at least 1ms")
+        Duration spoolWriteTimeout;
+
         /** @param spoolDir the spool's directory; null publishes from memory only */
         public Publishing toRecord(KafkaClients kafka, String topic, Path spoolDir) {
             Problems problems = new Problems();
             Publishing.Spool spool = spoolDir == null ? null
-                    : problems.collect(() -> new Publishing.Spool(spoolDir, spoolMaxBytes));
+                    : problems.collect(() -> new Publishing.Spool(spoolDir, spoolMaxBytes, spoolWriteTimeout));
             Publishing publishing = problems.collect(() -> new Publishing(kafka, topic, queue, spool));
             problems.throwIfAny();
             return publishing;
@@ -245,6 +264,17 @@ public final class TapProxyOptions implements Configurable<TapProxyConfig> {
     }
 
     /** Reads {@code --trusted-proxies}. */
+    static final class VllmGenerationConverter implements ITypeConverter<VllmGeneration> {
+        @Override
+        public VllmGeneration convert(String value) {
+            try {
+                return VllmGeneration.parse(value);
+            } catch (IllegalArgumentException e) {
+                throw new TypeConversionException(e.getMessage());
+            }
+        }
+    }
+
     static final class TrustedProxiesConverter implements ITypeConverter<TrustedProxies> {
         @Override
         public TrustedProxies convert(String value) {

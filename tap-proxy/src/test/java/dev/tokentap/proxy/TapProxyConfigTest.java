@@ -232,6 +232,19 @@ class TapProxyConfigTest {
     }
 
     @Test
+    void shouldHoldAResponseEndAtMostOneSecondForItsSpoolWriteUnlessTold() {
+        assertThat(config(NO_ENV, UPSTREAM).publishing().spool().writeTimeout()).isEqualTo(Duration.ofSeconds(1));
+        assertThat(config(Map.of("TOKENTAP_SPOOL_WRITE_TIMEOUT", "250ms"), UPSTREAM).publishing().spool()
+                .writeTimeout()).isEqualTo(Duration.ofMillis(250));
+        assertThatThrownBy(() -> config(NO_ENV, "--upstream", "http://vllm:8000", "--spool-write-timeout", "0"))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining("--spool-write-timeout must be at least 1ms");
+        assertThatThrownBy(() -> config(NO_ENV, "--upstream", "http://vllm:8000", "--spool-write-timeout", "5"))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining("--spool-write-timeout");
+    }
+
+    @Test
     void shouldDrainForThirtySecondsUnlessTold() {
         assertThat(config(NO_ENV, UPSTREAM).clients().drainTimeout()).isEqualTo(Duration.ofSeconds(30));
         assertThat(config(Map.of("TOKENTAP_DRAIN_TIMEOUT", "90s"), UPSTREAM).clients().drainTimeout())

@@ -224,7 +224,7 @@ class TapProxyIT {
     }
 
     @Test
-    void shouldLeaveStreamOptionsAloneWhenTheClientSentThem() {
+    void shouldAskForTheRunningUsageTooWhenTheClientAskedForItsUsage() {
         String body = "{\"stream\":true,\"stream_options\":{\"include_usage\":true}," + COMPLETION.substring(1);
         String requestId = newRequestId();
 
@@ -233,10 +233,26 @@ class TapProxyIT {
 
         assertThat(response.body()).contains("\"choices\":[],\"usage\":{\"prompt_tokens\":5");
         assertThat(Http.withoutCreated(response.body())).isEqualTo(Http.withoutCreated(expected.body()));
-        assertThat(receivedBySimulator(requestId).bodyText()).isEqualTo(body);
+        assertThat(receivedBySimulator(requestId).bodyText()).isEqualTo(body.substring(0, body.length() - 1)
+                + ",\"stream_options\":{\"include_usage\":true,\"include_usage\":true,"
+                + "\"continuous_usage_stats\":true}}");
         UsageEvent event = log.awaitOne(requestId).value();
         assertThat(event.usageSource()).isEqualTo(UsageSource.REPORTED);
         assertThat(event.completionTokens()).isEqualTo(4L);
+    }
+
+    @Test
+    void shouldLeaveStreamOptionsAloneWhenTheClientAskedForAllTheProxyWould() {
+        String body = "{\"stream\":true,\"stream_options\":{\"include_usage\":true,\"continuous_usage_stats\":true},"
+                + COMPLETION.substring(1);
+        String requestId = newRequestId();
+
+        HttpResponse<String> expected = direct("/v1/completions", body, requestId);
+        HttpResponse<String> response = proxied("/v1/completions", body, requestId);
+
+        assertThat(Http.withoutCreated(response.body())).isEqualTo(Http.withoutCreated(expected.body()));
+        assertThat(receivedBySimulator(requestId).bodyText()).isEqualTo(body);
+        assertThat(log.awaitOne(requestId).value().completionTokens()).isEqualTo(4L);
     }
 
     @Test

@@ -17,7 +17,8 @@ import org.apache.kafka.common.serialization.Serializer;
 
 /**
  * Reads and writes {@link EnrichedUsageEvent} JSON: the usage event's fields as {@link UsageEventCodec} writes
- * them, then {@code "client": {…}}. A reader that knows only {@link UsageEvent} can read it as one (unknown fields
+ * them, then {@code "client": {…}} and, when the request has one, {@code "cost": {"USD": "0.00012"}}. A reader
+ * that knows only {@link UsageEvent} can read it as one (unknown fields
  * are ignored). Thread-safe; share one instance.
  */
 public final class EnrichedUsageEventCodec {
@@ -31,7 +32,7 @@ public final class EnrichedUsageEventCodec {
     /** The enriched event as UTF-8 JSON. */
     public byte[] encode(EnrichedUsageEvent enriched) {
         try {
-            return WRITER.writeValueAsBytes(new Wire(enriched.event(), enriched.client()));
+            return WRITER.writeValueAsBytes(new Wire(enriched.event(), enriched.client(), enriched.cost()));
         } catch (JsonProcessingException e) {
             // our own record of strings and numbers always serialises; reaching this is a bug
             throw new UncheckedIOException(e);
@@ -47,22 +48,29 @@ public final class EnrichedUsageEventCodec {
     public EnrichedUsageEvent decode(byte[] json) {
         UsageEvent event = events.decode(json);
         try {
-            JsonNode client = MAPPER.readTree(json).get(EnrichedUsageEvent.CLIENT_FIELD);
+            JsonNode tree = MAPPER.readTree(json);
+            JsonNode client = tree.get(EnrichedUsageEvent.CLIENT_FIELD);
             if (client == null || !client.isObject()) {
                 throw new UsageEventDecodeException(UsageEventDecodeException.MISSING_FIELD,
                         "enriched usage event lacks client");
             }
-            return new EnrichedUsageEvent(event, MAPPER.treeToValue(client, ClientIdentity.class));
+            JsonNode cost = tree.get(EnrichedUsageEvent.COST_FIELD);
+            return new EnrichedUsageEvent(event, MAPPER.treeToValue(client, ClientIdentity.class),
+                    cost == null || !cost.isObject() ? null : MAPPER.treeToValue(cost, Cost.class));
         } catch (IOException e) {
             throw new UsageEventDecodeException(UsageEventDecodeException.MALFORMED,
                     "not an enriched usage event: " + e.getMessage(), e);
         }
     }
 
-    /** The wire shape: the event's own JSON object, field for field, with {@code client} added last. */
-    @JsonPropertyOrder({"event", EnrichedUsageEvent.CLIENT_FIELD})
+    /**
+     * The wire shape: the event's own JSON object, field for field, with {@code client} and then {@code cost} (when
+     * there is one) added last.
+     */
+    @JsonPropertyOrder({"event", EnrichedUsageEvent.CLIENT_FIELD, EnrichedUsageEvent.COST_FIELD})
     private record Wire(@JsonUnwrapped UsageEvent event,
-                        @JsonProperty(EnrichedUsageEvent.CLIENT_FIELD) ClientIdentity client) {
+                        @JsonProperty(EnrichedUsageEvent.CLIENT_FIELD) ClientIdentity client,
+                        @JsonProperty(EnrichedUsageEvent.COST_FIELD) Cost cost) {
     }
 
     /** A Kafka serde over this codec; the deserializer throws {@link SerializationException} on a bad record. */

@@ -46,6 +46,16 @@ import com.fasterxml.jackson.databind.annotation.JsonNaming;
  *                        are counted then
  * @param completionTokensReported false when vLLM's usage object had {@code completion_tokens} null or absent (the
  *                        event then says 0); true when it carried a number; null when there was no usage object
+ * @param retrieval       for the Responses API only: true when the request read back a stored response
+ *                        ({@code GET /v1/responses/{id}}), false when it created one ({@code POST /v1/responses});
+ *                        null on every other route. A response is billed once (see {@link #background()})
+ * @param responseStatus  for the Responses API only: the {@code status} of the response object as last seen
+ *                        ({@code queued}, {@code in_progress}, {@code completed}, {@code incomplete}, {@code failed},
+ *                        {@code cancelled}), when there was one
+ * @param background      for the Responses API only: the response object's {@code background} flag, when there was
+ *                        one. The answer that creates a response that is not a background one carries its final
+ *                        usage, so a retrieval of it never adds tokens; a background response's usage is counted at
+ *                        the first event of its id that shows it, whichever that is
  */
 @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
 public record UsageEvent(
@@ -78,7 +88,10 @@ public record UsageEvent(
         String proxyHost,
         String upstream,
         Double audioSeconds,
-        Boolean completionTokensReported) {
+        Boolean completionTokensReported,
+        Boolean retrieval,
+        String responseStatus,
+        Boolean background) {
 
     /** The schema version this class writes. */
     public static final int SCHEMA_VERSION = 1;
@@ -162,6 +175,9 @@ public record UsageEvent(
         private String upstream;
         private Double audioSeconds;
         private Boolean completionTokensReported;
+        private Boolean retrieval;
+        private String responseStatus;
+        private Boolean background;
 
         private Builder() {
         }
@@ -197,6 +213,9 @@ public record UsageEvent(
             upstream = e.upstream;
             audioSeconds = e.audioSeconds;
             completionTokensReported = e.completionTokensReported;
+            retrieval = e.retrieval;
+            responseStatus = e.responseStatus;
+            background = e.background;
         }
 
         public Builder eventId(String v) { eventId = v; return this; }
@@ -228,6 +247,9 @@ public record UsageEvent(
         public Builder upstream(String v) { upstream = v; return this; }
         public Builder audioSeconds(Double v) { audioSeconds = v; return this; }
         public Builder completionTokensReported(Boolean v) { completionTokensReported = v; return this; }
+        public Builder retrieval(Boolean v) { retrieval = v; return this; }
+        public Builder responseStatus(String v) { responseStatus = v; return this; }
+        public Builder background(Boolean v) { background = v; return this; }
 
         /** Sets {@code user}, cut to {@value UsageEvent#MAX_USER_LENGTH} characters. */
         public Builder user(String v) {
@@ -239,7 +261,8 @@ public record UsageEvent(
             return new UsageEvent(eventId, schemaVersion, requestId, responseId, traceId, spanId, startedAt,
                     firstByteAt, endedAt, method, route, status, outcome, model, responseModel, stream, promptTokens,
                     completionTokens, totalTokens, cachedTokens, reasoningTokens, usageSource, clientAddress,
-                    apiKeyId, user, tenant, proxyHost, upstream, audioSeconds, completionTokensReported);
+                    apiKeyId, user, tenant, proxyHost, upstream, audioSeconds, completionTokensReported, retrieval,
+                    responseStatus, background);
         }
     }
 }

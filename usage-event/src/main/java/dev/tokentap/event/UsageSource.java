@@ -16,8 +16,19 @@ public final class UsageSource {
      */
     public static final String INVALID = "invalid";
 
+    /**
+     * The proxy counted the tokens itself where vLLM reports no usage: {@code /inference/v1/generate} answers carry
+     * the prompt's and the generated token ids, and vLLM's own count is their number.
+     */
+    public static final String COUNTED = "counted";
+    /**
+     * A read-back of a stored response whose usage was counted before: the aggregator keeps the event as a request
+     * and drops its counts, so that a response is billed once (see {@link UsageEvent#retrieval()}).
+     */
+    public static final String COUNTED_BEFORE = "counted_before";
+
     /** Every source this version knows. */
-    public static final Set<String> ALL = Set.of(REPORTED, PARTIAL, NONE, INVALID);
+    public static final Set<String> ALL = Set.of(REPORTED, PARTIAL, NONE, INVALID, COUNTED, COUNTED_BEFORE);
 
     private UsageSource() {
     }

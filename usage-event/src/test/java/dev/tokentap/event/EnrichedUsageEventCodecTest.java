@@ -69,6 +69,22 @@ class EnrichedUsageEventCodecTest {
     }
 
     @Test
+    void shouldWriteTheCostLastAsExactDecimalStringsAndReadItBack() throws IOException {
+        EnrichedUsageEvent plain = codec.decode(golden());
+        EnrichedUsageEvent priced = new EnrichedUsageEvent(plain.event(), plain.client(),
+                Cost.of("USD", new java.math.BigDecimal("0.00007120")));
+
+        byte[] written = codec.encode(priced);
+
+        String text = new String(written, java.nio.charset.StandardCharsets.UTF_8);
+        assertThat(text).endsWith("\"client_name_source\":\"tenant\"},\"cost\":{\"USD\":\"0.0000712\"}}");
+        assertThat(codec.decode(written).cost().amount("USD")).isEqualByComparingTo("0.0000712");
+        assertThat(JsonSchemas.load("/dev/tokentap/event/cost.v1.schema.json")
+                .validate(json.readTree(written).get("cost"))).isEmpty();
+        assertThat(new String(codec.encode(plain), java.nio.charset.StandardCharsets.UTF_8)).doesNotContain("cost");
+    }
+
+    @Test
     void shouldStayReadableAsAPlainUsageEvent() throws IOException {
         assertThat(new UsageEventCodec().decode(golden()))
                 .isEqualTo(new UsageEventCodec().decode(GoldenEvents.valid("chat-stream-ok")));

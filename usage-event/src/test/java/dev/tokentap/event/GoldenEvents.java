@@ -11,7 +11,7 @@ public final class GoldenEvents {
     /** Valid events, by file name without {@code .json}. */
     public static final List<String> VALID = List.of("chat-stream-ok", "completion-ok", "upstream-unreachable",
             "from-a-newer-producer", "embeddings-ok", "transcription-duration", "chat-stream-client-aborted",
-            "usage-invalid");
+            "usage-invalid", "responses-retrieval");
 
     /** Records a reader must reject, by file name, each with the decode reason it must give. */
     public static final List<List<String>> INVALID = List.of(

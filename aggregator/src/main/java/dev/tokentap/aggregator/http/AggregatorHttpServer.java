@@ -6,6 +6,9 @@ import com.fasterxml.jackson.databind.json.JsonMapper;
 import dev.tokentap.aggregator.AggregatorMetrics.Scrape;
 import dev.tokentap.aggregator.topology.UsageLabels;
 import dev.tokentap.aggregator.topology.UsageTotals;
+import dev.tokentap.aggregator.usage.UsageQuery;
+import dev.tokentap.aggregator.usage.UsageRanges;
+import dev.tokentap.aggregator.usage.UsageRows;
 import io.javalin.Javalin;
 import io.javalin.http.Context;
 import io.javalin.http.HttpStatus;
@@ -21,11 +24,16 @@ import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-/** The aggregator's HTTP endpoints: {@code /metrics}, {@code /healthz}, {@code /readyz}, {@code /api/v1/usage}. */
+/**
+ * The aggregator's HTTP endpoints: {@code /metrics}, {@code /healthz}, {@code /readyz}, {@code /api/v1/usage} (all-time
+ * totals of this replica, or with {@code from} and {@code to} the fleet's usage over a time range), and the usage page
+ * at {@code /}.
+ */
 public final class AggregatorHttpServer implements AutoCloseable {
 
     private static final Logger LOG = LoggerFactory.getLogger(AggregatorHttpServer.class);
-    private static final ObjectMapper JSON = JsonMapper.builder().build();
+    private static final ObjectMapper JSON = JsonMapper.builder()
+            .enable(com.fasterxml.jackson.core.JsonGenerator.Feature.WRITE_BIGDECIMAL_AS_PLAIN).build();
 
     private final Javalin app;
 
@@ -36,7 +44,7 @@ public final class AggregatorHttpServer implements AutoCloseable {
     /**
      * Starts serving on the API's address (port 0 picks a free one). With a token, {@code /metrics} and
      * {@code /api/v1/usage} answer only requests bearing it (Prometheus sends it with
-     * {@code authorization.credentials_file}), while the probes stay open.
+     * {@code authorization.credentials_file}), while the probes stay open. Range queries are not served.
      *
      * @param metrics the scrape to serve on {@code /metrics}, given the request's {@code Accept} header
      * @param usage   the local totals, empty while they can't be read
@@ -46,7 +54,19 @@ public final class AggregatorHttpServer implements AutoCloseable {
     public static AggregatorHttpServer start(HttpApi api, Function<String, Scrape> metrics,
                                              Supplier<Optional<SortedMap<UsageLabels, UsageTotals>>> usage,
                                              StreamsHealth health, BooleanSupplier ready) {
+        return start(api, metrics, usage, health, ready, null, java.time.Clock.systemUTC());
+    }
+
+    /**
+     * As above, answering {@code /api/v1/usage?from=…&to=…} from {@code ranges} (null: not served) by
+     * {@code clock}'s time, and serving the usage page at {@code /}.
+     */
+    public static AggregatorHttpServer start(HttpApi api, Function<String, Scrape> metrics,
+                                             Supplier<Optional<SortedMap<UsageLabels, UsageTotals>>> usage,
+                                             StreamsHealth health, BooleanSupplier ready, UsageRanges ranges,
+                                             java.time.Clock clock) {
         String token = api.token() == null ? null : api.token().value();
+        byte[] page = UsagePage.html();
         Javalin app = Javalin.create(config -> {
             config.startup.showJavalinBanner = false;
             config.startup.showOldJavalinVersionWarning = false;
@@ -63,7 +83,20 @@ public final class AggregatorHttpServer implements AutoCloseable {
             }));
             config.routes.get("/healthz", ctx -> probe(ctx, health.healthy(), health));
             config.routes.get("/readyz", ctx -> probe(ctx, ready.getAsBoolean(), health));
+            config.staticFiles.enableWebjars();
+            config.routes.get("/", ctx -> ctx.contentType("text/html; charset=utf-8").result(page));
+            config.routes.get("/api/v1/usage/local", guard(token, ctx -> {
+                if (ranges == null) {
+                    ctx.status(HttpStatus.NOT_FOUND);
+                    return;
+                }
+                range(ctx, ranges, clock, q -> ranges.local(q, partitions(ctx.queryParam("partitions"))));
+            }));
             config.routes.get("/api/v1/usage", guard(token, ctx -> {
+                if (ranges != null && (ctx.queryParam("from") != null || ctx.queryParam("to") != null)) {
+                    range(ctx, ranges, clock, ranges::fleet);
+                    return;
+                }
                 Optional<SortedMap<UsageLabels, UsageTotals>> totals;
                 try {
                     totals = usage.get();
@@ -87,6 +120,61 @@ public final class AggregatorHttpServer implements AutoCloseable {
     @Override
     public void close() {
         app.stop();
+    }
+
+    /** Answers a range query with {@code answer}: 400 for a bad query, 503 while it cannot be answered exactly. */
+    private static void range(Context ctx, UsageRanges ranges, java.time.Clock clock,
+                              Function<UsageQuery, UsageRows> answer) throws JsonProcessingException {
+        UsageQuery query;
+        try {
+            Map<String, String> params = new LinkedHashMap<>();
+            ctx.queryParamMap().forEach((name, values) -> params.put(name, values.isEmpty() ? null : values.get(0)));
+            query = UsageQuery.parse(params, ranges.retention(), clock.millis());
+        } catch (UsageQuery.BadQuery e) {
+            ctx.status(HttpStatus.BAD_REQUEST);
+            json(ctx, error(e.getMessage(), "invalid_request_error", e.param()));
+            return;
+        } catch (IllegalArgumentException e) {
+            ctx.status(HttpStatus.BAD_REQUEST);
+            json(ctx, error(e.getMessage(), "invalid_request_error", "partitions"));
+            return;
+        }
+        try {
+            ctx.contentType("application/json").result(answer.apply(query).toJson());
+        } catch (UsageRanges.Unavailable e) {
+            ctx.status(HttpStatus.SERVICE_UNAVAILABLE).header("Retry-After", "1");
+            json(ctx, error(e.getMessage(), "unavailable", null));
+        }
+    }
+
+    /** The OpenAI error shape. */
+    static Map<String, Object> error(String message, String type, String param) {
+        Map<String, Object> error = new LinkedHashMap<>();
+        error.put("message", message);
+        error.put("type", type);
+        error.put("param", param);
+        error.put("code", null);
+        return Map.of("error", error);
+    }
+
+    static java.util.Set<Integer> partitions(String text) {
+        java.util.Set<Integer> parts = new java.util.TreeSet<>();
+        if (text == null || text.isBlank()) {
+            throw new IllegalArgumentException("partitions is required: the store partitions to read, e.g. 0,2");
+        }
+        for (String part : text.split(",")) {
+            try {
+                int p = Integer.parseInt(part.trim());
+                if (p < 0) {
+                    throw new NumberFormatException();
+                }
+                parts.add(p);
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException("partitions must be partition numbers, e.g. 0,2; not '" + part
+                        + "'");
+            }
+        }
+        return parts;
     }
 
     private static void probe(Context ctx, boolean ok, StreamsHealth health) throws JsonProcessingException {
@@ -121,6 +209,12 @@ public final class AggregatorHttpServer implements AutoCloseable {
             row.put("completion_tokens", t.completionTokens());
             row.put("total_tokens", t.totalTokens());
             row.put("cached_tokens", t.cachedTokens());
+            row.put("reasoning_tokens", t.reasoningTokens());
+            row.put("audio_seconds", t.audioSeconds());
+            Map<String, String> cost = new java.util.TreeMap<>();
+            t.cost().amounts().forEach((currency, amount) -> cost.put(currency, dev.tokentap.event.Cost.plain(amount)));
+            row.put("cost", cost);
+            row.put("unpriced_requests", t.unpriced());
             row.put("requests", t.requests());
             rows.add(row);
         });

@@ -5,22 +5,27 @@ import com.fasterxml.jackson.core.JsonGenerator;
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonToken;
 import com.fasterxml.jackson.core.util.ByteArrayBuilder;
+import dev.tokentap.event.Cost;
 import dev.tokentap.event.UsageEvent;
 import java.io.IOException;
+import java.math.BigDecimal;
+import java.util.SortedMap;
+import java.util.TreeMap;
 import org.apache.kafka.common.errors.SerializationException;
 import org.apache.kafka.common.serialization.Deserializer;
 import org.apache.kafka.common.serialization.Serde;
 import org.apache.kafka.common.serialization.Serializer;
 
 /**
- * The value serde of the repartition topic: of each event only what {@link UsageTotals#add} reads (outcome, token
- * counts, timestamps, stream), under the event's own JSON names. The labels travel in the key, so the rest of the
- * event would only be written, fetched and parsed again for nothing.
+ * The value serde of the repartition topics: of each event only what {@link UsageTotals#add} and {@link UsageSums}
+ * read (outcome, token counts, audio seconds, timestamps, stream), under the event's own JSON names, and its cost.
+ * The labels travel in the key, so the rest of the event would only be written, fetched and parsed again for
+ * nothing.
  *
  * <p>It reads any JSON object with those names and skips the others, so a repartition topic that still holds whole
  * events (written by a version that sent them) is read the same way.
  */
-final class CountedUsageSerde implements Serde<UsageEvent> {
+final class CountedUsageSerde implements Serde<Counted> {
 
     static final String OUTCOME = "outcome";
     static final String STARTED_AT = "started_at";
@@ -31,20 +36,25 @@ final class CountedUsageSerde implements Serde<UsageEvent> {
     static final String COMPLETION_TOKENS = "completion_tokens";
     static final String TOTAL_TOKENS = "total_tokens";
     static final String CACHED_TOKENS = "cached_tokens";
+    static final String REASONING_TOKENS = "reasoning_tokens";
+    static final String AUDIO_SECONDS = "audio_seconds";
+    static final String COST = "cost";
+    static final String UNPRICED = "unpriced";
 
     private static final JsonFactory JSON = new JsonFactory();
 
     @Override
-    public Serializer<UsageEvent> serializer() {
-        return (topic, event) -> event == null ? null : write(event);
+    public Serializer<Counted> serializer() {
+        return (topic, counted) -> counted == null ? null : write(counted);
     }
 
     @Override
-    public Deserializer<UsageEvent> deserializer() {
+    public Deserializer<Counted> deserializer() {
         return (topic, bytes) -> bytes == null ? null : read(bytes);
     }
 
-    static byte[] write(UsageEvent event) {
+    static byte[] write(Counted counted) {
+        UsageEvent event = counted.event();
         try (ByteArrayBuilder out = new ByteArrayBuilder(160)) {
             try (JsonGenerator json = JSON.createGenerator(out)) {
                 json.writeStartObject();
@@ -59,6 +69,20 @@ final class CountedUsageSerde implements Serde<UsageEvent> {
                 writeNumber(json, COMPLETION_TOKENS, event.completionTokens());
                 writeNumber(json, TOTAL_TOKENS, event.totalTokens());
                 writeNumber(json, CACHED_TOKENS, event.cachedTokens());
+                writeNumber(json, REASONING_TOKENS, event.reasoningTokens());
+                if (event.audioSeconds() != null) {
+                    json.writeNumberField(AUDIO_SECONDS, event.audioSeconds());
+                }
+                if (counted.cost() != null) {
+                    json.writeObjectFieldStart(COST);
+                    for (var amount : counted.cost().amounts().entrySet()) {
+                        json.writeStringField(amount.getKey(), Cost.plain(amount.getValue()));
+                    }
+                    json.writeEndObject();
+                }
+                if (counted.unpriced()) {
+                    json.writeBooleanField(UNPRICED, true);
+                }
                 json.writeEndObject();
             }
             return out.toByteArray();
@@ -67,8 +91,10 @@ final class CountedUsageSerde implements Serde<UsageEvent> {
         }
     }
 
-    static UsageEvent read(byte[] bytes) {
+    static Counted read(byte[] bytes) {
         UsageEvent.Builder event = UsageEvent.builder();
+        Cost cost = null;
+        boolean unpriced = false;
         try (JsonParser json = JSON.createParser(bytes)) {
             if (json.nextToken() != JsonToken.START_OBJECT) {
                 throw new SerializationException("not a JSON object");
@@ -86,10 +112,15 @@ final class CountedUsageSerde implements Serde<UsageEvent> {
                     case COMPLETION_TOKENS -> event.completionTokens(readLong(json, value));
                     case TOTAL_TOKENS -> event.totalTokens(readLong(json, value));
                     case CACHED_TOKENS -> event.cachedTokens(readLong(json, value));
+                    case REASONING_TOKENS -> event.reasoningTokens(readLong(json, value));
+                    case AUDIO_SECONDS -> event.audioSeconds(value == JsonToken.VALUE_NULL ? null
+                            : json.getValueAsDouble());
+                    case COST -> cost = value == JsonToken.START_OBJECT ? readCost(json) : null;
+                    case UNPRICED -> unpriced = value == JsonToken.VALUE_TRUE;
                     default -> json.skipChildren();
                 }
             }
-            return event.build();
+            return new Counted(event.build(), cost, unpriced);
         } catch (IOException e) {
             // our own records in our own internal topic: a failure here is a bug or a foreign writer
             throw new SerializationException("cannot read the counted part of a usage event", e);
@@ -100,6 +131,16 @@ final class CountedUsageSerde implements Serde<UsageEvent> {
         if (value != null) {
             json.writeNumberField(name, value);
         }
+    }
+
+    private static Cost readCost(JsonParser json) throws IOException {
+        SortedMap<String, BigDecimal> amounts = new TreeMap<>();
+        String currency;
+        while ((currency = json.nextFieldName()) != null) {
+            json.nextToken();
+            amounts.put(currency, new BigDecimal(json.getValueAsString()));
+        }
+        return new Cost(amounts);
     }
 
     private static Long readLong(JsonParser json, JsonToken value) throws IOException {

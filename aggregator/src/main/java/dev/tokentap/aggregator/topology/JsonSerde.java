@@ -5,7 +5,9 @@ import com.fasterxml.jackson.core.JsonGenerator;
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonToken;
 import com.fasterxml.jackson.core.util.ByteArrayBuilder;
+import dev.tokentap.event.Cost;
 import java.io.IOException;
+import java.math.BigDecimal;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -45,6 +47,13 @@ public final class JsonSerde {
     private static final String TTFT = "ttft";
     private static final String COUNTS = "counts";
     private static final String SUM_MS = "sum_ms";
+    private static final String REASONING_TOKENS = "reasoning_tokens";
+    private static final String AUDIO_SECONDS = "audio_seconds";
+    private static final String COST = "cost";
+    private static final String UNPRICED = "unpriced";
+    private static final String ROUTE = "route";
+    private static final String FIRST = "first";
+    private static final String LAST = "last";
 
     private JsonSerde() {
     }
@@ -57,6 +66,31 @@ public final class JsonSerde {
     /** The serde of the totals store's value. */
     public static Serde<UsageTotals> totals() {
         return of(JsonSerde::writeTotals, JsonSerde::readTotals, UsageTotals.class);
+    }
+
+    /** The serde of the hourly repartition topic's key and of the hourly window store's key. */
+    public static Serde<HourlyKey> hourlyKey() {
+        return of(JsonSerde::writeHourlyKey, JsonSerde::readHourlyKey, HourlyKey.class);
+    }
+
+    /** The serde of the hourly window store's value. */
+    public static Serde<UsageSums> sums() {
+        return of(JsonSerde::writeSums, JsonSerde::readSums, UsageSums.class);
+    }
+
+    /** An hourly key as bytes, as {@link #hourlyKey()} writes it. */
+    static byte[] hourlyKeyBytes(HourlyKey key) {
+        return write(JsonSerde::writeHourlyKey, key, HourlyKey.class);
+    }
+
+    /** An hourly key from the bytes {@link #hourlyKeyBytes} wrote, from {@code offset} on. */
+    static HourlyKey hourlyKey(byte[] bytes, int offset) {
+        try (JsonParser json = JSON.createParser(bytes, offset, bytes.length - offset)) {
+            expect(json.nextToken(), JsonToken.START_OBJECT);
+            return readHourlyKey(json);
+        } catch (IOException | RuntimeException e) {
+            throw new SerializationException("cannot read HourlyKey", e);
+        }
     }
 
     private interface Writer<T> {
@@ -139,7 +173,139 @@ public final class JsonSerde {
         json.writeEndObject();
         writeHistogram(json, DURATION, totals.duration());
         writeHistogram(json, TTFT, totals.ttft());
+        // written only when there is something: totals of a version without them stay byte for byte the same
+        if (totals.reasoningTokens() != 0) {
+            json.writeNumberField(REASONING_TOKENS, totals.reasoningTokens());
+        }
+        if (totals.audioSeconds().signum() != 0) {
+            json.writeFieldName(AUDIO_SECONDS);
+            json.writeNumber(totals.audioSeconds().toPlainString());
+        }
+        if (!totals.cost().isEmpty()) {
+            writeCost(json, totals.cost());
+        }
+        if (totals.unpriced() != 0) {
+            json.writeNumberField(UNPRICED, totals.unpriced());
+        }
         json.writeEndObject();
+    }
+
+    private static void writeCost(JsonGenerator json, Cost cost) throws IOException {
+        json.writeObjectFieldStart(COST);
+        for (Map.Entry<String, BigDecimal> amount : cost.amounts().entrySet()) {
+            json.writeStringField(amount.getKey(), Cost.plain(amount.getValue()));
+        }
+        json.writeEndObject();
+    }
+
+    private static Cost readCost(JsonParser json, JsonToken start) throws IOException {
+        if (start == JsonToken.VALUE_NULL) {
+            return null;
+        }
+        expect(start, JsonToken.START_OBJECT);
+        SortedMap<String, BigDecimal> amounts = new TreeMap<>();
+        String currency;
+        while ((currency = json.nextFieldName()) != null) {
+            json.nextToken();
+            amounts.put(currency, new BigDecimal(json.getValueAsString()));
+        }
+        return new Cost(amounts);
+    }
+
+    private static BigDecimal readDecimal(JsonParser json, JsonToken value) throws IOException {
+        if (value == JsonToken.VALUE_NULL) {
+            return null;
+        }
+        return value == JsonToken.VALUE_STRING ? new BigDecimal(json.getText()) : json.getDecimalValue();
+    }
+
+    private static void writeHourlyKey(JsonGenerator json, HourlyKey key) throws IOException {
+        json.writeStartObject();
+        json.writeStringField(NAMESPACE, key.namespace());
+        json.writeStringField(CLIENT_NAME, key.clientName());
+        json.writeStringField(MODEL, key.model());
+        json.writeStringField(ROUTE, key.route());
+        json.writeEndObject();
+    }
+
+    private static HourlyKey readHourlyKey(JsonParser json) throws IOException {
+        String namespace = null;
+        String clientName = null;
+        String model = null;
+        String route = null;
+        String name;
+        while ((name = json.nextFieldName()) != null) {
+            JsonToken value = json.nextToken();
+            switch (name) {
+                case NAMESPACE -> namespace = string(json, value);
+                case CLIENT_NAME -> clientName = string(json, value);
+                case MODEL -> model = string(json, value);
+                case ROUTE -> route = string(json, value);
+                default -> json.skipChildren();
+            }
+        }
+        return new HourlyKey(namespace, clientName, model, route);
+    }
+
+    private static void writeSums(JsonGenerator json, UsageSums sums) throws IOException {
+        json.writeStartObject();
+        json.writeObjectFieldStart(REQUESTS);
+        for (Map.Entry<String, Long> outcome : sums.requests().entrySet()) {
+            json.writeNumberField(outcome.getKey(), outcome.getValue());
+        }
+        json.writeEndObject();
+        json.writeNumberField(PROMPT_TOKENS, sums.promptTokens());
+        json.writeNumberField(COMPLETION_TOKENS, sums.completionTokens());
+        json.writeNumberField(TOTAL_TOKENS, sums.totalTokens());
+        json.writeNumberField(CACHED_TOKENS, sums.cachedTokens());
+        json.writeNumberField(REASONING_TOKENS, sums.reasoningTokens());
+        json.writeFieldName(AUDIO_SECONDS);
+        json.writeNumber(sums.audioSeconds().toPlainString());
+        if (!sums.cost().isEmpty()) {
+            writeCost(json, sums.cost());
+        }
+        json.writeNumberField(UNPRICED, sums.unpricedRequests());
+        if (sums.firstEventAt() != null) {
+            json.writeNumberField(FIRST, sums.firstEventAt());
+        }
+        if (sums.lastEventAt() != null) {
+            json.writeNumberField(LAST, sums.lastEventAt());
+        }
+        json.writeEndObject();
+    }
+
+    private static UsageSums readSums(JsonParser json) throws IOException {
+        SortedMap<String, Long> requests = null;
+        long prompt = 0;
+        long completion = 0;
+        long total = 0;
+        long cached = 0;
+        long reasoning = 0;
+        BigDecimal audio = null;
+        Cost cost = null;
+        long unpriced = 0;
+        Long first = null;
+        Long last = null;
+        String name;
+        while ((name = json.nextFieldName()) != null) {
+            JsonToken value = json.nextToken();
+            switch (name) {
+                case REQUESTS -> requests = value == JsonToken.VALUE_NULL ? null : readRequests(json, value);
+                case PROMPT_TOKENS -> prompt = json.getValueAsLong();
+                case COMPLETION_TOKENS -> completion = json.getValueAsLong();
+                case TOTAL_TOKENS -> total = json.getValueAsLong();
+                case CACHED_TOKENS -> cached = json.getValueAsLong();
+                case REASONING_TOKENS -> reasoning = json.getValueAsLong();
+                case AUDIO_SECONDS -> audio = readDecimal(json, value);
+                case COST -> cost = readCost(json, value);
+                case UNPRICED -> unpriced = json.getValueAsLong();
+                case FIRST -> first = value == JsonToken.VALUE_NULL ? null : json.getValueAsLong();
+                case LAST -> last = value == JsonToken.VALUE_NULL ? null : json.getValueAsLong();
+                default -> json.skipChildren();
+            }
+        }
+        return new UsageSums(requests, prompt, completion, total, cached, reasoning, audio, cost, unpriced, first,
+                last);
     }
 
     private static void writeHistogram(JsonGenerator json, String name, LatencyHistogram histogram)
@@ -162,6 +328,10 @@ public final class JsonSerde {
         SortedMap<String, Long> requests = null;
         LatencyHistogram duration = null;
         LatencyHistogram ttft = null;
+        long reasoning = 0;
+        BigDecimal audio = null;
+        Cost cost = null;
+        long unpriced = 0;
         String name;
         while ((name = json.nextFieldName()) != null) {
             JsonToken value = json.nextToken();
@@ -173,10 +343,15 @@ public final class JsonSerde {
                 case REQUESTS -> requests = value == JsonToken.VALUE_NULL ? null : readRequests(json, value);
                 case DURATION -> duration = value == JsonToken.VALUE_NULL ? null : readHistogram(json, value);
                 case TTFT -> ttft = value == JsonToken.VALUE_NULL ? null : readHistogram(json, value);
+                case REASONING_TOKENS -> reasoning = json.getValueAsLong();
+                case AUDIO_SECONDS -> audio = readDecimal(json, value);
+                case COST -> cost = readCost(json, value);
+                case UNPRICED -> unpriced = json.getValueAsLong();
                 default -> json.skipChildren();
             }
         }
-        return new UsageTotals(prompt, completion, total, cached, requests, duration, ttft);
+        return new UsageTotals(prompt, completion, total, cached, requests, duration, ttft, reasoning, audio, cost,
+                unpriced);
     }
 
     private static SortedMap<String, Long> readRequests(JsonParser json, JsonToken start) throws IOException {

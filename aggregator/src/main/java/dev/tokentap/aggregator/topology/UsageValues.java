@@ -114,6 +114,24 @@ public final class UsageValues {
                 && within(event.totalTokens()) && within(event.cachedTokens());
     }
 
+    /** The event's reasoning tokens when it may be added (from 0 to {@link #MAX}), else 0. */
+    public static long reasoningTokensOrZero(UsageEvent event) {
+        Long n = event.reasoningTokens();
+        return n != null && within(n) ? n : 0;
+    }
+
+    /**
+     * {@code sum} plus the event's {@code audio_seconds} as the decimal its JSON said, exactly; {@code sum} itself when
+     * the event has none or one outside 0 to {@link #MAX}.
+     */
+    public static java.math.BigDecimal plusAudio(java.math.BigDecimal sum, UsageEvent event) {
+        Double seconds = event.audioSeconds();
+        if (seconds == null || !(seconds > 0) || seconds > MAX) {
+            return sum;
+        }
+        return sum.add(java.math.BigDecimal.valueOf(seconds));
+    }
+
     private static boolean within(Long count) {
         return count == null || (count >= 0 && count <= MAX);
     }

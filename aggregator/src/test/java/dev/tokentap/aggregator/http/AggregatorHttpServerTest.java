@@ -108,10 +108,12 @@ class AggregatorHttpServerTest {
         assertThat(response.body()).isEqualTo("["
                 + "{\"namespace\":\"unknown\",\"client_name\":\"10.0.0.1\",\"full_path\":\"other\","
                 + "\"hostname\":\"proxy-a\",\"model\":\"llama\",\"prompt_tokens\":2,\"completion_tokens\":2,"
-                + "\"total_tokens\":4,\"cached_tokens\":1,\"requests\":{\"client_aborted\":1,\"ok\":1}},"
+                + "\"total_tokens\":4,\"cached_tokens\":1,\"reasoning_tokens\":0,\"audio_seconds\":0,\"cost\":{},"
+                + "\"unpriced_requests\":0,\"requests\":{\"client_aborted\":1,\"ok\":1}},"
                 + "{\"namespace\":\"unknown\",\"client_name\":\"10.0.0.2\",\"full_path\":\"/v1/completions\","
                 + "\"hostname\":\"proxy-a\",\"model\":\"llama\",\"prompt_tokens\":5,\"completion_tokens\":6,"
-                + "\"total_tokens\":11,\"cached_tokens\":0,\"requests\":{\"ok\":1}}]");
+                + "\"total_tokens\":11,\"cached_tokens\":0,\"reasoning_tokens\":0,\"audio_seconds\":0,\"cost\":{},"
+                + "\"unpriced_requests\":0,\"requests\":{\"ok\":1}}]");
     }
 
     @Test

@@ -19,7 +19,8 @@ class CountedUsageSerdeTest {
             UsageEvent event = codec.decode(GoldenEvents.valid(name));
             UsageTotals before = UsageTotals.EMPTY.add(event).add(event);
 
-            UsageEvent counted = serde.deserializer().deserialize("t", serde.serializer().serialize("t", event));
+            UsageEvent counted = serde.deserializer().deserialize("t", serde.serializer().serialize("t",
+                    new Counted(event, null, false))).event();
 
             assertThat(UsageTotals.EMPTY.add(counted).add(counted)).as(name).isEqualTo(before);
         }
@@ -29,7 +30,8 @@ class CountedUsageSerdeTest {
     void shouldWriteOnlyWhatTheTotalsRead() {
         UsageEvent event = codec.decode(GoldenEvents.valid("chat-stream-ok"));
 
-        String written = new String(serde.serializer().serialize("t", event), StandardCharsets.UTF_8);
+        String written = new String(serde.serializer().serialize("t", new Counted(event, null, false)),
+                StandardCharsets.UTF_8);
 
         assertThat(written).doesNotContain("event_id", event.clientAddress(), event.model())
                 .startsWith("{\"outcome\":\"" + event.outcome() + "\",\"started_at\":" + event.startedAt());
@@ -40,7 +42,7 @@ class CountedUsageSerdeTest {
         for (String name : GoldenEvents.VALID) {
             UsageEvent event = codec.decode(GoldenEvents.valid(name));
 
-            UsageEvent counted = serde.deserializer().deserialize("t", codec.encode(event));
+            UsageEvent counted = serde.deserializer().deserialize("t", codec.encode(event)).event();
 
             assertThat(UsageTotals.EMPTY.add(counted)).as(name).isEqualTo(UsageTotals.EMPTY.add(event));
         }
@@ -51,7 +53,8 @@ class CountedUsageSerdeTest {
         UsageEvent event = UsageEvent.builder().eventId("e").route("/v1/completions").outcome("client_aborted")
                 .promptTokens(3L).build();
 
-        UsageEvent counted = serde.deserializer().deserialize("t", serde.serializer().serialize("t", event));
+        UsageEvent counted = serde.deserializer().deserialize("t", serde.serializer().serialize("t",
+                new Counted(event, null, false))).event();
 
         assertThat(counted.promptTokens()).isEqualTo(3L);
         assertThat(counted.completionTokens()).isNull();
@@ -60,5 +63,24 @@ class CountedUsageSerdeTest {
         assertThat(counted.startedAt()).isNull();
         assertThat(counted.stream()).isFalse();
         assertThat(counted.outcome()).isEqualTo("client_aborted");
+    }
+
+    @Test
+    void shouldCarryReasoningTokensAudioSecondsAndTheExactCost() {
+        UsageEvent event = UsageEvent.builder().eventId("e").route("/v1/audio/transcriptions").outcome("ok")
+                .reasoningTokens(7L).audioSeconds(12.345).build();
+        dev.tokentap.event.Cost cost = dev.tokentap.event.Cost.of("EUR", new java.math.BigDecimal("0.000000123"));
+
+        Counted counted = serde.deserializer().deserialize("t", serde.serializer().serialize("t",
+                new Counted(event, cost, false)));
+        Counted unpriced = serde.deserializer().deserialize("t", serde.serializer().serialize("t",
+                new Counted(event, null, true)));
+
+        assertThat(counted.event().reasoningTokens()).isEqualTo(7L);
+        assertThat(counted.event().audioSeconds()).isEqualTo(12.345);
+        assertThat(counted.cost()).isEqualTo(cost);
+        assertThat(counted.unpriced()).isFalse();
+        assertThat(unpriced.cost()).isNull();
+        assertThat(unpriced.unpriced()).isTrue();
     }
 }

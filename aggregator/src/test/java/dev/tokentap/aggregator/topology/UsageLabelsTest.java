@@ -13,6 +13,23 @@ import org.junit.jupiter.api.Test;
 class UsageLabelsTest {
 
     @Test
+    void shouldGiveEveryMeteredRouteALabelOfItsOwnAndAnyOtherPathOther() {
+        for (String route : dev.tokentap.event.Routes.METERED) {
+            UsageEvent event = UsageEvent.builder().eventId("e").route(route).outcome("ok").clientAddress("10.0.0.1")
+                    .proxyHost("p").model("m").build();
+
+            assertThat(UsageLabels.withoutKubernetes(event).fullPath()).isEqualTo(route);
+        }
+        for (String route : List.of("/v1/messages", "/v2/embed", "/inference/v1/generate", "/generative_scoring",
+                "/v1/chat/completions/batch")) {
+            assertThat(dev.tokentap.event.Routes.METERED).contains(route);
+        }
+        UsageEvent unknown = UsageEvent.builder().eventId("e").route("/v1/secret/" + "x".repeat(300)).outcome("ok")
+                .clientAddress("10.0.0.1").proxyHost("p").model("m").build();
+        assertThat(UsageLabels.withoutKubernetes(unknown).fullPath()).isEqualTo("other");
+    }
+
+    @Test
     void shouldCutLongLabelValues() {
         String huge = "m".repeat(10_000);
         UsageEvent event = UsageEvent.builder().eventId("e").route("/v1/completions").outcome("ok")
@@ -55,7 +72,11 @@ class UsageLabelsTest {
                 new UsageLabels("ns", "t\u00e9am \"q\" \\ \n\u0001 \u20ac\uD83D\uDE00", "other", null, "m/1:2"));
 
         for (UsageTotals t : totals) {
-            byte[] bound = binding.writeValueAsBytes(t);
+            // what data binding wrote before reasoning tokens, audio seconds and cost were kept: those are written
+            // only when they are not zero, so totals without them keep their bytes
+            com.fasterxml.jackson.databind.node.ObjectNode tree = binding.valueToTree(t);
+            tree.remove(List.of("reasoning_tokens", "audio_seconds", "cost", "unpriced"));
+            byte[] bound = binding.writeValueAsBytes(tree);
             assertThat(JsonSerde.totals().serializer().serialize("t", t)).as(new String(bound, StandardCharsets.UTF_8))
                     .isEqualTo(bound);
             assertThat(JsonSerde.totals().deserializer().deserialize("t", bound)).isEqualTo(t);

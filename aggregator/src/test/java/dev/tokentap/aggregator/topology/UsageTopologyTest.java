@@ -14,6 +14,7 @@ import dev.tokentap.event.Topics;
 import dev.tokentap.event.UsageEvent;
 import dev.tokentap.event.UsageEventCodec;
 import dev.tokentap.event.UsageEventDecodeException;
+import dev.tokentap.event.UsageSource;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Clock;
@@ -96,7 +97,7 @@ class UsageTopologyTest {
         props.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, StreamsConfig.EXACTLY_ONCE_V2);
         driver = new TopologyTestDriver(UsageTopology.build(TOPICS, new StaticPodDirectory(Map.of(POD_IP, RANKER)),
                 IdentityResolver.DEFAULT, clock, UsageTopology.Limits.DEFAULT.withDedupRetention(DEDUP_RETENTION),
-                observer), props);
+                UsageTopology.Billing.DEFAULT, observer), props);
         enriched = driver.createOutputTopic(TOPICS.enriched(), new StringDeserializer(), new ByteArrayDeserializer());
         usage = driver.createInputTopic(TOPICS.usage(), new ByteArraySerializer(), new ByteArraySerializer());
         dlq = driver.createOutputTopic(TOPICS.dlq(), new ByteArrayDeserializer(), new ByteArrayDeserializer());
@@ -296,7 +297,7 @@ class UsageTopologyTest {
     void shouldKeepTotalsInAPersistentStoreWithAChangelog() {
         assertThat(totals.persistent()).isTrue();
         String description = UsageTopology.build(TOPICS, PodDirectory.NONE, IdentityResolver.DEFAULT, CLOCK,
-                UsageTopology.Limits.DEFAULT, UsageTopology.Observer.NONE).describe().toString();
+                UsageTopology.Limits.DEFAULT, UsageTopology.Billing.DEFAULT, UsageTopology.Observer.NONE).describe().toString();
         assertThat(description).contains(UsageTopology.TOTALS_STORE)
                 .contains(UsageTopology.BY_LABELS + "-repartition");
     }
@@ -435,7 +436,7 @@ class UsageTopologyTest {
     void shouldKeepCountingAnAdmittedModelUnderItsOwnNameAfterTheCapIsReached() {
         TopologyTestDriver small = new TopologyTestDriver(UsageTopology.build(TOPICS, PodDirectory.NONE,
                 IdentityResolver.DEFAULT, CLOCK, UsageTopology.Limits.DEFAULT.withModelSeriesCap(2),
-                UsageTopology.Observer.NONE), props("small"));
+                UsageTopology.Billing.DEFAULT, UsageTopology.Observer.NONE), props("small"));
         try (small) {
             TestInputTopic<byte[], byte[]> in = small.createInputTopic(TOPICS.usage(), new ByteArraySerializer(),
                     new ByteArraySerializer());
@@ -622,8 +623,99 @@ class UsageTopologyTest {
         var ids = driver.getWindowStore(UsageTopology.EVENT_IDS_STORE);
         assertThat(ids.persistent()).isTrue();
         String description = UsageTopology.build(TOPICS, PodDirectory.NONE, IdentityResolver.DEFAULT, CLOCK,
-                UsageTopology.Limits.DEFAULT, UsageTopology.Observer.NONE).describe().toString();
+                UsageTopology.Limits.DEFAULT, UsageTopology.Billing.DEFAULT, UsageTopology.Observer.NONE).describe().toString();
         assertThat(description).contains(UsageTopology.EVENT_IDS_STORE);
+    }
+
+    private static UsageEvent.Builder response(String client, String id, boolean retrieval, String status,
+                                               Long prompt, Long completion) {
+        return event(client).route(retrieval ? "/v1/responses/{id}" : "/v1/responses")
+                .method(retrieval ? "GET" : "POST").responseId(id).retrieval(retrieval).responseStatus(status)
+                .background(id.contains("bg"))
+                .promptTokens(prompt).completionTokens(completion)
+                .totalTokens(prompt == null ? null : prompt + completion)
+                .usageSource(prompt == null ? UsageSource.NONE : UsageSource.REPORTED);
+    }
+
+    private long responseTokens(String client) {
+        long sum = 0;
+        for (String route : List.of("/v1/responses", "/v1/responses/{id}")) {
+            UsageTotals t = totals.get(new UsageLabels("unknown", client, route, "proxy-a", "llama"));
+            sum += t == null ? 0 : t.totalTokens();
+        }
+        return sum;
+    }
+
+    private long responseRequests(String client) {
+        long sum = 0;
+        for (String route : List.of("/v1/responses", "/v1/responses/{id}")) {
+            UsageTotals t = totals.get(new UsageLabels("unknown", client, route, "proxy-a", "llama"));
+            sum += t == null ? 0 : t.requests(Outcome.OK);
+        }
+        return sum;
+    }
+
+    @Test
+    void shouldCountAStoredResponseOnceHoweverOftenItIsReadBack() {
+        // given a response created with its usage, then read back twice by two clients
+        send(response("10.0.0.1", "resp_1", false, "completed", 12L, 8L));
+        send(response("10.0.0.1", "resp_1", true, "completed", 12L, 8L));
+        send(response("10.0.0.2", "resp_1", true, "completed", 12L, 8L));
+
+        // then its tokens count once, and every read counts as a request
+        assertThat(responseTokens("10.0.0.1") + responseTokens("10.0.0.2")).isEqualTo(20);
+        assertThat(responseRequests("10.0.0.1") + responseRequests("10.0.0.2")).isEqualTo(3);
+        List<UsageEvent> records = enriched.readValuesToList().stream()
+                .map(bytes -> enrichedCodec.decode(bytes).event()).toList();
+        assertThat(records).extracting(UsageEvent::usageSource)
+                .containsExactly(UsageSource.REPORTED, UsageSource.COUNTED_BEFORE, UsageSource.COUNTED_BEFORE);
+        assertThat(records.get(1).totalTokens()).isNull();
+    }
+
+    @Test
+    void shouldCountABackgroundResponseAtTheFirstReadThatShowsItsUsage() {
+        // given a background response: created queued without usage, read queued, then completed twice
+        send(response("10.0.0.1", "resp_bg", false, "queued", null, null));
+        send(response("10.0.0.1", "resp_bg", true, "queued", null, null));
+        send(response("10.0.0.1", "resp_bg", true, "in_progress", null, null));
+        send(response("10.0.0.1", "resp_bg", true, "completed", 12L, 8L));
+        send(response("10.0.0.1", "resp_bg", true, "completed", 12L, 8L));
+
+        // then
+        assertThat(responseTokens("10.0.0.1")).isEqualTo(20);
+        assertThat(responseRequests("10.0.0.1")).isEqualTo(5);
+    }
+
+    @Test
+    void shouldCountEveryCreationOfAResponseThatIsNoBackgroundOneEvenUnderAReusedId() {
+        // a client may name its responses (request_id): each creation is a new response and counts
+        send(response("10.0.0.1", "mine", false, "completed", 12L, 8L));
+        send(response("10.0.0.1", "mine", false, "completed", 2L, 3L));
+        send(response("10.0.0.1", "mine", true, "completed", 2L, 3L));
+
+        assertThat(responseTokens("10.0.0.1")).isEqualTo(20 + 5);
+    }
+
+    @Test
+    void shouldCountOnceWhateverOrderTheEventsOfAResponseArriveIn() {
+        // a read overtakes the creation it follows (another client, another partition)
+        send(response("10.0.0.2", "resp_x", true, "completed", 12L, 8L));
+        send(response("10.0.0.1", "resp_x", false, "completed", 12L, 8L));
+        // a background response's completed read overtakes its queued creation, and its stream's usage
+        send(response("10.0.0.2", "resp_bg2", true, "completed", 12L, 8L));
+        send(response("10.0.0.1", "resp_bg2", false, "queued", null, null));
+        send(response("10.0.0.1", "resp_bg2", false, "completed", 12L, 8L));
+
+        assertThat(responseTokens("10.0.0.1") + responseTokens("10.0.0.2")).isEqualTo(40);
+    }
+
+    @Test
+    void shouldNeverCountThePartialUsageOfAReadBack() {
+        send(response("10.0.0.1", "resp_bg_p", false, "queued", null, null));
+        send(response("10.0.0.1", "resp_bg_p", true, "completed", 12L, 4L).usageSource(UsageSource.PARTIAL));
+        send(response("10.0.0.1", "resp_bg_p", true, "completed", 12L, 8L));
+
+        assertThat(responseTokens("10.0.0.1")).isEqualTo(20);
     }
 
     private void send(UsageEvent.Builder event) {

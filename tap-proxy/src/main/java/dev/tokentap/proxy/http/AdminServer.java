@@ -1,8 +1,10 @@
 package dev.tokentap.proxy.http;
 
+import dev.tokentap.proxy.publish.PublisherHealth;
 import io.javalin.Javalin;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.util.function.BooleanSupplier;
+import java.util.function.Supplier;
 
 /**
  * The admin port: {@code /metrics} for Prometheus, {@code /healthz} while the process serves, {@code /readyz} once
@@ -20,13 +22,14 @@ public final class AdminServer {
 
     /**
      * Starts the admin server; with a token, {@code /metrics} answers only requests bearing it, while
-     * {@code /healthz} and {@code /readyz} stay open for probes (they reveal nothing). While {@code degraded} holds,
-     * {@code /readyz} still answers 200 but says so: the proxy serves, its usage events wait in memory.
+     * {@code /healthz} and {@code /readyz} stay open for probes (they reveal nothing). {@code /readyz} asks the
+     * publisher's {@code health} on each call, and while it is degraded still answers 200 but says what is wrong:
+     * the proxy serves, its usage events wait.
      *
      * @throws IllegalStateException when the port cannot be bound
      */
     public static AdminServer start(Admin admin, PrometheusMeterRegistry registry, BooleanSupplier ready,
-                                    BooleanSupplier degraded) {
+                                    Supplier<PublisherHealth> health) {
         String token = admin.token() == null ? null : admin.token().value();
         Javalin app = Javalin.create(config -> {
             config.startup.showJavalinBanner = false;
@@ -38,8 +41,9 @@ public final class AdminServer {
                 boolean isReady = ready.getAsBoolean();
                 // a failing spool does not make the proxy unready: taking it out of service would stop traffic to
                 // its vLLM without saving a single event; the body and the gauge say it, for people and alerts
+                PublisherHealth publishing = health.get();
                 String body = !isReady ? "not ready"
-                        : degraded.getAsBoolean() ? "ready, degraded: usage spool failing, events held in memory"
+                        : publishing.degraded() ? "ready, degraded: " + publishing.problem()
                         : "ready";
                 ctx.status(isReady ? 200 : 503).contentType("text/plain").result(body);
             });

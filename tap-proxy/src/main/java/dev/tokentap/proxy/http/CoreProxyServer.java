@@ -16,7 +16,8 @@ import org.eclipse.jetty.util.thread.QueuedThreadPool;
 
 /**
  * The proxy port on a bare Jetty server with {@link MeteringProxyHandler}: the same connector, limits, thread pool
- * and graceful stop as {@link ProxyServer}, without Javalin or a servlet context.
+ * and graceful stop as {@link ProxyServer}, without Javalin or a servlet context; WebSocket upgrades are taken in
+ * front of it by the same {@link WebSocketTunnel}.
  */
 public final class CoreProxyServer {
 
@@ -32,11 +33,12 @@ public final class CoreProxyServer {
     }
 
     /**
-     * Starts the proxy on {@code host:port}.
+     * Starts the proxy on {@code host:port}; {@link #stop()} drains it as {@link ProxyServer#stop()} does.
      *
      * @throws IllegalStateException when the port cannot be bound
      */
-    public static CoreProxyServer start(String host, int port, MeteringProxyHandler proxy, ClientLimits limits) {
+    public static CoreProxyServer start(String host, int port, MeteringProxyHandler proxy, WebSocketTunnel tunnel,
+                                        ClientLimits limits) {
         QueuedThreadPool threads = new QueuedThreadPool(limits.maxThreads(),
                 Math.min(MIN_THREADS, limits.maxThreads()), (int) THREAD_IDLE.toMillis());
         threads.setName("tap-proxy");
@@ -58,7 +60,9 @@ public final class CoreProxyServer {
                 ? new GracefulHandler(new MinimumDataRateHandler(limits.minRequestRate(), 0))
                 : new GracefulHandler();
         Handler.Wrapper innermost = graceful.getHandler() instanceof Handler.Wrapper inner ? inner : graceful;
-        innermost.setHandler(proxy);
+        // the tunnel takes WebSocket upgrades and passes every other request on to the proxy, as in ProxyServer
+        tunnel.setHandler(proxy);
+        innermost.setHandler(tunnel);
         server.setHandler(graceful);
         // what Jetty answers itself (a body it cannot parse) is OpenAI's error JSON too, never an HTML page
         server.setErrorHandler((Request.Handler) (request, response, callback) -> {

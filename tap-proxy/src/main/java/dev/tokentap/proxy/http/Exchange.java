@@ -1,6 +1,7 @@
 package dev.tokentap.proxy.http;
 
 import dev.tokentap.event.Outcome;
+import dev.tokentap.event.Routes;
 import dev.tokentap.event.UsageEvent;
 import dev.tokentap.event.UsageSource;
 import dev.tokentap.proxy.usage.MeteredRoutes;
@@ -37,6 +38,8 @@ final class Exchange {
     /** Reads (and may rewrite) the request body of a metered request; null when the body is not read. */
     final RequestBodyRewriter body;
     final ResponseFacts facts = new ResponseFacts();
+    /** Holds back the end of the response until the event is handed over for good. */
+    final ResponseEnd end = new ResponseEnd();
     /** Reads the {@code model} field of a multipart (audio) request; null for other requests. */
     private volatile MultipartModelReader form;
 
@@ -228,12 +231,72 @@ final class Exchange {
         return false;
     }
 
+    /** Whether the client asked for a stream, in its JSON body or its form. */
+    private boolean stream() {
+        if (body != null) {
+            return body.stream();
+        }
+        MultipartModelReader reader = form;
+        return reader != null && reader.stream();
+    }
+
+    /** Whether the proxy asked the upstream for usage the client did not ask for, which the tap then removes. */
+    boolean injectedUsage() {
+        if (body != null) {
+            return body.injected();
+        }
+        MultipartModelReader reader = form;
+        return reader != null && reader.injected();
+    }
+
+    /** Whether what was injected asks for a usage in every chunk too. */
+    boolean injectedContinuousUsage() {
+        if (body != null) {
+            return body.injectedContinuousUsage();
+        }
+        MultipartModelReader reader = form;
+        return reader != null && reader.injectedContinuousUsage();
+    }
+
+    /** The route whose handler answers: for {@code /invocations}, the one its body is for (null for pooling). */
+    String bodyRoute() {
+        return body == null ? route : body.bodyRoute();
+    }
+
+    /**
+     * The usage of an {@code /inference/v1/generate} answer that reported none, as vLLM counts it: the request's
+     * prompt token ids and the token ids of every choice; null when there is nothing to count.
+     */
+    private ResponseFacts.Usage countedTokens(String outcome) {
+        if (!Routes.GENERATE.equals(route) || body == null || body.tokenIds() == 0) {
+            return null;
+        }
+        long generated = facts.generatedTokenIds();
+        if (generated == 0 && !Outcome.OK.equals(outcome)) {
+            return null;
+        }
+        long prompt = body.tokenIds();
+        if (prompt > UsageEvent.MAX_USAGE || generated > UsageEvent.MAX_USAGE) {
+            return ResponseFacts.Usage.INVALID;
+        }
+        return new ResponseFacts.Usage(prompt, generated, prompt + generated, null, null);
+    }
+
     /** The usage event of a finished metered exchange. */
     UsageEvent toEvent(int status, String outcome, long endedAt, String proxyHost, String upstream) {
         ResponseFacts.Usage usage = facts.usage();
+        ResponseFacts.Usage counted = usage == null ? countedTokens(outcome) : null;
         if (usage != null && UsageSource.PARTIAL.equals(usageSource(usage, outcome))) {
             usage = facts.runningUsage();
         }
+        String source = counted != null
+                ? (counted.invalid() ? UsageSource.INVALID
+                        : Outcome.OK.equals(outcome) ? UsageSource.COUNTED : UsageSource.PARTIAL)
+                : usageSource(usage, outcome);
+        if (counted != null) {
+            usage = counted;
+        }
+        boolean responses = Routes.RESPONSES.equals(route) || Routes.RESPONSES_GET.equals(route);
         UsageEvent.Builder builder = UsageEvent.builder()
                 .eventId(eventId)
                 .requestId(requestId)
@@ -249,8 +312,11 @@ final class Exchange {
                 .outcome(outcome)
                 .model(requestModel())
                 .responseModel(facts.responseModel())
-                .stream(body != null && body.stream())
-                .usageSource(usageSource(usage, outcome))
+                .stream(stream())
+                .usageSource(source)
+                .retrieval(responses ? Boolean.valueOf(Routes.RESPONSES_GET.equals(route)) : null)
+                .responseStatus(responses ? facts.status() : null)
+                .background(responses ? facts.background() : null)
                 .clientAddress(clientAddress)
                 .apiKeyId(apiKeyId)
                 .user(body == null ? null : body.user())

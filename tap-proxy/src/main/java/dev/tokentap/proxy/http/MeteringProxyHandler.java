@@ -1,26 +1,16 @@
 package dev.tokentap.proxy.http;
 
-import com.fasterxml.uuid.Generators;
-import com.fasterxml.uuid.impl.TimeBasedEpochGenerator;
-import dev.tokentap.event.Outcome;
-import dev.tokentap.event.UsageEvent;
-import dev.tokentap.event.UsageSource;
 import dev.tokentap.proxy.ProxyMetrics;
 import dev.tokentap.proxy.publish.UsagePublisher;
 import dev.tokentap.proxy.usage.ApiKeyHasher;
-import dev.tokentap.proxy.usage.ChunkUsageSplice;
 import dev.tokentap.proxy.usage.JsonResponseTap;
-import dev.tokentap.proxy.usage.MeteredRoutes;
 import dev.tokentap.proxy.usage.MultipartModelReader;
 import dev.tokentap.proxy.usage.RequestBodyRewriter;
 import dev.tokentap.proxy.usage.SseResponseTap;
-import dev.tokentap.proxy.usage.TraceContext;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
-import java.util.Collections;
 import java.util.List;
-import java.util.Locale;
 import java.util.concurrent.TimeUnit;
 import org.eclipse.jetty.client.HttpClient;
 import org.eclipse.jetty.client.transport.HttpClientTransportOverHTTP;
@@ -30,7 +20,6 @@ import org.eclipse.jetty.http.HttpHeader;
 import org.eclipse.jetty.http.HttpHeaderValue;
 import org.eclipse.jetty.http.HttpStatus;
 import org.eclipse.jetty.http.HttpURI;
-import org.eclipse.jetty.io.ArrayByteBufferPool;
 import org.eclipse.jetty.io.ClientConnector;
 import org.eclipse.jetty.io.Content;
 import org.eclipse.jetty.io.EndPoint;
@@ -54,39 +43,20 @@ public final class MeteringProxyHandler extends ProxyHandler {
 
     private static final Logger LOG = LoggerFactory.getLogger(MeteringProxyHandler.class);
     private static final String EXCHANGE = Exchange.class.getName();
-    private static final String REQUEST_ID = "X-Request-Id";
-    private static final long POOLED_CONNECTION_IDLE_MS = 4_000;
-    private static final int MAX_CONNECTIONS_PER_UPSTREAM = 2_048;
-    private static final int FORWARDING_HEADROOM = 4_096;
-    private static final int CLIENT_BUFFER_FACTOR = 2_048;
-    private static final int CLIENT_BUFFER_MAX = 65_536;
-    private static final TimeBasedEpochGenerator UUID_V7 = Generators.timeBasedEpochGenerator();
 
     private final Upstream upstream;
     private final ClientLimits limits;
-    private final Metering metering;
     private final String upstreamBase;
-    private final String upstreamAuthority;
-    private final ApiKeyHasher apiKeys;
-    private final UsagePublisher publisher;
+    private final MeteredExchanges exchanges;
     private final ProxyMetrics metrics;
-    private final String injection;
-    private final RequestMemoryBudget bodyBudget;
 
     public MeteringProxyHandler(Upstream upstream, ClientLimits limits, Metering metering, ApiKeyHasher apiKeys,
                                 UsagePublisher publisher, ProxyMetrics metrics) {
         this.upstream = upstream;
         this.limits = limits;
-        this.metering = metering;
         this.upstreamBase = upstream.base();
-        this.upstreamAuthority = upstream.authority();
-        this.apiKeys = apiKeys;
-        this.publisher = publisher;
+        this.exchanges = new MeteredExchanges(upstream, limits, metering, apiKeys, publisher, metrics);
         this.metrics = metrics;
-        this.injection = metering.continuousUsage() ? RequestBodyRewriter.INJECTED_STREAM_OPTIONS
-                : RequestBodyRewriter.INJECTED_INCLUDE_USAGE;
-        this.bodyBudget = new RequestMemoryBudget(limits.requestMemoryBudget());
-        metrics.requestMemory(bodyBudget::held, bodyBudget.capacity());
         setViaHost(metering.proxyHost());
     }
 
@@ -97,19 +67,18 @@ public final class MeteringProxyHandler extends ProxyHandler {
         connector.setExecutor(getServer().getThreadPool());
         connector.setConnectTimeout(upstream.connectTimeout());
         HttpClient client = new HttpClient(new HttpClientTransportOverHTTP(connector));
-        client.setConnectTimeout(upstream.connectTimeout().toMillis());
-        client.setIdleTimeout(POOLED_CONNECTION_IDLE_MS);
-        client.setMaxConnectionsPerDestination(MAX_CONNECTIONS_PER_UPSTREAM);
-        client.setUserAgentField(null);
-        client.setMaxRequestHeadersSize(limits.maxHeaderBytes() + FORWARDING_HEADROOM);
-        client.setByteBufferPool(new ArrayByteBufferPool(0, CLIENT_BUFFER_FACTOR, CLIENT_BUFFER_MAX, -1));
+        exchanges.configure(client);
+        client.setIdleTimeout(MeteredExchanges.POOLED_CONNECTION_IDLE_MS);
+        client.setMaxConnectionsPerDestination(MeteredExchanges.MAX_CONNECTIONS_PER_UPSTREAM);
         return client;
     }
 
     @Override
     public boolean handle(Request request, Response response, Callback callback) {
-        Exchange exchange = newExchange(request);
-        exchange.holdsBody(holdsBody(request));
+        HttpFields headers = request.getHeaders();
+        Exchange exchange = exchanges.newExchange(request.getMethod(), request.getHttpURI().getPath(), headers::get,
+                Request.getRemoteAddr(request), () -> headers.getValuesList(HttpHeader.X_FORWARDED_FOR));
+        exchange.holdsBody(MeteredExchanges.holdsBody(headers.get(HttpHeader.CONTENT_TYPE)));
         request.setAttribute(EXCHANGE, exchange);
         long declaredLength = request.getLength();
         if (declaredLength > limits.maxRequestBytes()) {
@@ -117,30 +86,25 @@ public final class MeteringProxyHandler extends ProxyHandler {
             return true;
         }
         if (!exchange.holdsBody() || !hasBody(request)) {
-            Request forwarded = exchange.form() == null ? request : new ReadingRequest(request, exchange.form()::transform);
+            Request forwarded = exchange.form() == null ? request
+                    : new FormRequest(request, MeteredExchanges.requestTransformer(exchange));
             super.handle(forwarded, response, callback);
             return true;
         }
-        RequestMemoryBudget.Share share = bodyBudget.share();
+        RequestMemoryBudget.Share share = exchanges.bodyBudget().share();
         exchange.bodyMemory(share);
         if (declaredLength > 0 && !share.reserve(declaredLength + HeldBody.REWRITE_ROOM)
                 && HttpHeaderValue.CONTINUE.is(request.getHeaders().get(HttpHeader.EXPECT))) {
             refuse(exchange, response, callback, Refusal.OVER_BUDGET);
             return true;
         }
-        ContentTransformer next = exchange.body == null ? ContentTransformer.IDENTITY : exchange.body::transform;
         new BodyHolder(request, response, callback, exchange,
-                new HeldBody(next, declaredLength, share)).run();
+                new HeldBody(MeteredExchanges.requestTransformer(exchange), declaredLength, share)).run();
         return true;
     }
 
     private static boolean hasBody(Request request) {
         return request.getLength() > 0 || request.getHeaders().contains(HttpHeader.TRANSFER_ENCODING);
-    }
-
-    private static boolean holdsBody(Request request) {
-        String contentType = request.getHeaders().get(HttpHeader.CONTENT_TYPE);
-        return contentType == null || !contentType.strip().toLowerCase(Locale.ROOT).startsWith("multipart/");
     }
 
     /** Reads the whole body through the held body, then forwards it in one piece. */
@@ -223,10 +187,7 @@ public final class MeteringProxyHandler extends ProxyHandler {
     }
 
     private void refuse(Exchange exchange, Response response, Callback callback, Refusal refusal) {
-        if (!exchange.isRejected()) {
-            metrics.refusal(refusal.reason);
-        }
-        exchange.rejected(refusal);
+        exchanges.rejected(exchange, refusal);
         writeError(response, callback, refusal.status, refusal.body());
         finish(exchange, refusal.status, null);
     }
@@ -241,61 +202,6 @@ public final class MeteringProxyHandler extends ProxyHandler {
             headers.put(HttpHeader.RETRY_AFTER, "1");
         }
         response.write(true, ByteBuffer.wrap(body), callback);
-    }
-
-    private Exchange newExchange(Request request) {
-        long now = System.currentTimeMillis();
-        long nanos = System.nanoTime();
-        String method = request.getMethod();
-        String forwardPath = MeteredRoutes.forwardPath(request.getHttpURI().getPath());
-        String route = MeteredRoutes.meteredRoute(method, MeteredRoutes.normalise(forwardPath));
-        HttpFields headers = request.getHeaders();
-        String requestId = headers.get(REQUEST_ID);
-        if (route == null) {
-            return new Exchange(null, now, nanos, method, null, forwardPath, requestId, false, null, null, null,
-                    null, null);
-        }
-        String eventId = UUID_V7.generate().toString();
-        boolean generated = !MeteredRoutes.OTHER.equals(route) && (requestId == null || requestId.isBlank());
-        if (generated) {
-            requestId = eventId;
-        }
-        String encoding = headers.get(HttpHeader.CONTENT_ENCODING);
-        boolean readable = encoding == null || encoding.isBlank() || "identity".equalsIgnoreCase(encoding.strip());
-        String remote = remoteAddress(request);
-        Exchange exchange = new Exchange(eventId, now, nanos, method, route, forwardPath, requestId, generated,
-                TraceContext.parse(headers.get("traceparent")), clientAddress(remote, headers),
-                apiKeys.idForAuthorization(headers.get(HttpHeader.AUTHORIZATION)), tenant(remote, headers),
-                readable && MeteredRoutes.readsJsonBody(route)
-                        ? new RequestBodyRewriter(MeteredRoutes.takesStreamOptions(route) ? injection : null)
-                        : null);
-        if (readable && MeteredRoutes.readsMultipartBody(route)) {
-            exchange.form(MultipartModelReader.forContentType(headers.get(HttpHeader.CONTENT_TYPE)));
-        }
-        return exchange;
-    }
-
-    private static String remoteAddress(Request request) {
-        String address = Request.getRemoteAddr(request);
-        if (address != null && address.length() > 2 && address.charAt(0) == '[') {
-            address = address.substring(1, address.length() - 1);
-        }
-        return address;
-    }
-
-    private String tenant(String remote, HttpFields headers) {
-        if (metering.tenantHeader() == null || !metering.trustedProxies().trusts(remote)) {
-            return null;
-        }
-        return headers.get(metering.tenantHeader());
-    }
-
-    private String clientAddress(String remote, HttpFields headers) {
-        TrustedProxies trusted = metering.trustedProxies();
-        if (trusted.isEmpty()) {
-            return remote;
-        }
-        return trusted.clientAddress(remote, Collections.list(headers.getValues(HttpHeader.X_FORWARDED_FOR.asString())));
     }
 
     private static Exchange exchange(Request request) {
@@ -325,16 +231,10 @@ public final class MeteringProxyHandler extends ProxyHandler {
         super.copyRequestHeaders(request, proxyRequest);
         Exchange exchange = exchange(request);
         proxyRequest.headers(headers -> {
-            if (exchange.requestIdGenerated) {
-                headers.put(REQUEST_ID, exchange.requestId);
-            }
+            MeteredExchanges.adjustForwardedHeaders(exchange, headers);
             if (exchange.holdsBody()) {
-                // the whole body goes at once, its length counted by the client
-                headers.remove(HttpHeader.EXPECT);
+                // the held body's length is counted by the client
                 headers.remove(HttpHeader.CONTENT_LENGTH);
-            }
-            if (exchange.metered()) {
-                headers.remove(HttpHeader.ACCEPT_ENCODING);
             }
         });
     }
@@ -346,19 +246,8 @@ public final class MeteringProxyHandler extends ProxyHandler {
         HttpFields clientHeaders = request.getHeaders();
         String host = clientHeaders.get(HttpHeader.HOST);
         String scheme = request.getHttpURI().getScheme();
-        proxyRequest.headers(headers -> {
-            String forwardedFor = headers.get(HttpHeader.X_FORWARDED_FOR);
-            headers.put(HttpHeader.X_FORWARDED_FOR, forwardedFor == null ? remote : forwardedFor + ", " + remote);
-            if (!headers.contains(HttpHeader.X_FORWARDED_PROTO)) {
-                headers.put(HttpHeader.X_FORWARDED_PROTO, scheme == null ? "http" : scheme);
-            }
-            if (host != null && !headers.contains(HttpHeader.X_FORWARDED_HOST)) {
-                headers.put(HttpHeader.X_FORWARDED_HOST, host);
-            }
-            if (!headers.contains(HttpHeader.X_FORWARDED_PORT)) {
-                headers.put(HttpHeader.X_FORWARDED_PORT, Integer.toString(Request.getLocalPort(request)));
-            }
-        });
+        proxyRequest.headers(headers -> MeteredExchanges.addForwardingHeaders(headers, remote, scheme, host,
+                Request.getLocalPort(request)));
     }
 
     @Override
@@ -408,32 +297,7 @@ public final class MeteringProxyHandler extends ProxyHandler {
     }
 
     private void finish(Exchange exchange, int status, Throwable failure) {
-        exchange.releaseBodyMemory();
-        if (!exchange.finish()) {
-            return;
-        }
-        String outcome = exchange.outcome(failure);
-        metrics.request(exchange.route, outcome);
-        if (!exchange.publishable()) {
-            return;
-        }
-        UsageEvent event = exchange.toEvent(status, outcome, System.currentTimeMillis(), metering.proxyHost(),
-                upstreamAuthority);
-        if (Outcome.OK.equals(outcome) && UsageSource.NONE.equals(event.usageSource())
-                && !MeteredRoutes.OTHER.equals(exchange.route)) {
-            metrics.usageMissing(exchange.route);
-        } else if (UsageSource.INVALID.equals(event.usageSource())) {
-            metrics.usageInvalid(exchange.route);
-        }
-        publisher.publish(event);
-    }
-
-    private static String mediaType(String contentType) {
-        if (contentType == null) {
-            return null;
-        }
-        int semicolon = contentType.indexOf(';');
-        return (semicolon < 0 ? contentType : contentType.substring(0, semicolon)).strip().toLowerCase(Locale.ROOT);
+        exchanges.finish(exchange, status, failure);
     }
 
     /** The upstream's answer through the tap: each read transformed and written on before the next is asked for. */
@@ -441,6 +305,9 @@ public final class MeteringProxyHandler extends ProxyHandler {
         private final Response response;
         private final Exchange exchange;
         private final List<ByteBuffer> out = new ArrayList<>();
+        /** What the tap gave once it knew the usage, written when the event is in the spool. */
+        private final List<ByteBuffer> held = new ArrayList<>();
+        private boolean holding;
         private ContentTransformer tap = ContentTransformer.IDENTITY;
         private boolean identity = true;
         /** An event stream's headers are being written ahead of its first event; the response takes one write at a time. */
@@ -465,26 +332,12 @@ public final class MeteringProxyHandler extends ProxyHandler {
         @Override
         public void onHeaders(org.eclipse.jetty.client.Response serverResponse) {
             HttpFields headers = serverResponse.getHeaders();
-            String encoding = headers.get(HttpHeader.CONTENT_ENCODING);
-            boolean plain = encoding == null || encoding.isBlank() || "identity".equalsIgnoreCase(encoding.strip());
-            String contentType = plain ? mediaType(headers.get(HttpHeader.CONTENT_TYPE)) : null;
-            boolean strip = false;
-            if ("text/event-stream".equals(contentType)) {
-                strip = exchange.body != null && exchange.body.injected();
-                ChunkUsageSplice.Mode chunkUsage = !strip || !exchange.body.injectedContinuousUsage()
-                        ? ChunkUsageSplice.Mode.KEEP
-                        : MeteredRoutes.COMPLETIONS.equals(exchange.route) ? ChunkUsageSplice.Mode.NULL
-                        : ChunkUsageSplice.Mode.REMOVE;
-                tap = new SseResponseTap(exchange.facts, strip, chunkUsage)::transform;
-                identity = false;
-            } else if ("application/json".equals(contentType)) {
-                tap = new JsonResponseTap(exchange.facts)::transform;
-                identity = false;
-            }
+            tap = exchanges.responseTap(exchange, headers);
+            identity = tap == ContentTransformer.IDENTITY;
+            String contentType = MeteredExchanges.mediaType(headers.get(HttpHeader.CONTENT_TYPE));
             super.onHeaders(serverResponse);
-            if (strip) {
+            if (!exchange.lengthPreserved()) {
                 // the body changes length: the client gets it chunked
-                exchange.lengthChanged();
                 response.getHeaders().remove(HttpHeader.CONTENT_LENGTH);
             }
             if ("text/event-stream".equals(contentType)) {
@@ -557,6 +410,17 @@ public final class MeteringProxyHandler extends ProxyHandler {
                 demander.run();
                 return;
             }
+            if (holding || exchange.facts.finalUsageSeen()) {
+                // the tap knows the usage: what is left of the answer, this piece included, reaches the client once
+                // the event is in the spool's file, as on the servlet path (see ResponseEnd)
+                holding = true;
+                for (ByteBuffer piece : out) {
+                    held.add(BufferUtil.copy(piece));
+                }
+                out.clear();
+                demander.run();
+                return;
+            }
             chunk.retain();
             List<ByteBuffer> pieces = out.size() == 1 ? List.of(out.get(0)) : List.copyOf(out);
             out.clear();
@@ -588,9 +452,14 @@ public final class MeteringProxyHandler extends ProxyHandler {
             } catch (IOException | RuntimeException e) {
                 LOG.debug("the tap failed at the end of the answer", e);
             }
-            List<ByteBuffer> pieces = List.copyOf(out);
+            List<ByteBuffer> pieces = new ArrayList<>(held);
+            pieces.addAll(out);
+            held.clear();
             out.clear();
-            write(pieces, 0, Callback.from(() -> super.onSuccess(serverResponse), this::failed));
+            finish(exchange, exchange.isClientAborted() && !response.isCommitted()
+                    ? Exchange.CLIENT_CLOSED_REQUEST : response.getStatus(), null);
+            exchange.end.afterRelease(() ->
+                    write(pieces, 0, Callback.from(() -> super.onSuccess(serverResponse), this::failed)));
         }
 
         private void write(List<ByteBuffer> pieces, int index, Callback done) {
@@ -656,30 +525,69 @@ public final class MeteringProxyHandler extends ProxyHandler {
         }
     }
 
-    /** A streamed (multipart) body read by the form reader as it passes, forwarded as it comes. */
-    private static final class ReadingRequest extends Request.Wrapper {
+    /**
+     * A streamed (multipart) body through the form reader as it comes, which may add a field to it: the body goes
+     * upstream chunked, as the servlet path sends it.
+     */
+    private static final class FormRequest extends Request.Wrapper {
         private final ContentTransformer reader;
         private final List<ByteBuffer> out = new ArrayList<>();
+        private final HttpFields headers;
 
-        ReadingRequest(Request request, ContentTransformer reader) {
+        FormRequest(Request request, ContentTransformer reader) {
             super(request);
             this.reader = reader;
+            HttpFields.Mutable copy = HttpFields.build(request.getHeaders());
+            copy.remove(HttpHeader.CONTENT_LENGTH);
+            this.headers = copy.asImmutable();
+        }
+
+        @Override
+        public HttpFields getHeaders() {
+            return headers;
+        }
+
+        @Override
+        public long getLength() {
+            return -1;
         }
 
         @Override
         public Content.Chunk read() {
-            Content.Chunk chunk = super.read();
-            if (chunk == null || Content.Chunk.isFailure(chunk)) {
-                return chunk;
+            while (true) {
+                Content.Chunk chunk = super.read();
+                if (chunk == null || Content.Chunk.isFailure(chunk)) {
+                    return chunk;
+                }
+                boolean last = chunk.isLast();
+                ByteBuffer passed;
+                try {
+                    reader.transform(chunk.getByteBuffer(), last, out);
+                    passed = joined(out);
+                } catch (IOException | RuntimeException e) {
+                    LOG.debug("the form reader failed", e);
+                    return Content.Chunk.from(e, true);
+                } finally {
+                    out.clear();
+                    chunk.release();
+                }
+                if (passed.hasRemaining() || last) {
+                    return Content.Chunk.from(passed, last);
+                }
             }
-            try {
-                reader.transform(chunk.getByteBuffer().slice(), chunk.isLast(), out);
-            } catch (IOException | RuntimeException e) {
-                LOG.debug("the form reader failed", e);
-            } finally {
-                out.clear();
+        }
+
+        /** One buffer of its own for what the reader gave: the chunk it came from goes back to its pool. */
+        private static ByteBuffer joined(List<ByteBuffer> pieces) {
+            int length = 0;
+            for (ByteBuffer piece : pieces) {
+                length += piece.remaining();
             }
-            return chunk;
+            ByteBuffer joined = ByteBuffer.allocate(length);
+            for (ByteBuffer piece : pieces) {
+                joined.put(piece);
+            }
+            return joined.flip();
         }
     }
 }

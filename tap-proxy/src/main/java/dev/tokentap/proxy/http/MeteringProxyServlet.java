@@ -1,20 +1,9 @@
 package dev.tokentap.proxy.http;
 
-import com.fasterxml.uuid.Generators;
-import com.fasterxml.uuid.impl.TimeBasedEpochGenerator;
-import dev.tokentap.event.Outcome;
 import dev.tokentap.event.UsageEvent;
-import dev.tokentap.event.UsageSource;
 import dev.tokentap.proxy.ProxyMetrics;
 import dev.tokentap.proxy.publish.UsagePublisher;
 import dev.tokentap.proxy.usage.ApiKeyHasher;
-import dev.tokentap.proxy.usage.ChunkUsageSplice;
-import dev.tokentap.proxy.usage.JsonResponseTap;
-import dev.tokentap.proxy.usage.MeteredRoutes;
-import dev.tokentap.proxy.usage.MultipartModelReader;
-import dev.tokentap.proxy.usage.RequestBodyRewriter;
-import dev.tokentap.proxy.usage.SseResponseTap;
-import dev.tokentap.proxy.usage.TraceContext;
 import jakarta.servlet.ReadListener;
 import jakarta.servlet.ServletException;
 import jakarta.servlet.ServletOutputStream;
@@ -23,7 +12,6 @@ import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.Collections;
-import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.eclipse.jetty.client.AsyncRequestContent;
@@ -37,10 +25,10 @@ import org.eclipse.jetty.ee10.servlet.ServletHolder;
 import org.eclipse.jetty.http.HttpHeader;
 import org.eclipse.jetty.http.HttpHeaderValue;
 import org.eclipse.jetty.http.HttpStatus;
-import org.eclipse.jetty.io.ArrayByteBufferPool;
 import org.eclipse.jetty.io.ClientConnector;
 import org.eclipse.jetty.io.EndPoint;
 import org.eclipse.jetty.io.EofException;
+import org.eclipse.jetty.util.Callback;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -48,35 +36,23 @@ import org.slf4j.LoggerFactory;
  * The data path: Jetty's asynchronous middle-man proxy servlet, forwarding every method and path to the upstream,
  * with the usage tap on the two metered routes. Each upstream chunk is written and flushed to the client as it
  * arrives. When a metered exchange ends, however it ends, one {@link UsageEvent} is handed to the
- * {@link UsagePublisher}; nothing Kafka-related happens on the request path.
+ * {@link UsagePublisher}; nothing Kafka-related happens on the request path. A response's last bytes wait until
+ * the publisher has the event for good (in the spool's file), so that a client never sees a completed response
+ * whose usage a killed proxy could lose.
  */
 public final class MeteringProxyServlet extends AsyncMiddleManServlet {
 
     private static final Logger LOG = LoggerFactory.getLogger(MeteringProxyServlet.class);
     private static final String EXCHANGE = Exchange.class.getName();
-    private static final String REQUEST_ID = "X-Request-Id";
-    /** Pooled upstream connections close after this much idleness: before uvicorn's 5 s keep-alive does. */
-    private static final long POOLED_CONNECTION_IDLE_MS = 4_000;
-    private static final int MAX_CONNECTIONS_PER_UPSTREAM = 2_048;
-    /** Room for X-Forwarded-*, Via and a generated X-Request-Id on top of the largest head a client may send. */
-    private static final int FORWARDING_HEADROOM = 4_096;
-    /** The client's buffer pool: Jetty's own sizes for a client's (2 KiB steps up to 64 KiB), buckets unbounded. */
-    private static final int CLIENT_BUFFER_FACTOR = 2_048;
-    private static final int CLIENT_BUFFER_MAX = 65_536;
-    private static final TimeBasedEpochGenerator UUID_V7 = Generators.timeBasedEpochGenerator();
+    /** The response end of the exchange whose writer is writing on this thread. */
+    private static final ThreadLocal<ResponseEnd> WRITING = new ThreadLocal<>();
 
     private final Upstream upstream;
     private final ClientLimits limits;
     private final Metering metering;
     private final String upstreamBase;
-    private final String upstreamAuthority;
-    private final ApiKeyHasher apiKeys;
-    private final UsagePublisher publisher;
+    private final MeteredExchanges exchanges;
     private final ProxyMetrics metrics;
-    /** What to add to a streaming request without {@code stream_options}. */
-    private final String injection;
-    /** The memory every held request body takes from. */
-    private final RequestMemoryBudget bodyBudget;
 
     public MeteringProxyServlet(Upstream upstream, ClientLimits limits, Metering metering, ApiKeyHasher apiKeys,
                                 UsagePublisher publisher, ProxyMetrics metrics) {
@@ -84,14 +60,8 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
         this.limits = limits;
         this.metering = metering;
         this.upstreamBase = upstream.base();
-        this.upstreamAuthority = upstream.authority();
-        this.apiKeys = apiKeys;
-        this.publisher = publisher;
+        this.exchanges = new MeteredExchanges(upstream, limits, metering, apiKeys, publisher, metrics);
         this.metrics = metrics;
-        this.injection = metering.continuousUsage() ? RequestBodyRewriter.INJECTED_STREAM_OPTIONS
-                : RequestBodyRewriter.INJECTED_INCLUDE_USAGE;
-        this.bodyBudget = new RequestMemoryBudget(limits.requestMemoryBudget());
-        metrics.requestMemory(bodyBudget::held, bodyBudget.capacity());
     }
 
     /** The servlet wrapped for mounting, with the init parameters {@link AsyncMiddleManServlet} reads. */
@@ -101,8 +71,8 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
                 // the upstream's silence is bounded per request by --upstream-timeout; no total deadline, since
                 // a generation may legitimately stream for a long time
                 "timeout", "0",
-                "idleTimeout", Long.toString(POOLED_CONNECTION_IDLE_MS),
-                "maxConnections", Integer.toString(MAX_CONNECTIONS_PER_UPSTREAM),
+                "idleTimeout", Long.toString(MeteredExchanges.POOLED_CONNECTION_IDLE_MS),
+                "maxConnections", Integer.toString(MeteredExchanges.MAX_CONNECTIONS_PER_UPSTREAM),
                 "viaHost", metering.proxyHost()));
         holder.setAsyncSupported(true);
         return holder;
@@ -120,25 +90,17 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
         // one client for every request: pooled connections, the upstream resolved when a connection opens
         clientConnector.setConnectTimeout(upstream.connectTimeout());
         HttpClient client = super.newHttpClient(clientConnector);
-        client.setConnectTimeout(upstream.connectTimeout().toMillis());
-        // forward the client's User-Agent, or none, never Jetty's own
-        client.setUserAgentField(null);
-        // a head the proxy accepted must fit upstream with the forwarding headers the proxy adds; the client's
-        // own cap (8 KiB) would fail it with a 502 before anything was sent
-        client.setMaxRequestHeadersSize(limits.maxHeaderBytes() + FORWARDING_HEADROOM);
-        // Jetty sizes the client's pool by threads (half the pool's maximum buffers of each size, 8 with 16
-        // threads); a proxy holds a network buffer per upstream response in flight, hundreds under streams, so
-        // every buffer past the eighth was dropped and a new direct one allocated for the next read, until the
-        // direct memory cap forced a System.gc(), a full collection that stalled every stream
-        client.setByteBufferPool(new ArrayByteBufferPool(0, CLIENT_BUFFER_FACTOR, CLIENT_BUFFER_MAX, -1));
+        exchanges.configure(client);
         return client;
     }
 
     @Override
     protected void service(HttpServletRequest request, HttpServletResponse response)
             throws ServletException, IOException {
-        Exchange exchange = newExchange(request);
-        exchange.holdsBody(holdsBody(request));
+        Exchange exchange = exchanges.newExchange(request.getMethod(), request.getRequestURI(), request::getHeader,
+                request.getRemoteAddr(),
+                () -> Collections.list(request.getHeaders(HttpHeader.X_FORWARDED_FOR.asString())));
+        exchange.holdsBody(MeteredExchanges.holdsBody(request.getContentType()));
         request.setAttribute(EXCHANGE, exchange);
         long declaredLength = request.getContentLengthLong();
         if (declaredLength > limits.maxRequestBytes()) {
@@ -147,7 +109,7 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
             return;
         }
         if (exchange.holdsBody() && declaredLength > 0) {
-            RequestMemoryBudget.Share share = bodyBudget.share();
+            RequestMemoryBudget.Share share = exchanges.bodyBudget().share();
             exchange.bodyMemory(share);
             if (!share.reserve(declaredLength + HeldBody.REWRITE_ROOM)
                     && HttpHeaderValue.CONTINUE.is(request.getHeader(HttpHeader.EXPECT.asString()))) {
@@ -168,17 +130,6 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
         }
     }
 
-    /**
-     * Whether the body is held until complete before the upstream is asked: every body but a multipart upload.
-     * JSON bodies are small, and holding them means vLLM never sees a request that turns out over the limit, and
-     * a client trickling its body ties up the proxy, not vLLM. Audio uploads (multipart) can be tens of MiB: they
-     * stream, and only their declared length is checked before anything is sent.
-     */
-    private static boolean holdsBody(HttpServletRequest request) {
-        String contentType = request.getContentType();
-        return contentType == null || !contentType.strip().toLowerCase(Locale.ROOT).startsWith("multipart/");
-    }
-
     private void refuse(Exchange exchange, HttpServletResponse response, Refusal refusal) throws IOException {
         rejected(exchange, refusal);
         byte[] body = refusal.body();
@@ -193,10 +144,7 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
     }
 
     private void rejected(Exchange exchange, Refusal refusal) {
-        if (!exchange.isRejected()) {
-            metrics.refusal(refusal.reason);
-        }
-        exchange.rejected(refusal);
+        exchanges.rejected(exchange, refusal);
     }
 
     /** A 503 the proxy makes itself passes soon: a second is as long as a held body usually takes to go. */
@@ -204,62 +152,6 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
         if (status == HttpStatus.SERVICE_UNAVAILABLE_503) {
             response.setHeader(HttpHeader.RETRY_AFTER.asString(), "1");
         }
-    }
-
-    private Exchange newExchange(HttpServletRequest request) {
-        long now = System.currentTimeMillis();
-        long nanos = System.nanoTime();
-        String method = request.getMethod();
-        String forwardPath = MeteredRoutes.forwardPath(request.getRequestURI());
-        String route = MeteredRoutes.meteredRoute(method, MeteredRoutes.normalise(forwardPath));
-        String requestId = request.getHeader(REQUEST_ID);
-        if (route == null) {
-            return new Exchange(null, now, nanos, method, null, forwardPath, requestId, false, null, null, null,
-                    null, null);
-        }
-        // an unknown route is only observed: its request goes upstream as the client sent it
-        // one time-ordered UUID per request: the event's id, and the request id when the client sent none
-        String eventId = UUID_V7.generate().toString();
-        boolean generated = !MeteredRoutes.OTHER.equals(route) && (requestId == null || requestId.isBlank());
-        if (generated) {
-            requestId = eventId;
-        }
-        String encoding = request.getHeader(HttpHeader.CONTENT_ENCODING.asString());
-        boolean readable = encoding == null || encoding.isBlank() || "identity".equalsIgnoreCase(encoding.strip());
-        Exchange exchange = new Exchange(eventId, now, nanos, method, route, forwardPath,
-                requestId, generated, TraceContext.parse(request.getHeader("traceparent")), clientAddress(request),
-                apiKeys.idForAuthorization(request.getHeader(HttpHeader.AUTHORIZATION.asString())), tenant(request),
-                readable && MeteredRoutes.readsJsonBody(route)
-                        ? new RequestBodyRewriter(MeteredRoutes.takesStreamOptions(route) ? injection : null)
-                        : null);
-        if (readable && MeteredRoutes.readsMultipartBody(route)) {
-            exchange.form(MultipartModelReader.forContentType(request.getContentType()));
-        }
-        return exchange;
-    }
-
-    /**
-     * The tenant header, believed only from a peer in {@code --trusted-proxies}: the gateway that authenticated the
-     * caller sets it. From any other peer it is ignored, or any client could have any tenant billed.
-     */
-    private String tenant(HttpServletRequest request) {
-        if (metering.tenantHeader() == null || !metering.trustedProxies().trusts(request.getRemoteAddr())) {
-            return null;
-        }
-        return request.getHeader(metering.tenantHeader());
-    }
-
-    private String clientAddress(HttpServletRequest request) {
-        String address = request.getRemoteAddr();
-        if (address != null && address.length() > 2 && address.charAt(0) == '[') {
-            address = address.substring(1, address.length() - 1);
-        }
-        TrustedProxies trusted = metering.trustedProxies();
-        if (trusted.isEmpty()) {
-            return address;
-        }
-        return trusted.clientAddress(address,
-                Collections.list(request.getHeaders(HttpHeader.X_FORWARDED_FOR.asString())));
     }
 
     private static Exchange exchange(HttpServletRequest request) {
@@ -304,20 +196,7 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
     protected void copyRequestHeaders(HttpServletRequest clientRequest, Request proxyRequest) {
         super.copyRequestHeaders(clientRequest, proxyRequest);
         Exchange exchange = exchange(clientRequest);
-        proxyRequest.headers(headers -> {
-            if (exchange.requestIdGenerated) {
-                // vLLM makes it the engine request id; the event carries the same one
-                headers.put(REQUEST_ID, exchange.requestId);
-            }
-            if (exchange.holdsBody()) {
-                // the whole body goes at once; the upstream has nothing to agree to beforehand
-                headers.remove(HttpHeader.EXPECT);
-            }
-            if (exchange.metered()) {
-                // the tap must read the usage: ask for an uncompressed body (vLLM does not compress anyway)
-                headers.remove(HttpHeader.ACCEPT_ENCODING);
-            }
-        });
+        proxyRequest.headers(headers -> MeteredExchanges.adjustForwardedHeaders(exchange, headers));
     }
 
     @Override
@@ -325,19 +204,8 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
         super.addProxyHeaders(clientRequest, proxyRequest);
         String remote = clientRequest.getRemoteAddr();
         String host = clientRequest.getHeader(HttpHeader.HOST.asString());
-        proxyRequest.headers(headers -> {
-            String forwardedFor = headers.get(HttpHeader.X_FORWARDED_FOR);
-            headers.put(HttpHeader.X_FORWARDED_FOR, forwardedFor == null ? remote : forwardedFor + ", " + remote);
-            if (!headers.contains(HttpHeader.X_FORWARDED_PROTO)) {
-                headers.put(HttpHeader.X_FORWARDED_PROTO, clientRequest.getScheme());
-            }
-            if (host != null && !headers.contains(HttpHeader.X_FORWARDED_HOST)) {
-                headers.put(HttpHeader.X_FORWARDED_HOST, host);
-            }
-            if (!headers.contains(HttpHeader.X_FORWARDED_PORT)) {
-                headers.put(HttpHeader.X_FORWARDED_PORT, Integer.toString(clientRequest.getServerPort()));
-            }
-        });
+        proxyRequest.headers(headers -> MeteredExchanges.addForwardingHeaders(headers, remote,
+                clientRequest.getScheme(), host, clientRequest.getServerPort()));
     }
 
     @Override
@@ -353,20 +221,13 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
         // request it proxies: a multipart upload goes upstream chunked, which vLLM accepts. A held body is whole
         // and closed before the upstream request starts, so Jetty's client counts it and sends a Content-Length.
         Exchange exchange = exchange(clientRequest);
-        ContentTransformer transformer;
-        if (exchange != null && exchange.form() != null) {
-            transformer = exchange.form()::transform;
-        } else if (exchange == null || exchange.body == null) {
-            transformer = ContentTransformer.IDENTITY;
-        } else {
-            transformer = exchange.body::transform;
-        }
+        ContentTransformer transformer = MeteredExchanges.requestTransformer(exchange);
         if (exchange == null || !exchange.holdsBody()) {
             return transformer;
         }
         RequestMemoryBudget.Share share = exchange.bodyMemory();
         if (share == null) {
-            share = bodyBudget.share();
+            share = exchanges.bodyBudget().share();
             exchange.bodyMemory(share);
         }
         return new HeldBody(transformer, clientRequest.getContentLengthLong(), share);
@@ -389,7 +250,7 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
             metrics.upstreamLatency(exchange.route, System.nanoTime() - exchange.startedNanos);
         }
         super.onServerResponseHeaders(clientRequest, proxyResponse, serverResponse);
-        if ("text/event-stream".equals(mediaType(serverResponse.getHeaders().get(HttpHeader.CONTENT_TYPE)))) {
+        if ("text/event-stream".equals(MeteredExchanges.mediaType(serverResponse.getHeaders().get(HttpHeader.CONTENT_TYPE)))) {
             // an event stream's headers go out now, as the upstream sent them, not with the first event:
             // a client waiting for the first token already knows its request was accepted
             try {
@@ -408,45 +269,23 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
         if (exchange == null || !exchange.metered()) {
             return ContentTransformer.IDENTITY;
         }
-        ContentTransformer tap = responseTap(exchange, serverResponse);
+        ContentTransformer tap = exchanges.responseTap(exchange, serverResponse.getHeaders());
         return (input, finished, output) -> {
             if (input.hasRemaining()) {
                 exchange.firstByte(System.currentTimeMillis());
             }
             tap.transform(input, finished, output);
-        };
-    }
-
-    private static ContentTransformer responseTap(Exchange exchange, Response serverResponse) {
-        String encoding = serverResponse.getHeaders().get(HttpHeader.CONTENT_ENCODING);
-        if (encoding != null && !encoding.isBlank() && !"identity".equalsIgnoreCase(encoding.strip())) {
-            return ContentTransformer.IDENTITY;
-        }
-        String contentType = mediaType(serverResponse.getHeaders().get(HttpHeader.CONTENT_TYPE));
-        if ("text/event-stream".equals(contentType)) {
-            boolean strip = exchange.body != null && exchange.body.injected();
-            if (strip) {
-                exchange.lengthChanged();
+            if (finished || exchange.facts.finalUsageSeen()) {
+                // the tap knows the usage: what is left of the response, this piece included, reaches the client
+                // once the event is in the spool's file (a stream's [DONE] or response.completed, a body's last
+                // bytes, the end of a chunked body)
+                exchange.end.hold();
             }
-            ChunkUsageSplice.Mode chunkUsage = !strip || !exchange.body.injectedContinuousUsage()
-                    ? ChunkUsageSplice.Mode.KEEP
-                    // vLLM writes completions chunks with every field, so without the request they say "usage":null
-                    : MeteredRoutes.COMPLETIONS.equals(exchange.route) ? ChunkUsageSplice.Mode.NULL
-                    : ChunkUsageSplice.Mode.REMOVE;
-            return new SseResponseTap(exchange.facts, strip, chunkUsage)::transform;
-        }
-        if ("application/json".equals(contentType)) {
-            return new JsonResponseTap(exchange.facts)::transform;
-        }
-        return ContentTransformer.IDENTITY;
-    }
-
-    private static String mediaType(String contentType) {
-        if (contentType == null) {
-            return null;
-        }
-        int semicolon = contentType.indexOf(';');
-        return (semicolon < 0 ? contentType : contentType.substring(0, semicolon)).strip().toLowerCase(Locale.ROOT);
+            if (finished) {
+                finish(exchange, exchange.isClientAborted() && !proxyResponse.isCommitted()
+                        ? Exchange.CLIENT_CLOSED_REQUEST : proxyResponse.getStatus(), null);
+            }
+        };
     }
 
     @Override
@@ -456,6 +295,14 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
 
     @Override
     protected void writeProxyResponseContent(ServletOutputStream output, ByteBuffer content) throws IOException {
+        ResponseEnd end = WRITING.get();
+        if (end != null) {
+            // the end of a response waits for its usage event (see ResponseEnd)
+            content = end.write(content);
+            if (content == null) {
+                return;
+            }
+        }
         if (output instanceof HttpOutput httpOutput) {
             // write(ByteBuffer) bypasses the aggregation buffer that write(byte[]) fills: every upstream chunk
             // (an SSE event) leaves for the client now, not when 8 KiB have gathered
@@ -527,13 +374,18 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
     @Override
     protected void onProxyResponseSuccess(HttpServletRequest clientRequest, HttpServletResponse proxyResponse,
                                           Response serverResponse) {
-        // read before completing: the request and response may be recycled once complete() returns
         Exchange exchange = exchange(clientRequest);
-        int status = proxyResponse.getStatus();
-        super.onProxyResponseSuccess(clientRequest, proxyResponse, serverResponse);
-        if (exchange != null) {
-            finish(exchange, status, null);
+        if (exchange == null) {
+            super.onProxyResponseSuccess(clientRequest, proxyResponse, serverResponse);
+            return;
         }
+        // a response with a body was finished by its last piece (see newServerResponseContentTransformer); one
+        // without is finished here, and completes, which sends its end, once its event is in the spool
+        finish(exchange, proxyResponse.getStatus(), null);
+        exchange.end.afterRelease(() -> {
+            exchange.end.complete();
+            super.onProxyResponseSuccess(clientRequest, proxyResponse, serverResponse);
+        });
     }
 
     @Override
@@ -601,24 +453,7 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
     }
 
     private void finish(Exchange exchange, int status, Throwable failure) {
-        exchange.releaseBodyMemory();
-        if (!exchange.finish()) {
-            return;
-        }
-        String outcome = exchange.outcome(failure);
-        metrics.request(exchange.route, outcome);
-        if (!exchange.publishable()) {
-            return;
-        }
-        UsageEvent event = exchange.toEvent(status, outcome, System.currentTimeMillis(), metering.proxyHost(),
-                upstreamAuthority);
-        if (Outcome.OK.equals(outcome) && UsageSource.NONE.equals(event.usageSource())
-                && !MeteredRoutes.OTHER.equals(exchange.route)) {
-            metrics.usageMissing(exchange.route);
-        } else if (UsageSource.INVALID.equals(event.usageSource())) {
-            metrics.usageInvalid(exchange.route);
-        }
-        publisher.publish(event);
+        exchanges.finish(exchange, status, failure);
     }
 
     /**
@@ -665,16 +500,46 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
         }
     }
 
-    /** Notices when writing to the client fails, i.e. the client went away, and keeps Content-Length. */
-    private final class MeteringWriter extends ProxyWriter {
+    /**
+     * Notices when writing to the client fails, i.e. the client went away, keeps Content-Length, and holds the end of
+     * the response back while its {@link ResponseEnd} says so.
+     */
+    private final class MeteringWriter extends ProxyWriter implements ResponseEnd.Writer {
         private final HttpServletRequest clientRequest;
         private final Response serverResponse;
+        private final Exchange exchange;
         private boolean first = true;
+        /** Jetty has called onWritePossible: the output is non-blocking, and iterating writes. */
+        private volatile boolean listening;
 
         MeteringWriter(HttpServletRequest clientRequest, Response serverResponse) {
             super(clientRequest, serverResponse);
             this.clientRequest = clientRequest;
             this.serverResponse = serverResponse;
+            this.exchange = exchange(clientRequest);
+            if (exchange != null) {
+                exchange.end.attach(this);
+            }
+        }
+
+        @Override
+        public void pass(ByteBuffer content, Callback callback) {
+            offer(content, callback);
+        }
+
+        @Override
+        public void resume() {
+            // before the first onWritePossible the output is not yet set up for non-blocking writes; that first
+            // call writes what was passed
+            if (listening) {
+                iterate();
+            }
+        }
+
+        @Override
+        public void onWritePossible() {
+            listening = true;
+            super.onWritePossible();
         }
 
         @Override
@@ -683,7 +548,20 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
                 first = false;
                 restoreContentLength();
             }
-            return super.process();
+            if (exchange == null || !exchange.metered()) {
+                return super.process();
+            }
+            if (exchange.end.completed()) {
+                // the response is complete, and its request may serve the next one: nothing more to write
+                return Action.IDLE;
+            }
+            // writeProxyResponseContent, called from super.process() on this thread, asks it what to write
+            WRITING.set(exchange.end);
+            try {
+                return super.process();
+            } finally {
+                WRITING.remove();
+            }
         }
 
         /**
@@ -691,7 +569,6 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
          * where the tap only reads, the length still holds, so the client gets it back.
          */
         private void restoreContentLength() {
-            Exchange exchange = exchange(clientRequest);
             long length = serverResponse.getHeaders().getLongField(HttpHeader.CONTENT_LENGTH);
             if (exchange != null && exchange.lengthPreserved() && length >= 0) {
                 HttpServletResponse response = (HttpServletResponse) clientRequest.getAsyncContext().getResponse();
@@ -703,9 +580,11 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
 
         @Override
         protected void onCompleteFailure(Throwable failure) {
-            Exchange exchange = exchange(clientRequest);
-            if (exchange != null) {
+            // this writer's own exchange, never the request's attribute: Jetty's writer may still run once after the
+            // response completed, when the request object may already serve the connection's next request
+            if (exchange != null && !exchange.end.completed()) {
                 exchange.clientAborted();
+                exchange.end.writerFailed();
             }
             super.onCompleteFailure(failure);
         }

@@ -16,7 +16,8 @@ import org.eclipse.jetty.util.thread.QueuedThreadPool;
 
 /**
  * The proxy port: a Javalin app whose servlet context serves every path with {@link MeteringProxyServlet}, so
- * Javalin's router never sees a request and cannot answer one itself (no 404s or redirects of its own).
+ * Javalin's router never sees a request and cannot answer one itself (no 404s or redirects of its own). WebSocket
+ * upgrades are taken before the servlet layer by a {@link WebSocketTunnel}.
  */
 public final class ProxyServer {
 
@@ -37,7 +38,8 @@ public final class ProxyServer {
      *
      * @throws IllegalStateException when the port cannot be bound
      */
-    public static ProxyServer start(String host, int port, MeteringProxyServlet servlet, ClientLimits limits) {
+    public static ProxyServer start(String host, int port, MeteringProxyServlet servlet, WebSocketTunnel tunnel,
+                                    ClientLimits limits) {
         Javalin app = Javalin.create(config -> {
             // the upstream client takes the server's executor too (AbstractProxyServlet does, without maxThreads)
             QueuedThreadPool threads = new QueuedThreadPool(limits.maxThreads(),
@@ -45,11 +47,12 @@ public final class ProxyServer {
             threads.setName("tap-proxy");
             config.jetty.threadPool = threads;
             config.jetty.modifyServer(server -> {
-                // Javalin nests its context inside the innermost wrapper; Jetty's graceful stop waits for what the
-                // GracefulHandler counts
+                // Javalin nests its context inside the innermost wrapper, the tunnel, which passes on every request
+                // but a WebSocket upgrade; Jetty's graceful stop waits for what the GracefulHandler counts and for
+                // open connections, a WebSocket session's among them
                 server.setHandler(limits.minRequestRate() > 0
-                        ? new GracefulHandler(new MinimumDataRateHandler(limits.minRequestRate(), 0))
-                        : new GracefulHandler());
+                        ? new GracefulHandler(new MinimumDataRateHandler(tunnel, limits.minRequestRate(), 0))
+                        : new GracefulHandler(tunnel));
                 server.setStopTimeout(limits.drainTimeout().toMillis());
                 // Javalin adds its connector after this runs, but before the server starts
                 server.addEventListener(new LifeCycle.Listener() {

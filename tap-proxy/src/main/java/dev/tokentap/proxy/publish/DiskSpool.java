@@ -3,6 +3,7 @@ package dev.tokentap.proxy.publish;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
+import java.nio.channels.ClosedChannelException;
 import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
 import java.nio.channels.OverlappingFileLockException;
@@ -11,7 +12,9 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Queue;
 import java.util.concurrent.ConcurrentLinkedDeque;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
 import java.util.stream.Stream;
@@ -20,14 +23,17 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * An append-only log of byte records on local disk, in segment files, read and deleted oldest first. One thread
- * appends ({@link #append}, {@link #sync}, {@link #roll}); one other thread reads ({@link #oldest},
- * {@link #read}) and deletes ({@link #delete}).
+ * An append-only log of byte records on local disk, in segment files, read and deleted oldest first. Three threads
+ * share it, each with its own part: one appends ({@link #append}, {@link #roll}, {@link #abandonActive}); one
+ * forces appended bytes to the device ({@link #force}); one reads ({@link #oldest}, {@link #read}) and deletes
+ * ({@link #delete}). A segment's state is changed by this class alone.
  *
- * <p>Each record is {@code [length:int][crc32c:int][bytes]}. A segment is only ever appended to by the process
- * that created it, and a reader only reads an open segment up to its last {@link #sync}, so a torn write can only
- * be at the end of a segment left by a process that died: reading such a segment stops at the first record whose
- * length is impossible, whose bytes are missing or whose checksum does not match, and says how much it skipped.
+ * <p>Each record is {@code [length:int][crc32c:int][bytes]}. An append is one write of whole records, and a reader
+ * reads an open segment only up to the end of the last append that completed, so it never sees half a record. A
+ * write that completed is in the kernel's page cache: it survives the process being killed, and reaches the device
+ * at the next {@link #force}. A torn record can only be at the end of a segment left by a process that died, or by
+ * a machine that lost power: reading such a segment stops at the first record whose length is impossible, whose
+ * bytes are missing or whose checksum does not match, and says how much it skipped.
  *
  * <p>A lock file keeps a second process off the same directory.
  */
@@ -45,29 +51,50 @@ final class DiskSpool implements AutoCloseable {
     private final FileLock lock;
     private final ConcurrentLinkedDeque<Segment> segments = new ConcurrentLinkedDeque<>();
     private final AtomicLong bytes = new AtomicLong();
+    /** Channels of segments the appender is done with, for {@link #force} to force and close. */
+    private final Queue<FileChannel> retired = new ConcurrentLinkedQueue<>();
+    // the appender's
     private long nextSequence;
     private Segment active;
-    private FileChannel activeChannel;
+    private ByteBuffer frame = ByteBuffer.allocate(64 * 1024);
+    private volatile FileChannel activeChannel;
+    /** Bytes appended since the spool opened; {@link #force} compares it with what it forced last. */
+    private volatile long appended;
+    // the forcing thread's
+    private long forced;
 
-    /** A segment file; {@code synced} is how far a reader may read, {@code sealed} once nothing more is added. */
+    /** A segment file; {@code written} is how far a reader may read, {@code sealed} once nothing more is added. */
     static final class Segment {
         final Path path;
         final boolean inherited;
-        volatile long synced;
-        volatile boolean sealed;
-        /** A send from it failed once: what is sent from it now is sent again. */
-        volatile boolean retried;
-        /** Kafka acknowledged all of it; only deleting it is left (it failed once). */
-        volatile boolean delivered;
-        long written;
+        private volatile long written;
+        private volatile boolean sealed;
 
-        Segment(Path path, boolean inherited, long size) {
+        private Segment(Path path, boolean inherited, long size) {
             this.path = path;
             this.inherited = inherited;
-            this.synced = size;
             this.written = size;
             this.sealed = inherited;
         }
+
+        /** The end of the last whole record appended. */
+        long written() {
+            return written;
+        }
+
+        /** Whether nothing more will be appended to it. */
+        boolean sealed() {
+            return sealed;
+        }
+    }
+
+    /**
+     * What a {@link #read} got to.
+     *
+     * @param position the position after the last whole, intact record read
+     * @param damaged  whether a damaged record stopped the read there: nothing after it can be trusted
+     */
+    record Read(long position, boolean damaged) {
     }
 
     /** Opens (creating if need be) the spool in {@code dir}; segments left there by an earlier process come first. */
@@ -123,46 +150,93 @@ final class DiskSpool implements AutoCloseable {
         return segments.stream().filter(s -> s.inherited).mapToLong(s -> s.written).sum();
     }
 
-    /** Appends one record to the open segment; false (nothing written) when it would take the spool past its cap. */
-    boolean append(byte[] record) throws IOException {
-        long size = HEADER + record.length;
-        if (bytes.get() + size > maxBytes) {
-            return false;
+    /**
+     * Appends {@code records} to the open segment in one write, skipping each record that would take the spool past
+     * its cap; returns how many were appended. Once it returns, the records are in the file and a reader sees them.
+     * When the write fails part-way, nothing of it counts: {@link #abandonActive} cuts the segment back.
+     */
+    int append(List<byte[]> records) throws IOException {
+        frame.clear();
+        long room = maxBytes - bytes.get();
+        int appended = 0;
+        for (byte[] record : records) {
+            int size = HEADER + record.length;
+            if (size > room) {
+                continue;
+            }
+            if (frame.remaining() < size) {
+                frame = grown(frame, size);
+            }
+            CRC32C crc = new CRC32C();
+            crc.update(record);
+            frame.putInt(record.length).putInt((int) crc.getValue()).put(record);
+            room -= size;
+            appended++;
         }
+        frame.flip();
+        if (!frame.hasRemaining()) {
+            return 0;
+        }
+        long size = frame.remaining();
+        FileChannel channel = activeChannel;
         if (active == null) {
             Path path = dir.resolve(String.format("%020d%s", nextSequence++, SUFFIX));
-            activeChannel = FileChannel.open(path, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
+            channel = FileChannel.open(path, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
             active = new Segment(path, false, 0);
+            activeChannel = channel;
             segments.add(active);
         }
-        CRC32C crc = new CRC32C();
-        crc.update(record);
-        ByteBuffer buffer = ByteBuffer.allocate((int) size);
-        buffer.putInt(record.length).putInt((int) crc.getValue()).put(record).flip();
-        while (buffer.hasRemaining()) {
-            activeChannel.write(buffer);
+        while (frame.hasRemaining()) {
+            channel.write(frame);
         }
-        active.written += size;
         bytes.addAndGet(size);
-        return true;
+        active.written += size;
+        this.appended += size;
+        return appended;
     }
 
-    /** Forces what was appended to disk and lets the reader see it. */
-    void sync() throws IOException {
-        if (active != null && active.synced != active.written) {
-            activeChannel.force(false);
-            active.synced = active.written;
+    private static ByteBuffer grown(ByteBuffer frame, int needed) {
+        ByteBuffer bigger = ByteBuffer.allocate(Math.max(frame.capacity() * 2, frame.position() + needed));
+        frame.flip();
+        return bigger.put(frame);
+    }
+
+    /**
+     * Forces to the device what was appended: the segments the appender is done with (then closed), and the open
+     * one if anything was appended since the last force. Called from a thread of its own, so that the appender never
+     * waits for the device; a segment closed meanwhile by the appender is skipped.
+     */
+    void force() throws IOException {
+        for (FileChannel channel = retired.peek(); channel != null; channel = retired.peek()) {
+            try {
+                channel.force(false);
+            } catch (ClosedChannelException e) {
+                // closed by release(): a halt
+            }
+            channel.close();
+            retired.remove();
         }
+        long target = appended;
+        FileChannel channel = activeChannel;
+        if (channel != null && target != forced) {
+            try {
+                channel.force(false);
+            } catch (ClosedChannelException e) {
+                // rolled or abandoned meanwhile: it is in the retired queue, forced on the next call
+                return;
+            }
+        }
+        forced = target;
     }
 
-    /** Syncs and closes the open segment, so that the reader can finish it and delete it; the next append opens one. */
-    void roll() throws IOException {
+    /** Seals the open segment, so that the reader can finish it and delete it; the next append opens one. */
+    void roll() {
         if (active != null) {
-            sync();
-            activeChannel.close();
+            FileChannel channel = activeChannel;
             active.sealed = true;
             active = null;
             activeChannel = null;
+            retired.add(channel);
         }
     }
 
@@ -177,13 +251,13 @@ final class DiskSpool implements AutoCloseable {
     }
 
     /**
-     * Reads the records of {@code segment} from byte {@code from} up to what has been synced, giving each to
-     * {@code records}; returns the position after the last whole, intact record. A damaged record ends the segment.
+     * Reads the records of {@code segment} from byte {@code from} up to the end of its last append, giving each to
+     * {@code records}. A damaged record ends the read, and the segment with it.
      */
-    long read(Segment segment, long from, Consumer<byte[]> records) throws IOException {
-        long end = segment.synced;
+    Read read(Segment segment, long from, Consumer<byte[]> records) throws IOException {
+        long end = segment.written;
         if (from >= end) {
-            return from;
+            return new Read(from, false);
         }
         try (FileChannel channel = FileChannel.open(segment.path, StandardOpenOption.READ)) {
             long position = from;
@@ -214,16 +288,14 @@ final class DiskSpool implements AutoCloseable {
                 records.accept(body.array());
                 position += HEADER + length;
             }
-            return position;
+            return new Read(position, false);
         }
     }
 
-    private long damaged(Segment segment, long position, long end, String why) {
+    private static Read damaged(Segment segment, long position, long end, String why) {
         LOG.warn("spool segment damaged, skipping its tail file={} offset={} skipped_bytes={} reason=\"{}\"",
                 segment.path.getFileName(), position, end - position, why);
-        // nothing after a torn record can be trusted, and a sealed segment gets no more bytes
-        segment.synced = position;
-        return position;
+        return new Read(position, true);
     }
 
     /**
@@ -237,9 +309,9 @@ final class DiskSpool implements AutoCloseable {
     }
 
     /**
-     * Gives up the open segment after a failed write or sync: it is sealed at its last sync, the only part a
-     * reader can trust, and cut back to it on disk where that still works, so that a later process does not read
-     * records that were written again elsewhere. The next append opens a new segment.
+     * Gives up the open segment after a failed write: it is sealed at the end of its last whole append, the only part
+     * a reader may trust, and cut back to it on disk where that still works, so that a later process does not read
+     * the half-written tail. The next append opens a new segment.
      */
     void abandonActive() {
         Segment segment = active;
@@ -250,35 +322,37 @@ final class DiskSpool implements AutoCloseable {
             return;
         }
         try {
-            channel.truncate(segment.synced);
+            channel.truncate(segment.written);
         } catch (IOException | RuntimeException e) {
             LOG.debug("could not cut back an abandoned spool segment file={}", segment.path.getFileName(), e);
         }
-        try {
-            channel.close();
-        } catch (IOException e) {
-            LOG.debug("could not close an abandoned spool segment file={}", segment.path.getFileName(), e);
-        }
-        bytes.addAndGet(segment.synced - segment.written);
-        segment.written = segment.synced;
         segment.sealed = true;
+        retired.add(channel);
     }
 
-    /** Closes the open segment (synced) and releases the directory; segments left are replayed by the next process. */
+    /**
+     * Seals the open segment, forces everything to the device and releases the directory; segments left are replayed
+     * by the next process. For a clean stop, once nothing appends or forces any more.
+     */
     @Override
     public void close() throws IOException {
         try {
             roll();
+            force();
         } finally {
             lock.release();
             lockChannel.close();
         }
     }
 
-    /** Lets go of the directory without syncing or closing the open segment, as a killed process would. */
+    /** Lets go of the directory without forcing anything, as a killed process would. */
     void release() throws IOException {
-        if (activeChannel != null) {
-            activeChannel.close();
+        FileChannel channel = activeChannel;
+        if (channel != null) {
+            channel.close();
+        }
+        for (FileChannel c : retired) {
+            c.close();
         }
         lock.release();
         lockChannel.close();

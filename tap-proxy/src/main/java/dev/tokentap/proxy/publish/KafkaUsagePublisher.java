@@ -6,6 +6,7 @@ import dev.tokentap.proxy.ProxyMetrics;
 import java.time.Duration;
 import java.util.HashMap;
 import java.util.Map;
+import java.util.concurrent.CompletionStage;
 import java.util.concurrent.TimeUnit;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.Producer;
@@ -28,7 +29,7 @@ public final class KafkaUsagePublisher implements UsagePublisher {
 
     private final Producer<String, UsageEvent> producer;
     private final String topic;
-    private final UsageHandOff queue;
+    private final UsageHandOff<UsageEvent> queue;
     private final ProxyMetrics metrics;
     private final Thread sender;
     private final WarnLimiter sendWarning = new WarnLimiter(LOG, 10, TimeUnit.SECONDS);
@@ -73,7 +74,7 @@ public final class KafkaUsagePublisher implements UsagePublisher {
                                ProxyMetrics metrics) {
         this.producer = producer;
         this.topic = topic;
-        this.queue = new UsageHandOff(queueCapacity, metrics, LOG,
+        this.queue = new UsageHandOff<>(queueCapacity, metrics, LOG,
                 "usage event dropped: publish queue full capacity={}");
         this.metrics = metrics;
         this.sender = new Thread(this::drain, "tokentap-publisher");
@@ -81,14 +82,16 @@ public final class KafkaUsagePublisher implements UsagePublisher {
         this.sender.start();
     }
 
+    /** Nothing is kept on disk, so the stage is complete at once: the event is in memory, or lost and counted. */
     @Override
-    public void publish(UsageEvent event) {
+    public CompletionStage<Void> publish(UsageEvent event) {
         queue.offer(event);
+        return TAKEN;
     }
 
-    /** Events waiting to be sent. */
+    /** Events held in memory: waiting to be sent, or being handed to the producer. */
     public int queued() {
-        return queue.size();
+        return queue.held();
     }
 
     private void drain() {
@@ -106,6 +109,7 @@ public final class KafkaUsagePublisher implements UsagePublisher {
                 continue;
             }
             send(event);
+            queue.done(1);
             if (Thread.currentThread().isInterrupted()) {
                 break;
             }
@@ -151,6 +155,7 @@ public final class KafkaUsagePublisher implements UsagePublisher {
         producer.close(Duration.ofMillis(remainingMillis(deadline)));
         int left = 0;
         while (queue.poll() != null) {
+            queue.done(1);
             metrics.publishFailure(ProxyMetrics.REASON_SHUTDOWN);
             left++;
         }

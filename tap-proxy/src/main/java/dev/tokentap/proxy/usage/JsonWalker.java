@@ -273,6 +273,14 @@ public final class JsonWalker {
         return stringCut;
     }
 
+    /**
+     * Within a visitor's call: the offset, from the start of the document, of the last byte the parser read; in
+     * {@link Visitor#onStart}, that of the opening brace or bracket.
+     */
+    public long offset() {
+        return parser == null ? -1 : parser.currentLocation().getByteOffset() - 1 - documentStart + skippedInDocument;
+    }
+
     /** Feeds {@code len} bytes; does nothing once the walk is over. */
     public void feed(byte[] bytes, int offset, int len) {
         if (!active() || len == 0) {

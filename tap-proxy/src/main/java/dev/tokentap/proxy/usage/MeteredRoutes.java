@@ -77,7 +77,21 @@ public final class MeteredRoutes {
 
     /** Whether requests to {@code route} take {@code stream_options}, so the proxy may ask for usage in a stream. */
     public static boolean takesStreamOptions(String route) {
-        return CHAT_COMPLETIONS.equals(route) || COMPLETIONS.equals(route);
+        return streamUsagePolicy(route) != null;
+    }
+
+    /**
+     * How streams of {@code route} are made to report usage and how that is undone for the client; null for a
+     * route whose streams the proxy leaves as they are (they report usage on their own, or cannot be asked to).
+     */
+    public static StreamUsagePolicy streamUsagePolicy(String route) {
+        if (CHAT_COMPLETIONS.equals(route)) {
+            return StreamUsagePolicy.CHAT;
+        }
+        if (COMPLETIONS.equals(route)) {
+            return StreamUsagePolicy.COMPLETIONS;
+        }
+        return null;
     }
 
     /** Whether the request body of {@code route} may be JSON worth reading for its {@code model} and {@code user}. */

@@ -13,6 +13,10 @@ public final class ResponseFacts {
     private volatile boolean errorSeen;
     private volatile boolean finalUsage;
     // written by the one thread handling a chunk at a time, read when the exchange ends
+    private volatile long generatedTokenIds;
+    private volatile String status;
+    private volatile Boolean background;
+    // written by the one thread handling a chunk at a time, read when the exchange ends
     private final java.util.Map<Integer, Usage> byChoice = new java.util.concurrent.ConcurrentHashMap<>();
 
     /**
@@ -122,6 +126,36 @@ public final class ResponseFacts {
 
     void finalUsage() {
         finalUsage = true;
+    }
+
+    /**
+     * How many elements the {@code choices[].token_ids} arrays of the response held, over all its chunks: the
+     * tokens an {@code /inference/v1/generate} answer generated, which it does not report as usage.
+     */
+    public long generatedTokenIds() {
+        return generatedTokenIds;
+    }
+
+    void generatedTokenId() {
+        generatedTokenIds++;
+    }
+
+    /** The Responses API {@code status} of the last response object seen ({@code queued}, {@code completed}…), or null. */
+    public String status() {
+        return status;
+    }
+
+    void status(String value) {
+        status = value;
+    }
+
+    /** The Responses API {@code background} flag of the last response object seen, or null. */
+    public Boolean background() {
+        return background;
+    }
+
+    void background(boolean value) {
+        background = value;
     }
 
     void markError() {

@@ -13,6 +13,13 @@ import java.util.Set;
  * shapes ({@code {"error":{…}}} and the older flat {@code {"object":"error",…}}). Feed it bytes as they come, then
  * call {@link #finish()}.
  *
+ * <p>Besides OpenAI's {@code usage} it reads the other shapes vLLM answers in: the Anthropic Messages API
+ * ({@code input_tokens}, {@code output_tokens}, {@code cache_read_input_tokens},
+ * {@code cache_creation_input_tokens}; in streams {@code message_start.message.usage} and the final
+ * {@code message_delta.usage}), Cohere's {@code meta.billed_units} ({@code /v2/embed}), and the token ids of
+ * {@code /inference/v1/generate} answers, which carry no usage: each {@code choices[].token_ids} element is counted
+ * ({@link ResponseFacts#generatedTokenIds()}).
+ *
  * <p>A count is a whole number from 0 to {@link UsageEvent#MAX_USAGE} ({@code 12.0} reads as 12), or null for not
  * reported. A usage object with any other count (negative, fractional, too large, a string, an object) is
  * {@linkplain ResponseFacts.Usage#INVALID invalid} as a whole: none of its counts can be trusted.
@@ -27,6 +34,12 @@ public final class UsageExtractor {
         ERROR,
         /** Any other object with a {@code usage} object, e.g. a chunk under {@code continuous_usage_stats}. */
         WITH_USAGE,
+        /**
+         * A whole chat or completions response ({@code "object":"chat.completion"} or {@code "text_completion"} with
+         * a usage) as the one event of a "stream" older vLLM does not really stream (a completions beam search):
+         * its usage is final and belongs to the response as the client would have received it.
+         */
+        RESPONSE,
         /** Anything else that is a JSON object. */
         OTHER,
         /** Not a complete JSON object. */
@@ -38,6 +51,7 @@ public final class UsageExtractor {
     private boolean choicesEmpty;
     private boolean usageObject;
     private boolean error;
+    private boolean wholeResponse;
 
     private Long prompt;
     private Long completion;
@@ -45,6 +59,11 @@ public final class UsageExtractor {
     private Long total;
     private Long cached;
     private Long reasoning;
+    private Long cacheRead;
+    private Long cacheCreation;
+    private Long imageTokens;
+    /** The object is an Anthropic {@code message_delta} event, whose usage is the message's final one. */
+    private boolean messageDelta;
     private boolean duration;
     private Double seconds;
     private boolean invalid;
@@ -55,7 +74,8 @@ public final class UsageExtractor {
             "usage.completion_tokens", "usage.output_tokens", "usage.total_tokens",
             "usage.prompt_tokens_details.cached_tokens", "usage.input_tokens_details.cached_tokens",
             "usage.completion_tokens_details.reasoning_tokens", "usage.output_tokens_details.reasoning_tokens",
-            "usage.seconds");
+            "usage.cache_read_input_tokens", "usage.cache_creation_input_tokens", "usage.seconds",
+            "meta.billed_units.input_tokens", "meta.billed_units.image_tokens");
     private static final BigDecimal MAX_USAGE = BigDecimal.valueOf(UsageEvent.MAX_USAGE);
 
     /** An extractor of one object, fed in pieces. */
@@ -99,13 +119,15 @@ public final class UsageExtractor {
         choicesEmpty = false;
         usageObject = false;
         error = false;
+        wholeResponse = false;
+        messageDelta = false;
         forgetUsage();
         choice = -1;
     }
 
     /** Forgets the usage fields read so far, as a new {@code usage} object or a new document begins. */
     private void forgetUsage() {
-        prompt = completion = total = cached = reasoning = null;
+        prompt = completion = total = cached = reasoning = cacheRead = cacheCreation = imageTokens = null;
         completionNumber = false;
         duration = false;
         seconds = null;
@@ -134,15 +156,65 @@ public final class UsageExtractor {
             facts.finalUsage();
             return Kind.USAGE_ONLY;
         }
+        if (wholeResponse && usageObject) {
+            facts.finalUsage();
+            return Kind.RESPONSE;
+        }
         return usageObject ? Kind.WITH_USAGE : Kind.OTHER;
     }
 
     /**
-     * The Responses API nests the response object in its stream events ({@code response.completed}); its fields are
-     * read as if they were at the top.
+     * The Responses API nests the response object in its stream events ({@code response.completed}), the Anthropic
+     * Messages API its message in {@code message_start}; their fields are read as if they were at the top.
      */
     private static String unnested(String path) {
-        return path.startsWith("response.") ? path.substring("response.".length()) : path;
+        return path.startsWith("response.") ? path.substring("response.".length())
+                : path.startsWith("message.") ? path.substring("message.".length()) : path;
+    }
+
+    /** Whether a nested usage is the response's final one: a whole Responses object, not a {@code message_start}. */
+    private static boolean finalWhenNested(String rawPath) {
+        return rawPath.startsWith("response.");
+    }
+
+    /**
+     * The usage object just closed. Anthropic's input tokens leave out those read from or written to its prompt
+     * cache, which it counts apart: the prompt is their sum, and the cache reads are the cached tokens.
+     */
+    private ResponseFacts.Usage closedUsage() {
+        if (invalid) {
+            return ResponseFacts.Usage.INVALID;
+        }
+        if (duration) {
+            return new ResponseFacts.Usage(null, null, null, null, null, false, seconds);
+        }
+        Long promptTokens = prompt;
+        Long cachedTokens = cached;
+        if (cacheRead != null || cacheCreation != null) {
+            promptTokens = sum(sum(prompt, cacheRead), cacheCreation);
+            cachedTokens = cacheRead != null ? cacheRead : cached;
+            if (promptTokens != null && promptTokens > UsageEvent.MAX_USAGE) {
+                return ResponseFacts.Usage.INVALID;
+            }
+        }
+        return new ResponseFacts.Usage(promptTokens, completion, total, cachedTokens, reasoning, completionNumber,
+                null);
+    }
+
+    /** Cohere's billed units: input and image tokens are all prompt tokens; nothing is generated. */
+    private ResponseFacts.Usage billedUnits() {
+        if (invalid) {
+            return ResponseFacts.Usage.INVALID;
+        }
+        Long promptTokens = sum(prompt, imageTokens);
+        if (promptTokens != null && promptTokens > UsageEvent.MAX_USAGE) {
+            return ResponseFacts.Usage.INVALID;
+        }
+        return new ResponseFacts.Usage(promptTokens, null, promptTokens, null, null, false, null);
+    }
+
+    private static Long sum(Long a, Long b) {
+        return a == null ? b : b == null ? a : Long.valueOf(a + b);
     }
 
     private final class Fields implements JsonWalker.Visitor {
@@ -150,7 +222,7 @@ public final class UsageExtractor {
         public void onStart(String rawPath, JsonToken token) {
             String path = unnested(rawPath);
             switch (path) {
-                case "usage" -> {
+                case "usage", "meta.billed_units" -> {
                     if (token == JsonToken.START_OBJECT) {
                         forgetUsage();
                     }
@@ -170,14 +242,15 @@ public final class UsageExtractor {
             String path = unnested(rawPath);
             if (path.equals("usage") && token == JsonToken.END_OBJECT) {
                 usageObject = true;
-                facts.usage(invalid ? ResponseFacts.Usage.INVALID
-                        : duration ? new ResponseFacts.Usage(null, null, null, null, null, false, seconds)
-                        : new ResponseFacts.Usage(prompt, completion, total, cached, reasoning, completionNumber,
-                                null), choice);
-                if (!rawPath.equals(path)) {
-                    // the usage of a whole response object inside a stream event: the final one
+                facts.usage(closedUsage(), choice);
+                if (finalWhenNested(rawPath) || messageDelta) {
+                    // the usage of a whole response object inside a stream event, or the closing count of an
+                    // Anthropic message: the final one
                     facts.finalUsage();
                 }
+            } else if (path.equals("meta.billed_units") && token == JsonToken.END_OBJECT) {
+                usageObject = true;
+                facts.usage(billedUnits());
             } else if (path.equals("choices") && token == JsonToken.END_ARRAY) {
                 choicesEmpty = empty;
             }
@@ -201,9 +274,18 @@ public final class UsageExtractor {
                 }
                 case "object" -> {
                     // every chunk has one ("chat.completion.chunk"): compared where it lies, not made a String
-                    if (token == JsonToken.VALUE_STRING && textIs(parser, "error")) {
-                        markError();
+                    if (token == JsonToken.VALUE_STRING && rawPath.equals(path)) {
+                        if (textIs(parser, "error")) {
+                            markError();
+                        } else if (textIs(parser, "chat.completion")) {
+                            wholeResponse = true;
+                        }
                     }
+                }
+                case "service_tier" -> {
+                    // a member of whole chat and completions responses, never of a chunk: tells a whole
+                    // text_completion apart from a completions chunk, whose object is the same
+                    wholeResponse = wholeResponse || rawPath.equals(path);
                 }
                 case "error" -> {
                     if (token != JsonToken.VALUE_NULL) {
@@ -212,12 +294,33 @@ public final class UsageExtractor {
                 }
                 case "type" -> {
                     // the Responses API's stream events; vLLM sends "error" for a failure after the 200
-                    if (token == JsonToken.VALUE_STRING && rawPath.equals(path)
-                            && ("error".equals(parser.getText()) || "response.failed".equals(parser.getText()))) {
-                        markError();
+                    if (token == JsonToken.VALUE_STRING && rawPath.equals(path)) {
+                        String type = parser.getText();
+                        if ("error".equals(type) || "response.failed".equals(type)) {
+                            markError();
+                        } else if ("message_delta".equals(type)) {
+                            messageDelta = true;
+                        }
                     }
                 }
-                case "usage.prompt_tokens", "usage.input_tokens" -> prompt = number(token, parser);
+                case "usage.prompt_tokens", "usage.input_tokens", "meta.billed_units.input_tokens" ->
+                        prompt = number(token, parser);
+                case "meta.billed_units.image_tokens" -> imageTokens = number(token, parser);
+                case "usage.cache_read_input_tokens" -> cacheRead = number(token, parser);
+                case "usage.cache_creation_input_tokens" -> cacheCreation = number(token, parser);
+                case "choices[].token_ids[]" -> facts.generatedTokenId();
+                case "background" -> {
+                    if ((token == JsonToken.VALUE_TRUE || token == JsonToken.VALUE_FALSE)
+                            && !rawPath.startsWith("message.")) {
+                        facts.background(token == JsonToken.VALUE_TRUE);
+                    }
+                }
+                case "status" -> {
+                    // a Responses API object's, whole or in a stream event: the last one seen is where it ended
+                    if (token == JsonToken.VALUE_STRING && !rawPath.startsWith("message.") && !walker.stringCut()) {
+                        facts.status(parser.getText());
+                    }
+                }
                 case "usage.completion_tokens", "usage.output_tokens" -> {
                     completion = number(token, parser);
                     completionNumber = completion != null;

@@ -22,10 +22,10 @@ class DiskSpoolTest {
     @Test
     void shouldGiveBackWhatWasWrittenOldestFirstAfterAReopen() throws IOException {
         try (DiskSpool spool = new DiskSpool(dir, 1 << 20)) {
-            spool.append(bytes("one"));
-            spool.append(bytes("two"));
+            spool.append(List.of(bytes("one")));
+            spool.append(List.of(bytes("two")));
             spool.roll();
-            spool.append(bytes("three"));
+            spool.append(List.of(bytes("three")));
         }
 
         try (DiskSpool spool = new DiskSpool(dir, 1 << 20)) {
@@ -37,8 +37,8 @@ class DiskSpoolTest {
     @Test
     void shouldStopAtATornTailAndKeepWhatCameBefore() throws IOException {
         try (DiskSpool spool = new DiskSpool(dir, 1 << 20)) {
-            spool.append(bytes("intact"));
-            spool.append(bytes("torn in half"));
+            spool.append(List.of(bytes("intact")));
+            spool.append(List.of(bytes("torn in half")));
         }
         Path segment = onlySegment();
         try (FileChannel channel = FileChannel.open(segment, StandardOpenOption.WRITE)) {
@@ -53,9 +53,9 @@ class DiskSpoolTest {
     @Test
     void shouldStopAtARecordWhoseChecksumDoesNotMatch() throws IOException {
         try (DiskSpool spool = new DiskSpool(dir, 1 << 20)) {
-            spool.append(bytes("first"));
-            spool.append(bytes("second"));
-            spool.append(bytes("third"));
+            spool.append(List.of(bytes("first")));
+            spool.append(List.of(bytes("second")));
+            spool.append(List.of(bytes("third")));
         }
         Path segment = onlySegment();
         byte[] content = Files.readAllBytes(segment);
@@ -71,7 +71,7 @@ class DiskSpoolTest {
     @Test
     void shouldStopAtAnImpossibleLength() throws IOException {
         try (DiskSpool spool = new DiskSpool(dir, 1 << 20)) {
-            spool.append(bytes("first"));
+            spool.append(List.of(bytes("first")));
         }
         Files.write(onlySegment(), new byte[] {(byte) 0xff, (byte) 0xff, (byte) 0xff, (byte) 0xff, 0, 0, 0, 0},
                 StandardOpenOption.APPEND);
@@ -83,31 +83,66 @@ class DiskSpoolTest {
 
     @Test
     void shouldRefuseARecordThatWouldTakeItPastItsCap() throws IOException {
-        try (DiskSpool spool = new DiskSpool(dir, 2 * (DiskSpool.HEADER + 4))) {
-            assertThat(spool.append(bytes("1234"))).isTrue();
-            assertThat(spool.append(bytes("5678"))).isTrue();
-            assertThat(spool.append(bytes("9"))).isFalse();
-            assertThat(spool.bytes()).isEqualTo(2 * (DiskSpool.HEADER + 4));
+        try (DiskSpool spool = new DiskSpool(dir, 3 * DiskSpool.HEADER + 10)) {
+            assertThat(spool.append(List.of(bytes("1234")))).isEqualTo(1);
+            // of three, the middle one does not fit; the one after it does
+            assertThat(spool.append(List.of(bytes("5678"), bytes("too long"), bytes("90")))).isEqualTo(2);
+            assertThat(spool.append(List.of(bytes("x")))).isZero();
+            assertThat(spool.bytes()).isEqualTo(3 * DiskSpool.HEADER + 10);
+            assertThat(readAll(spool)).containsExactly("1234", "5678", "90");
         }
     }
 
     @Test
-    void shouldShowTheReaderOnlyWhatWasSynced() throws IOException {
+    void shouldWriteABatchInOneAppendAndShowItToTheReaderBeforeItIsForced() throws IOException {
         try (DiskSpool spool = new DiskSpool(dir, 1 << 20)) {
-            spool.append(bytes("synced"));
-            spool.sync();
-            spool.append(bytes("not yet"));
+            spool.append(List.of(bytes("one"), bytes("two"), bytes("three")));
 
+            // in the file, a killed process would leave it there: the reader need not wait for a force
             List<String> seen = new ArrayList<>();
-            spool.read(spool.oldest(), 0, b -> seen.add(new String(b, StandardCharsets.UTF_8)));
-            assertThat(seen).containsExactly("synced");
+            DiskSpool.Read read = spool.read(spool.oldest(), 0, b -> seen.add(new String(b, StandardCharsets.UTF_8)));
+            assertThat(seen).containsExactly("one", "two", "three");
+            assertThat(read.position()).isEqualTo(Files.size(onlySegment())).isEqualTo(spool.oldest().written());
+            assertThat(read.damaged()).isFalse();
+        }
+    }
+
+    @Test
+    void shouldCutAnAbandonedSegmentBackToItsLastWholeAppend() throws IOException {
+        try (DiskSpool spool = new DiskSpool(dir, 1 << 20)) {
+            spool.append(List.of(bytes("whole")));
+            long whole = Files.size(onlySegment());
+            // what a write that failed part-way leaves behind
+            Files.write(onlySegment(), new byte[] {0, 0, 0, 9, 1, 2}, StandardOpenOption.APPEND);
+
+            spool.abandonActive();
+
+            assertThat(Files.size(onlySegment())).isEqualTo(whole);
+            assertThat(spool.oldest().sealed()).isTrue();
+            spool.append(List.of(bytes("next")));
+            assertThat(segments()).hasSize(2);
+            assertThat(readAll(spool)).containsExactly("whole", "next");
+        }
+    }
+
+    @Test
+    void shouldSayWhereADamagedRecordEndedARead() throws IOException {
+        try (DiskSpool spool = new DiskSpool(dir, 1 << 20)) {
+            spool.append(List.of(bytes("first")));
+        }
+        Files.write(onlySegment(), new byte[] {0, 0, 0, 3, 0, 0, 0, 0, 'b', 'a', 'd'}, StandardOpenOption.APPEND);
+
+        try (DiskSpool spool = new DiskSpool(dir, 1 << 20)) {
+            DiskSpool.Read read = spool.read(spool.oldest(), 0, b -> { });
+            assertThat(read.damaged()).isTrue();
+            assertThat(read.position()).isEqualTo(DiskSpool.HEADER + 5);
         }
     }
 
     @Test
     void shouldDeleteADeliveredSegmentAndItsBytes() throws IOException {
         try (DiskSpool spool = new DiskSpool(dir, 1 << 20)) {
-            spool.append(bytes("x"));
+            spool.append(List.of(bytes("x")));
             spool.roll();
             spool.delete(spool.oldest());
 

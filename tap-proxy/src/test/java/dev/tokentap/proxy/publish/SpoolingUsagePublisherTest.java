@@ -8,12 +8,18 @@ import dev.tokentap.event.UsageEvent;
 import dev.tokentap.event.UsageEventSerde;
 import dev.tokentap.proxy.ProxyMetrics;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
 import org.apache.kafka.clients.producer.MockProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.errors.TimeoutException;
@@ -54,6 +60,56 @@ class SpoolingUsagePublisherTest {
         assertThat(producer.history()).allSatisfy(r -> assertThat(r.key()).isEqualTo("10.1.2.3"));
         assertThat(meters.count(ProxyMetrics.EVENTS_SPOOLED)).isEqualTo(5);
         assertThat(meters.count(ProxyMetrics.EVENTS_REPLAYED)).isZero();
+    }
+
+    @Test
+    void shouldCompleteAnEventsStageOnlyOnceTheEventIsInTheSpoolFile() throws Exception {
+        // given a Kafka that never acknowledges, so that nothing leaves the spool; the checks below run on the
+        // writer's thread and slow it down, so it gets all the time it needs
+        Meters meters = new Meters();
+        SpoolingUsagePublisher publisher = new SpoolingUsagePublisher(producer(false), "usage", 1000,
+                new DiskSpool(dir, 1 << 20), Duration.ofSeconds(60), meters.metrics);
+        started.add(publisher);
+        List<String> notInFile = new CopyOnWriteArrayList<>();
+        List<CompletableFuture<Void>> checked = new ArrayList<>();
+
+        // when many events come at once, and each stage looks at the files the moment it completes
+        for (UsageEvent event : events(300)) {
+            checked.add(publisher.publish(event).thenRun(() -> {
+                if (!spoolFilesContain(event.eventId())) {
+                    notInFile.add(event.eventId());
+                }
+            }).toCompletableFuture());
+        }
+        CompletableFuture.allOf(checked.toArray(CompletableFuture[]::new)).get(20, TimeUnit.SECONDS);
+
+        // then every one was there already, written by the spool's writer rather than let go
+        assertThat(notInFile).isEmpty();
+        assertThat(meters.count(ProxyMetrics.EVENTS_SPOOLED)).isEqualTo(300);
+        assertThat(meters.count(ProxyMetrics.EVENTS_RELEASED_UNWRITTEN)).isZero();
+    }
+
+    @Test
+    void shouldLetNoStageWaitLongerThanTheWriteTimeoutAndStillWriteEveryEvent() throws Exception {
+        // given a writer that may keep a response waiting 1 ms at most
+        Meters meters = new Meters();
+        SpoolingUsagePublisher publisher = new SpoolingUsagePublisher(producer(false), "usage", 30_000,
+                new DiskSpool(dir, 1L << 30), Duration.ofMillis(1), meters.metrics);
+        started.add(publisher);
+
+        // when more events come at once than it writes in a few milliseconds
+        List<CompletableFuture<Void>> stages = new ArrayList<>();
+        for (UsageEvent event : events(20_000)) {
+            stages.add(publisher.publish(event).toCompletableFuture());
+        }
+
+        // then every stage completes, those that waited too long let go, and still every event is written
+        CompletableFuture.allOf(stages.toArray(CompletableFuture[]::new)).get(60, TimeUnit.SECONDS);
+        assertThat(meters.count(ProxyMetrics.EVENTS_RELEASED_UNWRITTEN)).isPositive();
+        await().atMost(WAIT).until(() -> meters.count(ProxyMetrics.EVENTS_SPOOLED) == 20_000);
+        assertThat(meters.gauge(ProxyMetrics.PUBLISH_QUEUE_SIZE)).isZero();
+        assertThat(meters.registry.get(ProxyMetrics.PUBLISH_FAILURES).counters())
+                .allSatisfy(c -> assertThat(c.count()).isZero());
     }
 
     @Test
@@ -155,12 +211,18 @@ class SpoolingUsagePublisherTest {
         Files.move(spoolDir, away);
         Files.writeString(spoolDir, "not a directory");
         List<UsageEvent> during = events(20);
-        during.forEach(publisher::publish);
+        List<CompletableFuture<Void>> stages = new ArrayList<>();
+        during.forEach(e -> stages.add(publisher.publish(e).toCompletableFuture()));
 
-        // then the writer fails, says so, and keeps the events in memory instead of stopping
+        // then the writer fails, says so, and keeps the events in memory instead of stopping; no response waits
+        // for a disk that fails
         await().atMost(WAIT).until(() -> errors(meters, ProxyMetrics.OPERATION_WRITE) >= 2
-                && meters.gauge(ProxyMetrics.SPOOL_DEGRADED) == 1);
+                && publisher.health().degraded());
+        assertThat(publisher.health()).isEqualTo(SpoolingUsagePublisher.WRITE_FAILING);
         assertThat(meters.count(ProxyMetrics.EVENTS_PUBLISHED)).isEqualTo(3);
+        CompletableFuture.allOf(stages.toArray(CompletableFuture[]::new)).get(20, TimeUnit.SECONDS);
+        assertThat(meters.count(ProxyMetrics.EVENTS_RELEASED_UNWRITTEN)).isEqualTo(20);
+        assertThat(meters.gauge(ProxyMetrics.PUBLISH_QUEUE_SIZE)).isEqualTo(20);
 
         // when the directory is back
         Files.delete(spoolDir);
@@ -168,7 +230,7 @@ class SpoolingUsagePublisherTest {
 
         // then every event of the fault is spooled and delivered, none lost, and the spool is healthy again
         await().atMost(WAIT).until(() -> meters.count(ProxyMetrics.EVENTS_PUBLISHED) == 23
-                && meters.gauge(ProxyMetrics.SPOOL_DEGRADED) == 0 && meters.gauge(ProxyMetrics.SPOOL_BYTES) == 0);
+                && !publisher.health().degraded() && meters.gauge(ProxyMetrics.SPOOL_BYTES) == 0);
         assertThat(ids(producer.history())).containsAll(ids(during));
         assertThat(meters.count(ProxyMetrics.EVENTS_SPOOLED)).isEqualTo(23);
         assertThat(meters.count(ProxyMetrics.EVENTS_DROPPED)).isZero();
@@ -190,15 +252,16 @@ class SpoolingUsagePublisherTest {
         Files.move(spoolDir, dir.resolve("spool-away"));
         Files.writeString(spoolDir, "not a directory");
         publisher.publish(events(1).get(0));
-        await().atMost(WAIT).until(() -> meters.gauge(ProxyMetrics.SPOOL_DEGRADED) == 1);
+        await().atMost(WAIT).until(() -> publisher.health().degraded());
 
         // when 150 more come while it fails
         events(150).forEach(publisher::publish);
 
-        // then the hand-off keeps 100 and the other 50 are counted lost (the writer holds the first one)
+        // then the hand-off keeps 100 and the other 50 are counted lost; the gauge counts every event in memory,
+        // the one the writer holds too
         assertThat(meters.registry.get(ProxyMetrics.PUBLISH_FAILURES).tag(ProxyMetrics.TAG_REASON,
                 ProxyMetrics.REASON_QUEUE_FULL).counter().count()).isEqualTo(50);
-        assertThat(meters.gauge(ProxyMetrics.PUBLISH_QUEUE_SIZE)).isEqualTo(100);
+        assertThat(meters.gauge(ProxyMetrics.PUBLISH_QUEUE_SIZE)).isEqualTo(101);
     }
 
     @Test
@@ -223,16 +286,30 @@ class SpoolingUsagePublisherTest {
 
         // then deleting the delivered segment fails and is retried, and nothing is sent again
         await().atMost(WAIT).until(() -> errors(meters, ProxyMetrics.OPERATION_DELETE) >= 2
-                && meters.gauge(ProxyMetrics.SPOOL_DEGRADED) == 1);
+                && publisher.health().degraded());
         assertThat(meters.count(ProxyMetrics.EVENTS_PUBLISHED)).isEqualTo(3);
 
         // when the directory is back, the segment goes and the spool is healthy, still with no copy sent
         Files.delete(spoolDir);
         Files.move(away, spoolDir);
-        await().atMost(WAIT).until(() -> meters.gauge(ProxyMetrics.SPOOL_DEGRADED) == 0
+        await().atMost(WAIT).until(() -> !publisher.health().degraded()
                 && meters.gauge(ProxyMetrics.SPOOL_BYTES) == 0);
         assertThat(producer.history()).hasSize(3);
         assertThat(meters.count(ProxyMetrics.EVENTS_REPLAYED)).isZero();
+    }
+
+    /** Whether a segment file holds {@code eventId}, read as a killed process would leave it. */
+    private boolean spoolFilesContain(String eventId) {
+        try (var files = Files.list(dir)) {
+            for (Path file : files.filter(p -> p.toString().endsWith(DiskSpool.SUFFIX)).toList()) {
+                if (new String(Files.readAllBytes(file), StandardCharsets.UTF_8).contains(eventId)) {
+                    return true;
+                }
+            }
+            return false;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
     }
 
     private static long errors(Meters meters, String operation) {

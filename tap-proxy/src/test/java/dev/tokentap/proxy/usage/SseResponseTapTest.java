@@ -280,4 +280,27 @@ class SseResponseTapTest {
             out.writeBytes(copy);
         }
     }
+
+    @Test
+    void shouldHoldATerminalChunkOfCurrentVllmForTheFingerprintAndLetItGoWithoutWhenNoneComes() {
+        // given a current chat stream whose client asked for no usage: the terminal chunk waits for the fingerprint
+        String terminal = "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,"
+                + "\"delta\":{\"content\":\"\"},\"logprobs\":null,\"finish_reason\":\"stop\",\"stop_reason\":null,"
+                + "\"token_ids\":null}],\"usage\":{\"prompt_tokens\":1,\"total_tokens\":2,\"completion_tokens\":1}}\n\n";
+        SseResponseTap tap = new SseResponseTap(new ResponseFacts(), StreamStrip.of(StreamUsagePolicy.CHAT,
+                ClientStreamOptions.NONE, VllmGeneration.AUTO, false));
+        List<ByteBuffer> out = new ArrayList<>();
+
+        // when the stream is cut after it
+        tap.transform(ByteBuffer.wrap(bytes(terminal)), false, out);
+        List<ByteBuffer> held = List.copyOf(out);
+        tap.transform(ByteBuffer.allocate(0), true, out);
+
+        // then it went nowhere until the end, and then without its running usage and without a fingerprint
+        assertThat(held).isEmpty();
+        StringBuilder received = new StringBuilder();
+        out.forEach(buffer -> received.append(StandardCharsets.UTF_8.decode(buffer.duplicate())));
+        assertThat(received.toString()).isEqualTo(terminal.replace(
+                ",\"usage\":{\"prompt_tokens\":1,\"total_tokens\":2,\"completion_tokens\":1}", ""));
+    }
 }

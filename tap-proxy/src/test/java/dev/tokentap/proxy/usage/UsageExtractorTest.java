@@ -18,7 +18,7 @@ class UsageExtractorTest {
 
         UsageExtractor.Kind kind = UsageExtractor.read(resource("chat-completion.json"), facts);
 
-        assertThat(kind).isEqualTo(UsageExtractor.Kind.WITH_USAGE);
+        assertThat(kind).isEqualTo(UsageExtractor.Kind.RESPONSE);
         assertThat(facts.responseId()).isEqualTo("chatcmpl-4c1b2e7f0a9d4d2c8e6f1a2b3c4d5e6f");
         assertThat(facts.responseModel()).isEqualTo("Qwen/Qwen2.5-1.5B-Instruct");
         assertThat(facts.usage()).isEqualTo(new ResponseFacts.Usage(21L, 7L, 28L, 16L, null));
@@ -258,5 +258,102 @@ class UsageExtractorTest {
         assertThat(facts.responseId()).isNull();
         assertThat(facts.responseModel()).isNull();
         assertThat(facts.usage().promptTokens()).isEqualTo(4L);
+    }
+
+    private static byte[] fixture(String file) {
+        try (java.io.InputStream in = UsageExtractorTest.class.getResourceAsStream("/vllm-fixtures/current/" + file)) {
+            return in.readAllBytes();
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+
+    /** Reads each {@code data:} line of an event stream as one event, the way the tap does. */
+    private static ResponseFacts readEvents(byte[] sse) {
+        ResponseFacts facts = new ResponseFacts();
+        UsageExtractor events = UsageExtractor.forEvents(facts);
+        for (String line : new String(sse, java.nio.charset.StandardCharsets.UTF_8).split("\n")) {
+            if (line.startsWith("data: ") && !line.equals("data: [DONE]")) {
+                byte[] json = line.substring("data: ".length()).getBytes(java.nio.charset.StandardCharsets.UTF_8);
+                events.readNext(json, 0, json.length);
+            }
+        }
+        events.close();
+        return facts;
+    }
+
+    @Test
+    void shouldReadTheUsageOfAnAnthropicMessage() {
+        ResponseFacts facts = new ResponseFacts();
+
+        UsageExtractor.read(fixture("messages.response.json"), facts);
+
+        assertThat(facts.usage()).isEqualTo(new ResponseFacts.Usage(14L, 10L, null, null, null));
+        assertThat(facts.responseId()).startsWith("chatcmpl-");
+    }
+
+    @Test
+    void shouldTakeTheMessageDeltaOfAnAnthropicStreamForItsFinalUsage() {
+        ResponseFacts facts = readEvents(fixture("messages-stream.response.sse"));
+
+        assertThat(facts.usage()).isEqualTo(new ResponseFacts.Usage(14L, 10L, null, null, null));
+        assertThat(facts.finalUsageSeen()).isTrue();
+        assertThat(facts.responseId()).startsWith("chatcmpl-");
+        assertThat(facts.responseModel()).isEqualTo("Qwen/Qwen2.5-1.5B-Instruct");
+    }
+
+    @Test
+    void shouldNotTakeTheMessageStartOfAnAnthropicStreamForItsFinalUsage() {
+        String start = "{\"type\":\"message_start\",\"message\":{\"id\":\"chatcmpl-1\",\"content\":[],"
+                + "\"model\":\"m\",\"usage\":{\"input_tokens\":14,\"output_tokens\":0}}}";
+        ResponseFacts facts = new ResponseFacts();
+
+        UsageExtractor.read(start.getBytes(java.nio.charset.StandardCharsets.UTF_8), facts);
+
+        assertThat(facts.usage()).isEqualTo(new ResponseFacts.Usage(14L, 0L, null, null, null));
+        assertThat(facts.finalUsageSeen()).isFalse();
+    }
+
+    @Test
+    void shouldAddAnthropicCacheReadsAndWritesToThePromptAndCountTheReadsAsCached() {
+        String body = "{\"type\":\"message\",\"usage\":{\"input_tokens\":4,\"output_tokens\":10,"
+                + "\"cache_read_input_tokens\":8,\"cache_creation_input_tokens\":2}}";
+        ResponseFacts facts = new ResponseFacts();
+
+        UsageExtractor.read(body.getBytes(java.nio.charset.StandardCharsets.UTF_8), facts);
+
+        assertThat(facts.usage()).isEqualTo(new ResponseFacts.Usage(14L, 10L, null, 8L, null));
+    }
+
+    @Test
+    void shouldReadCohereBilledUnitsAsPromptTokens() {
+        ResponseFacts facts = new ResponseFacts();
+
+        UsageExtractor.Kind kind = UsageExtractor.read(fixture("v2-embed.response.json"), facts);
+
+        assertThat(kind).isEqualTo(UsageExtractor.Kind.WITH_USAGE);
+        assertThat(facts.usage()).isEqualTo(new ResponseFacts.Usage(11L, null, 11L, null, null, false, null));
+    }
+
+    @Test
+    void shouldCountTheTokenIdsOfAGenerateAnswerWholeAndStreamed() {
+        ResponseFacts whole = new ResponseFacts();
+        UsageExtractor.read(fixture("generate.response.json"), whole);
+        ResponseFacts streamed = readEvents(fixture("generate-stream.response.sse"));
+
+        assertThat(whole.usage()).isNull();
+        assertThat(whole.generatedTokenIds()).isEqualTo(8);
+        assertThat(streamed.generatedTokenIds()).isEqualTo(8);
+    }
+
+    @Test
+    void shouldReadTheStatusOfAResponsesObjectWholeAndStreamed() {
+        ResponseFacts queued = new ResponseFacts();
+        UsageExtractor.read(fixture("responses-background.response.json"), queued);
+        ResponseFacts streamed = readEvents(fixture("responses-stream.response.sse"));
+
+        assertThat(queued.status()).isEqualTo("queued");
+        assertThat(queued.usage()).isNull();
+        assertThat(streamed.status()).isEqualTo("completed");
     }
 }

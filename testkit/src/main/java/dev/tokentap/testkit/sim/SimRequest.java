@@ -31,6 +31,11 @@ record SimRequest(
      * @throws VllmError 400 for anything vLLM would refuse as a bad request
      */
     static SimRequest parse(String route, byte[] body) {
+        return parse(route, body, VllmProfile.CURRENT);
+    }
+
+    /** As vLLM of {@code profile} reads it. */
+    static SimRequest parse(String route, byte[] body, VllmProfile profile) {
         boolean chat = switch (route) {
             case CHAT_COMPLETIONS -> true;
             case COMPLETIONS -> false;
@@ -52,14 +57,18 @@ record SimRequest(
         boolean stream = optionalBoolean(root, "stream", false);
         JsonNode options = root.path("stream_options");
         boolean hasOptions = !options.isMissingNode() && !options.isNull();
-        if (hasOptions && !stream) {
+        // vLLM's validator tests the raw values' truthiness: {} passes without a stream, so does "stream": "false"
+        boolean optionsTruthy = options.isObject() ? !options.isEmpty() : hasOptions;
+        if (optionsTruthy && !truthy(root.path("stream"))) {
             throw VllmError.badRequest("Stream options can only be defined when `stream=True`.");
         }
         if (hasOptions && !options.isObject()) {
             throw VllmError.badRequest("stream_options: Input should be a valid dictionary");
         }
-        // vLLM: include_usage defaults to true once stream_options is there; continuous stats need it
-        boolean includeUsage = hasOptions && optionalBoolean(options, "include_usage", true);
+        // include_usage defaults to true once stream_options is there on legacy vLLM, to false on current vLLM
+        // (PR #36379); an explicit null is falsy on both; continuous stats need it
+        boolean includeUsage = hasOptions && optionalBoolean(options, "include_usage",
+                profile == VllmProfile.LEGACY && !options.has("include_usage"));
         boolean continuousUsage = includeUsage && optionalBoolean(options, "continuous_usage_stats", false);
 
         List<Integer> promptTokens = chat ? List.of(chatPromptTokens(root)) : completionPromptTokens(root);
@@ -193,15 +202,49 @@ record SimRequest(
         return value.asText();
     }
 
+    /** Python's truthiness of a JSON value. */
+    private static boolean truthy(JsonNode value) {
+        if (value.isMissingNode() || value.isNull()) {
+            return false;
+        }
+        if (value.isBoolean()) {
+            return value.booleanValue();
+        }
+        if (value.isNumber()) {
+            return value.doubleValue() != 0;
+        }
+        if (value.isTextual()) {
+            return !value.asText().isEmpty();
+        }
+        return !value.isEmpty();
+    }
+
+    /** pydantic's lax boolean, as vLLM reads every flag: 1/0, and strings such as "yes", "off", "t", "0". */
     private static boolean optionalBoolean(JsonNode node, String field, boolean fallback) {
         JsonNode value = node.path(field);
         if (value.isMissingNode() || value.isNull()) {
             return fallback;
         }
-        if (!value.isBoolean()) {
-            throw VllmError.badRequest(field + ": Input should be a valid boolean");
+        if (value.isBoolean()) {
+            return value.booleanValue();
         }
-        return value.booleanValue();
+        if (value.isNumber() && (value.doubleValue() == 0 || value.doubleValue() == 1)) {
+            return value.doubleValue() == 1;
+        }
+        if (value.isTextual()) {
+            switch (value.asText().strip().toLowerCase(java.util.Locale.ROOT)) {
+                case "1", "on", "t", "true", "y", "yes" -> {
+                    return true;
+                }
+                case "0", "off", "f", "false", "n", "no" -> {
+                    return false;
+                }
+                default -> {
+                    // not a boolean
+                }
+            }
+        }
+        throw VllmError.badRequest(field + ": Input should be a valid boolean");
     }
 
     private static Integer optionalInt(JsonNode node, String field) {

@@ -10,8 +10,10 @@ import java.util.List;
  * The server-sent events of one streamed response, step by step: step {@code t} carries token {@code t} of every
  * choice (step 0 also the chat role chunks), the last step also the usage chunk and {@code [DONE]}.
  *
- * <p>Events are produced on demand so a long stream costs no memory up front. Shapes follow vLLM: chat chunks
- * omit {@code usage} unless continuous usage stats were asked for; completions chunks carry {@code "usage":null}.
+ * <p>Events are produced on demand so a long stream costs no memory up front. Shapes follow vLLM of the
+ * simulator's {@link VllmProfile}: chat chunks omit {@code usage} unless continuous usage stats were asked for;
+ * legacy completions chunks carry {@code "usage":null}; current chunks carry vLLM's {@code token_ids} members and the
+ * {@code system_fingerprint} (on the usage-only chunk when usage is on, on every terminal chunk otherwise).
  */
 final class StreamScript {
 
@@ -24,8 +26,14 @@ final class StreamScript {
     private final long created;
     private final String model;
     private final SimUsage usage;
+    private final boolean current;
 
     StreamScript(SimRequest request, String id, long created, String model, SimUsage usage) {
+        this(request, id, created, model, usage, VllmProfile.CURRENT);
+    }
+
+    StreamScript(SimRequest request, String id, long created, String model, SimUsage usage, VllmProfile profile) {
+        this.current = profile == VllmProfile.CURRENT;
         this.request = request;
         this.id = id;
         this.created = created;
@@ -74,6 +82,11 @@ final class StreamScript {
         if (request.continuousUsage()) {
             chunk.set("usage", VllmResponses.usage(request.promptTokensOfChoice(choice), 0));
         }
+        if (current) {
+            // passed to the role chunk explicitly, so set, so written
+            chunk.putNull("prompt_token_ids");
+            chunk.putNull("prompt_text");
+        }
         return chunk;
     }
 
@@ -89,10 +102,14 @@ final class StreamScript {
         } else {
             entry.putNull("finish_reason");
         }
+        if (current) {
+            entry.putNull("token_ids");
+        }
         if (request.continuousUsage()) {
             // like vLLM: cumulative per choice, the prompt being the one this choice answers
             chunk.set("usage", VllmResponses.usage(request.promptTokensOfChoice(choice), step + 1));
         }
+        terminalFingerprint(chunk, last);
         return chunk;
     }
 
@@ -108,8 +125,16 @@ final class StreamScript {
             entry.putNull("finish_reason");
         }
         entry.putNull("stop_reason");
-        if (request.continuousUsage()) {
-            // vLLM writes completions chunks with every field (exclude_unset=False): the details show as null
+        if (current) {
+            // current vLLM writes completions chunks with exclude_unset: only what it set, these two included
+            entry.putNull("prompt_token_ids");
+            entry.putNull("token_ids");
+            if (request.continuousUsage()) {
+                chunk.set("usage", VllmResponses.usage(request.promptTokensOfChoice(choice), step + 1));
+            }
+            terminalFingerprint(chunk, last);
+        } else if (request.continuousUsage()) {
+            // legacy vLLM writes completions chunks with every field (exclude_unset=False): the details show as null
             chunk.set("usage", VllmResponses.usage(request.promptTokensOfChoice(choice), step + 1)
                     .putNull("prompt_tokens_details"));
         } else {
@@ -118,10 +143,20 @@ final class StreamScript {
         return chunk;
     }
 
+    /** Current vLLM puts the fingerprint on terminal chunks only when the stream has no usage chunk to carry it. */
+    private void terminalFingerprint(ObjectNode chunk, boolean last) {
+        if (current && last && !request.includeUsage()) {
+            chunk.put("system_fingerprint", VllmProfile.FINGERPRINT);
+        }
+    }
+
     private ObjectNode usageChunk() {
         ObjectNode chunk = VllmResponses.header(id, request.chat() ? "chat.completion.chunk" : "text_completion", created, model);
         chunk.putArray("choices");
         chunk.set("usage", VllmResponses.usage(usage, false));
+        if (current) {
+            chunk.put("system_fingerprint", VllmProfile.FINGERPRINT);
+        }
         return chunk;
     }
 

@@ -91,6 +91,7 @@ public final class VllmSimulator implements AutoCloseable {
     private final int maxModelLen;
     private final int cachedTokens;
     private final boolean legacyErrors;
+    private final VllmProfile profile;
     private final int recordLimit;
     private final int streamThreads;
     private final boolean stepByStep;
@@ -128,6 +129,7 @@ public final class VllmSimulator implements AutoCloseable {
         this.maxModelLen = builder.maxModelLen;
         this.cachedTokens = builder.cachedTokens;
         this.legacyErrors = builder.legacyErrors;
+        this.profile = builder.profile;
         this.recordLimit = builder.recordLimit;
         this.streamThreads = builder.streamThreads;
         this.stepByStep = builder.stepByStep;
@@ -315,7 +317,7 @@ public final class VllmSimulator implements AutoCloseable {
         if (requestId != null) {
             ctx.header(REQUEST_ID, requestId);
         }
-        SimRequest request = SimRequest.parse(route, requestBody);
+        SimRequest request = SimRequest.parse(route, requestBody, profile);
         String model = request.model() == null ? models.get(0) : request.model();
         if (!models.contains(model)) {
             throw VllmError.modelNotFound(model);
@@ -326,11 +328,13 @@ public final class VllmSimulator implements AutoCloseable {
         SimUsage usage = request.usage(cachedTokens);
         LOG.debug("vllm simulator generating id={} route={} stream={} promptTokens={} completionTokens={}",
                 id, route, request.stream(), usage.promptTokens(), usage.completionTokens());
-        if (request.stream() && request.beamSearch()) {
-            // vLLM's "fake stream" for beam search: the whole response, usage included, in one event, then [DONE]
-            ObjectNode whole = request.chat()
-                    ? VllmResponses.chatCompletion(request, id, createdAt, model, usage)
-                    : VllmResponses.completion(request, id, createdAt, model, usage);
+        if (request.stream() && request.beamSearch() && !request.chat() && profile == VllmProfile.CURRENT) {
+            throw VllmError.badRequest("Streaming is not currently supported with beam search");
+        }
+        if (request.stream() && request.beamSearch() && !request.chat()) {
+            // legacy vLLM does not stream a completions beam search: the whole response, usage included, in one
+            // event, then [DONE]; a chat beam search streams as chunks in both generations
+            ObjectNode whole = VllmResponses.completion(request, id, createdAt, model, usage);
             try {
                 writeEvents(ctx, List.of("data: " + MAPPER.writeValueAsString(whole) + "\n\n", StreamScript.DONE));
             } catch (IOException e) {
@@ -338,7 +342,7 @@ public final class VllmSimulator implements AutoCloseable {
             }
             served(id, usage.completionTokens());
         } else if (request.stream()) {
-            stream(ctx, new StreamScript(request, id, createdAt, model, usage), id, request.choices(),
+            stream(ctx, new StreamScript(request, id, createdAt, model, usage, profile), id, request.choices(),
                     intHeader(ctx, FAIL_AFTER_HEADER), intHeader(ctx, ERROR_AFTER_HEADER),
                     intHeader(ctx, GARBAGE_AFTER_HEADER));
         } else {
@@ -771,6 +775,7 @@ public final class VllmSimulator implements AutoCloseable {
         private int maxModelLen = 4096;
         private int cachedTokens;
         private boolean legacyErrors;
+        private VllmProfile profile = VllmProfile.CURRENT;
         private int recordLimit = 1000;
         private int streamThreads = Math.max(4, 2 * Runtime.getRuntime().availableProcessors());
         private boolean stepByStep;
@@ -833,6 +838,12 @@ public final class VllmSimulator implements AutoCloseable {
         /** Answer errors in the flat format of vLLM before 0.10.1: {@code {"object":"error","message":…}}. */
         public Builder legacyErrors(boolean legacyErrors) {
             this.legacyErrors = legacyErrors;
+            return this;
+        }
+
+        /** Which generation of vLLM to answer as (default {@link VllmProfile#CURRENT}). */
+        public Builder vllmProfile(VllmProfile profile) {
+            this.profile = Objects.requireNonNull(profile, "profile");
             return this;
         }
 

@@ -85,27 +85,47 @@ class SimTokenizerTest {
     }
 
     @Test
-    void shouldReadStreamOptionsAsVllmDoes() {
+    void shouldReadStreamOptionsAsCurrentVllmDoes() {
         assertThat(parse("{\"prompt\":\"a\",\"stream\":true}")).extracting(SimRequest::includeUsage, SimRequest::continuousUsage)
                 .containsExactly(false, false);
         assertThat(parse("{\"prompt\":\"a\",\"stream\":true,\"stream_options\":{}}"))
-                .extracting(SimRequest::includeUsage, SimRequest::continuousUsage).containsExactly(true, false);
+                .extracting(SimRequest::includeUsage, SimRequest::continuousUsage).containsExactly(false, false);
         assertThat(parse("{\"prompt\":\"a\",\"stream\":true,\"stream_options\":{\"include_usage\":false,\"continuous_usage_stats\":true}}"))
                 .extracting(SimRequest::includeUsage, SimRequest::continuousUsage).containsExactly(false, false);
         assertThat(parse("{\"prompt\":\"a\",\"stream\":true,\"stream_options\":{\"continuous_usage_stats\":true}}"))
+                .extracting(SimRequest::includeUsage, SimRequest::continuousUsage).containsExactly(false, false);
+        assertThat(parse("{\"prompt\":\"a\",\"stream\":\"yes\",\"stream_options\":{\"include_usage\":1,\"continuous_usage_stats\":\"on\"}}"))
+                .extracting(SimRequest::stream, SimRequest::includeUsage, SimRequest::continuousUsage)
+                .containsExactly(true, true, true);
+    }
+
+    @Test
+    void shouldReadStreamOptionsAsLegacyVllmDid() {
+        assertThat(legacy("{\"prompt\":\"a\",\"stream\":true}")).extracting(SimRequest::includeUsage, SimRequest::continuousUsage)
+                .containsExactly(false, false);
+        assertThat(legacy("{\"prompt\":\"a\",\"stream\":true,\"stream_options\":{}}"))
+                .extracting(SimRequest::includeUsage, SimRequest::continuousUsage).containsExactly(true, false);
+        assertThat(legacy("{\"prompt\":\"a\",\"stream\":true,\"stream_options\":{\"include_usage\":null}}"))
+                .extracting(SimRequest::includeUsage, SimRequest::continuousUsage).containsExactly(false, false);
+        assertThat(legacy("{\"prompt\":\"a\",\"stream\":true,\"stream_options\":{\"continuous_usage_stats\":true}}"))
                 .extracting(SimRequest::includeUsage, SimRequest::continuousUsage).containsExactly(true, true);
+    }
+
+    private static SimRequest legacy(String body) {
+        return SimRequest.parse(COMPLETIONS, body.getBytes(StandardCharsets.UTF_8), VllmProfile.LEGACY);
     }
 
     @Test
     void shouldRefuseWhatVllmRefuses() {
         for (String body : List.of(
                 "{\"prompt\":\"a\",\"max_tokens\":0}",
-                "{\"prompt\":\"a\",\"stream_options\":{}}",
+                "{\"prompt\":\"a\",\"stream_options\":{\"include_usage\":true}}",
                 "{\"prompt\":\"a\",\"n\":0}",
                 "{\"prompt\":[]}",
                 "{\"prompt\":42}",
                 "{\"max_tokens\":3}",
-                "{\"prompt\":\"a\",\"stream\":\"yes\"}",
+                "{\"prompt\":\"a\",\"stream\":\"maybe\"}",
+                "{\"prompt\":\"a\",\"stream\":2}",
                 "[1,2]",
                 "{\"prompt\":")) {
             assertThatThrownBy(() -> SimTokenizer.usageFor(COMPLETIONS, body))

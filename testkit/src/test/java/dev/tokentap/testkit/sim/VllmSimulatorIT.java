@@ -37,7 +37,9 @@ class VllmSimulatorIT {
 
     @BeforeAll
     static void startSimulator() {
-        sim = VllmSimulator.builder().build().start();
+        // the golden shapes here are legacy vLLM's; the current profile is checked against vLLM's own bytes by
+        // tap-proxy's SimulatorProfilesIT
+        sim = VllmSimulator.builder().vllmProfile(VllmProfile.LEGACY).build().start();
     }
 
     @AfterAll
@@ -267,7 +269,7 @@ class VllmSimulatorIT {
     void shouldReportCachedTokensWhenConfigured() throws Exception {
         try (VllmSimulator cached = VllmSimulator.builder().cachedTokens(2).build().start()) {
             JsonNode response = MAPPER.readTree(post(cached, COMPLETIONS, "{\"prompt\":\"a b c\",\"max_tokens\":1}").body());
-            List<JsonNode> chunks = chunks(post(cached, COMPLETIONS, "{\"prompt\":\"a b c\",\"max_tokens\":1,\"stream\":true,\"stream_options\":{}}").body());
+            List<JsonNode> chunks = chunks(post(cached, COMPLETIONS, "{\"prompt\":\"a b c\",\"max_tokens\":1,\"stream\":true,\"stream_options\":{\"include_usage\":true}}").body());
 
             assertThat(response.at("/usage/prompt_tokens_details").toString()).isEqualTo("{\"cached_tokens\":2}");
             assertThat(chunks.get(chunks.size() - 1).get("usage").toString())
@@ -295,7 +297,7 @@ class VllmSimulatorIT {
         Duration itl = Duration.ofMillis(100);
         try (VllmSimulator paced = VllmSimulator.start("127.0.0.1", 0, ttft, itl)) {
             HttpRequest request = HttpRequest.newBuilder(URI.create(paced.baseUrl() + COMPLETIONS))
-                    .POST(HttpRequest.BodyPublishers.ofString("{\"prompt\":\"a\",\"max_tokens\":6,\"stream\":true,\"stream_options\":{}}"))
+                    .POST(HttpRequest.BodyPublishers.ofString("{\"prompt\":\"a\",\"max_tokens\":6,\"stream\":true,\"stream_options\":{\"include_usage\":true}}"))
                     .build();
             long sent = System.nanoTime();
 
