@@ -538,7 +538,10 @@ public final class MeteringProxyHandler extends ProxyHandler {
             super(request);
             this.reader = reader;
             HttpFields.Mutable copy = HttpFields.build(request.getHeaders());
+            // ProxyHandler forwards a body only with a length or a Transfer-Encoding; it does not copy the latter
+            // (a hop header), and Jetty's client frames a body of unknown length chunked
             copy.remove(HttpHeader.CONTENT_LENGTH);
+            copy.put(HttpHeader.TRANSFER_ENCODING, "chunked");
             this.headers = copy.asImmutable();
         }
 
