@@ -2,6 +2,8 @@ package dev.tokentap.cli;
 
 import dev.tokentap.bench.BenchCommand;
 import dev.tokentap.config.Cli;
+import java.util.List;
+import java.util.Optional;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -14,7 +16,12 @@ public final class TokentapMain implements Runnable {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
-    public static void main(String[] args) {
+    public static void main(String[] args) throws Exception {
+        // run and demo size their own JVM: a newcomer's java -jar gives them none
+        Optional<List<String>> sized = SizedJvm.commandForThisJvm(args);
+        if (sized.isPresent()) {
+            System.exit(SizedJvm.run(sized.get()));
+        }
         System.exit(Cli.execute(new TokentapMain(), args, System.getenv()));
     }
 

@@ -93,6 +93,11 @@ public final class BenchCommand implements Callable<Integer> {
             + "others against the image's (default: the image's, see docs/benchmarks.md)")
     String proxyJvmOptions;
 
+    @Option(names = "--core-proxy", defaultValue = "false",
+            description = "also run tap-proxy on Jetty's core proxy handler (no servlet layer) as a target of its own, "
+                    + "tap-proxy-core, interleaved with the others")
+    boolean coreProxy;
+
     private PrintStream stdout = System.out;
     private final long startedNanos = System.nanoTime();
 
@@ -115,6 +120,9 @@ public final class BenchCommand implements Callable<Integer> {
             stdout.println("note: no nginx binary found, the nginx target is skipped");
         }
 
+        LatencyScenario.Result latencyResult = null;
+        StreamsScenario.Result streamsResult = null;
+        SaturationScenario.Result saturationResult = null;
         boolean instant = chosen.contains(LatencyScenario.NAME) || chosen.contains(SaturationScenario.NAME);
         boolean paced = chosen.contains(StreamsScenario.NAME);
         if (instant || paced) {
@@ -123,24 +131,29 @@ public final class BenchCommand implements Callable<Integer> {
                 if (instant) {
                     // latency and saturation share one set of processes: a simulator that answers at once
                     try (BenchEnvironment env = BenchEnvironment.start("instant", workDir, kafka, Duration.ZERO,
-                            Duration.ZERO, proxyOptions(), nginxBin, stdout)) {
+                            Duration.ZERO, proxyOptions(), nginxBin, coreProxy, stdout)) {
                         if (chosen.contains(LatencyScenario.NAME)) {
-                            writeJson(json, outDir.resolve(LatencyScenario.NAME + ".json"), latency(env, client, outDir));
+                            latencyResult = latency(env, client, outDir);
+                            writeJson(json, outDir.resolve(LatencyScenario.NAME + ".json"), latencyResult);
                         }
                         if (chosen.contains(SaturationScenario.NAME)) {
-                            writeJson(json, outDir.resolve(SaturationScenario.NAME + ".json"),
-                                    saturation(env, client, outDir));
+                            saturationResult = saturation(env, client, outDir);
+                            writeJson(json, outDir.resolve(SaturationScenario.NAME + ".json"), saturationResult);
                         }
                     }
                 }
                 if (paced) {
                     // streams get processes of their own, so the proxy's resident set is that of this load alone
                     try (BenchEnvironment env = BenchEnvironment.start("paced", workDir, kafka, ttft, itl,
-                            proxyOptions(), nginxBin, stdout)) {
-                        writeJson(json, outDir.resolve(StreamsScenario.NAME + ".json"), streams(env, client, outDir));
+                            proxyOptions(), nginxBin, coreProxy, stdout)) {
+                        streamsResult = streams(env, client, outDir);
+                        writeJson(json, outDir.resolve(StreamsScenario.NAME + ".json"), streamsResult);
                     }
                 }
             }
+            Summary.Result summary = Summary.of(latencyResult, streamsResult, saturationResult);
+            Summary.print(summary, stdout);
+            writeJson(json, outDir.resolve("summary.json"), summary);
         }
         if (chosen.contains(AggregatorScenario.NAME)) {
             Object result = AggregatorScenario.run(workDir.resolve("aggregator"), quick,
@@ -206,6 +219,7 @@ public final class BenchCommand implements Callable<Integer> {
         info.put("java", System.getProperty("java.vm.name") + " " + System.getProperty("java.runtime.version"));
         info.put("tap_proxy_jvm_options", proxyOptions());
         info.put("nginx", nginxBin.map(Path::toString).orElse(null));
+        info.put("core_proxy", coreProxy);
         info.put("proc_available", ProcStat.available());
         return info;
     }

@@ -50,11 +50,15 @@ public final class StreamsScenario {
      * @param peakRssMib         the largest resident set sampled while this target ran (the proxy's, nginx's, or
      *                           for direct the simulator's)
      * @param kernelPeakRssMib   the kernel's high-water mark (VmHWM) at the end of the scenario
+     * @param bunchedPer1000     coalesced token events per 1,000 token events
+     * @param cpuSecondsPer1000Chunks median over rounds of the target's process CPU seconds per 1,000 token events
+     *                           received in the window (the proxy's, nginx's, or for direct the simulator's)
      */
     public record TargetFigures(long streams, long failures, double completedPerSecond, double tokensPerSecond,
                                 Percentiles ttft, Percentiles interToken, long tokenEvents, long coalescedEvents,
                                 long stalledEvents, double peakRssMib, double kernelPeakRssMib,
-                                List<Double> roundCompletedPerSecond) {
+                                List<Double> roundCompletedPerSecond, double bunchedPer1000,
+                                double cpuSecondsPer1000Chunks) {
     }
 
     /**
@@ -91,6 +95,7 @@ public final class StreamsScenario {
         final AtomicLong stalled = new AtomicLong();
         final List<Double> roundCompleted = new ArrayList<>();
         final List<Double> roundTokens = new ArrayList<>();
+        final List<Double> roundCpuPer1000 = new ArrayList<>();
         volatile long peakRssKib;
     }
 
@@ -121,7 +126,9 @@ public final class StreamsScenario {
                     Stats.round(Stats.median(r.roundCompleted), 2), Stats.round(Stats.median(r.roundTokens), 1),
                     Percentiles.ofNanos(r.ttft), Percentiles.ofNanos(r.gaps), r.tokenEvents.get(), r.coalesced.get(),
                     r.stalled.get(), mib(r.peakRssKib), mib(target.process().peakRssKib()),
-                    r.roundCompleted.stream().map(v -> Stats.round(v, 2)).toList()));
+                    r.roundCompleted.stream().map(v -> Stats.round(v, 2)).toList(),
+                    Stats.round(r.tokenEvents.get() == 0 ? Double.NaN : r.coalesced.get() * 1000.0 / r.tokenEvents.get(), 1),
+                    Stats.round(Stats.median(r.roundCpuPer1000), 4)));
         }
         Map<String, VsDirect> vsDirect = new LinkedHashMap<>();
         TargetFigures direct = figures.get(Target.DIRECT);
@@ -170,6 +177,7 @@ public final class StreamsScenario {
         AtomicLong tokensInWindow = new AtomicLong();
         CountDownLatch loopsDone = new CountDownLatch(concurrency);
         Thread sampler = rssSampler(target, r);
+        double cpuBefore = target.process().cpuSeconds();
 
         Runnable[] loop = new Runnable[1];
         loop[0] = () -> {
@@ -209,6 +217,12 @@ public final class StreamsScenario {
         for (int i = 0; i < concurrency; i++) {
             loop[0].run();
         }
+        // the CPU is read at the window's end, where the token count stops, not after the stragglers finish
+        long untilDeadline = deadline - System.nanoTime();
+        if (untilDeadline > 0) {
+            TimeUnit.NANOSECONDS.sleep(untilDeadline);
+        }
+        double cpuInWindow = target.process().cpuSeconds() - cpuBefore;
         boolean finished = loopsDone.await(duration.toSeconds() + 120, TimeUnit.SECONDS);
         sampler.interrupt();
         sampler.join();
@@ -218,6 +232,9 @@ public final class StreamsScenario {
         double seconds = duration.toNanos() / 1e9;
         r.roundCompleted.add(completedInWindow.get() / seconds);
         r.roundTokens.add(tokensInWindow.get() / seconds);
+        if (tokensInWindow.get() > 0) {
+            r.roundCpuPer1000.add(cpuInWindow * 1000 / tokensInWindow.get());
+        }
     }
 
     private static void record(Recorder r, long gap, long itl) {
@@ -270,8 +287,9 @@ public final class StreamsScenario {
                 name, v.completedRatio() * 100, v.tokensRatio() * 100, v.ttftP50AddedMicros(),
                 v.interTokenP50DiffMicros(), v.interTokenP99DiffMicros(), v.extraCoalescedEvents(),
                 v.extraStalledEvents()));
-        out.println("resident set, MiB (largest sample while the target ran / kernel high-water mark)");
-        result.targets().forEach((name, f) -> out.printf("%-10s %8.1f / %8.1f%n", name, f.peakRssMib(),
-                f.kernelPeakRssMib()));
+        out.println("per 1,000 token events: bunched, CPU seconds of the target's process (direct: the simulator);"
+                + " resident set, MiB (largest sample while the target ran / kernel high-water mark)");
+        result.targets().forEach((name, f) -> out.printf("%-10s %8.1f %8.4f %8.1f / %8.1f%n", name,
+                f.bunchedPer1000(), f.cpuSecondsPer1000Chunks(), f.peakRssMib(), f.kernelPeakRssMib()));
     }
 }

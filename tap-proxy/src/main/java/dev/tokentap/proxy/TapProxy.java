@@ -1,6 +1,8 @@
 package dev.tokentap.proxy;
 
 import dev.tokentap.proxy.http.AdminServer;
+import dev.tokentap.proxy.http.CoreProxyServer;
+import dev.tokentap.proxy.http.MeteringProxyHandler;
 import dev.tokentap.proxy.http.MeteringProxyServlet;
 import dev.tokentap.proxy.http.ProxyServer;
 import dev.tokentap.proxy.http.WebSocketTunnel;
@@ -41,6 +43,13 @@ public final class TapProxy implements AutoCloseable {
     private final KafkaDeliveryWatch kafkaWatch;
     private final AdminServer admin;
     private final ProxyServer proxy;
+    /** The proxy port on Jetty's core proxy instead, when {@link #CORE_DATA_PATH} chose it. */
+    private final CoreProxyServer coreProxy;
+    /**
+     * An experiment switch, not an option: {@code -Dtokentap.proxy.data-path=core} serves the proxy port with
+     * {@link MeteringProxyHandler} so the bench can measure it beside the servlet path (docs/benchmarks.md).
+     */
+    static final boolean CORE_DATA_PATH = "core".equals(System.getProperty("tokentap.proxy.data-path"));
     private volatile boolean ready;
     private volatile boolean closed;
 
@@ -67,14 +76,21 @@ public final class TapProxy implements AutoCloseable {
                 kafkaWarnAfter);
         AdminServer startedAdmin = null;
         ProxyServer startedProxy = null;
+        CoreProxyServer startedCore = null;
         try {
             startedAdmin = AdminServer.start(config.admin(), registry, () -> ready, publisher::health);
             ApiKeyHasher apiKeys = apiKeyHasher(config.metering());
-            MeteringProxyServlet servlet = new MeteringProxyServlet(config.upstream(), config.clients(),
-                    config.metering(), apiKeys, publisher, metrics);
             WebSocketTunnel tunnel = new WebSocketTunnel(config.upstream(), config.clients(), config.metering(),
                     apiKeys, publisher, metrics);
-            startedProxy = ProxyServer.start(config.listen(), config.port(), servlet, tunnel, config.clients());
+            if (CORE_DATA_PATH) {
+                startedCore = CoreProxyServer.start(config.listen(), config.port(), new MeteringProxyHandler(
+                        config.upstream(), config.clients(), config.metering(), apiKeys, publisher, metrics),
+                        tunnel, config.clients());
+            } else {
+                MeteringProxyServlet servlet = new MeteringProxyServlet(config.upstream(), config.clients(),
+                        config.metering(), apiKeys, publisher, metrics);
+                startedProxy = ProxyServer.start(config.listen(), config.port(), servlet, tunnel, config.clients());
+            }
         } catch (RuntimeException e) {
             if (startedAdmin != null) {
                 startedAdmin.stop();
@@ -88,10 +104,11 @@ public final class TapProxy implements AutoCloseable {
         }
         this.admin = startedAdmin;
         this.proxy = startedProxy;
+        this.coreProxy = startedCore;
         warnIfTheBudgetCrowdsTheHeap(config.clients().requestMemoryBudget(), Runtime.getRuntime().maxMemory());
         this.ready = true;
         LOG.info("tap-proxy started port={} adminPort={} upstream={} kafka={} topic={} proxyHost={}",
-                proxy.port(), admin.port(), config.upstream().url(), config.publishing().kafka().bootstrap(),
+                port(), admin.port(), config.upstream().url(), config.publishing().kafka().bootstrap(),
                 config.publishing().topic(), config.metering().proxyHost());
     }
 
@@ -163,7 +180,7 @@ public final class TapProxy implements AutoCloseable {
 
     /** The proxy port. */
     public int port() {
-        return proxy.port();
+        return proxy != null ? proxy.port() : coreProxy.port();
     }
 
     /** The admin port. */
@@ -196,7 +213,11 @@ public final class TapProxy implements AutoCloseable {
         closed = true;
         ready = false;
         try {
-            proxy.stop();
+            if (proxy != null) {
+                proxy.stop();
+            } else {
+                coreProxy.stop();
+            }
         } finally {
             // after the proxy: the events of exchanges it ended are in the queue now
             publisher.close(publishTimeout);

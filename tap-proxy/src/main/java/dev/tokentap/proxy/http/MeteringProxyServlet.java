@@ -1,21 +1,9 @@
 package dev.tokentap.proxy.http;
 
-import com.fasterxml.uuid.Generators;
-import com.fasterxml.uuid.impl.TimeBasedEpochGenerator;
-import dev.tokentap.event.Outcome;
 import dev.tokentap.event.UsageEvent;
-import dev.tokentap.event.UsageSource;
 import dev.tokentap.proxy.ProxyMetrics;
 import dev.tokentap.proxy.publish.UsagePublisher;
 import dev.tokentap.proxy.usage.ApiKeyHasher;
-import dev.tokentap.proxy.usage.ChunkUsageSplice;
-import dev.tokentap.proxy.usage.JsonResponseTap;
-import dev.tokentap.proxy.usage.MeteredRoutes;
-import dev.tokentap.proxy.usage.MultipartModelReader;
-import dev.tokentap.proxy.usage.RequestBodyRewriter;
-import dev.tokentap.proxy.usage.SseResponseTap;
-import dev.tokentap.proxy.usage.StreamStrip;
-import dev.tokentap.proxy.usage.TraceContext;
 import jakarta.servlet.ReadListener;
 import jakarta.servlet.ServletException;
 import jakarta.servlet.ServletOutputStream;
@@ -24,9 +12,7 @@ import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.Collections;
-import java.util.Locale;
 import java.util.Map;
-import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 import org.eclipse.jetty.client.AsyncRequestContent;
 import org.eclipse.jetty.client.HttpClient;
@@ -39,7 +25,6 @@ import org.eclipse.jetty.ee10.servlet.ServletHolder;
 import org.eclipse.jetty.http.HttpHeader;
 import org.eclipse.jetty.http.HttpHeaderValue;
 import org.eclipse.jetty.http.HttpStatus;
-import org.eclipse.jetty.io.ArrayByteBufferPool;
 import org.eclipse.jetty.io.ClientConnector;
 import org.eclipse.jetty.io.EndPoint;
 import org.eclipse.jetty.io.EofException;
@@ -59,16 +44,6 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
 
     private static final Logger LOG = LoggerFactory.getLogger(MeteringProxyServlet.class);
     private static final String EXCHANGE = Exchange.class.getName();
-    private static final String REQUEST_ID = "X-Request-Id";
-    /** Pooled upstream connections close after this much idleness: before uvicorn's 5 s keep-alive does. */
-    private static final long POOLED_CONNECTION_IDLE_MS = 4_000;
-    private static final int MAX_CONNECTIONS_PER_UPSTREAM = 2_048;
-    /** Room for X-Forwarded-*, Via and a generated X-Request-Id on top of the largest head a client may send. */
-    private static final int FORWARDING_HEADROOM = 4_096;
-    /** The client's buffer pool: Jetty's own sizes for a client's (2 KiB steps up to 64 KiB), buckets unbounded. */
-    private static final int CLIENT_BUFFER_FACTOR = 2_048;
-    private static final int CLIENT_BUFFER_MAX = 65_536;
-    private static final TimeBasedEpochGenerator UUID_V7 = Generators.timeBasedEpochGenerator();
     /** The response end of the exchange whose writer is writing on this thread. */
     private static final ThreadLocal<ResponseEnd> WRITING = new ThreadLocal<>();
 
@@ -76,14 +51,8 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
     private final ClientLimits limits;
     private final Metering metering;
     private final String upstreamBase;
-    private final String upstreamAuthority;
-    private final ApiKeyHasher apiKeys;
-    private final UsagePublisher publisher;
+    private final MeteredExchanges exchanges;
     private final ProxyMetrics metrics;
-    /** What to add to a streaming request without {@code stream_options}. */
-    private final String injection;
-    /** The memory every held request body takes from. */
-    private final RequestMemoryBudget bodyBudget;
 
     public MeteringProxyServlet(Upstream upstream, ClientLimits limits, Metering metering, ApiKeyHasher apiKeys,
                                 UsagePublisher publisher, ProxyMetrics metrics) {
@@ -91,14 +60,8 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
         this.limits = limits;
         this.metering = metering;
         this.upstreamBase = upstream.base();
-        this.upstreamAuthority = upstream.authority();
-        this.apiKeys = apiKeys;
-        this.publisher = publisher;
+        this.exchanges = new MeteredExchanges(upstream, limits, metering, apiKeys, publisher, metrics);
         this.metrics = metrics;
-        this.injection = metering.continuousUsage() ? RequestBodyRewriter.INJECTED_STREAM_OPTIONS
-                : RequestBodyRewriter.INJECTED_INCLUDE_USAGE;
-        this.bodyBudget = new RequestMemoryBudget(limits.requestMemoryBudget());
-        metrics.requestMemory(bodyBudget::held, bodyBudget.capacity());
     }
 
     /** The servlet wrapped for mounting, with the init parameters {@link AsyncMiddleManServlet} reads. */
@@ -108,8 +71,8 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
                 // the upstream's silence is bounded per request by --upstream-timeout; no total deadline, since
                 // a generation may legitimately stream for a long time
                 "timeout", "0",
-                "idleTimeout", Long.toString(POOLED_CONNECTION_IDLE_MS),
-                "maxConnections", Integer.toString(MAX_CONNECTIONS_PER_UPSTREAM),
+                "idleTimeout", Long.toString(MeteredExchanges.POOLED_CONNECTION_IDLE_MS),
+                "maxConnections", Integer.toString(MeteredExchanges.MAX_CONNECTIONS_PER_UPSTREAM),
                 "viaHost", metering.proxyHost()));
         holder.setAsyncSupported(true);
         return holder;
@@ -127,25 +90,17 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
         // one client for every request: pooled connections, the upstream resolved when a connection opens
         clientConnector.setConnectTimeout(upstream.connectTimeout());
         HttpClient client = super.newHttpClient(clientConnector);
-        client.setConnectTimeout(upstream.connectTimeout().toMillis());
-        // forward the client's User-Agent, or none, never Jetty's own
-        client.setUserAgentField(null);
-        // a head the proxy accepted must fit upstream with the forwarding headers the proxy adds; the client's
-        // own cap (8 KiB) would fail it with a 502 before anything was sent
-        client.setMaxRequestHeadersSize(limits.maxHeaderBytes() + FORWARDING_HEADROOM);
-        // Jetty sizes the client's pool by threads (half the pool's maximum buffers of each size, 8 with 16
-        // threads); a proxy holds a network buffer per upstream response in flight, hundreds under streams, so
-        // every buffer past the eighth was dropped and a new direct one allocated for the next read, until the
-        // direct memory cap forced a System.gc(), a full collection that stalled every stream
-        client.setByteBufferPool(new ArrayByteBufferPool(0, CLIENT_BUFFER_FACTOR, CLIENT_BUFFER_MAX, -1));
+        exchanges.configure(client);
         return client;
     }
 
     @Override
     protected void service(HttpServletRequest request, HttpServletResponse response)
             throws ServletException, IOException {
-        Exchange exchange = newExchange(request);
-        exchange.holdsBody(holdsBody(request));
+        Exchange exchange = exchanges.newExchange(request.getMethod(), request.getRequestURI(), request::getHeader,
+                request.getRemoteAddr(),
+                () -> Collections.list(request.getHeaders(HttpHeader.X_FORWARDED_FOR.asString())));
+        exchange.holdsBody(MeteredExchanges.holdsBody(request.getContentType()));
         request.setAttribute(EXCHANGE, exchange);
         long declaredLength = request.getContentLengthLong();
         if (declaredLength > limits.maxRequestBytes()) {
@@ -154,7 +109,7 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
             return;
         }
         if (exchange.holdsBody() && declaredLength > 0) {
-            RequestMemoryBudget.Share share = bodyBudget.share();
+            RequestMemoryBudget.Share share = exchanges.bodyBudget().share();
             exchange.bodyMemory(share);
             if (!share.reserve(declaredLength + HeldBody.REWRITE_ROOM)
                     && HttpHeaderValue.CONTINUE.is(request.getHeader(HttpHeader.EXPECT.asString()))) {
@@ -175,17 +130,6 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
         }
     }
 
-    /**
-     * Whether the body is held until complete before the upstream is asked: every body but a multipart upload.
-     * JSON bodies are small, and holding them means vLLM never sees a request that turns out over the limit, and
-     * a client trickling its body ties up the proxy, not vLLM. Audio uploads (multipart) can be tens of MiB: they
-     * stream, and only their declared length is checked before anything is sent.
-     */
-    private static boolean holdsBody(HttpServletRequest request) {
-        String contentType = request.getContentType();
-        return contentType == null || !contentType.strip().toLowerCase(Locale.ROOT).startsWith("multipart/");
-    }
-
     private void refuse(Exchange exchange, HttpServletResponse response, Refusal refusal) throws IOException {
         rejected(exchange, refusal);
         byte[] body = refusal.body();
@@ -200,10 +144,7 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
     }
 
     private void rejected(Exchange exchange, Refusal refusal) {
-        if (!exchange.isRejected()) {
-            metrics.refusal(refusal.reason);
-        }
-        exchange.rejected(refusal);
+        exchanges.rejected(exchange, refusal);
     }
 
     /** A 503 the proxy makes itself passes soon: a second is as long as a held body usually takes to go. */
@@ -211,59 +152,6 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
         if (status == HttpStatus.SERVICE_UNAVAILABLE_503) {
             response.setHeader(HttpHeader.RETRY_AFTER.asString(), "1");
         }
-    }
-
-    private Exchange newExchange(HttpServletRequest request) {
-        long now = System.currentTimeMillis();
-        long nanos = System.nanoTime();
-        String method = request.getMethod();
-        String forwardPath = MeteredRoutes.forwardPath(request.getRequestURI());
-        String route = MeteredRoutes.meteredRoute(method, MeteredRoutes.normalise(forwardPath));
-        String requestId = request.getHeader(REQUEST_ID);
-        if (route == null) {
-            return new Exchange(null, now, nanos, method, null, forwardPath, requestId, false, null, null, null,
-                    null, null);
-        }
-        // an unknown route is only observed: its request goes upstream as the client sent it
-        boolean generated = !MeteredRoutes.OTHER.equals(route) && (requestId == null || requestId.isBlank());
-        if (generated) {
-            requestId = UUID.randomUUID().toString();
-        }
-        String encoding = request.getHeader(HttpHeader.CONTENT_ENCODING.asString());
-        boolean readable = encoding == null || encoding.isBlank() || "identity".equalsIgnoreCase(encoding.strip());
-        Exchange exchange = new Exchange(UUID_V7.generate().toString(), now, nanos, method, route, forwardPath,
-                requestId, generated, TraceContext.parse(request.getHeader("traceparent")), clientAddress(request),
-                apiKeys.idForAuthorization(request.getHeader(HttpHeader.AUTHORIZATION.asString())), tenant(request),
-                readable && MeteredRoutes.readsJsonBody(route) ? RequestBodyRewriter.forRoute(route, injection)
-                        : null);
-        if (readable && MeteredRoutes.readsMultipartBody(route)) {
-            exchange.form(MultipartModelReader.forContentType(request.getContentType(), metering.continuousUsage()));
-        }
-        return exchange;
-    }
-
-    /**
-     * The tenant header, believed only from a peer in {@code --trusted-proxies}: the gateway that authenticated the
-     * caller sets it. From any other peer it is ignored, or any client could have any tenant billed.
-     */
-    private String tenant(HttpServletRequest request) {
-        if (metering.tenantHeader() == null || !metering.trustedProxies().trusts(request.getRemoteAddr())) {
-            return null;
-        }
-        return request.getHeader(metering.tenantHeader());
-    }
-
-    private String clientAddress(HttpServletRequest request) {
-        String address = request.getRemoteAddr();
-        if (address != null && address.length() > 2 && address.charAt(0) == '[') {
-            address = address.substring(1, address.length() - 1);
-        }
-        TrustedProxies trusted = metering.trustedProxies();
-        if (trusted.isEmpty()) {
-            return address;
-        }
-        return trusted.clientAddress(address,
-                Collections.list(request.getHeaders(HttpHeader.X_FORWARDED_FOR.asString())));
     }
 
     private static Exchange exchange(HttpServletRequest request) {
@@ -308,20 +196,7 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
     protected void copyRequestHeaders(HttpServletRequest clientRequest, Request proxyRequest) {
         super.copyRequestHeaders(clientRequest, proxyRequest);
         Exchange exchange = exchange(clientRequest);
-        proxyRequest.headers(headers -> {
-            if (exchange.requestIdGenerated) {
-                // vLLM makes it the engine request id; the event carries the same one
-                headers.put(REQUEST_ID, exchange.requestId);
-            }
-            if (exchange.holdsBody()) {
-                // the whole body goes at once; the upstream has nothing to agree to beforehand
-                headers.remove(HttpHeader.EXPECT);
-            }
-            if (exchange.metered()) {
-                // the tap must read the usage: ask for an uncompressed body (vLLM does not compress anyway)
-                headers.remove(HttpHeader.ACCEPT_ENCODING);
-            }
-        });
+        proxyRequest.headers(headers -> MeteredExchanges.adjustForwardedHeaders(exchange, headers));
     }
 
     @Override
@@ -329,19 +204,8 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
         super.addProxyHeaders(clientRequest, proxyRequest);
         String remote = clientRequest.getRemoteAddr();
         String host = clientRequest.getHeader(HttpHeader.HOST.asString());
-        proxyRequest.headers(headers -> {
-            String forwardedFor = headers.get(HttpHeader.X_FORWARDED_FOR);
-            headers.put(HttpHeader.X_FORWARDED_FOR, forwardedFor == null ? remote : forwardedFor + ", " + remote);
-            if (!headers.contains(HttpHeader.X_FORWARDED_PROTO)) {
-                headers.put(HttpHeader.X_FORWARDED_PROTO, clientRequest.getScheme());
-            }
-            if (host != null && !headers.contains(HttpHeader.X_FORWARDED_HOST)) {
-                headers.put(HttpHeader.X_FORWARDED_HOST, host);
-            }
-            if (!headers.contains(HttpHeader.X_FORWARDED_PORT)) {
-                headers.put(HttpHeader.X_FORWARDED_PORT, Integer.toString(clientRequest.getServerPort()));
-            }
-        });
+        proxyRequest.headers(headers -> MeteredExchanges.addForwardingHeaders(headers, remote,
+                clientRequest.getScheme(), host, clientRequest.getServerPort()));
     }
 
     @Override
@@ -357,20 +221,13 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
         // request it proxies: a multipart upload goes upstream chunked, which vLLM accepts. A held body is whole
         // and closed before the upstream request starts, so Jetty's client counts it and sends a Content-Length.
         Exchange exchange = exchange(clientRequest);
-        ContentTransformer transformer;
-        if (exchange != null && exchange.form() != null) {
-            transformer = exchange.form()::transform;
-        } else if (exchange == null || exchange.body == null) {
-            transformer = ContentTransformer.IDENTITY;
-        } else {
-            transformer = exchange.body::transform;
-        }
+        ContentTransformer transformer = MeteredExchanges.requestTransformer(exchange);
         if (exchange == null || !exchange.holdsBody()) {
             return transformer;
         }
         RequestMemoryBudget.Share share = exchange.bodyMemory();
         if (share == null) {
-            share = bodyBudget.share();
+            share = exchanges.bodyBudget().share();
             exchange.bodyMemory(share);
         }
         return new HeldBody(transformer, clientRequest.getContentLengthLong(), share);
@@ -393,7 +250,7 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
             metrics.upstreamLatency(exchange.route, System.nanoTime() - exchange.startedNanos);
         }
         super.onServerResponseHeaders(clientRequest, proxyResponse, serverResponse);
-        if ("text/event-stream".equals(mediaType(serverResponse.getHeaders().get(HttpHeader.CONTENT_TYPE)))) {
+        if ("text/event-stream".equals(MeteredExchanges.mediaType(serverResponse.getHeaders().get(HttpHeader.CONTENT_TYPE)))) {
             // an event stream's headers go out now, as the upstream sent them, not with the first event:
             // a client waiting for the first token already knows its request was accepted
             try {
@@ -412,7 +269,7 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
         if (exchange == null || !exchange.metered()) {
             return ContentTransformer.IDENTITY;
         }
-        ContentTransformer tap = responseTap(exchange, serverResponse);
+        ContentTransformer tap = exchanges.responseTap(exchange, serverResponse.getHeaders());
         return (input, finished, output) -> {
             if (input.hasRemaining()) {
                 exchange.firstByte(System.currentTimeMillis());
@@ -429,42 +286,6 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
                         ? Exchange.CLIENT_CLOSED_REQUEST : proxyResponse.getStatus(), null);
             }
         };
-    }
-
-    private ContentTransformer responseTap(Exchange exchange, Response serverResponse) {
-        String encoding = serverResponse.getHeaders().get(HttpHeader.CONTENT_ENCODING);
-        if (encoding != null && !encoding.isBlank() && !"identity".equalsIgnoreCase(encoding.strip())) {
-            return ContentTransformer.IDENTITY;
-        }
-        String contentType = mediaType(serverResponse.getHeaders().get(HttpHeader.CONTENT_TYPE));
-        if ("text/event-stream".equals(contentType)) {
-            if (exchange.body != null && exchange.body.injected()) {
-                exchange.lengthChanged();
-                StreamStrip strip = StreamStrip.of(exchange.body.policy(), exchange.body.clientStreamOptions(),
-                        metering.vllmGeneration(), metering.forceIncludeUsage());
-                return new SseResponseTap(exchange.facts, strip)::transform;
-            }
-            if (exchange.injectedUsage()) {
-                // a streaming audio form the proxy added stream_include_usage to: the usage-only chunk is its doing,
-                // and with stream_continuous_usage_stats each chunk's usage too
-                exchange.lengthChanged();
-                return new SseResponseTap(exchange.facts, StreamStrip.fixed(true, exchange.injectedContinuousUsage()
-                        ? ChunkUsageSplice.Mode.REMOVE : ChunkUsageSplice.Mode.KEEP))::transform;
-            }
-            return new SseResponseTap(exchange.facts, null)::transform;
-        }
-        if ("application/json".equals(contentType)) {
-            return new JsonResponseTap(exchange.facts)::transform;
-        }
-        return ContentTransformer.IDENTITY;
-    }
-
-    private static String mediaType(String contentType) {
-        if (contentType == null) {
-            return null;
-        }
-        int semicolon = contentType.indexOf(';');
-        return (semicolon < 0 ? contentType : contentType.substring(0, semicolon)).strip().toLowerCase(Locale.ROOT);
     }
 
     @Override
@@ -631,32 +452,8 @@ public final class MeteringProxyServlet extends AsyncMiddleManServlet {
         }
     }
 
-    /**
-     * Builds the exchange's event, once, and hands it to the publisher; the end of the response is released when
-     * the publisher has it for good (see {@link ResponseEnd}), at once when there is no event.
-     */
     private void finish(Exchange exchange, int status, Throwable failure) {
-        exchange.releaseBodyMemory();
-        if (!exchange.finish()) {
-            return;
-        }
-        String outcome = exchange.outcome(failure);
-        metrics.request(exchange.route, outcome);
-        if (!exchange.publishable()) {
-            exchange.end.release();
-            return;
-        }
-        UsageEvent event = exchange.toEvent(status, outcome, System.currentTimeMillis(), metering.proxyHost(),
-                upstreamAuthority);
-        if (Outcome.OK.equals(outcome) && UsageSource.NONE.equals(event.usageSource())
-                && !MeteredRoutes.OTHER.equals(exchange.route)) {
-            metrics.usageMissing(exchange.route);
-        } else if (UsageSource.INVALID.equals(event.usageSource())) {
-            metrics.usageInvalid(exchange.route);
-        }
-        // released on the thread that completes the hand-over, the spool's writer as a rule: the release queues
-        // a non-blocking write, and a hop to Jetty's pool cost more (docs/benchmarks.md)
-        publisher.publish(event).whenComplete((written, never) -> exchange.end.release());
+        exchanges.finish(exchange, status, failure);
     }
 
     /**

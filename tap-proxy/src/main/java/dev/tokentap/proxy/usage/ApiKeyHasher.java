@@ -4,6 +4,7 @@ import java.nio.charset.StandardCharsets;
 import java.security.GeneralSecurityException;
 import java.util.HexFormat;
 import java.util.Locale;
+import java.util.concurrent.ConcurrentHashMap;
 import javax.crypto.Mac;
 import javax.crypto.spec.SecretKeySpec;
 
@@ -16,7 +17,16 @@ public final class ApiKeyHasher {
     private static final String ALGORITHM = "HmacSHA256";
     private static final String BEARER = "bearer ";
 
+    /** Keys recently seen and their ids: a client sends the same key with every request. */
+    static final int CACHED_KEYS = 1024;
+
     private final ThreadLocal<Mac> macs;
+    /**
+     * Bounded by {@link #CACHED_KEYS}: emptied when full rather than kept in order, since a proxy sees a handful of
+     * keys and a client cycling through thousands only pays the HMAC it paid before. Only the id of a key is kept
+     * as a value; the key itself is already in this process's memory for every request that carries it.
+     */
+    private final ConcurrentHashMap<String, String> recent = new ConcurrentHashMap<>();
 
     public ApiKeyHasher(byte[] secret) {
         if (secret == null || secret.length == 0) {
@@ -47,9 +57,17 @@ public final class ApiKeyHasher {
         if (token == null || token.isEmpty()) {
             return null;
         }
+        String id = recent.get(token);
+        if (id != null) {
+            return id;
+        }
         Mac mac = macs.get();
-        byte[] digest = mac.doFinal(token.getBytes(StandardCharsets.UTF_8));
-        return HexFormat.of().formatHex(digest);
+        id = HexFormat.of().formatHex(mac.doFinal(token.getBytes(StandardCharsets.UTF_8)));
+        if (recent.size() >= CACHED_KEYS) {
+            recent.clear();
+        }
+        recent.put(token, id);
+        return id;
     }
 
     /** The token of a {@code Bearer} authorization (scheme matched case-insensitively), or null. */

@@ -1,10 +1,13 @@
 package dev.tokentap.proxy.usage;
 
 import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.JsonFactoryBuilder;
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonToken;
 import com.fasterxml.jackson.core.StreamReadConstraints;
 import com.fasterxml.jackson.core.async.ByteArrayFeeder;
+import com.fasterxml.jackson.core.json.async.NonBlockingJsonParser;
+import com.fasterxml.jackson.core.sym.ByteQuadsCanonicalizer;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.util.HashMap;
@@ -19,9 +22,11 @@ import java.util.Map;
  * <p>Memory stays bounded whatever the document holds: a string (a value or a member name) longer than
  * {@link #MAX_STRING_BYTES} is cut, its first bytes reach the parser and the rest is dropped before the parser sees
  * it (Jackson's non-blocking parser would otherwise gather a whole string in memory, e.g. a prompt of tens of MiB);
- * {@link #stringCut()} says so while a cut value is reported, and a cut member name is not reported at all. Member
- * names are not kept in a symbol table, so a document of millions of distinct names costs no more than one of a
- * few. Offsets stay those of the bytes fed.
+ * {@link #stringCut()} says so while a cut value is reported, and a cut member name is not reported at all. A walker
+ * of one document keeps no symbol table, so a document of millions of distinct names costs no more than one of a
+ * few; a walker of a sequence keeps one of its own, bounded by {@link #MAX_SYMBOLS} and {@link #MAX_SYMBOL_CHARS}
+ * (a fresh one for the next document once past them; a document of more than twice as many new names is not read
+ * further). Offsets stay those of the bytes fed.
  *
  * <p>A walker made {@linkplain #JsonWalker(Visitor, boolean) for a sequence} reads one document after another
  * ({@link #nextDocument()}) through the same parser, as the events of a stream come: the parser, its symbol table
@@ -60,6 +65,36 @@ public final class JsonWalker {
             .disable(JsonFactory.Feature.CANONICALIZE_FIELD_NAMES)
             .build();
 
+    /**
+     * Distinct member names a stream's parser keeps in its symbol table before the next document gets a fresh
+     * one: vLLM's chunks use a few dozen, so a stream of them decodes each name once instead of once per chunk.
+     */
+    static final int MAX_SYMBOLS = 512;
+    /** Characters of distinct member names a stream's symbol table may hold, with {@link #MAX_SYMBOLS}. */
+    static final int MAX_SYMBOL_CHARS = 16 * 1024;
+
+    /** The parsers of a sequence: their symbol tables are the walker's own, bounded (see {@link #nextDocument}). */
+    private static final SequenceFactory SEQUENCE_FACTORY = new SequenceFactory();
+
+    /**
+     * Makes a non-blocking parser over a symbol table the caller owns, so what it keeps is bounded by the caller and
+     * never merged into a table shared by every parser of the process.
+     */
+    private static final class SequenceFactory extends JsonFactory {
+        SequenceFactory() {
+            super((JsonFactoryBuilder) new JsonFactoryBuilder()
+                    .streamReadConstraints(StreamReadConstraints.builder().maxStringLength(MAX_STRING_LENGTH)
+                            .maxNameLength(MAX_STRING_LENGTH).build())
+                    // canonical, not interned: the JVM's string table is no place for names a stream sent
+                    .enable(JsonFactory.Feature.CANONICALIZE_FIELD_NAMES)
+                    .disable(JsonFactory.Feature.INTERN_FIELD_NAMES));
+        }
+
+        JsonParser parserWith(ByteQuadsCanonicalizer symbols) {
+            return new NonBlockingJsonParser(_createNonBlockingContext(null), _parserFeatures, symbols);
+        }
+    }
+
     /** Receives the parts of the document; paths are relative to the root object, "" being the root itself. */
     public interface Visitor {
         /** A scalar value (string, number, boolean or null) at {@code path}. */
@@ -85,6 +120,10 @@ public final class JsonWalker {
     /** Null once the walk is over: the owner may live as long as its exchange, the parser's tables need not. */
     private JsonParser parser;
     private ByteArrayFeeder feeder;
+    /** Of a walker of a sequence: its parser's symbol table, and what it holds. */
+    private ByteQuadsCanonicalizer symbols;
+    private int symbolCount;
+    private int symbolChars;
     /** Bytes fed to the parser before the current document began; its offsets count from the first document. */
     private long documentStart;
     private long fed;
@@ -143,10 +182,18 @@ public final class JsonWalker {
     }
 
     private void openParser() {
-        try {
-            parser = FACTORY.createNonBlockingByteArrayParser();
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
+        if (sequence) {
+            // a table of the walker's own: dropped with the parser, never merged into the factory's shared one
+            symbols = ByteQuadsCanonicalizer.createRoot().makeChild(SEQUENCE_FACTORY.getFactoryFeatures());
+            symbolCount = 0;
+            symbolChars = 0;
+            parser = SEQUENCE_FACTORY.parserWith(symbols);
+        } else {
+            try {
+                parser = FACTORY.createNonBlockingByteArrayParser();
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
         }
         feeder = (ByteArrayFeeder) parser.getNonBlockingInputFeeder();
         fed = 0;
@@ -162,7 +209,8 @@ public final class JsonWalker {
         if (!sequence) {
             throw new IllegalStateException("a walker of one document");
         }
-        boolean clean = parser != null && rootClosed && !failed && feeder.needMoreInput();
+        boolean clean = parser != null && rootClosed && !failed && feeder.needMoreInput()
+                && symbolCount <= MAX_SYMBOLS && symbolChars <= MAX_SYMBOL_CHARS;
         if (clean) {
             try {
                 feeder.feedInput(SEPARATOR, 0, SEPARATOR.length);
@@ -345,6 +393,7 @@ public final class JsonWalker {
         }
         parser = null;
         feeder = null;
+        symbols = null;
     }
 
     private void drain() throws IOException {
@@ -358,6 +407,17 @@ public final class JsonWalker {
         switch (token) {
             // a cut name is no name the taps read: its value goes unreported
             case FIELD_NAME -> {
+                if (symbols != null && symbols.size() != symbolCount) {
+                    // a name the table had not seen: it keeps it for the parser's life
+                    symbolCount = symbols.size();
+                    symbolChars += parser.currentName().length();
+                    if (symbolCount > 2 * MAX_SYMBOLS || symbolChars > 2 * MAX_SYMBOL_CHARS) {
+                        // one document of ever new names: stop reading it rather than let the table grow with it;
+                        // vLLM sends nothing like it, and the next document starts on a fresh table
+                        fail();
+                        return;
+                    }
+                }
                 boolean cut = takeCut();
                 fieldName = depth <= MAX_PATH_DEPTH && !cut ? parser.currentName() : null;
             }

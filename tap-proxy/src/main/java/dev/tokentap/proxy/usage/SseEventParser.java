@@ -140,6 +140,16 @@ public final class SseEventParser {
                     if (valueFrom < 0) {
                         valueFrom = i;
                     }
+                    // the rest of a value up to its line's end needs no per-byte state: one tight scan to the next
+                    // \r or \n (what the loop looks at next), instead of the whole switch for every byte
+                    int next = i + 1;
+                    while (next < end && bytes[next] != '\n' && bytes[next] != '\r') {
+                        next++;
+                    }
+                    int run = next - 1 - i;
+                    eventBytes += run;
+                    lineLength += run;
+                    i = next - 1;
                 }
                 default -> {
                     // a comment or a field we do not read

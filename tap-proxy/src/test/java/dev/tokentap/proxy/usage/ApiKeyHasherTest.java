@@ -11,7 +11,8 @@ import org.junit.jupiter.api.Test;
 
 class ApiKeyHasherTest {
 
-    private final ApiKeyHasher hasher = new ApiKeyHasher("s3cret".getBytes(StandardCharsets.UTF_8));
+    private static final byte[] SECRET = "s3cret".getBytes(StandardCharsets.UTF_8);
+    private final ApiKeyHasher hasher = new ApiKeyHasher(SECRET);
 
     @Test
     void shouldBeTheHexHmacSha256OfTheBearerToken() throws Exception {
@@ -52,6 +53,22 @@ class ApiKeyHasherTest {
         thread.join();
 
         assertThat(there[0]).isEqualTo(here);
+    }
+
+    @Test
+    void shouldGiveEachKeyItsOwnIdWhenManyKeysPassThroughTheCacheOfRecentOnes() {
+        // given a hasher that has seen a key, then more distinct keys than it remembers
+        String first = hasher.idForToken("sk-first");
+        java.util.Set<String> ids = new java.util.HashSet<>();
+        for (int i = 0; i < 3 * ApiKeyHasher.CACHED_KEYS; i++) {
+            ids.add(hasher.idForToken("sk-" + i));
+        }
+
+        // then every key had an id of its own, and the first key's id is what a fresh hasher computes
+        assertThat(ids).hasSize(3 * ApiKeyHasher.CACHED_KEYS);
+        assertThat(hasher.idForToken("sk-first")).isEqualTo(first)
+                .isEqualTo(new ApiKeyHasher(SECRET).idForToken("sk-first"));
+        assertThat(hasher.idForToken("sk-7")).isEqualTo(new ApiKeyHasher(SECRET).idForToken("sk-7"));
     }
 
     @Test

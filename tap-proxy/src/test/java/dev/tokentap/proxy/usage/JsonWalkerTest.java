@@ -129,6 +129,34 @@ class JsonWalkerTest {
     }
 
     @Test
+    void shouldStopReadingOneStreamedDocumentOfEverNewNamesAndReadTheNextOnAFreshTable() {
+        // given a stream whose one event brings far more distinct member names than a stream's table keeps
+        Notes notes = new Notes();
+        JsonWalker walker = new JsonWalker(notes, true);
+        StringBuilder hostile = new StringBuilder("{");
+        for (int i = 0; i < 4 * JsonWalker.MAX_SYMBOLS; i++) {
+            hostile.append("\"name").append(i).append("\":").append(i).append(',');
+        }
+        hostile.append("\"usage\":{\"prompt_tokens\":5}}");
+
+        // when
+        walker.nextDocument();
+        byte[] bytes = bytes(hostile.toString());
+        walker.feed(bytes, 0, bytes.length);
+
+        // then that event is given up before its end, and the next one reads in full
+        assertThat(walker.failed()).isTrue();
+        assertThat(notes.seen).doesNotContain("usage.prompt_tokens=5");
+        notes.seen.clear();
+        walker.nextDocument();
+        String next = "{\"usage\":{\"prompt_tokens\":7}}";
+        byte[] nextBytes = bytes(next);
+        walker.feed(nextBytes, 0, nextBytes.length);
+        assertThat(walker.failed()).isFalse();
+        assertThat(notes.seen).isEqualTo(walkAlone(next));
+    }
+
+    @Test
     void shouldRefuseASecondDocumentToAWalkerOfOne() {
         JsonWalker walker = new JsonWalker(new Notes());
 

@@ -1,0 +1,103 @@
+package dev.tokentap.proxy.http;
+
+import java.time.Duration;
+import java.nio.ByteBuffer;
+import org.eclipse.jetty.http.HttpHeader;
+import org.eclipse.jetty.http.UriCompliance;
+import org.eclipse.jetty.server.Handler;
+import org.eclipse.jetty.server.Request;
+import org.eclipse.jetty.server.HttpConfiguration;
+import org.eclipse.jetty.server.Server;
+import org.eclipse.jetty.server.ServerConnector;
+import org.eclipse.jetty.server.handler.ErrorHandler;
+import org.eclipse.jetty.server.handler.GracefulHandler;
+import org.eclipse.jetty.server.handler.MinimumDataRateHandler;
+import org.eclipse.jetty.util.thread.QueuedThreadPool;
+
+/**
+ * The proxy port on a bare Jetty server with {@link MeteringProxyHandler}: the same connector, limits, thread pool
+ * and graceful stop as {@link ProxyServer}, without Javalin or a servlet context; WebSocket upgrades are taken in
+ * front of it by the same {@link WebSocketTunnel}.
+ */
+public final class CoreProxyServer {
+
+    private static final int MIN_THREADS = 4;
+    private static final Duration THREAD_IDLE = Duration.ofSeconds(30);
+
+    private final Server server;
+    private final ServerConnector connector;
+
+    private CoreProxyServer(Server server, ServerConnector connector) {
+        this.server = server;
+        this.connector = connector;
+    }
+
+    /**
+     * Starts the proxy on {@code host:port}; {@link #stop()} drains it as {@link ProxyServer#stop()} does.
+     *
+     * @throws IllegalStateException when the port cannot be bound
+     */
+    public static CoreProxyServer start(String host, int port, MeteringProxyHandler proxy, WebSocketTunnel tunnel,
+                                        ClientLimits limits) {
+        QueuedThreadPool threads = new QueuedThreadPool(limits.maxThreads(),
+                Math.min(MIN_THREADS, limits.maxThreads()), (int) THREAD_IDLE.toMillis());
+        threads.setName("tap-proxy");
+        Server server = new Server(threads);
+        HttpConfiguration http = new HttpConfiguration();
+        http.setSendServerVersion(false);
+        http.setSendXPoweredBy(false);
+        http.setRequestHeaderSize(limits.maxHeaderBytes());
+        http.setHeaderCacheSize(0);
+        // the proxy reads a path's metered route itself (MeteredRoutes.normalise); Jetty need not refuse "//v1/./x"
+        http.setUriCompliance(UriCompliance.LEGACY);
+        ServerConnector connector = new ServerConnector(server,
+                new HeaderDeadlineConnectionFactory(http, limits.headerTimeout()));
+        connector.setHost(host);
+        connector.setPort(port);
+        connector.setIdleTimeout(limits.idleTimeout().toMillis());
+        server.addConnector(connector);
+        Handler.Wrapper graceful = limits.minRequestRate() > 0
+                ? new GracefulHandler(new MinimumDataRateHandler(limits.minRequestRate(), 0))
+                : new GracefulHandler();
+        Handler.Wrapper innermost = graceful.getHandler() instanceof Handler.Wrapper inner ? inner : graceful;
+        // the tunnel takes WebSocket upgrades and passes every other request on to the proxy, as in ProxyServer
+        tunnel.setHandler(proxy);
+        innermost.setHandler(tunnel);
+        server.setHandler(graceful);
+        // what Jetty answers itself (a body it cannot parse) is OpenAI's error JSON too, never an HTML page
+        server.setErrorHandler((Request.Handler) (request, response, callback) -> {
+            Object status = request.getAttribute(ErrorHandler.ERROR_STATUS);
+            int code = status instanceof Integer i ? i : response.getStatus();
+            byte[] body = OpenAiError.forStatus(code);
+            response.getHeaders().put(HttpHeader.CONTENT_TYPE, "application/json");
+            response.getHeaders().put(HttpHeader.CONTENT_LENGTH, body.length);
+            response.write(true, ByteBuffer.wrap(body), callback);
+            return true;
+        });
+        server.setStopTimeout(limits.drainTimeout().toMillis());
+        try {
+            server.start();
+        } catch (Exception e) {
+            try {
+                server.stop();
+            } catch (Exception ignored) {
+                // the start failure is what matters
+            }
+            throw new IllegalStateException("cannot listen on " + host + ":" + port + " for the proxy port: "
+                    + e.getMessage(), e);
+        }
+        return new CoreProxyServer(server, connector);
+    }
+
+    public int port() {
+        return connector.getLocalPort();
+    }
+
+    public void stop() {
+        try {
+            server.stop();
+        } catch (Exception e) {
+            throw new IllegalStateException("the proxy port did not stop cleanly", e);
+        }
+    }
+}
