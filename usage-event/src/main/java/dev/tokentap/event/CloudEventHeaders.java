@@ -30,13 +30,22 @@ public final class CloudEventHeaders {
      * the request ended (when its usage became known), or when it started if it has no end.
      */
     public static void write(UsageEvent event, Headers headers) {
-        set(headers, SPEC_VERSION, SPEC_VERSION_VALUE);
-        set(headers, ID, event.eventId());
-        set(headers, SOURCE, SOURCE_PREFIX + (event.proxyHost() == null ? "unknown" : event.proxyHost()));
-        set(headers, TYPE, TYPE_VALUE);
         Long time = event.endedAt() != null ? event.endedAt() : event.startedAt();
-        if (time != null) {
-            set(headers, TIME, Instant.ofEpochMilli(time).toString());
+        write(headers, event.eventId(), SOURCE_PREFIX + (event.proxyHost() == null ? "unknown" : event.proxyHost()),
+                TYPE_VALUE, time);
+    }
+
+    /**
+     * Replaces the CloudEvents headers on {@code headers} with those of a JSON record of {@code type}: what every
+     * tokentap topic carries. {@code ce_time} is left out when {@code epochMillis} is null.
+     */
+    static void write(Headers headers, String id, String source, String type, Long epochMillis) {
+        set(headers, SPEC_VERSION, SPEC_VERSION_VALUE);
+        set(headers, ID, id);
+        set(headers, SOURCE, source);
+        set(headers, TYPE, type);
+        if (epochMillis != null) {
+            set(headers, TIME, Instant.ofEpochMilli(epochMillis).toString());
         }
         set(headers, CONTENT_TYPE, CONTENT_TYPE_VALUE);
     }

@@ -10,10 +10,7 @@ import com.fasterxml.jackson.databind.ObjectWriter;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import org.apache.kafka.common.errors.SerializationException;
-import org.apache.kafka.common.serialization.Deserializer;
 import org.apache.kafka.common.serialization.Serde;
-import org.apache.kafka.common.serialization.Serdes;
-import org.apache.kafka.common.serialization.Serializer;
 
 /**
  * Reads and writes {@link EnrichedUsageEvent} JSON: the usage event's fields as {@link UsageEventCodec} writes
@@ -76,17 +73,6 @@ public final class EnrichedUsageEventCodec {
     /** A Kafka serde over this codec; the deserializer throws {@link SerializationException} on a bad record. */
     public static Serde<EnrichedUsageEvent> serde() {
         EnrichedUsageEventCodec codec = new EnrichedUsageEventCodec();
-        Serializer<EnrichedUsageEvent> serializer = (topic, data) -> data == null ? null : codec.encode(data);
-        Deserializer<EnrichedUsageEvent> deserializer = (topic, bytes) -> {
-            if (bytes == null) {
-                return null;
-            }
-            try {
-                return codec.decode(bytes);
-            } catch (UsageEventDecodeException e) {
-                throw new SerializationException(e.getMessage(), e);
-            }
-        };
-        return Serdes.serdeFrom(serializer, deserializer);
+        return CodecSerde.of(codec::encode, codec::decode);
     }
 }

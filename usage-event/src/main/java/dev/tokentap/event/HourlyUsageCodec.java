@@ -6,14 +6,9 @@ import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.nio.charset.StandardCharsets;
-import java.time.Instant;
 import org.apache.kafka.common.errors.SerializationException;
 import org.apache.kafka.common.header.Headers;
-import org.apache.kafka.common.serialization.Deserializer;
 import org.apache.kafka.common.serialization.Serde;
-import org.apache.kafka.common.serialization.Serdes;
-import org.apache.kafka.common.serialization.Serializer;
 
 /**
  * Reads and writes {@link HourlyUsage} JSON, and its CloudEvents headers. Numbers are exact: {@code audio_seconds} is
@@ -69,33 +64,12 @@ public final class HourlyUsageCodec {
 
     /** Replaces the CloudEvents headers on {@code headers} with the ones of {@code record}. */
     public static void writeHeaders(HourlyUsage record, String applicationId, Headers headers) {
-        set(headers, CloudEventHeaders.SPEC_VERSION, CloudEventHeaders.SPEC_VERSION_VALUE);
-        set(headers, CloudEventHeaders.ID, record.recordId());
-        set(headers, CloudEventHeaders.SOURCE, SOURCE_PREFIX + applicationId);
-        set(headers, CloudEventHeaders.TYPE, CE_TYPE);
-        set(headers, CloudEventHeaders.TIME, Instant.ofEpochMilli(record.closedAt()).toString());
-        set(headers, CloudEventHeaders.CONTENT_TYPE, CloudEventHeaders.CONTENT_TYPE_VALUE);
-    }
-
-    private static void set(Headers headers, String key, String value) {
-        headers.remove(key);
-        headers.add(key, value.getBytes(StandardCharsets.UTF_8));
+        CloudEventHeaders.write(headers, record.recordId(), SOURCE_PREFIX + applicationId, CE_TYPE, record.closedAt());
     }
 
     /** A Kafka serde over this codec; the deserializer throws {@link SerializationException} on a bad record. */
     public static Serde<HourlyUsage> serde() {
         HourlyUsageCodec codec = new HourlyUsageCodec();
-        Serializer<HourlyUsage> serializer = (topic, data) -> data == null ? null : codec.encode(data);
-        Deserializer<HourlyUsage> deserializer = (topic, bytes) -> {
-            if (bytes == null) {
-                return null;
-            }
-            try {
-                return codec.decode(bytes);
-            } catch (UsageEventDecodeException e) {
-                throw new SerializationException(e.getMessage(), e);
-            }
-        };
-        return Serdes.serdeFrom(serializer, deserializer);
+        return CodecSerde.of(codec::encode, codec::decode);
     }
 }
