@@ -44,8 +44,9 @@ import org.slf4j.Marker;
  * simulator's threads go quiet (no CPU, no log lines, no extra threads) and it goes on serving. A request handed back
  * to the web framework after Jetty has recycled it once made the simulator spin and log without end.
  */
-// on a thread of its own: a simulator that spins can also hang its own stop, which an interrupt does not end
-@Timeout(value = 60, unit = TimeUnit.SECONDS, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+// on a thread of its own: a simulator that spins can also hang its own stop, which an interrupt does not end;
+// three minutes, because a first Jetty start on a build machine loaded far past its two cores once took a minute
+@Timeout(value = 180, unit = TimeUnit.SECONDS, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
 class VllmSimulatorFaultsIT {
 
     private static final HttpClient HTTP = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
