@@ -92,7 +92,8 @@ final class ProxyProcess implements AutoCloseable {
         builder.environment().put("TOKENTAP_SPOOL_DIR", workDir.resolve("spool").toString());
         ProxyProcess proxy = new ProxyProcess(builder.start(), log, port, adminPort);
         try {
-            proxy.awaitReady(Duration.ofSeconds(60));
+            // a JVM starting on two cores shared with a whole build can take a minute before its first line
+            proxy.awaitReady(Duration.ofMinutes(2));
         } catch (RuntimeException | Error e) {
             proxy.close();
             throw e;

@@ -67,7 +67,7 @@ class VllmSimulatorFaultsIT {
     private static final int LOG_BOUND = 1;
 
     /** A simulator that spins may also stop answering: the test then fails rather than waits. */
-    private static final Duration REQUEST_TIMEOUT = Duration.ofSeconds(10);
+    private static final Duration REQUEST_TIMEOUT = Duration.ofSeconds(30);
     /**
      * What follows a fault can depend on which thread wins a race, so each is injected several times: an engine death
      * ten times (the old simulator spun after one in a few), the rest three times.
