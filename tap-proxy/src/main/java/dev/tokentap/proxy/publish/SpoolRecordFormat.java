@@ -3,6 +3,7 @@ package dev.tokentap.proxy.publish;
 import dev.tokentap.event.CloudEventHeaders;
 import dev.tokentap.event.UsageEvent;
 import dev.tokentap.event.UsageEventCodec;
+import java.io.OutputStream;
 import java.nio.BufferUnderflowException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
@@ -37,6 +38,7 @@ final class SpoolRecordFormat {
     private final UsageEventCodec codec;
     // the writer's
     private final Map<String, byte[]> names = new HashMap<>();
+    private final RecordBytes out = new RecordBytes();
     // the reader's: the last record's headers and their names' bytes
     private Header[] lastHeaders = new Header[0];
     private byte[][] lastNames = new byte[0][];
@@ -45,33 +47,25 @@ final class SpoolRecordFormat {
         this.codec = codec;
     }
 
-    /** The spool record of {@code event}: its Kafka record, encoded once. */
+    /**
+     * The spool record of {@code event}: its Kafka record, encoded once, as {@link UsageRecord#of} makes it; the
+     * JSON is written straight after the key and headers.
+     */
     byte[] encode(UsageEvent event) {
-        return encode(UsageRecord.of(event, codec));
-    }
-
-    byte[] encode(UsageRecord record) {
-        Header[] headers = record.headers();
-        if (headers.length > 255) {
-            throw new IllegalArgumentException("a usage record has at most 255 headers, got " + headers.length);
-        }
-        byte[] key = record.key();
-        int size = 1 + 4 + (key == null ? 0 : key.length) + 1 + record.value().length;
-        for (Header header : headers) {
-            byte[] value = header.value();
-            size += 2 + name(header.key()).length + 4 + (value == null ? 0 : value.length);
-        }
-        ByteBuffer out = ByteBuffer.allocate(size);
-        out.put(VERSION);
-        putBytes(out, key);
-        out.put((byte) headers.length);
+        out.reset();
+        out.write(VERSION);
+        String key = event.clientAddress();
+        out.putBytes(key == null ? null : key.getBytes(StandardCharsets.UTF_8));
+        Header[] headers = CloudEventHeaders.of(event);
+        out.write(headers.length);
         for (Header header : headers) {
             byte[] name = name(header.key());
-            out.putShort((short) name.length).put(name);
-            putBytes(out, header.value());
+            out.putShort(name.length);
+            out.write(name, 0, name.length);
+            out.putBytes(header.value());
         }
-        out.put(record.value());
-        return out.array();
+        codec.encode(event, out);
+        return out.toByteArray();
     }
 
     /**
@@ -168,11 +162,62 @@ final class SpoolRecordFormat {
         return bytes;
     }
 
-    private static void putBytes(ByteBuffer out, byte[] bytes) {
-        if (bytes == null) {
-            out.putInt(-1);
-        } else {
-            out.putInt(bytes.length).put(bytes);
+    /** A growing buffer, emptied for each record and kept by the writer. */
+    private static final class RecordBytes extends OutputStream {
+        private byte[] bytes = new byte[4096];
+        private int size;
+
+        void reset() {
+            size = 0;
+            if (bytes.length > 64 * 1024) {
+                // one unusually large event does not keep its buffer
+                bytes = new byte[4096];
+            }
+        }
+
+        @Override
+        public void write(int b) {
+            room(1);
+            bytes[size++] = (byte) b;
+        }
+
+        @Override
+        public void write(byte[] b, int off, int len) {
+            room(len);
+            System.arraycopy(b, off, bytes, size, len);
+            size += len;
+        }
+
+        void putShort(int value) {
+            write(value >>> 8);
+            write(value);
+        }
+
+        void putInt(int value) {
+            room(4);
+            bytes[size++] = (byte) (value >>> 24);
+            bytes[size++] = (byte) (value >>> 16);
+            bytes[size++] = (byte) (value >>> 8);
+            bytes[size++] = (byte) value;
+        }
+
+        void putBytes(byte[] value) {
+            if (value == null) {
+                putInt(-1);
+            } else {
+                putInt(value.length);
+                write(value, 0, value.length);
+            }
+        }
+
+        byte[] toByteArray() {
+            return Arrays.copyOf(bytes, size);
+        }
+
+        private void room(int more) {
+            if (size + more > bytes.length) {
+                bytes = Arrays.copyOf(bytes, Math.max(bytes.length * 2, size + more));
+            }
         }
     }
 
