@@ -11,6 +11,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Queue;
 import java.util.concurrent.ConcurrentLinkedDeque;
@@ -60,8 +61,16 @@ final class DiskSpool implements AutoCloseable {
     private volatile FileChannel activeChannel;
     /** Bytes appended since the spool opened; {@link #force} compares it with what it forced last. */
     private volatile long appended;
+    private final CRC32C appendCrc = new CRC32C();
     // the forcing thread's
     private long forced;
+    // the reader's: the segment it reads, kept open, and a window of its bytes
+    private Segment readSegment;
+    private FileChannel readChannel;
+    private byte[] window = new byte[64 * 1024];
+    private long windowStart;
+    private int windowLength;
+    private final CRC32C readCrc = new CRC32C();
 
     /** A segment file; {@code written} is how far a reader may read, {@code sealed} once nothing more is added. */
     static final class Segment {
@@ -167,9 +176,9 @@ final class DiskSpool implements AutoCloseable {
             if (frame.remaining() < size) {
                 frame = grown(frame, size);
             }
-            CRC32C crc = new CRC32C();
-            crc.update(record);
-            frame.putInt(record.length).putInt((int) crc.getValue()).put(record);
+            appendCrc.reset();
+            appendCrc.update(record);
+            frame.putInt(record.length).putInt((int) appendCrc.getValue()).put(record);
             room -= size;
             appended++;
         }
@@ -250,46 +259,119 @@ final class DiskSpool implements AutoCloseable {
         return segments.peekFirst();
     }
 
+    /** Takes one record read from the spool: {@code length} bytes of {@code buffer} from {@code offset}. */
+    @FunctionalInterface
+    interface RecordConsumer {
+        /** The bytes are the spool's again once this returns: copy what is kept. */
+        void accept(byte[] buffer, int offset, int length);
+    }
+
     /**
      * Reads the records of {@code segment} from byte {@code from} up to the end of its last append, giving each to
-     * {@code records}. A damaged record ends the read, and the segment with it.
+     * {@code records}. A damaged record ends the read, and the segment with it. The file is read many records at a
+     * time, and stays open for the next read of the same segment.
      */
-    Read read(Segment segment, long from, Consumer<byte[]> records) throws IOException {
+    Read read(Segment segment, long from, RecordConsumer records) throws IOException {
         long end = segment.written;
         if (from >= end) {
             return new Read(from, false);
         }
-        try (FileChannel channel = FileChannel.open(segment.path, StandardOpenOption.READ)) {
-            long position = from;
-            ByteBuffer header = ByteBuffer.allocate(HEADER);
-            while (position < end) {
-                header.clear();
-                if (end - position < HEADER || channel.read(header, position) < HEADER) {
-                    return damaged(segment, position, end, "truncated header");
-                }
-                header.flip();
-                int length = header.getInt();
-                int checksum = header.getInt();
-                if (length < 0 || length > MAX_RECORD || position + HEADER + length > end) {
-                    return damaged(segment, position, end, "bad length " + length);
-                }
-                ByteBuffer body = ByteBuffer.allocate(length);
-                while (body.hasRemaining() && channel.read(body, position + HEADER + body.position()) > 0) {
-                    // keep reading
-                }
-                if (body.hasRemaining()) {
-                    return damaged(segment, position, end, "truncated record");
-                }
-                CRC32C crc = new CRC32C();
-                crc.update(body.array());
-                if ((int) crc.getValue() != checksum) {
-                    return damaged(segment, position, end, "checksum mismatch");
-                }
-                records.accept(body.array());
-                position += HEADER + length;
-            }
-            return new Read(position, false);
+        try {
+            return read(readChannel(segment), segment, from, end, records);
+        } catch (IOException e) {
+            // opened again at the next read
+            closeReadChannel();
+            throw e;
         }
+    }
+
+    private Read read(FileChannel channel, Segment segment, long from, long end, RecordConsumer records)
+            throws IOException {
+        windowStart = from;
+        windowLength = 0;
+        long position = from;
+        while (position < end) {
+            if (end - position < HEADER || !fill(channel, position, HEADER, end)) {
+                return damaged(segment, position, end, "truncated header");
+            }
+            int at = (int) (position - windowStart);
+            int length = getInt(window, at);
+            int checksum = getInt(window, at + 4);
+            if (length < 0 || length > MAX_RECORD || position + HEADER + length > end) {
+                return damaged(segment, position, end, "bad length " + length);
+            }
+            if (!fill(channel, position, HEADER + length, end)) {
+                return damaged(segment, position, end, "truncated record");
+            }
+            at = (int) (position - windowStart);
+            readCrc.reset();
+            readCrc.update(window, at + HEADER, length);
+            if ((int) readCrc.getValue() != checksum) {
+                return damaged(segment, position, end, "checksum mismatch");
+            }
+            records.accept(window, at + HEADER, length);
+            position += HEADER + length;
+        }
+        return new Read(position, false);
+    }
+
+    /** The reader's channel on {@code segment}, opened once per segment. */
+    private FileChannel readChannel(Segment segment) throws IOException {
+        if (readSegment != segment || readChannel == null || !readChannel.isOpen()) {
+            closeReadChannel();
+            readChannel = FileChannel.open(segment.path, StandardOpenOption.READ);
+            readSegment = segment;
+        }
+        return readChannel;
+    }
+
+    private void closeReadChannel() {
+        FileChannel channel = readChannel;
+        readChannel = null;
+        readSegment = null;
+        if (channel != null) {
+            try {
+                channel.close();
+            } catch (IOException e) {
+                LOG.debug("closing a spool segment read failed message=\"{}\"", e.getMessage());
+            }
+        }
+    }
+
+    /**
+     * Makes the window hold the file's bytes {@code [position, position + needed)}, reading as much more of the
+     * file (up to {@code end}) as fits at once; false when the file ends first.
+     */
+    private boolean fill(FileChannel channel, long position, int needed, long end) throws IOException {
+        int at = (int) (position - windowStart);
+        if (at + needed <= windowLength) {
+            return true;
+        }
+        if (needed > window.length) {
+            window = Arrays.copyOf(window, Math.max(needed, window.length * 2));
+        }
+        if (at + needed > window.length) {
+            // the record runs past the window's end: move what is left of the window to its start
+            System.arraycopy(window, at, window, 0, windowLength - at);
+            windowLength -= at;
+            windowStart = position;
+            at = 0;
+        }
+        ByteBuffer into = ByteBuffer.wrap(window, windowLength,
+                (int) Math.min(window.length - windowLength, end - (windowStart + windowLength)));
+        while (at + needed > windowLength) {
+            int n = channel.read(into, windowStart + windowLength);
+            if (n <= 0) {
+                return false;
+            }
+            windowLength += n;
+        }
+        return true;
+    }
+
+    private static int getInt(byte[] bytes, int at) {
+        return (bytes[at] & 0xff) << 24 | (bytes[at + 1] & 0xff) << 16 | (bytes[at + 2] & 0xff) << 8
+                | (bytes[at + 3] & 0xff);
     }
 
     private static Read damaged(Segment segment, long position, long end, String why) {
@@ -303,6 +385,9 @@ final class DiskSpool implements AutoCloseable {
      * could not be deleted stays listed, so that the deletion is tried again rather than forgotten.
      */
     void delete(Segment segment) throws IOException {
+        if (readSegment == segment) {
+            closeReadChannel();
+        }
         Files.deleteIfExists(segment.path);
         segments.remove(segment);
         bytes.addAndGet(-segment.written);
@@ -336,6 +421,7 @@ final class DiskSpool implements AutoCloseable {
      */
     @Override
     public void close() throws IOException {
+        closeReadChannel();
         try {
             roll();
             force();
@@ -347,6 +433,7 @@ final class DiskSpool implements AutoCloseable {
 
     /** Lets go of the directory without forcing anything, as a killed process would. */
     void release() throws IOException {
+        closeReadChannel();
         FileChannel channel = activeChannel;
         if (channel != null) {
             channel.close();

@@ -1,18 +1,19 @@
 package dev.tokentap.proxy.publish;
 
 import dev.tokentap.event.UsageEvent;
-import dev.tokentap.event.UsageEventSerde;
+import dev.tokentap.event.UsageEventCodec;
 import dev.tokentap.proxy.ProxyMetrics;
 import java.time.Duration;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.TimeUnit;
+import org.apache.kafka.clients.producer.Callback;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.Producer;
 import org.apache.kafka.clients.producer.ProducerConfig;
-import org.apache.kafka.clients.producer.ProducerRecord;
-import org.apache.kafka.common.serialization.StringSerializer;
+import org.apache.kafka.clients.producer.RecordMetadata;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -27,12 +28,15 @@ public final class KafkaUsagePublisher implements UsagePublisher {
 
     private static final Logger LOG = LoggerFactory.getLogger(KafkaUsagePublisher.class);
 
-    private final Producer<String, UsageEvent> producer;
+    private final Producer<byte[], byte[]> producer;
     private final String topic;
     private final UsageHandOff<UsageEvent> queue;
     private final ProxyMetrics metrics;
     private final Thread sender;
     private final WarnLimiter sendWarning = new WarnLimiter(LOG, 10, TimeUnit.SECONDS);
+    private final UsageEventCodec codec = new UsageEventCodec();
+    /** One callback for every send. */
+    private final Callback delivered = this::delivered;
 
     /** A publisher with its own {@link KafkaProducer}, publishing from memory only. */
     public static KafkaUsagePublisher create(Publishing publishing, String clientId, ProxyMetrics metrics) {
@@ -40,11 +44,14 @@ public final class KafkaUsagePublisher implements UsagePublisher {
                 publishing.kafka().properties()), publishing.topic(), publishing.queue(), metrics);
     }
 
-    /** An idempotent producer of usage events with {@link #producerProperties}. */
-    static Producer<String, UsageEvent> newProducer(String bootstrapServers, String clientId,
-                                                    Map<String, String> extraProperties) {
+    /**
+     * An idempotent producer of usage records with {@link #producerProperties}: each is encoded once, as a
+     * {@link UsageRecord}, before it reaches the producer, whose serializers pass the bytes on as they are.
+     */
+    static Producer<byte[], byte[]> newProducer(String bootstrapServers, String clientId,
+                                                Map<String, String> extraProperties) {
         return new KafkaProducer<>(producerProperties(bootstrapServers, clientId, extraProperties),
-                new StringSerializer(), new UsageEventSerde.UsageEventSerializer());
+                new ByteArraySerializer(), new ByteArraySerializer());
     }
 
     /**
@@ -70,7 +77,7 @@ public final class KafkaUsagePublisher implements UsagePublisher {
     }
 
     /** A publisher over a given producer (tests pass a {@code MockProducer}). */
-    public KafkaUsagePublisher(Producer<String, UsageEvent> producer, String topic, int queueCapacity,
+    public KafkaUsagePublisher(Producer<byte[], byte[]> producer, String topic, int queueCapacity,
                                ProxyMetrics metrics) {
         this.producer = producer;
         this.topic = topic;
@@ -118,16 +125,18 @@ public final class KafkaUsagePublisher implements UsagePublisher {
 
     private void send(UsageEvent event) {
         try {
-            producer.send(new ProducerRecord<>(topic, event.clientAddress(), event), (metadata, failure) -> {
-                if (failure == null) {
-                    metrics.eventPublished();
-                } else {
-                    sendFailed(failure);
-                }
-            });
+            producer.send(UsageRecord.of(event, codec).toProducerRecord(topic), delivered);
         } catch (RuntimeException e) {
             // send() throws rather than calls back for some failures (closed producer, metadata timeout)
             sendFailed(e);
+        }
+    }
+
+    private void delivered(RecordMetadata metadata, Exception failure) {
+        if (failure == null) {
+            metrics.eventPublished();
+        } else {
+            sendFailed(failure);
         }
     }
 

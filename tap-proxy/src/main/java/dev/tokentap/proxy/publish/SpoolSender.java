@@ -1,6 +1,5 @@
 package dev.tokentap.proxy.publish;
 
-import dev.tokentap.event.UsageEvent;
 import dev.tokentap.event.UsageEventCodec;
 import dev.tokentap.proxy.ProxyMetrics;
 import java.io.IOException;
@@ -8,17 +7,18 @@ import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
+import org.apache.kafka.clients.producer.Callback;
 import org.apache.kafka.clients.producer.Producer;
-import org.apache.kafka.clients.producer.ProducerRecord;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * The spool's sending side: one thread reads the {@link DiskSpool}'s segments, oldest first, hands their records to
- * an idempotent producer, and deletes a sealed segment once Kafka has acknowledged every record in it. A send that
- * fails makes it send the segment again from the start, so an event can reach Kafka twice; the aggregator drops
- * the copy by {@code event_id}. A segment that cannot be read or deleted (the disk failing) is tried again with a
- * growing pause, never given up.
+ * an idempotent producer as the writer encoded them (key, headers and value: {@link SpoolRecordFormat}; nothing is
+ * decoded or encoded again here), and deletes a sealed segment once Kafka has acknowledged every record in it. A
+ * send that fails makes it send the segment again from the start, so an event can reach Kafka twice; the aggregator
+ * drops the copy by {@code event_id}. A segment that cannot be read or deleted (the disk failing) is tried again
+ * with a growing pause, never given up.
  *
  * <p>What it knows of the segment in hand (whether it was sent before, whether only its deletion is left) is its
  * own; the spool keeps only what the writer wrote.
@@ -29,11 +29,11 @@ final class SpoolSender {
     private static final long RETRY_MILLIS = 1000;
     private static final long POLL_MILLIS = 50;
 
-    private final Producer<String, UsageEvent> producer;
+    private final Producer<byte[], byte[]> producer;
     private final String topic;
     private final DiskSpool spool;
     private final ProxyMetrics metrics;
-    private final UsageEventCodec codec = new UsageEventCodec();
+    private final SpoolRecordFormat format = new SpoolRecordFormat(new UsageEventCodec());
     private final WarnLimiter sendWarning = new WarnLimiter(LOG, 10, TimeUnit.SECONDS);
     private final WarnLimiter spoolWarning = new WarnLimiter(LOG, 10, TimeUnit.SECONDS);
     private final Thread thread;
@@ -47,7 +47,7 @@ final class SpoolSender {
     private boolean currentSentBefore;
     private boolean currentDelivered;
 
-    SpoolSender(Producer<String, UsageEvent> producer, String topic, DiskSpool spool, ProxyMetrics metrics) {
+    SpoolSender(Producer<byte[], byte[]> producer, String topic, DiskSpool spool, ProxyMetrics metrics) {
         this.producer = producer;
         this.topic = topic;
         this.spool = spool;
@@ -119,6 +119,17 @@ final class SpoolSender {
         AtomicInteger sent = new AtomicInteger();
         AtomicInteger acked = new AtomicInteger();
         AtomicInteger failed = new AtomicInteger();
+        // one callback for every record of the segment
+        Callback delivered = (metadata, failure) -> {
+            if (failure == null) {
+                metrics.eventPublished();
+                acked.incrementAndGet();
+            } else {
+                sendFailed(failure);
+                failed.incrementAndGet();
+            }
+            wake();
+        };
         long position = 0;
         boolean damaged = false;
         while (!halted) {
@@ -126,12 +137,12 @@ final class SpoolSender {
             if (!damaged) {
                 DiskSpool.Read read;
                 try {
-                    read = spool.read(segment, position, bytes -> {
-                        UsageEvent event;
+                    read = spool.read(segment, position, (buffer, offset, length) -> {
+                        UsageRecord record;
                         try {
-                            event = codec.decode(bytes);
+                            record = format.decode(buffer, offset, length);
                         } catch (RuntimeException e) {
-                            // intact on disk (the checksum matched) yet not an event: nothing to deliver
+                            // intact on disk (the checksum matched) yet not a usage record: nothing to deliver
                             LOG.warn("spool record not a usage event, skipped file={} message=\"{}\"",
                                     segment.path.getFileName(), e.getMessage());
                             return;
@@ -140,7 +151,7 @@ final class SpoolSender {
                         if (again) {
                             metrics.eventReplayed();
                         }
-                        send(event, acked, failed);
+                        send(record, delivered, failed);
                     });
                 } catch (IOException e) {
                     // the segment is read from its start again once the disk works: what went out goes out again
@@ -177,18 +188,9 @@ final class SpoolSender {
         return true;
     }
 
-    private void send(UsageEvent event, AtomicInteger acked, AtomicInteger failed) {
+    private void send(UsageRecord record, Callback delivered, AtomicInteger failed) {
         try {
-            producer.send(new ProducerRecord<>(topic, event.clientAddress(), event), (metadata, failure) -> {
-                if (failure == null) {
-                    metrics.eventPublished();
-                    acked.incrementAndGet();
-                } else {
-                    sendFailed(failure);
-                    failed.incrementAndGet();
-                }
-                wake();
-            });
+            producer.send(record.toProducerRecord(topic), delivered);
         } catch (RuntimeException e) {
             // send() throws rather than calls back for some failures (metadata timeout, closed producer)
             sendFailed(e);

@@ -61,7 +61,8 @@ final class SpoolWriter {
     private final Runnable onWritten;
     private final long writeTimeoutNanos;
     private final UsageHandOff<Pending> handOff;
-    private final UsageEventCodec codec = new UsageEventCodec();
+    /** The writer thread's: each event is encoded here once, as the Kafka record the sender sends as it is. */
+    private final SpoolRecordFormat format = new SpoolRecordFormat(new UsageEventCodec());
     private final WarnLimiter droppedWarning = new WarnLimiter(LOG, 10, TimeUnit.SECONDS);
     private final WarnLimiter writeWarning = new WarnLimiter(LOG, 10, TimeUnit.SECONDS);
     private final WarnLimiter syncWarning = new WarnLimiter(LOG, 10, TimeUnit.SECONDS);
@@ -212,7 +213,7 @@ final class SpoolWriter {
         int count = 0;
         for (Pending p : pending) {
             if (p.encoded == null) {
-                p.encoded = codec.encode(p.event);
+                p.encoded = format.encode(p.event);
             }
             long framed = DiskSpool.HEADER + p.encoded.length;
             if (count > 0 && size + framed > writeLimit) {

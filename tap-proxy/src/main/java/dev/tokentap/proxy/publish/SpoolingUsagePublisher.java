@@ -42,18 +42,18 @@ public final class SpoolingUsagePublisher implements UsagePublisher {
     public static SpoolingUsagePublisher create(Publishing publishing, String clientId, ProxyMetrics metrics) {
         Publishing.Spool settings = publishing.spool();
         DiskSpool spool = new DiskSpool(settings.dir(), settings.maxBytes());
-        Producer<String, UsageEvent> producer = KafkaUsagePublisher.newProducer(publishing.kafka().bootstrap(),
+        Producer<byte[], byte[]> producer = KafkaUsagePublisher.newProducer(publishing.kafka().bootstrap(),
                 clientId, publishing.kafka().properties());
         return new SpoolingUsagePublisher(producer, publishing.topic(), publishing.queue(), spool,
                 settings.writeTimeout(), metrics);
     }
 
-    SpoolingUsagePublisher(Producer<String, UsageEvent> producer, String topic, int queueCapacity, DiskSpool spool,
+    SpoolingUsagePublisher(Producer<byte[], byte[]> producer, String topic, int queueCapacity, DiskSpool spool,
                            ProxyMetrics metrics) {
         this(producer, topic, queueCapacity, spool, Publishing.Spool.DEFAULT_WRITE_TIMEOUT, metrics);
     }
 
-    SpoolingUsagePublisher(Producer<String, UsageEvent> producer, String topic, int queueCapacity, DiskSpool spool,
+    SpoolingUsagePublisher(Producer<byte[], byte[]> producer, String topic, int queueCapacity, DiskSpool spool,
                            Duration writeTimeout, ProxyMetrics metrics) {
         this.topic = topic;
         this.spool = spool;

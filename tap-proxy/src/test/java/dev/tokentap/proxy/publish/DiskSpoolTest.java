@@ -100,7 +100,8 @@ class DiskSpoolTest {
 
             // in the file, a killed process would leave it there: the reader need not wait for a force
             List<String> seen = new ArrayList<>();
-            DiskSpool.Read read = spool.read(spool.oldest(), 0, b -> seen.add(new String(b, StandardCharsets.UTF_8)));
+            DiskSpool.Read read = spool.read(spool.oldest(), 0, (b, offset, length) ->
+                    seen.add(new String(b, offset, length, StandardCharsets.UTF_8)));
             assertThat(seen).containsExactly("one", "two", "three");
             assertThat(read.position()).isEqualTo(Files.size(onlySegment())).isEqualTo(spool.oldest().written());
             assertThat(read.damaged()).isFalse();
@@ -133,7 +134,7 @@ class DiskSpoolTest {
         Files.write(onlySegment(), new byte[] {0, 0, 0, 3, 0, 0, 0, 0, 'b', 'a', 'd'}, StandardOpenOption.APPEND);
 
         try (DiskSpool spool = new DiskSpool(dir, 1 << 20)) {
-            DiskSpool.Read read = spool.read(spool.oldest(), 0, b -> { });
+            DiskSpool.Read read = spool.read(spool.oldest(), 0, (b, offset, length) -> { });
             assertThat(read.damaged()).isTrue();
             assertThat(read.position()).isEqualTo(DiskSpool.HEADER + 5);
         }
@@ -166,7 +167,8 @@ class DiskSpoolTest {
     private List<String> readAll(DiskSpool spool) throws IOException {
         List<String> all = new ArrayList<>();
         for (DiskSpool.Segment segment = spool.oldest(); segment != null; segment = spool.oldest()) {
-            spool.read(segment, 0, b -> all.add(new String(b, StandardCharsets.UTF_8)));
+            spool.read(segment, 0, (b, offset, length) ->
+                    all.add(new String(b, offset, length, StandardCharsets.UTF_8)));
             spool.delete(segment);
         }
         return all;

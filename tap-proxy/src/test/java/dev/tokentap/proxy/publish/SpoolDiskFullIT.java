@@ -7,7 +7,6 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 import dev.tokentap.event.Outcome;
 import dev.tokentap.event.UsageEvent;
 import dev.tokentap.event.UsageEventCodec;
-import dev.tokentap.event.UsageEventSerde;
 import dev.tokentap.proxy.ProxyMetrics;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.io.IOException;
@@ -20,7 +19,7 @@ import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.util.UUID;
 import org.apache.kafka.clients.producer.MockProducer;
-import org.apache.kafka.common.serialization.StringSerializer;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -67,8 +66,8 @@ class SpoolDiskFullIT {
     void shouldWriteWhatFitsOnceAFullDiskIsPartlyFreedAndCountWhatWaitsInMemory() throws Exception {
         // given a spool on a disk that is full, with Kafka away, so that nothing leaves it
         Path filler = mountPoint.resolve("filler");
-        publisher = new SpoolingUsagePublisher(new MockProducer<>(false, null, new StringSerializer(),
-                new UsageEventSerde.UsageEventSerializer()), "usage", 5_000,
+        publisher = new SpoolingUsagePublisher(new MockProducer<>(false, null, new ByteArraySerializer(),
+                new ByteArraySerializer()), "usage", 5_000,
                 new DiskSpool(mountPoint.resolve("spool"), 1L << 30), metrics);
         long filled = fill(filler);
         int events = 1_500;

@@ -5,7 +5,7 @@ import static org.awaitility.Awaitility.await;
 
 import dev.tokentap.event.Outcome;
 import dev.tokentap.event.UsageEvent;
-import dev.tokentap.event.UsageEventSerde;
+import dev.tokentap.event.UsageEventCodec;
 import dev.tokentap.proxy.ProxyMetrics;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.io.IOException;
@@ -23,7 +23,7 @@ import java.util.concurrent.TimeUnit;
 import org.apache.kafka.clients.producer.MockProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.errors.TimeoutException;
-import org.apache.kafka.common.serialization.StringSerializer;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -46,7 +46,7 @@ class SpoolingUsagePublisherTest {
     void shouldSendEverySpooledEventAndEmptyTheSpool() {
         // given
         Meters meters = new Meters();
-        MockProducer<String, UsageEvent> producer = producer(true);
+        MockProducer<byte[], byte[]> producer = producer(true);
         SpoolingUsagePublisher publisher = start(producer, 1 << 20, meters);
         List<UsageEvent> events = events(5);
 
@@ -57,7 +57,10 @@ class SpoolingUsagePublisherTest {
         await().atMost(WAIT).until(() -> meters.count(ProxyMetrics.EVENTS_PUBLISHED) == 5
                 && meters.gauge(ProxyMetrics.SPOOL_BYTES) == 0);
         assertThat(ids(producer.history())).containsExactlyElementsOf(ids(events));
-        assertThat(producer.history()).allSatisfy(r -> assertThat(r.key()).isEqualTo("10.1.2.3"));
+        // each record is the contract's, byte for byte: key, CloudEvents headers and JSON
+        for (int i = 0; i < events.size(); i++) {
+            ContractRecords.assertIsTheContractsRecordOf(producer.history().get(i), events.get(i));
+        }
         assertThat(meters.count(ProxyMetrics.EVENTS_SPOOLED)).isEqualTo(5);
         assertThat(meters.count(ProxyMetrics.EVENTS_REPLAYED)).isZero();
     }
@@ -116,7 +119,7 @@ class SpoolingUsagePublisherTest {
     void shouldLeaveUnacknowledgedEventsOnDiskForTheNextProcessToReplay() {
         // given: Kafka takes the events but never acknowledges them, and the process dies
         Meters before = new Meters();
-        MockProducer<String, UsageEvent> silent = producer(false);
+        MockProducer<byte[], byte[]> silent = producer(false);
         SpoolingUsagePublisher first = new SpoolingUsagePublisher(silent, "usage", 100, new DiskSpool(dir, 1 << 20),
                 before.metrics);
         List<UsageEvent> events = events(3);
@@ -126,7 +129,7 @@ class SpoolingUsagePublisherTest {
 
         // when
         Meters after = new Meters();
-        MockProducer<String, UsageEvent> producer = producer(true);
+        MockProducer<byte[], byte[]> producer = producer(true);
         start(producer, 1 << 20, after);
 
         // then
@@ -140,7 +143,7 @@ class SpoolingUsagePublisherTest {
     void shouldSendASegmentAgainWhenASendFailed() {
         // given
         Meters meters = new Meters();
-        MockProducer<String, UsageEvent> producer = producer(false);
+        MockProducer<byte[], byte[]> producer = producer(false);
         start(producer, 1 << 20, meters).publish(events(1).get(0));
         await().atMost(WAIT).until(() -> producer.history().size() == 1);
 
@@ -151,7 +154,7 @@ class SpoolingUsagePublisherTest {
         await().atMost(WAIT).until(() -> producer.history().size() == 2);
         producer.completeNext();
         await().atMost(WAIT).until(() -> meters.gauge(ProxyMetrics.SPOOL_BYTES) == 0);
-        assertThat(producer.history().get(1).value().eventId()).isEqualTo(producer.history().get(0).value().eventId());
+        assertThat(producer.history().get(1).value()).isEqualTo(producer.history().get(0).value());
         assertThat(meters.count(ProxyMetrics.EVENTS_REPLAYED)).isEqualTo(1);
         assertThat(meters.count(ProxyMetrics.EVENTS_PUBLISHED)).isEqualTo(1);
     }
@@ -176,7 +179,7 @@ class SpoolingUsagePublisherTest {
     void shouldKeepWhatKafkaDidNotTakeByCloseOnDisk() {
         // given
         Meters meters = new Meters();
-        MockProducer<String, UsageEvent> silent = producer(false);
+        MockProducer<byte[], byte[]> silent = producer(false);
         SpoolingUsagePublisher publisher = new SpoolingUsagePublisher(silent, "usage", 100,
                 new DiskSpool(dir, 1 << 20), meters.metrics);
         events(4).forEach(publisher::publish);
@@ -186,7 +189,7 @@ class SpoolingUsagePublisherTest {
 
         // then: the next one replays them
         Meters after = new Meters();
-        MockProducer<String, UsageEvent> producer = producer(true);
+        MockProducer<byte[], byte[]> producer = producer(true);
         start(producer, 1 << 20, after);
         await().atMost(WAIT).until(() -> producer.history().size() == 4);
         assertThat(meters.count(ProxyMetrics.EVENTS_SPOOLED)).isEqualTo(4);
@@ -198,7 +201,7 @@ class SpoolingUsagePublisherTest {
         Path spoolDir = dir.resolve("spool");
         Path away = dir.resolve("spool-away");
         Meters meters = new Meters();
-        MockProducer<String, UsageEvent> producer = producer(true);
+        MockProducer<byte[], byte[]> producer = producer(true);
         SpoolingUsagePublisher publisher = new SpoolingUsagePublisher(producer, "usage", 100,
                 new DiskSpool(spoolDir, 1 << 20), meters.metrics);
         started.add(publisher);
@@ -270,7 +273,7 @@ class SpoolingUsagePublisherTest {
         Path spoolDir = dir.resolve("spool");
         Path away = dir.resolve("spool-away");
         Meters meters = new Meters();
-        MockProducer<String, UsageEvent> producer = producer(false);
+        MockProducer<byte[], byte[]> producer = producer(false);
         SpoolingUsagePublisher publisher = new SpoolingUsagePublisher(producer, "usage", 100,
                 new DiskSpool(spoolDir, 1 << 20), meters.metrics);
         started.add(publisher);
@@ -317,16 +320,16 @@ class SpoolingUsagePublisherTest {
                 .counter().count();
     }
 
-    private SpoolingUsagePublisher start(MockProducer<String, UsageEvent> producer, long maxBytes, Meters meters) {
+    private SpoolingUsagePublisher start(MockProducer<byte[], byte[]> producer, long maxBytes, Meters meters) {
         SpoolingUsagePublisher publisher = new SpoolingUsagePublisher(producer, "usage", 100,
                 new DiskSpool(dir, maxBytes), meters.metrics);
         started.add(publisher);
         return publisher;
     }
 
-    private static MockProducer<String, UsageEvent> producer(boolean autoComplete) {
-        return new MockProducer<>(autoComplete, null, new StringSerializer(),
-                new UsageEventSerde.UsageEventSerializer());
+    private static MockProducer<byte[], byte[]> producer(boolean autoComplete) {
+        return new MockProducer<>(autoComplete, null, new ByteArraySerializer(),
+                new ByteArraySerializer());
     }
 
     private static List<UsageEvent> events(int n) {
@@ -341,7 +344,7 @@ class SpoolingUsagePublisherTest {
 
     private static List<String> ids(List<?> eventsOrRecords) {
         return eventsOrRecords.stream().map(o -> o instanceof ProducerRecord<?, ?> r
-                ? ((UsageEvent) r.value()).eventId() : ((UsageEvent) o).eventId()).toList();
+                ? new UsageEventCodec().decode((byte[]) r.value()).eventId() : ((UsageEvent) o).eventId()).toList();
     }
 
     private static final class Meters {
