@@ -62,6 +62,27 @@ class BoundedRocksDbMemoryTest {
     }
 
     @Test
+    void shouldBeWhatTheAggregatorsStreamsPropertiesGiveEveryStore(@TempDir Path dir) throws RocksDBException {
+        // given: the properties the aggregator starts Kafka Streams with
+        AggregatorConfig config = AggregatorConfig.fromArgs("--kafka", "127.0.0.1:9092", "--kubernetes", "off",
+                "--state-dir", dir.resolve("state").toString(), "--rocksdb-memory", "5MiB");
+        java.util.Properties props = Aggregator.streamsProperties(config.streams());
+        Map<String, Object> configs = new java.util.HashMap<>();
+        props.forEach((key, value) -> configs.put((String) key, value));
+
+        // when: a store is opened as Streams opens it, with the setter those properties name
+        Object setter = configs.get(org.apache.kafka.streams.StreamsConfig.ROCKSDB_CONFIG_SETTER_CLASS_CONFIG);
+        assertThat(setter).isEqualTo(BoundedRocksDbMemory.class);
+        try (Options options = streamsOptions()) {
+            new BoundedRocksDbMemory().setConfig("totals", options, configs);
+            try (RocksDB db = RocksDB.open(options, dir.resolve("totals").toString())) {
+                // then
+                assertThat(db.getLongProperty("rocksdb.block-cache-capacity")).isEqualTo(5L << 20);
+            }
+        }
+    }
+
+    @Test
     void shouldShareOneCachePerSizeAndSizeMemtablesWithinIt() {
         BoundedRocksDbMemory.Shared small = BoundedRocksDbMemory.shared(16L << 20);
 
