@@ -129,10 +129,11 @@ public final class Aggregator implements AutoCloseable {
         Streams settings = config.streams();
         Topics topics = settings.topics();
         LOG.info("aggregator starting kafka={} topic={} enriched_topic={} dlq_topic={} application_id={} state_dir={} "
-                        + "stream_threads={} commit_interval_ms={} dedup_retention={} response_retention={} "
+                        + "stream_threads={} commit_interval_ms={} rocksdb_memory_bytes={} dedup_retention={} "
+                        + "response_retention={} "
                         + "model_series_cap={} client_series_cap={}", settings.kafka().bootstrap(), topics.usage(), topics.enriched(),
                 topics.dlq(), settings.applicationId(), settings.stateDir().toAbsolutePath(), settings.threads(),
-                settings.commitInterval().toMillis(), config.limits().dedupRetention(),
+                settings.commitInterval().toMillis(), settings.rocksDbMemory(), config.limits().dedupRetention(),
                 config.limits().responseRetention(), config.limits().modelSeriesCap(), config.limits().clientSeriesCap());
         Identity identity = config.identity();
         IdentityResolver identities = identity.resolver();
@@ -339,6 +340,9 @@ public final class Aggregator implements AutoCloseable {
         props.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, StreamsConfig.EXACTLY_ONCE_V2);
         props.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, Long.toString(config.commitInterval().toMillis()));
         props.put(StreamsConfig.NUM_STREAM_THREADS_CONFIG, Integer.toString(config.threads()));
+        // RocksDB's native memory, bounded for every store together rather than per store and segment
+        props.put(StreamsConfig.ROCKSDB_CONFIG_SETTER_CLASS_CONFIG, BoundedRocksDbMemory.class);
+        props.put(BoundedRocksDbMemory.MEMORY_CONFIG, Long.toString(config.rocksDbMemory()));
         return props;
     }
 

@@ -16,6 +16,7 @@ import dev.tokentap.config.Ports;
 import dev.tokentap.config.Problems;
 import dev.tokentap.config.ReadableFile;
 import dev.tokentap.config.Secret;
+import dev.tokentap.config.Sizes;
 import dev.tokentap.event.Topics;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -94,9 +95,21 @@ public final class AggregatorOptions implements Configurable<AggregatorConfig> {
                 description = "topic undecodable usage records go to; give each usage topic its own")
         String dlqTopic;
 
+        @Option(names = "--rocksdb-memory", paramLabel = "SIZE", converter = Sizes.class,
+                description = "memory outside the heap that RocksDB may take for every state store together: one "
+                        + "block cache, memtables counted in it (default: 64MiB; tokentap run and demo: 16MiB)")
+        Long rocksDbMemory;
+
+        /** The application, with the aggregator's own RocksDB memory unless {@code --rocksdb-memory} says. */
         public Streams toRecord(KafkaClients kafka, String usageTopic, Path stateDir) {
+            return toRecord(kafka, usageTopic, stateDir, BoundedRocksDbMemory.DEFAULT_MEMORY);
+        }
+
+        /** The application, with {@code defaultRocksDbMemory} unless {@code --rocksdb-memory} says. */
+        public Streams toRecord(KafkaClients kafka, String usageTopic, Path stateDir, long defaultRocksDbMemory) {
             return new Streams(kafka, new Topics(usageTopic, enrichedTopic, Topics.HOURLY, dlqTopic), applicationId,
-                    threads, topicPartitions, commitInterval, stateDir);
+                    threads, topicPartitions, commitInterval, stateDir,
+                    rocksDbMemory != null ? rocksDbMemory : defaultRocksDbMemory);
         }
     }
 

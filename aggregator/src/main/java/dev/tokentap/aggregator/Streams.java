@@ -18,9 +18,11 @@ import java.time.Duration;
  * @param topicPartitions partitions of a topic the aggregator has to create
  * @param commitInterval  commit interval; under exactly-once also how late the totals are
  * @param stateDir        state directory (RocksDB); kept across restarts, it spares a restore
+ * @param rocksDbMemory   bytes RocksDB may take outside the heap for every store together: its shared block cache,
+ *                        memtables counted in it ({@link BoundedRocksDbMemory})
  */
 public record Streams(KafkaClients kafka, Topics topics, String applicationId, int threads, int topicPartitions,
-                      Duration commitInterval, Path stateDir) {
+                      Duration commitInterval, Path stateDir, long rocksDbMemory) {
 
     public static final String DEFAULT_APPLICATION_ID = "tokentap-aggregator";
     public static final int DEFAULT_TOPIC_PARTITIONS = 6;
@@ -47,11 +49,13 @@ public record Streams(KafkaClients kafka, Topics topics, String applicationId, i
                 .atLeast("--topic-partitions", topicPartitions, 1)
                 .notNegative("--commit-interval", commitInterval)
                 .required("--state-dir", stateDir)
+                .atLeast("--rocksdb-memory", rocksDbMemory, BoundedRocksDbMemory.MIN_MEMORY)
                 .throwIfAny();
     }
 
     /** The same application on other Kafka servers (the embedded broker's, once it listens). */
     public Streams withKafka(KafkaClients clients) {
-        return new Streams(clients, topics, applicationId, threads, topicPartitions, commitInterval, stateDir);
+        return new Streams(clients, topics, applicationId, threads, topicPartitions, commitInterval, stateDir,
+                rocksDbMemory);
     }
 }

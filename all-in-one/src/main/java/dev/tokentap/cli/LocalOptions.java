@@ -34,6 +34,11 @@ final class LocalOptions {
 
     /** The embedded broker's client port when none is given; its controller takes the next one. */
     static final int DEFAULT_EMBEDDED_KAFKA_PORT = 9092;
+    /**
+     * RocksDB's memory for every store when {@code --rocksdb-memory} is not given: the stores of one machine's
+     * usage are small, and the process shares its memory with the proxy and a broker (docs/benchmarks.md).
+     */
+    static final long DEFAULT_ROCKSDB_MEMORY = 16L << 20;
 
     @Option(names = "--proxy-port", paramLabel = "PORT", defaultValue = "" + TapProxyConfig.DEFAULT_PORT,
             converter = Ports.Converter.class, description = "tap-proxy port, where clients call")
@@ -94,7 +99,7 @@ final class LocalOptions {
         TapProxyConfig proxy = problems.collect(() -> new TapProxyConfig(listen, proxyPort, upstream, clientLimits,
                 meteringRecord, publishingRecord, adminRecord));
         Streams streamsRecord = problems.collect(() -> streams.toRecord(kafkaClients, kafka.topic(),
-                data.resolve("aggregator")));
+                data.resolve("aggregator"), DEFAULT_ROCKSDB_MEMORY));
         UsageTopology.Limits limitsRecord = problems.collect(limits::toRecord);
         Identity identityRecord = problems.collect(identity::toRecord);
         HttpApi httpRecord = problems.collect(() -> api.toRecord(listen, aggregatorPort));

@@ -98,6 +98,12 @@ public final class BenchCommand implements Callable<Integer> {
                     + "tap-proxy-core, interleaved with the others")
     boolean coreProxy;
 
+    @Option(names = "--run-target", defaultValue = "false",
+            description = "also run `tokentap run` as a newcomer starts it (no JVM options, its own embedded broker "
+                    + "and aggregator) in front of the same simulator, as the target tokentap-run; its proxy's "
+                    + "threads are measured apart from the process")
+    boolean runTarget;
+
     private PrintStream stdout = System.out;
     private final long startedNanos = System.nanoTime();
 
@@ -131,7 +137,7 @@ public final class BenchCommand implements Callable<Integer> {
                 if (instant) {
                     // latency and saturation share one set of processes: a simulator that answers at once
                     try (BenchEnvironment env = BenchEnvironment.start("instant", workDir, kafka, Duration.ZERO,
-                            Duration.ZERO, proxyOptions(), nginxBin, coreProxy, stdout)) {
+                            Duration.ZERO, proxyOptions(), nginxBin, coreProxy, runTarget, stdout)) {
                         if (chosen.contains(LatencyScenario.NAME)) {
                             latencyResult = latency(env, client, outDir);
                             writeJson(json, outDir.resolve(LatencyScenario.NAME + ".json"), latencyResult);
@@ -145,7 +151,7 @@ public final class BenchCommand implements Callable<Integer> {
                 if (paced) {
                     // streams get processes of their own, so the proxy's resident set is that of this load alone
                     try (BenchEnvironment env = BenchEnvironment.start("paced", workDir, kafka, ttft, itl,
-                            proxyOptions(), nginxBin, coreProxy, stdout)) {
+                            proxyOptions(), nginxBin, coreProxy, runTarget, stdout)) {
                         streamsResult = streams(env, client, outDir);
                         writeJson(json, outDir.resolve(StreamsScenario.NAME + ".json"), streamsResult);
                     }
@@ -220,6 +226,7 @@ public final class BenchCommand implements Callable<Integer> {
         info.put("tap_proxy_jvm_options", proxyOptions());
         info.put("nginx", nginxBin.map(Path::toString).orElse(null));
         info.put("core_proxy", coreProxy);
+        info.put("run_target", runTarget);
         info.put("proc_available", ProcStat.available());
         return info;
     }

@@ -22,6 +22,8 @@ public final class BenchEnvironment implements AutoCloseable {
     private static final Duration START_TIMEOUT = Duration.ofSeconds(90);
     /** The system property that puts a tap-proxy on the core-handler data path (see TapProxy). */
     static final String CORE_DATA_PATH_PROPERTY = "tokentap.proxy.data-path";
+    /** The tokentap launcher, in the all-in-one jar the bench ships in. */
+    static final String TOKENTAP_MAIN = "dev.tokentap.cli.TokentapMain";
 
     private final List<AutoCloseable> started = new ArrayList<>();
     private final List<Target> targets = new ArrayList<>();
@@ -38,13 +40,14 @@ public final class BenchEnvironment implements AutoCloseable {
      * @param proxyJvmOptions the tap-proxy JVM's options, normally {@link JvmOptions#TAP_PROXY}
      * @param nginxBin the nginx executable, if any
      * @param coreProxy whether to run a second tap-proxy on the core-handler data path as its own target
+     * @param runTarget whether to run {@code tokentap run} in front of the simulator as a target of its own
      */
     public static BenchEnvironment start(String label, Path workDir, EmbeddedKafka kafka, Duration ttft, Duration itl,
                                          List<String> proxyJvmOptions, Optional<Path> nginxBin, boolean coreProxy,
-                                         PrintStream out) throws IOException, InterruptedException {
+                                         boolean runTarget, PrintStream out) throws IOException, InterruptedException {
         BenchEnvironment env = new BenchEnvironment();
         try {
-            env.startAll(label, workDir, kafka, ttft, itl, proxyJvmOptions, nginxBin, coreProxy, out);
+            env.startAll(label, workDir, kafka, ttft, itl, proxyJvmOptions, nginxBin, coreProxy, runTarget, out);
             return env;
         } catch (IOException | InterruptedException | RuntimeException e) {
             env.close();
@@ -53,8 +56,8 @@ public final class BenchEnvironment implements AutoCloseable {
     }
 
     private void startAll(String label, Path workDir, EmbeddedKafka kafka, Duration ttft, Duration itl,
-                          List<String> proxyJvmOptions, Optional<Path> nginxBin, boolean coreProxy, PrintStream out)
-            throws IOException, InterruptedException {
+                          List<String> proxyJvmOptions, Optional<Path> nginxBin, boolean coreProxy,
+                          boolean runTarget, PrintStream out) throws IOException, InterruptedException {
         Path dir = Files.createDirectories(workDir.resolve(label));
         int simPort = ChildProcess.freePort();
         ChildProcess sim = track(ChildProcess.java("simulator", JvmOptions.SIMULATOR, SimulatorMain.class.getName(),
@@ -72,6 +75,13 @@ public final class BenchEnvironment implements AutoCloseable {
             options.add("-D" + CORE_DATA_PATH_PROPERTY + "=core");
             core = track(startProxy(Target.TAP_PROXY_CORE, options, simUrl, kafka, corePort, coreAdminPort,
                     Files.createDirectories(dir.resolve("core"))));
+        }
+
+        ChildProcess run = null;
+        int runPort = ChildProcess.freePort();
+        int runAdminPort = ChildProcess.freePort();
+        if (runTarget) {
+            run = track(startRun(simUrl, runPort, runAdminPort, Files.createDirectories(dir.resolve("run"))));
         }
 
         int nginxPort = ChildProcess.freePort();
@@ -92,6 +102,10 @@ public final class BenchEnvironment implements AutoCloseable {
             core.awaitHttpOk(URI.create("http://127.0.0.1:" + coreAdminPort + "/readyz"), START_TIMEOUT);
             targets.add(new Target(Target.TAP_PROXY_CORE, URI.create("http://127.0.0.1:" + corePort), core));
         }
+        if (run != null) {
+            run.awaitHttpOk(URI.create("http://127.0.0.1:" + runAdminPort + "/readyz"), START_TIMEOUT);
+            targets.add(new Target(Target.TOKENTAP_RUN, URI.create("http://127.0.0.1:" + runPort), run));
+        }
         if (nginx != null) {
             nginx.awaitPort(nginxPort, START_TIMEOUT);
             targets.add(new Target(Target.NGINX, URI.create("http://127.0.0.1:" + nginxPort), nginx));
@@ -111,6 +125,45 @@ public final class BenchEnvironment implements AutoCloseable {
                         "--admin-port", Integer.toString(adminPort),
                         "--spool-dir", dir.resolve("spool").toString(),
                         "--proxy-host", "bench"), dir);
+    }
+
+    /**
+     * {@code tokentap run} as a newcomer starts it: no JVM options (so it starts itself again in the JVM it sizes),
+     * its own embedded broker and aggregator, on ports of its own. Only from the tokentap jar, whose launcher it is.
+     */
+    private static ChildProcess startRun(URI simUrl, int port, int adminPort, Path dir) throws IOException {
+        try {
+            Class.forName(TOKENTAP_MAIN, false, BenchEnvironment.class.getClassLoader());
+        } catch (ClassNotFoundException e) {
+            throw new IllegalStateException("--run-target needs the tokentap launcher on the class path: run the "
+                    + "bench from tokentap.jar");
+        }
+        int kafkaPort = freePortPair();
+        return ChildProcess.java(Target.TOKENTAP_RUN, List.of(), TOKENTAP_MAIN,
+                List.of("run", "--upstream", simUrl.toString(),
+                        "--listen", "127.0.0.1",
+                        "--proxy-port", Integer.toString(port),
+                        "--admin-port", Integer.toString(adminPort),
+                        "--aggregator-port", Integer.toString(ChildProcess.freePort()),
+                        "--embedded-kafka-port", Integer.toString(kafkaPort),
+                        "--data-dir", dir.resolve("data").toString(),
+                        "--proxy-host", "bench-run"), dir);
+    }
+
+    /** A free loopback port whose next port is free too (the embedded broker's controller takes it). */
+    private static int freePortPair() throws IOException {
+        for (int attempt = 0; attempt < 50; attempt++) {
+            int port = ChildProcess.freePort();
+            if (port < 65_535) {
+                try (java.net.ServerSocket next = new java.net.ServerSocket(port + 1, 50,
+                        java.net.InetAddress.getLoopbackAddress())) {
+                    return port;
+                } catch (IOException taken) {
+                    // try another
+                }
+            }
+        }
+        throw new IOException("no two free loopback ports in a row");
     }
 
     private ChildProcess track(ChildProcess child) {

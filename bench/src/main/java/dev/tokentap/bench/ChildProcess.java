@@ -26,6 +26,7 @@ public final class ChildProcess implements AutoCloseable {
     private final String name;
     private final Process process;
     private final Path log;
+    private final ThreadCpu threads = new ThreadCpu();
 
     private ChildProcess(String name, Process process, Path log) {
         this.name = name;
@@ -151,6 +152,14 @@ public final class ChildProcess implements AutoCloseable {
     /** CPU seconds used so far by the process and its descendants. */
     public double cpuSeconds() {
         return pids().stream().mapToDouble(ProcStat::cpuSeconds).sum();
+    }
+
+    /**
+     * CPU seconds used so far by the proxy's threads alone ({@link ThreadCpu#PROXY}) in the process and its
+     * descendants: the proxy's share of a process that also runs other things ({@code tokentap run}).
+     */
+    public double proxyThreadsCpuSeconds() {
+        return threads.seconds(pids(), ThreadCpu.PROXY);
     }
 
     /** Resident set now, in KiB, over the process and its descendants. */

@@ -35,8 +35,11 @@ public final class SaturationScenario {
      * One level of one target.
      *
      * @param cpuSecondsPer1000 CPU seconds of the target's process per 1,000 requests served in the period
+     * @param proxyThreadsCpuSecondsPer1000 the same for a tokentap proxy's threads alone ({@link ThreadCpu#PROXY});
+     *                          NaN for other targets
      */
-    public record Level(int concurrency, double requestsPerSecond, double cpuSecondsPer1000, long failures) {
+    public record Level(int concurrency, double requestsPerSecond, double cpuSecondsPer1000, long failures,
+                        double proxyThreadsCpuSecondsPer1000) {
     }
 
     /**
@@ -44,9 +47,11 @@ public final class SaturationScenario {
      * @param peakConcurrency       the level it came at
      * @param cpuSecondsPer1000AtPeak CPU per 1,000 requests at that level
      * @param cpuProcess            whose CPU it is: tap-proxy, nginx, or the simulator for direct
+     * @param proxyThreadsCpuSecondsPer1000AtPeak a tokentap proxy's threads alone at that level
      */
     public record TargetFigures(List<Level> levels, double peakRequestsPerSecond, int peakConcurrency,
-                                double cpuSecondsPer1000AtPeak, String cpuProcess, long failures) {
+                                double cpuSecondsPer1000AtPeak, String cpuProcess, long failures,
+                                double proxyThreadsCpuSecondsPer1000AtPeak) {
     }
 
     /**
@@ -99,10 +104,10 @@ public final class SaturationScenario {
         Map<String, TargetFigures> figures = new LinkedHashMap<>();
         levels.forEach((name, list) -> {
             Level peak = list.stream().max((a, b) -> Double.compare(a.requestsPerSecond(), b.requestsPerSecond()))
-                    .orElse(new Level(0, 0, Double.NaN, 0));
+                    .orElse(new Level(0, 0, Double.NaN, 0, Double.NaN));
             figures.put(name, new TargetFigures(List.copyOf(list), peak.requestsPerSecond(), peak.concurrency(),
                     peak.cpuSecondsPer1000(), name.equals(Target.DIRECT) ? "simulator" : name,
-                    list.stream().mapToLong(Level::failures).sum()));
+                    list.stream().mapToLong(Level::failures).sum(), peak.proxyThreadsCpuSecondsPer1000()));
         });
         Map<String, Double> vsDirect = new LinkedHashMap<>();
         TargetFigures direct = figures.get(Target.DIRECT);
@@ -134,6 +139,7 @@ public final class SaturationScenario {
         AtomicLong failures = new AtomicLong();
         CountDownLatch loopsDone = new CountDownLatch(concurrency);
         double cpuBefore = target.process().cpuSeconds();
+        double threadsBefore = target.tokentapProxy() ? target.process().proxyThreadsCpuSeconds() : 0;
         long start = System.nanoTime();
         long deadline = start + period.toNanos();
         Runnable[] loop = new Runnable[1];
@@ -157,24 +163,27 @@ public final class SaturationScenario {
         }
         TimeUnit.NANOSECONDS.sleep(Math.max(0, deadline - System.nanoTime()));
         double cpu = target.process().cpuSeconds() - cpuBefore;
+        double threads = target.tokentapProxy() ? target.process().proxyThreadsCpuSeconds() - threadsBefore
+                : Double.NaN;
         long served = completed.get();
         if (!loopsDone.await(120, TimeUnit.SECONDS)) {
             throw new IllegalStateException("saturation against " + target.name() + " did not finish");
         }
         double seconds = (deadline - start) / 1e9;
         return new Level(concurrency, Stats.round(served / seconds, 1),
-                served == 0 ? Double.NaN : Stats.round(cpu * 1000 / served, 4), failures.get());
+                served == 0 ? Double.NaN : Stats.round(cpu * 1000 / served, 4), failures.get(),
+                served == 0 ? Double.NaN : Stats.round(threads * 1000 / served, 4));
     }
 
     static void print(Result result, PrintStream out) {
         out.println();
         out.printf("saturation: closed loop of non-streamed completions, %d ms per level%n",
                 result.settings().period().toMillis());
-        out.printf("%-10s %12s %10s %16s %8s  %s%n", "target", "peak req/s", "at conc.", "cpu s/1000 req", "failed",
-                "cpu of");
-        result.targets().forEach((name, f) -> out.printf("%-10s %12.1f %10d %16.4f %8d  %s%n", name,
-                f.peakRequestsPerSecond(), f.peakConcurrency(), f.cpuSecondsPer1000AtPeak(), f.failures(),
-                f.cpuProcess()));
+        out.printf("%-10s %12s %10s %16s %16s %8s  %s%n", "target", "peak req/s", "at conc.", "cpu s/1000 req",
+                "proxy threads", "failed", "cpu of");
+        result.targets().forEach((name, f) -> out.printf("%-10s %12.1f %10d %16.4f %16.4f %8d  %s%n", name,
+                f.peakRequestsPerSecond(), f.peakConcurrency(), f.cpuSecondsPer1000AtPeak(),
+                f.proxyThreadsCpuSecondsPer1000AtPeak(), f.failures(), f.cpuProcess()));
         out.println("requests/s per level");
         out.printf("%-10s", "conc.");
         int maxLevels = result.targets().values().stream().mapToInt(f -> f.levels().size()).max().orElse(0);

@@ -53,12 +53,14 @@ public final class StreamsScenario {
      * @param bunchedPer1000     coalesced token events per 1,000 token events
      * @param cpuSecondsPer1000Chunks median over rounds of the target's process CPU seconds per 1,000 token events
      *                           received in the window (the proxy's, nginx's, or for direct the simulator's)
+     * @param proxyThreadsCpuSecondsPer1000Chunks the same for the proxy's threads alone ({@link ThreadCpu#PROXY});
+     *                           NaN for a target that is not a tokentap proxy
      */
     public record TargetFigures(long streams, long failures, double completedPerSecond, double tokensPerSecond,
                                 Percentiles ttft, Percentiles interToken, long tokenEvents, long coalescedEvents,
                                 long stalledEvents, double peakRssMib, double kernelPeakRssMib,
                                 List<Double> roundCompletedPerSecond, double bunchedPer1000,
-                                double cpuSecondsPer1000Chunks) {
+                                double cpuSecondsPer1000Chunks, double proxyThreadsCpuSecondsPer1000Chunks) {
     }
 
     /**
@@ -96,6 +98,7 @@ public final class StreamsScenario {
         final List<Double> roundCompleted = new ArrayList<>();
         final List<Double> roundTokens = new ArrayList<>();
         final List<Double> roundCpuPer1000 = new ArrayList<>();
+        final List<Double> roundProxyThreadsCpuPer1000 = new ArrayList<>();
         volatile long peakRssKib;
     }
 
@@ -128,7 +131,8 @@ public final class StreamsScenario {
                     r.stalled.get(), mib(r.peakRssKib), mib(target.process().peakRssKib()),
                     r.roundCompleted.stream().map(v -> Stats.round(v, 2)).toList(),
                     Stats.round(r.tokenEvents.get() == 0 ? Double.NaN : r.coalesced.get() * 1000.0 / r.tokenEvents.get(), 1),
-                    Stats.round(Stats.median(r.roundCpuPer1000), 4)));
+                    Stats.round(Stats.median(r.roundCpuPer1000), 4),
+                    Stats.round(Stats.median(r.roundProxyThreadsCpuPer1000), 4)));
         }
         Map<String, VsDirect> vsDirect = new LinkedHashMap<>();
         TargetFigures direct = figures.get(Target.DIRECT);
@@ -178,6 +182,7 @@ public final class StreamsScenario {
         CountDownLatch loopsDone = new CountDownLatch(concurrency);
         Thread sampler = rssSampler(target, r);
         double cpuBefore = target.process().cpuSeconds();
+        double threadsBefore = target.tokentapProxy() ? target.process().proxyThreadsCpuSeconds() : 0;
 
         Runnable[] loop = new Runnable[1];
         loop[0] = () -> {
@@ -223,6 +228,8 @@ public final class StreamsScenario {
             TimeUnit.NANOSECONDS.sleep(untilDeadline);
         }
         double cpuInWindow = target.process().cpuSeconds() - cpuBefore;
+        double threadsInWindow = target.tokentapProxy()
+                ? target.process().proxyThreadsCpuSeconds() - threadsBefore : Double.NaN;
         boolean finished = loopsDone.await(duration.toSeconds() + 120, TimeUnit.SECONDS);
         sampler.interrupt();
         sampler.join();
@@ -234,6 +241,7 @@ public final class StreamsScenario {
         r.roundTokens.add(tokensInWindow.get() / seconds);
         if (tokensInWindow.get() > 0) {
             r.roundCpuPer1000.add(cpuInWindow * 1000 / tokensInWindow.get());
+            r.roundProxyThreadsCpuPer1000.add(threadsInWindow * 1000 / tokensInWindow.get());
         }
     }
 
@@ -287,9 +295,11 @@ public final class StreamsScenario {
                 name, v.completedRatio() * 100, v.tokensRatio() * 100, v.ttftP50AddedMicros(),
                 v.interTokenP50DiffMicros(), v.interTokenP99DiffMicros(), v.extraCoalescedEvents(),
                 v.extraStalledEvents()));
-        out.println("per 1,000 token events: bunched, CPU seconds of the target's process (direct: the simulator);"
-                + " resident set, MiB (largest sample while the target ran / kernel high-water mark)");
-        result.targets().forEach((name, f) -> out.printf("%-10s %8.1f %8.4f %8.1f / %8.1f%n", name,
-                f.bunchedPer1000(), f.cpuSecondsPer1000Chunks(), f.peakRssMib(), f.kernelPeakRssMib()));
+        out.println("per 1,000 token events: bunched, CPU seconds of the target's process (direct: the simulator)"
+                + " and of a tokentap proxy's threads alone; resident set, MiB (largest sample while the target ran"
+                + " / kernel high-water mark)");
+        result.targets().forEach((name, f) -> out.printf("%-10s %8.1f %8.4f %8.4f %8.1f / %8.1f%n", name,
+                f.bunchedPer1000(), f.cpuSecondsPer1000Chunks(), f.proxyThreadsCpuSecondsPer1000Chunks(),
+                f.peakRssMib(), f.kernelPeakRssMib()));
     }
 }

@@ -23,18 +23,24 @@ public final class Summary {
      * @param bunchedPer1000            token events within half an ITL of the previous one, per 1,000
      * @param peakRequestsPerSecond     the saturation peak of short requests
      * @param peakRssMib                the process's peak resident set during streams
+     * @param proxyThreadsCpuMillisPerRequest     {@code cpuMillisPerRequest} of a tokentap proxy's threads alone
+     * @param proxyThreadsCpuSecondsPer1000Chunks {@code cpuSecondsPer1000Chunks} of a tokentap proxy's threads alone
      */
     public record Row(double cpuMillisPerRequest, double cpuSecondsPer1000Chunks, double addedP50Micros,
                       double addedP99Micros, double completedVsDirect, double bunchedPer1000,
-                      double peakRequestsPerSecond, double peakRssMib) {
+                      double peakRequestsPerSecond, double peakRssMib, double proxyThreadsCpuMillisPerRequest,
+                      double proxyThreadsCpuSecondsPer1000Chunks) {
     }
 
     /**
-     * @param rows    by target
-     * @param vsNginx each non-nginx target's rows divided by nginx's (for added latency: the difference is not
-     *                divided, since nginx's can be near zero; the ratio is still given)
+     * @param rows       by target
+     * @param vsNginx    each non-nginx target's rows divided by nginx's (for added latency: the difference is not
+     *                   divided, since nginx's can be near zero; the ratio is still given)
+     * @param vsTapProxy {@code tokentap run}'s rows divided by tap-proxy's, when both ran (its target: CPU per
+     *                   request and per chunk of its proxy's threads within 1.2× tap-proxy's)
      */
-    public record Result(String scenario, Map<String, Row> rows, Map<String, Row> vsNginx) {
+    public record Result(String scenario, Map<String, Row> rows, Map<String, Row> vsNginx,
+                         Map<String, Row> vsTapProxy) {
     }
 
     private Summary() {
@@ -69,25 +75,40 @@ public final class Summary {
                             : streamVs.completedRatio(),
                     stream == null ? Double.NaN : stream.bunchedPer1000(),
                     sat == null ? Double.NaN : sat.peakRequestsPerSecond(),
-                    stream == null ? Double.NaN : Math.max(stream.peakRssMib(), stream.kernelPeakRssMib())));
+                    stream == null ? Double.NaN : Math.max(stream.peakRssMib(), stream.kernelPeakRssMib()),
+                    sat == null ? Double.NaN : sat.proxyThreadsCpuSecondsPer1000AtPeak(),
+                    stream == null ? Double.NaN : stream.proxyThreadsCpuSecondsPer1000Chunks()));
         }
         Map<String, Row> vsNginx = new LinkedHashMap<>();
         Row nginx = rows.get(Target.NGINX);
         if (nginx != null) {
             rows.forEach((name, r) -> {
                 if (!name.equals(Target.NGINX) && !name.equals(Target.DIRECT)) {
-                    vsNginx.put(name, new Row(ratio(r.cpuMillisPerRequest(), nginx.cpuMillisPerRequest()),
-                            ratio(r.cpuSecondsPer1000Chunks(), nginx.cpuSecondsPer1000Chunks()),
-                            ratio(r.addedP50Micros(), nginx.addedP50Micros()),
-                            ratio(r.addedP99Micros(), nginx.addedP99Micros()),
-                            ratio(r.completedVsDirect(), nginx.completedVsDirect()),
-                            ratio(r.bunchedPer1000(), nginx.bunchedPer1000()),
-                            ratio(r.peakRequestsPerSecond(), nginx.peakRequestsPerSecond()),
-                            ratio(r.peakRssMib(), nginx.peakRssMib())));
+                    vsNginx.put(name, divided(r, nginx));
                 }
             });
         }
-        return new Result("summary", rows, vsNginx);
+        Map<String, Row> vsTapProxy = new LinkedHashMap<>();
+        Row tapProxy = rows.get(Target.TAP_PROXY);
+        Row run = rows.get(Target.TOKENTAP_RUN);
+        if (tapProxy != null && run != null) {
+            vsTapProxy.put(Target.TOKENTAP_RUN, divided(run, tapProxy));
+        }
+        return new Result("summary", rows, vsNginx, vsTapProxy);
+    }
+
+    /** Each figure of {@code r} over {@code base}'s. */
+    private static Row divided(Row r, Row base) {
+        return new Row(ratio(r.cpuMillisPerRequest(), base.cpuMillisPerRequest()),
+                ratio(r.cpuSecondsPer1000Chunks(), base.cpuSecondsPer1000Chunks()),
+                ratio(r.addedP50Micros(), base.addedP50Micros()),
+                ratio(r.addedP99Micros(), base.addedP99Micros()),
+                ratio(r.completedVsDirect(), base.completedVsDirect()),
+                ratio(r.bunchedPer1000(), base.bunchedPer1000()),
+                ratio(r.peakRequestsPerSecond(), base.peakRequestsPerSecond()),
+                ratio(r.peakRssMib(), base.peakRssMib()),
+                ratio(r.proxyThreadsCpuMillisPerRequest(), base.proxyThreadsCpuMillisPerRequest()),
+                ratio(r.proxyThreadsCpuSecondsPer1000Chunks(), base.proxyThreadsCpuSecondsPer1000Chunks()));
     }
 
     private static double ratio(double a, double b) {
@@ -111,5 +132,24 @@ public final class Summary {
                     r.cpuSecondsPer1000Chunks(), r.addedP50Micros(), r.addedP99Micros(), r.completedVsDirect(),
                     r.bunchedPer1000(), r.peakRequestsPerSecond(), r.peakRssMib()));
         }
+        boolean proxies = result.rows().values().stream()
+                .anyMatch(r -> !Double.isNaN(r.proxyThreadsCpuMillisPerRequest())
+                        || !Double.isNaN(r.proxyThreadsCpuSecondsPer1000Chunks()));
+        if (proxies) {
+            out.println("the proxy's threads alone (Jetty pool tap-proxy-*, spool, publisher, Kafka watch, its producer)");
+            out.printf("%-16s %11s %12s%n", "target", "cpu ms/req", "cpu s/1k chk");
+            result.rows().forEach((name, r) -> {
+                if (!Double.isNaN(r.proxyThreadsCpuMillisPerRequest())
+                        || !Double.isNaN(r.proxyThreadsCpuSecondsPer1000Chunks())) {
+                    out.printf("%-16s %11.4f %12.4f%n", name, r.proxyThreadsCpuMillisPerRequest(),
+                            r.proxyThreadsCpuSecondsPer1000Chunks());
+                }
+            });
+        }
+        result.vsTapProxy().forEach((name, r) -> out.printf("%s as a multiple of tap-proxy's (target <= 1.2): "
+                        + "proxy threads cpu/req %.2f, cpu/chunk %.2f; whole process cpu/req %.2f, cpu/chunk %.2f, "
+                        + "rss %.2f%n", name, r.proxyThreadsCpuMillisPerRequest(),
+                r.proxyThreadsCpuSecondsPer1000Chunks(), r.cpuMillisPerRequest(), r.cpuSecondsPer1000Chunks(),
+                r.peakRssMib()));
     }
 }

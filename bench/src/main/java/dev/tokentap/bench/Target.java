@@ -3,12 +3,13 @@ package dev.tokentap.bench;
 import java.net.URI;
 
 /**
- * One way to reach the simulator: {@code direct}, through {@code tap-proxy}, or through {@code nginx}.
+ * One way to reach the simulator: {@code direct}, through {@code tap-proxy}, through {@code nginx}, or through
+ * {@code tokentap run}.
  *
  * @param name    the name in tables, JSON and charts
  * @param baseUrl where requests go
  * @param process the process in the path whose CPU and memory are reported: the proxy, nginx, or for direct the
- *                simulator itself
+ *                simulator itself; for {@code tokentap run} the launcher and the JVM it starts
  */
 public record Target(String name, URI baseUrl, ChildProcess process) {
 
@@ -17,4 +18,14 @@ public record Target(String name, URI baseUrl, ChildProcess process) {
     /** tap-proxy on Jetty's core proxy handler instead of the servlet (an experiment, {@code --core-proxy}). */
     public static final String TAP_PROXY_CORE = "tap-proxy-core";
     public static final String NGINX = "nginx";
+    /**
+     * {@code tokentap run} as a newcomer starts it (no JVM options, its own embedded broker and aggregator),
+     * {@code --run-target}.
+     */
+    public static final String TOKENTAP_RUN = "tokentap-run";
+
+    /** Whether the target is a tokentap proxy, whose threads are measured apart ({@link ThreadCpu#PROXY}). */
+    public boolean tokentapProxy() {
+        return name.equals(TAP_PROXY) || name.equals(TAP_PROXY_CORE) || name.equals(TOKENTAP_RUN);
+    }
 }
