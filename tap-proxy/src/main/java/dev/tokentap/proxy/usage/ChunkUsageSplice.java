@@ -128,10 +128,14 @@ public final class ChunkUsageSplice {
 
     /** Index of the closing quote of the string opening at {@code quote}, or -1. */
     private static int skipString(byte[] b, int quote, int to) {
-        for (int i = quote + 1; i < to; i++) {
-            if (b[i] == '\\') {
-                i++;
-            } else if (b[i] == '"') {
+        for (int i = ByteScan.indexOf(b, quote + 1, to, (byte) '"'); i >= 0;
+                i = ByteScan.indexOf(b, i + 1, to, (byte) '"')) {
+            // a quote after an odd run of backslashes is escaped; each pair of them is one escaped backslash
+            int backslashes = 0;
+            while (i - 1 - backslashes > quote && b[i - 1 - backslashes] == '\\') {
+                backslashes++;
+            }
+            if ((backslashes & 1) == 0) {
                 return i;
             }
         }

@@ -146,6 +146,16 @@ public final class JsonWalker {
     private boolean rootClosed;
     private boolean failed;
 
+    /**
+     * The document's bytes so far while it is no longer than {@link #MAX_STRING_BYTES}: no string in it can be cut
+     * yet, so they go to the parser without being followed lexically, and are followed once (from this copy) only if
+     * the document grows past that. Most documents (a stream's chunks, a request body) never do.
+     */
+    private byte[] head;
+    private int headLength;
+    /** The document has grown past {@link #MAX_STRING_BYTES}: every byte fed is followed lexically. */
+    private boolean lexing;
+
     // Where the bytes fed stand lexically, to find strings and cut the long ones; kept across feeds.
     /** Inside a string (a value or a member name). */
     private boolean inString;
@@ -237,6 +247,8 @@ public final class JsonWalker {
         skipEscaped = false;
         cutPending = false;
         skippedInDocument = 0;
+        headLength = 0;
+        lexing = false;
     }
 
     /** Releases the parser of a sequence; the walk is over. */
@@ -287,6 +299,21 @@ public final class JsonWalker {
             return;
         }
         try {
+            if (!lexing) {
+                if (headLength + len <= MAX_STRING_BYTES) {
+                    keepHead(bytes, offset, len);
+                    feeder.feedInput(bytes, offset, offset + len);
+                    fed += len;
+                    drain();
+                    return;
+                }
+                // past the longest string handed whole: from here on strings are followed, from the document's
+                // start; the head holds no string long enough to cut, so this finds none
+                lexing = true;
+                if (headLength > 0 && cutPoint(head, 0, headLength) >= 0) {
+                    throw new IllegalStateException("a string cut within " + MAX_STRING_BYTES + " bytes");
+                }
+            }
             int end = offset + len;
             int from = offset;
             while (from < end && active()) {
@@ -320,31 +347,67 @@ public final class JsonWalker {
         }
     }
 
+    private void keepHead(byte[] bytes, int offset, int len) {
+        if (head == null || headLength + len > head.length) {
+            byte[] bigger = new byte[Math.min(MAX_STRING_BYTES, Math.max(headLength + len,
+                    Math.max(512, head == null ? 0 : head.length * 2)))];
+            if (headLength > 0) {
+                System.arraycopy(head, 0, bigger, 0, headLength);
+            }
+            head = bigger;
+        }
+        System.arraycopy(bytes, offset, head, headLength, len);
+        headLength += len;
+    }
+
     /**
      * Follows the bytes lexically from {@code from}, and returns where the current string is to be cut (the index
      * of its first byte not to feed), or -1 when nothing in {@code [from, to)} is to be cut. A cut falls where a
      * character begins and no escape sequence is open, so the parser sees a well-formed, shorter string.
      */
     private int cutPoint(byte[] bytes, int from, int to) {
-        for (int i = from; i < to; i++) {
-            byte b = bytes[i];
+        int i = from;
+        while (i < to) {
             if (!inString) {
-                if (b == '"') {
-                    inString = true;
-                    stringBytes = 0;
+                int quote = ByteScan.indexOf(bytes, i, to, (byte) '"');
+                if (quote < 0) {
+                    return -1;
                 }
-            } else if (escape != 0) {
-                escape = escape < 0 ? (b == 'u' ? 4 : 0) : escape - 1;
-                stringBytes++;
-            } else if (b == '"') {
-                inString = false;
-            } else if (stringBytes >= MAX_STRING_BYTES && (b & 0xC0) != 0x80) {
-                return i;
+                inString = true;
+                stringBytes = 0;
+                i = quote + 1;
+            } else if (escape == 0 && stringBytes < MAX_STRING_BYTES) {
+                // plain string bytes, up to the next quote or backslash within what may be handed whole
+                int stop = (int) Math.min(to, (long) i + MAX_STRING_BYTES - stringBytes);
+                int j = i;
+                while (j < stop && bytes[j] != '"' && bytes[j] != '\\') {
+                    j++;
+                }
+                stringBytes += j - i;
+                i = j;
+                if (j < stop) {
+                    if (bytes[j] == '"') {
+                        inString = false;
+                    } else {
+                        escape = -1;
+                        stringBytes++;
+                    }
+                    i++;
+                }
             } else {
-                if (b == '\\') {
-                    escape = -1;
+                byte b = bytes[i];
+                if (escape != 0) {
+                    escape = escape < 0 ? (b == 'u' ? 4 : 0) : escape - 1;
+                    stringBytes++;
+                } else if (b == '"') {
+                    inString = false;
+                } else if ((b & 0xC0) != 0x80) {
+                    // past the longest string handed whole, where a character begins
+                    return i;
+                } else {
+                    stringBytes++;
                 }
-                stringBytes++;
+                i++;
             }
         }
         return -1;

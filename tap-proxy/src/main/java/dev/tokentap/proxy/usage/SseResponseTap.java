@@ -180,9 +180,33 @@ public final class SseResponseTap {
         heldLength += length;
     }
 
+    /** {@link #marks}: the event names {@code "service_tier":}. */
+    private static final int NAMES_SERVICE_TIER = 1;
+    /** {@link #marks}: the event has {@code "finish_reason":"}, a choice that finished. */
+    private static final int SETS_FINISH_REASON = 2;
+
+    /**
+     * Which of the members strip mode tells by their bytes an event holds, in one pass over its quotes: each begins
+     * with a quote, and a quote inside a JSON string is escaped, so neither can be matched inside text.
+     */
+    static int marks(byte[] event, int from, int to) {
+        int marks = 0;
+        for (int i = ByteScan.indexOf(event, from, to, (byte) '"'); i >= 0 && i + 1 < to;
+                i = ByteScan.indexOf(event, i + 1, to, (byte) '"')) {
+            byte next = event[i + 1];
+            if (next == 's' && i + SERVICE_TIER.length <= to && ByteScan.startsWith(event, i, SERVICE_TIER)) {
+                marks |= NAMES_SERVICE_TIER;
+            } else if (next == 'f' && i + FINISH_REASON_SET.length <= to
+                    && ByteScan.startsWith(event, i, FINISH_REASON_SET)) {
+                marks |= SETS_FINISH_REASON;
+            }
+        }
+        return marks;
+    }
+
     /** The bytes of the {@code system_fingerprint} string's value in an event (escapes kept), or null. */
     static byte[] fingerprint(byte[] event, int from, int to) {
-        int at = VllmGeneration.indexOf(event, from, to, FINGERPRINT);
+        int at = ByteScan.indexOf(event, from, to, FINGERPRINT);
         if (at < 0) {
             return null;
         }
@@ -278,8 +302,9 @@ public final class SseResponseTap {
                 runEnd = end;
                 return;
             }
+            int marks = kind == null ? 0 : marks(event0, start, stop);
             if (kind == null || kind == UsageExtractor.Kind.ERROR || kind == UsageExtractor.Kind.UNREADABLE
-                    || VllmGeneration.indexOf(event0, start, stop, SERVICE_TIER) >= 0) {
+                    || (marks & NAMES_SERVICE_TIER) != 0) {
                 // [DONE], an error, or (legacy) a whole completion sent as the one event of a stream vLLM did not
                 // stream: as vLLM sent it, after whatever waited for a fingerprint that will not come
                 passRun();
@@ -303,8 +328,7 @@ public final class SseResponseTap {
             strip.settleFrom(event0, start, stop);
             long cut = kind == UsageExtractor.Kind.WITH_USAGE && strip.chunkUsage() != ChunkUsageSplice.Mode.KEEP
                     ? ChunkUsageSplice.find(event0, start, stop, strip.chunkUsage()) : ChunkUsageSplice.NONE;
-            boolean terminal = strip.restoreFingerprint()
-                    && VllmGeneration.indexOf(event0, start, stop, FINISH_REASON_SET) >= 0;
+            boolean terminal = strip.restoreFingerprint() && (marks & SETS_FINISH_REASON) != 0;
             if (terminal || !waiting.isEmpty()) {
                 passRun();
                 byte[] copy;

@@ -39,19 +39,6 @@ public enum VllmGeneration {
      * escaped, so the member's name cannot be matched inside text.
      */
     public static VllmGeneration detect(byte[] event, int from, int to) {
-        return indexOf(event, from, to, TOKEN_IDS) >= 0 ? CURRENT : LEGACY;
-    }
-
-    static int indexOf(byte[] b, int from, int to, byte[] what) {
-        outer:
-        for (int i = from; i <= to - what.length; i++) {
-            for (int j = 0; j < what.length; j++) {
-                if (b[i + j] != what[j]) {
-                    continue outer;
-                }
-            }
-            return i;
-        }
-        return -1;
+        return ByteScan.indexOf(event, from, to, TOKEN_IDS) >= 0 ? CURRENT : LEGACY;
     }
 }

@@ -209,6 +209,42 @@ class JsonWalkerTest {
     }
 
     @Test
+    void shouldCutAStringBegunAmongEscapesBeforeTheDocumentGrewPastTheCutWhereverThePiecesSplitIt() {
+        // given a document whose first 4 KiB are short strings of escaped quotes and backslashes (read without
+        // following the strings, as no string can be cut yet), then a string begun there that runs past the cut
+        StringBuilder json = new StringBuilder("{\"a\":[");
+        while (json.length() < JsonWalker.MAX_STRING_BYTES - 40) {
+            json.append("\"\\\"x\\\\\",\"\\\\\",");
+        }
+        json.append("\"\\\"\"],\"model\":\"").append("m".repeat(2 * JsonWalker.MAX_STRING_BYTES))
+                .append("\",\"usage\":{\"prompt_tokens\":7}}");
+        byte[] document = bytes(json.toString());
+        List<Integer> splits = new ArrayList<>();
+        for (int at = 1; at < document.length; at += at < JsonWalker.MAX_STRING_BYTES - 64
+                || at > JsonWalker.MAX_STRING_BYTES + 64 ? 97 : 1) {
+            splits.add(at);
+        }
+        for (int split : splits) {
+            // when it comes in two pieces split anywhere, the second taking it past the cut
+            Notes notes = new Notes();
+            JsonWalker walker = new JsonWalker(notes);
+            notes.walker = walker;
+            walker.feed(document, 0, split);
+            walker.feed(document, split, document.length - split);
+            walker.endOfInput();
+
+            // then the long string is cut where a lone walk would cut it, and what follows it is read
+            assertThat(walker.failed()).isFalse();
+            assertThat(notes.seen).as("split at %d", split).contains("model=cut(" + JsonWalker.MAX_STRING_BYTES
+                    + "):mmm", "usage.prompt_tokens=7", "usage@" + (document.length - 2), "@" + (document.length - 1));
+        }
+        for (int piece : new int[] {1, 2, 3, 7, 4095, 4096, 4097}) {
+            assertThat(walkInPieces(document, piece)).as("pieces of %d", piece)
+                    .contains("model=cut(" + JsonWalker.MAX_STRING_BYTES + "):mmm", "usage.prompt_tokens=7");
+        }
+    }
+
+    @Test
     void shouldSayAValueWasCutAndKeepItsBeginning() {
         String json = "{\"model\":\"" + "m".repeat(10 * JsonWalker.MAX_STRING_BYTES) + "\",\"user\":\"u\"}";
 

@@ -282,6 +282,27 @@ class SseResponseTapTest {
     }
 
     @Test
+    void shouldNotTakeMemberNamesInsideContentForATerminalChunkOrAWholeResponse() {
+        // given a current chat content chunk whose text quotes a finish reason and a service tier
+        String usage = ",\"usage\":{\"prompt_tokens\":1,\"total_tokens\":2,\"completion_tokens\":1}";
+        String chunk = "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,"
+                + "\"delta\":{\"content\":\"{\\\"finish_reason\\\":\\\"stop\\\",\\\"service_tier\\\":1}\"},"
+                + "\"logprobs\":null,\"finish_reason\":null,\"token_ids\":null}]" + usage + "}\n\n";
+        SseResponseTap tap = new SseResponseTap(new ResponseFacts(), StreamStrip.of(StreamUsagePolicy.CHAT,
+                ClientStreamOptions.NONE, VllmGeneration.AUTO, false));
+        List<ByteBuffer> out = new ArrayList<>();
+
+        // when it arrives
+        tap.transform(ByteBuffer.wrap(bytes(chunk)), false, out);
+
+        // then it goes on at once without its running usage: not held as a terminal chunk, not passed whole as a
+        // response
+        StringBuilder received = new StringBuilder();
+        out.forEach(buffer -> received.append(StandardCharsets.UTF_8.decode(buffer.duplicate())));
+        assertThat(received.toString()).isEqualTo(chunk.replace(usage, ""));
+    }
+
+    @Test
     void shouldHoldATerminalChunkOfCurrentVllmForTheFingerprintAndLetItGoWithoutWhenNoneComes() {
         // given a current chat stream whose client asked for no usage: the terminal chunk waits for the fingerprint
         String terminal = "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,"
