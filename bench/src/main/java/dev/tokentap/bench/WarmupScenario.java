@@ -46,7 +46,7 @@ public final class WarmupScenario {
         /** {@code NAME=OPTIONS}, the options space-separated and possibly none. */
         static Variant parse(String spec) {
             int eq = spec.indexOf('=');
-            if (eq <= 0) {
+            if (eq <= 0 || !spec.substring(0, eq).strip().matches("[A-Za-z0-9][A-Za-z0-9._-]*")) {
                 throw new IllegalArgumentException("--warmup-variant must be NAME=JVM OPTIONS, got '" + spec + "'");
             }
             String options = spec.substring(eq + 1).strip();
