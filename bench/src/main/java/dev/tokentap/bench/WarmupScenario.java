@@ -23,8 +23,8 @@ import org.HdrHistogram.Histogram;
  * and tap-proxy in each JVM variant asked for), waits for it to be ready, polling every 10 ms, and from that moment
  * drives a closed loop of short non-streamed completions at a fixed concurrency for the scenario's duration,
  * recording requests/s, latency p50/p99 and the process's CPU second by second, and how long after the process
- * started it was ready and gave its first answer. Direct (the simulator, started once and kept warm) is the
- * upstream's own curve. Targets take turns in an order that rotates each repetition.
+ * started it was ready and gave its first answer. Direct (the simulator, started once and driven for up to 20 s
+ * before the first repetition) is the upstream's own curve. Targets take turns in an order that rotates each repetition.
  *
  * <p>A variant may use a class data sharing archive: the bench makes one as the image does, by running
  * {@link TapProxyTraining} under {@code -XX:ArchiveClassesAtExit} with the proxy's class path and options.
@@ -39,6 +39,7 @@ public final class WarmupScenario {
     static final int STEADY_SECONDS = 10;
     private static final Duration START_TIMEOUT = Duration.ofSeconds(90);
     private static final Duration POLL = Duration.ofMillis(10);
+    private static final Duration SIMULATOR_WARMUP = Duration.ofSeconds(20);
 
     /** A tap-proxy JVM to start fresh: the base options and {@code extraOptions} after them. */
     public record Variant(String name, List<String> extraOptions) {
@@ -88,8 +89,10 @@ public final class WarmupScenario {
      *
      * @param readySeconds       from the process's start to its readiness (NaN for direct, which is not restarted)
      * @param firstAnswerSeconds from the process's start to its first answer
+     * @param rssMib             the process's resident set at the end of the window
      */
-    public record Run(int repetition, double readySeconds, double firstAnswerSeconds, List<Second> seconds) {
+    public record Run(int repetition, double readySeconds, double firstAnswerSeconds, double rssMib,
+                      List<Second> seconds) {
     }
 
     /**
@@ -103,12 +106,14 @@ public final class WarmupScenario {
      * @param steadyMeanLatencyMicros mean latency over the last {@value #STEADY_SECONDS} seconds
      * @param cpuSeconds              CPU of the target's process over the window
      * @param steadyCpuSeconds        what the window would have cost at the last seconds' CPU per answer
+     * @param rssMib                  resident set at the end of the window
      * @param curve                   second by second, the median of each figure over the runs
      */
     public record TargetFigures(List<Run> runs, double readySeconds, double firstAnswerSeconds,
                                 double steadyRequestsPerSecond, double served, double shortOfSteady,
                                 double secondsTo90, double meanLatencyMicros, double steadyMeanLatencyMicros,
-                                double cpuSeconds, double steadyCpuSeconds, long failures, List<Second> curve) {
+                                double cpuSeconds, double steadyCpuSeconds, double rssMib, long failures,
+                                List<Second> curve) {
     }
 
     public record Result(String scenario, Settings settings, String archive, Map<String, TargetFigures> targets) {
@@ -125,6 +130,11 @@ public final class WarmupScenario {
         try (ChildProcess sim = ChildProcess.java("simulator", JvmOptions.SIMULATOR, SimulatorMain.class.getName(),
                 List.of(Integer.toString(simPort), "0", "0"), dir)) {
             sim.awaitHttpOk(simUrl.resolve("/health"), START_TIMEOUT);
+            // unrecorded: the upstream of every target is the simulator, and it should be past its own warm-up
+            Duration simulatorWarmup = settings.duration().compareTo(SIMULATOR_WARMUP) < 0 ? settings.duration()
+                    : SIMULATOR_WARMUP;
+            measure(-1, simUrl, sim, Long.MIN_VALUE, new Settings(simulatorWarmup, settings.concurrency(), 1,
+                    List.of(), List.of()), client);
             Path archive = dir.resolve("tap-proxy.jsa");
             if (settings.variants().stream().anyMatch(Variant::usesArchive)) {
                 train(settings.baseOptions(), archive, dir, out);
@@ -270,10 +280,11 @@ public final class WarmupScenario {
                         Stats.round(cpu[s + 1] - cpu[s], 4)));
             }
         }
+        double rssMib = Stats.round(process.rssKib() / 1024.0, 1);
         boolean fresh = startedNanos != Long.MIN_VALUE;
         return new Run(rep, fresh ? Stats.round((ready - startedNanos) / 1e9, 3) : Double.NaN,
                 fresh && firstAnswer.get() != 0 ? Stats.round((firstAnswer.get() - startedNanos) / 1e9, 3)
-                        : Double.NaN, curve);
+                        : Double.NaN, rssMib, curve);
     }
 
     /** Medians over the runs of each run's summary, and the median curve. */
@@ -320,7 +331,8 @@ public final class WarmupScenario {
                 median(runs, Run::firstAnswerSeconds), Stats.round(Stats.median(steady), 1),
                 Stats.round(Stats.median(served), 0), Stats.round(Stats.median(shortOf), 0), Stats.median(to90),
                 Stats.round(Stats.median(mean), 1), Stats.round(Stats.median(steadyMean), 1),
-                Stats.round(Stats.median(cpu), 3), Stats.round(Stats.median(steadyCpu), 3), failures, curve);
+                Stats.round(Stats.median(cpu), 3), Stats.round(Stats.median(steadyCpu), 3),
+                median(runs, Run::rssMib), failures, curve);
     }
 
     /** The first second (1-based) whose mean rate over it and the two after reaches 90% of {@code steady}. */
@@ -353,13 +365,13 @@ public final class WarmupScenario {
         out.printf("warmup: each proxy started afresh, from its readiness a closed loop of %d clients of %d-token "
                 + "completions for %d s; medians of %d repetitions%n", settings.concurrency(), TOKENS,
                 settings.duration().toSeconds(), settings.repetitions());
-        out.printf("%-22s %8s %10s %10s %8s %8s %7s %15s %12s %5s%n", "target", "ready s", "1st ans. s",
-                "steady r/s", "served", "short", "to 90%", "mean lat. ms", "cpu s", "fail");
+        out.printf("%-22s %8s %10s %10s %8s %8s %7s %15s %12s %8s %5s%n", "target", "ready s", "1st ans. s",
+                "steady r/s", "served", "short", "to 90%", "mean lat. ms", "cpu s", "rss MiB", "fail");
         result.targets().forEach((name, f) -> out.printf("%-22s %8.2f %10.2f %10.1f %8.0f %8.0f %7.0f %7.2f/%-7.2f "
-                        + "%5.1f/%-6.1f %5d%n", name, f.readySeconds(), f.firstAnswerSeconds(),
+                        + "%5.1f/%-6.1f %8.1f %5d%n", name, f.readySeconds(), f.firstAnswerSeconds(),
                 f.steadyRequestsPerSecond(), f.served(), f.shortOfSteady(), f.secondsTo90(),
                 f.meanLatencyMicros() / 1000, f.steadyMeanLatencyMicros() / 1000, f.cpuSeconds(),
-                f.steadyCpuSeconds(), f.failures()));
+                f.steadyCpuSeconds(), f.rssMib(), f.failures()));
         out.println("(short: answers fewer than the last 10 s's rate would have given; mean latency: whole window /"
                 + " last 10 s; cpu: window / what it would have cost at the last 10 s's CPU per answer)");
         out.println("requests/s, p50 ms, p99 ms by second after readiness");

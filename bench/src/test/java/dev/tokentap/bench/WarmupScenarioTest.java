@@ -21,7 +21,7 @@ class WarmupScenarioTest {
 
         // when
         WarmupScenario.TargetFigures figures = WarmupScenario.figures(List.of(
-                new WarmupScenario.Run(0, 1.5, 1.6, seconds)));
+                new WarmupScenario.Run(0, 1.5, 1.6, 80, seconds)));
 
         // then the first nine seconds served 4,500 of the 9,000 the steady rate gives
         assertThat(figures.steadyRequestsPerSecond()).isEqualTo(1000);
@@ -69,6 +69,6 @@ class WarmupScenarioTest {
         for (int s = 1; s <= 12; s++) {
             seconds.add(new WarmupScenario.Second(s, rate, 1000, 2000, 1000, 0, 0.1));
         }
-        return new WarmupScenario.Run(rep, 1, 1, seconds);
+        return new WarmupScenario.Run(rep, 1, 1, 80, seconds);
     }
 }
