@@ -179,6 +179,13 @@ public final class WarmupScenario {
     /** The archive, as the image makes it: the training run under {@code -XX:ArchiveClassesAtExit}. */
     static void train(List<String> baseOptions, Path archive, Path dir, PrintStream out)
             throws IOException, InterruptedException {
+        for (String entry : System.getProperty("java.class.path").split(java.io.File.pathSeparator)) {
+            if (!entry.isEmpty() && Files.isDirectory(Path.of(entry))) {
+                // the JVM archives classes from jars only, and refuses a class path with a directory in it
+                throw new IllegalArgumentException("a 'cds' variant needs the bench started from its jar "
+                        + "(java -jar tokentap.jar bench), not from a class path with directories such as " + entry);
+            }
+        }
         Files.deleteIfExists(archive);
         List<String> options = new ArrayList<>(baseOptions);
         options.add("-XX:ArchiveClassesAtExit=" + archive);
