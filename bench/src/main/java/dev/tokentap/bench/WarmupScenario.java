@@ -251,13 +251,17 @@ public final class WarmupScenario {
                     .whenComplete((outcome, error) -> {
                         long end = error == null ? outcome.endNanos() : System.nanoTime();
                         int s = (int) ((end - ready) / 1_000_000_000L);
+                        boolean ok = error == null && outcome.ok();
+                        if (ok) {
+                            // also past the window: a slow first answer is what this is here to show
+                            firstAnswer.compareAndSet(0, end);
+                        }
                         if (s < seconds) {
-                            if (error != null || !outcome.ok()) {
+                            if (!ok) {
                                 synchronized (failures) {
                                     failures[s]++;
                                 }
                             } else {
-                                firstAnswer.compareAndSet(0, end);
                                 synchronized (latencies[s]) {
                                     latencies[s].recordValue(Math.max(1, outcome.latencyNanos()));
                                 }
