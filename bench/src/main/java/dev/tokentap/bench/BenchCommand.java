@@ -32,9 +32,12 @@ public final class BenchCommand implements Callable<Integer> {
     /** The scenarios, in the order {@code all} runs them. */
     public static final List<String> SCENARIOS = List.of(LatencyScenario.NAME, StreamsScenario.NAME,
             SaturationScenario.NAME, AggregatorScenario.NAME);
+    /** Scenarios run only when named, after the others: a fresh start of every target per repetition is slow. */
+    public static final List<String> NAMED_ONLY = List.of(WarmupScenario.NAME);
 
     @Option(names = "--scenario", defaultValue = "all",
-            description = "latency, streams, saturation, aggregator or all; several may be given comma-separated")
+            description = "latency, streams, saturation, aggregator, warmup or all (all but warmup); several may be "
+                    + "given comma-separated")
     String scenario;
 
     @Option(names = "--out", defaultValue = "./tokentap-bench",
@@ -84,6 +87,24 @@ public final class BenchCommand implements Callable<Integer> {
             + "another commit interval than the aggregator's default, as a labelled experiment (default: the "
             + "aggregator's)")
     Duration aggregatorCommitInterval;
+
+    @Option(names = "--warmup-duration", paramLabel = "DURATION", description = "warmup: how long each fresh "
+            + "target is driven from its readiness (default: 60s, quick 5s)")
+    Duration warmupDuration;
+
+    @Option(names = "--warmup-concurrency", description = "warmup: concurrent clients of short completions "
+            + "(default: 8)")
+    Integer warmupConcurrency;
+
+    @Option(names = "--warmup-repetitions", description = "warmup: fresh starts of every target, interleaved "
+            + "(default: 2, quick 1)")
+    Integer warmupRepetitions;
+
+    @Option(names = "--warmup-variant", paramLabel = "NAME=OPTIONS", description = "warmup: a tap-proxy JVM to "
+            + "start fresh, named, with JVM options added to the proxy's (the word 'cds' stands for "
+            + "-XX:SharedArchiveFile= an archive trained as the image's is); may be repeated "
+            + "(default: the image's, tap-proxy=cds, and tap-proxy-no-cds=)")
+    List<String> warmupVariants;
 
     @Option(names = "--nginx", description = "the nginx binary, or 'none' to leave nginx out "
             + "(default: nginx on the PATH, else /usr/sbin/nginx, else none)")
@@ -161,6 +182,15 @@ public final class BenchCommand implements Callable<Integer> {
             Summary.print(summary, stdout);
             writeJson(json, outDir.resolve("summary.json"), summary);
         }
+        if (chosen.contains(WarmupScenario.NAME)) {
+            header(WarmupScenario.NAME);
+            try (EmbeddedKafka kafka = EmbeddedKafka.builder().build().start();
+                 LoadClient client = new LoadClient(512)) {
+                WarmupScenario.Result result = WarmupScenario.run(warmupSettings(), workDir, kafka, nginxBin, client,
+                        outDir, stdout);
+                writeJson(json, outDir.resolve(WarmupScenario.NAME + ".json"), result);
+            }
+        }
         if (chosen.contains(AggregatorScenario.NAME)) {
             Object result = AggregatorScenario.run(workDir.resolve("aggregator"), quick,
                     aggregatorCommitInterval, outDir, stdout);
@@ -192,6 +222,14 @@ public final class BenchCommand implements Callable<Integer> {
                 or(streamsTokens, 128), ttft, itl), client, outDir, stdout);
     }
 
+    WarmupScenario.Settings warmupSettings() {
+        List<String> specs = warmupVariants == null || warmupVariants.isEmpty()
+                ? List.of(Target.TAP_PROXY + "=" + WarmupScenario.CDS, Target.TAP_PROXY + "-no-cds=") : warmupVariants;
+        List<WarmupScenario.Variant> variants = specs.stream().map(WarmupScenario.Variant::parse).toList();
+        return new WarmupScenario.Settings(or(warmupDuration, Duration.ofSeconds(quick ? 5 : 60)),
+                or(warmupConcurrency, 8), or(warmupRepetitions, quick ? 1 : 2), proxyOptions(), variants);
+    }
+
     private void header(String name) {
         stdout.println();
         stdout.printf("== %s (%.0f s into the run)%n", name, (System.nanoTime() - startedNanos) / 1e9);
@@ -203,17 +241,20 @@ public final class BenchCommand implements Callable<Integer> {
         for (String part : value.toLowerCase(Locale.ROOT).split(",")) {
             String name = part.strip();
             if (name.equals("all")) {
-                return SCENARIOS;
+                SCENARIOS.stream().filter(n -> !chosen.contains(n)).forEach(chosen::add);
+                continue;
             }
-            if (!SCENARIOS.contains(name)) {
-                throw new IllegalArgumentException("--scenario must be one of " + SCENARIOS + " or all, got '"
-                        + name + "'");
+            if (!SCENARIOS.contains(name) && !NAMED_ONLY.contains(name)) {
+                throw new IllegalArgumentException("--scenario must be one of " + SCENARIOS + ", " + NAMED_ONLY
+                        + " or all, got '" + name + "'");
             }
             if (!chosen.contains(name)) {
                 chosen.add(name);
             }
         }
-        return SCENARIOS.stream().filter(chosen::contains).toList();
+        List<String> order = new ArrayList<>(SCENARIOS);
+        order.addAll(NAMED_ONLY);
+        return order.stream().filter(chosen::contains).toList();
     }
 
     private Map<String, Object> runInfo(List<String> chosen, Optional<Path> nginxBin) {

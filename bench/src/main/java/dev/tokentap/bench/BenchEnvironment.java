@@ -115,7 +115,7 @@ public final class BenchEnvironment implements AutoCloseable {
                 nginx == null ? ", nginx not found (skipped)" : ", nginx pid " + nginx.pid());
     }
 
-    private static ChildProcess startProxy(String name, List<String> jvmOptions, URI simUrl, EmbeddedKafka kafka,
+    static ChildProcess startProxy(String name, List<String> jvmOptions, URI simUrl, EmbeddedKafka kafka,
                                            int port, int adminPort, Path dir) throws IOException {
         return ChildProcess.java(name, jvmOptions, JvmOptions.TAP_PROXY_ENVIRONMENT, TapProxyMain.class.getName(),
                 List.of("--upstream", simUrl.toString(),

@@ -88,6 +88,25 @@ public final class Charts {
         save(chart, png);
     }
 
+    /** A figure against seconds since a start, one line per target; log y axis if the title says so. */
+    public static void overTime(Path png, String title, String yAxis, Map<String, List<double[]>> byTarget)
+            throws IOException {
+        XYChart chart = new XYChartBuilder().width(WIDTH).height(HEIGHT).title(title)
+                .xAxisTitle("seconds").yAxisTitle(yAxis).build();
+        boolean log = yAxis.contains("log scale");
+        chart.getStyler().setYAxisLogarithmic(log);
+        chart.getStyler().setDefaultSeriesRenderStyle(XYSeries.XYSeriesRenderStyle.Line);
+        byTarget.forEach((name, all) -> {
+            // a second without answers has no latency, and a log axis no zero
+            List<double[]> points = log ? all.stream().filter(p -> p[1] > 0).toList() : all;
+            if (!points.isEmpty()) {
+                double[][] xy = toArrays(points);
+                chart.addSeries(name, xy[0], xy[1]);
+            }
+        });
+        save(chart, png);
+    }
+
     private static void save(XYChart chart, Path png) throws IOException {
         BitmapEncoder.saveBitmap(chart, png.toString(), BitmapEncoder.BitmapFormat.PNG);
     }

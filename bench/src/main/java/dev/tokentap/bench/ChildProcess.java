@@ -27,11 +27,13 @@ public final class ChildProcess implements AutoCloseable {
     private final Process process;
     private final Path log;
     private final ThreadCpu threads = new ThreadCpu();
+    private final long startedNanos;
 
-    private ChildProcess(String name, Process process, Path log) {
+    private ChildProcess(String name, Process process, Path log, long startedNanos) {
         this.name = name;
         this.process = process;
         this.log = log;
+        this.startedNanos = startedNanos;
     }
 
     /** Starts {@code mainClass} in a new JVM from this JVM's java and class path. */
@@ -75,8 +77,9 @@ public final class ChildProcess implements AutoCloseable {
         ProcessBuilder builder = new ProcessBuilder(command).directory(workDir.toFile()).redirectErrorStream(true)
                 .redirectOutput(log.toFile());
         builder.environment().putAll(environment);
+        long startedNanos = System.nanoTime();
         Process process = builder.start();
-        return new ChildProcess(name, process, log);
+        return new ChildProcess(name, process, log, startedNanos);
     }
 
     /** A free loopback port, for a child that must be told its port up front. */
@@ -89,6 +92,11 @@ public final class ChildProcess implements AutoCloseable {
 
     /** Waits until {@code url} answers 200, failing early if the process exits. */
     public void awaitHttpOk(URI url, Duration timeout) throws IOException, InterruptedException {
+        awaitHttpOk(url, timeout, Duration.ofMillis(100));
+    }
+
+    /** As {@link #awaitHttpOk(URI, Duration)}, asking every {@code poll}. */
+    public void awaitHttpOk(URI url, Duration timeout, Duration poll) throws IOException, InterruptedException {
         HttpClient client = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(1)).build();
         long deadline = System.nanoTime() + timeout.toNanos();
         while (System.nanoTime() < deadline) {
@@ -102,13 +110,18 @@ public final class ChildProcess implements AutoCloseable {
             } catch (IOException e) {
                 // not listening yet
             }
-            Thread.sleep(100);
+            Thread.sleep(poll.toMillis());
         }
         throw new IOException(name + " did not answer " + url + " within " + timeout + "; see " + log);
     }
 
     /** Waits until something accepts connections on the loopback port. */
     public void awaitPort(int port, Duration timeout) throws IOException, InterruptedException {
+        awaitPort(port, timeout, Duration.ofMillis(100));
+    }
+
+    /** As {@link #awaitPort(int, Duration)}, trying every {@code poll}. */
+    public void awaitPort(int port, Duration timeout, Duration poll) throws IOException, InterruptedException {
         long deadline = System.nanoTime() + timeout.toNanos();
         while (System.nanoTime() < deadline) {
             checkAlive();
@@ -116,7 +129,7 @@ public final class ChildProcess implements AutoCloseable {
                 socket.connect(new InetSocketAddress("127.0.0.1", port), 500);
                 return;
             } catch (IOException e) {
-                Thread.sleep(100);
+                Thread.sleep(poll.toMillis());
             }
         }
         throw new IOException(name + " did not listen on port " + port + " within " + timeout + "; see " + log);
@@ -130,6 +143,16 @@ public final class ChildProcess implements AutoCloseable {
 
     public String name() {
         return name;
+    }
+
+    /** {@link System#nanoTime()} just before the process was started. */
+    public long startedNanos() {
+        return startedNanos;
+    }
+
+    /** Waits for the process to exit by itself; its exit status, or -1 if it was still running at the timeout. */
+    public int awaitExit(Duration timeout) throws InterruptedException {
+        return process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS) ? process.exitValue() : -1;
     }
 
     public long pid() {

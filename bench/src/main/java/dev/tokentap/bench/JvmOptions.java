@@ -27,6 +27,12 @@ import java.util.Map;
  *   <li>{@code -XX:+ExitOnOutOfMemoryError}: a proxy that ran out of memory is restarted by its supervisor rather
  *       than limping on.</li>
  * </ul>
+ *
+ * <p>The image adds {@code -XX:SharedArchiveFile=}{@link #IMAGE_ARCHIVE}, a class data sharing archive it makes
+ * at build time by running {@code dev.tokentap.proxy.TapProxyTraining} with these options under
+ * {@code -XX:ArchiveClassesAtExit}. An archive holds the class path it was made for, so the bench makes its own
+ * the same way for its {@code warmup} scenario ({@link WarmupScenario}); the other scenarios measure steady load,
+ * which class loading at start does not touch, and run without one.
  */
 public final class JvmOptions {
 
@@ -40,6 +46,9 @@ public final class JvmOptions {
             "-Xss512k",
             "-XX:TrimNativeHeapInterval=1000",
             "-XX:+ExitOnOutOfMemoryError");
+
+    /** Where the image keeps its class data sharing archive (the training run's output, the entry point's input). */
+    public static final String IMAGE_ARCHIVE = "/opt/tokentap/tap-proxy.jsa";
 
     /**
      * Set in the proxy's environment beside the options: glibc gives every thread that allocates natively an arena

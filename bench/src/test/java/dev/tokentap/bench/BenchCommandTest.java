@@ -18,6 +18,13 @@ class BenchCommandTest {
     }
 
     @Test
+    void shouldRunWarmupOnlyWhenNamedAndAfterTheOthers() {
+        assertThat(BenchCommand.scenarios("warmup,all")).containsExactly("latency", "streams", "saturation",
+                "aggregator", "warmup");
+        assertThat(BenchCommand.scenarios("warmup")).containsExactly("warmup");
+    }
+
+    @Test
     void shouldNameTheScenariosWhenGivenAnUnknownOne() {
         assertThatThrownBy(() -> BenchCommand.scenarios("throughput"))
                 .hasMessageContaining("throughput").hasMessageContaining("latency");

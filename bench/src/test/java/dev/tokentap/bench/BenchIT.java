@@ -98,4 +98,37 @@ class BenchIT {
             assertThat(image.getWidth()).as(chart).isEqualTo(960);
         }
     }
+
+    @Test
+    void shouldStartEveryTargetAfreshAndFollowItsFirstSeconds() throws IOException {
+        // given two variants (a 'cds' one needs the bench run from its jar: the JVM archives no class directory)
+        ByteArrayOutputStream printed = new ByteArrayOutputStream();
+        BenchCommand bench = new BenchCommand().printTo(new PrintStream(printed, true, StandardCharsets.UTF_8));
+
+        // when
+        int exit = Cli.execute(bench, new String[] {"--scenario", "warmup", "--out", out.toString(),
+                "--warmup-duration", "2s", "--warmup-repetitions", "1", "--warmup-concurrency", "2",
+                "--warmup-variant", "c1=-XX:TieredStopAtLevel=1", "--warmup-variant", "plain="}, Map.of());
+
+        // then
+        String table = printed.toString(StandardCharsets.UTF_8);
+        assertThat(exit).as(table).isZero();
+        assertThat(table).contains("1st ans. s", "steady r/s");
+        JsonNode warmup = JSON.readTree(out.resolve("warmup.json").toFile());
+        assertThat(warmup.path("targets").path(Target.DIRECT).path("served").asDouble()).isPositive();
+        for (String target : List.of(Target.DIRECT, "c1", "plain")) {
+            JsonNode figures = warmup.path("targets").path(target);
+            // a fresh proxy on a busy machine may answer nothing in its first 2 s: its first answer is checked
+            assertThat(figures.path("failures").asLong()).as(target).isZero();
+            assertThat(figures.path("curve")).as(target).hasSize(2);
+        }
+        for (String proxy : List.of("c1", "plain")) {
+            JsonNode figures = warmup.path("targets").path(proxy);
+            assertThat(figures.path("readySeconds").asDouble()).as(proxy).isPositive();
+            assertThat(figures.path("firstAnswerSeconds").asDouble()).as(proxy)
+                    .isGreaterThan(figures.path("readySeconds").asDouble());
+            assertThat(figures.path("rssMib").asDouble()).as(proxy).isGreaterThan(16);
+        }
+        assertThat(out.resolve("warmup-requests-per-second.png")).isNotEmptyFile();
+    }
 }

@@ -78,7 +78,10 @@ final class ProxyProcess implements AutoCloseable {
         int adminPort = freePort();
         List<String> command = new ArrayList<>();
         command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-        command.addAll(imageJvmOptions());
+        // the image's class data sharing archive is made for its jar, not this class path: only the memory
+        // bounds are what this test runs as the image does
+        imageJvmOptions().stream().filter(option -> !option.startsWith("-XX:SharedArchiveFile="))
+                .forEach(command::add);
         command.add("-cp");
         command.add(absoluteClassPath());
         command.add(TapProxyMain.class.getName());
