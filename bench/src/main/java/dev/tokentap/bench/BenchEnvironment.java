@@ -20,8 +20,6 @@ import java.util.Optional;
 public final class BenchEnvironment implements AutoCloseable {
 
     private static final Duration START_TIMEOUT = Duration.ofSeconds(90);
-    /** The system property that puts a tap-proxy on the core-handler data path (see TapProxy). */
-    static final String CORE_DATA_PATH_PROPERTY = "tokentap.proxy.data-path";
 
     private final List<AutoCloseable> started = new ArrayList<>();
     private final List<Target> targets = new ArrayList<>();
@@ -37,14 +35,13 @@ public final class BenchEnvironment implements AutoCloseable {
      * @param kafka    the broker tap-proxy publishes to
      * @param proxyJvmOptions the tap-proxy JVM's options, normally {@link JvmOptions#TAP_PROXY}
      * @param nginxBin the nginx executable, if any
-     * @param coreProxy whether to run a second tap-proxy on the core-handler data path as its own target
      */
     public static BenchEnvironment start(String label, Path workDir, EmbeddedKafka kafka, Duration ttft, Duration itl,
-                                         List<String> proxyJvmOptions, Optional<Path> nginxBin, boolean coreProxy,
+                                         List<String> proxyJvmOptions, Optional<Path> nginxBin,
                                          PrintStream out) throws IOException, InterruptedException {
         BenchEnvironment env = new BenchEnvironment();
         try {
-            env.startAll(label, workDir, kafka, ttft, itl, proxyJvmOptions, nginxBin, coreProxy, out);
+            env.startAll(label, workDir, kafka, ttft, itl, proxyJvmOptions, nginxBin, out);
             return env;
         } catch (IOException | InterruptedException | RuntimeException e) {
             env.close();
@@ -53,7 +50,7 @@ public final class BenchEnvironment implements AutoCloseable {
     }
 
     private void startAll(String label, Path workDir, EmbeddedKafka kafka, Duration ttft, Duration itl,
-                          List<String> proxyJvmOptions, Optional<Path> nginxBin, boolean coreProxy, PrintStream out)
+                          List<String> proxyJvmOptions, Optional<Path> nginxBin, PrintStream out)
             throws IOException, InterruptedException {
         Path dir = Files.createDirectories(workDir.resolve(label));
         int simPort = ChildProcess.freePort();
@@ -64,15 +61,6 @@ public final class BenchEnvironment implements AutoCloseable {
         int proxyPort = ChildProcess.freePort();
         int adminPort = ChildProcess.freePort();
         proxy = track(startProxy(Target.TAP_PROXY, proxyJvmOptions, simUrl, kafka, proxyPort, adminPort, dir));
-        ChildProcess core = null;
-        int corePort = ChildProcess.freePort();
-        int coreAdminPort = ChildProcess.freePort();
-        if (coreProxy) {
-            List<String> options = new ArrayList<>(proxyJvmOptions);
-            options.add("-D" + CORE_DATA_PATH_PROPERTY + "=core");
-            core = track(startProxy(Target.TAP_PROXY_CORE, options, simUrl, kafka, corePort, coreAdminPort,
-                    Files.createDirectories(dir.resolve("core"))));
-        }
 
         int nginxPort = ChildProcess.freePort();
         if (nginxBin.isPresent()) {
@@ -88,10 +76,6 @@ public final class BenchEnvironment implements AutoCloseable {
         targets.add(new Target(Target.DIRECT, simUrl, sim));
         proxy.awaitHttpOk(URI.create("http://127.0.0.1:" + adminPort + "/readyz"), START_TIMEOUT);
         targets.add(new Target(Target.TAP_PROXY, URI.create("http://127.0.0.1:" + proxyPort), proxy));
-        if (core != null) {
-            core.awaitHttpOk(URI.create("http://127.0.0.1:" + coreAdminPort + "/readyz"), START_TIMEOUT);
-            targets.add(new Target(Target.TAP_PROXY_CORE, URI.create("http://127.0.0.1:" + corePort), core));
-        }
         if (nginx != null) {
             nginx.awaitPort(nginxPort, START_TIMEOUT);
             targets.add(new Target(Target.NGINX, URI.create("http://127.0.0.1:" + nginxPort), nginx));

@@ -14,7 +14,5 @@ public record Target(String name, URI baseUrl, ChildProcess process) {
 
     public static final String DIRECT = "direct";
     public static final String TAP_PROXY = "tap-proxy";
-    /** tap-proxy on Jetty's core proxy handler instead of the servlet (an experiment, {@code --core-proxy}). */
-    public static final String TAP_PROXY_CORE = "tap-proxy-core";
     public static final String NGINX = "nginx";
 }

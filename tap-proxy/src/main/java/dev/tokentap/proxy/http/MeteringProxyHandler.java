@@ -15,7 +15,6 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.eclipse.jetty.client.HttpClient;
 import org.eclipse.jetty.client.transport.HttpClientTransportOverHTTP;
-import org.eclipse.jetty.ee10.proxy.AsyncMiddleManServlet.ContentTransformer;
 import org.eclipse.jetty.http.HttpFields;
 import org.eclipse.jetty.http.HttpHeader;
 import org.eclipse.jetty.http.HttpHeaderValue;
@@ -36,11 +35,14 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The data path on Jetty's core {@link ProxyHandler}, without the servlet layer: the same tap
- * ({@link RequestBodyRewriter}, {@link SseResponseTap}, {@link JsonResponseTap}, {@link MultipartModelReader}), the
- * same held bodies ({@link HeldBody} in a {@link RequestMemoryBudget}), the same {@link Exchange} and the same one
- * event per metered exchange handed to the {@link UsagePublisher}. A prototype measured beside
- * {@link MeteringProxyServlet} (see docs/benchmarks.md); the servlet stays the default.
+ * The data path, on Jetty's core {@link ProxyHandler} (no servlet layer): every method and path is forwarded to the
+ * upstream, with the usage tap on the metered routes ({@link RequestBodyRewriter} or {@link MultipartModelReader} on
+ * the request, {@link SseResponseTap} or {@link JsonResponseTap} on the answer). A request's body is held until
+ * whole ({@link HeldBody} in a {@link RequestMemoryBudget}), each upstream chunk is written to the client as it
+ * arrives, and when a metered exchange ends, however it ends, one usage event is handed to the
+ * {@link UsagePublisher}; nothing Kafka-related happens on the request path. A response's end waits until the
+ * publisher has the event for good (see {@link ResponseEnd}), so that a client never sees a completed response whose
+ * usage a killed proxy could lose.
  */
 public final class MeteringProxyHandler extends ProxyHandler {
 
@@ -89,8 +91,11 @@ public final class MeteringProxyHandler extends ProxyHandler {
             return true;
         }
         if (!exchange.holdsBody() || !hasBody(request)) {
-            Request forwarded = exchange.form() == null ? request
-                    : new FormRequest(request, MeteredExchanges.requestTransformer(exchange));
+            // a streamed body (a multipart upload) goes through the form reader, if any, and is cut once it passes
+            // the limit when its length was not declared
+            Request forwarded = exchange.form() == null && (declaredLength >= 0 || !hasBody(request)) ? request
+                    : new StreamedRequest(request, MeteredExchanges.requestTransformer(exchange),
+                            declaredLength >= 0 ? Long.MAX_VALUE : limits.maxRequestBytes());
             super.handle(forwarded, response, callback);
             return true;
         }
@@ -144,7 +149,7 @@ public final class MeteringProxyHandler extends ProxyHandler {
                 try {
                     read += chunk.remaining();
                     if (read > limits.maxRequestBytes()) {
-                        throw new BodyLimitedRequest.TooLarge(limits.maxRequestBytes());
+                        throw new BodyTooLarge(limits.maxRequestBytes());
                     }
                     held.transform(chunk.getByteBuffer(), last, whole);
                 } catch (IOException | RuntimeException e) {
@@ -269,6 +274,12 @@ public final class MeteringProxyHandler extends ProxyHandler {
                                                   Response response, Callback callback, Throwable failure) {
         Exchange exchange = exchange(request);
         LOG.debug("proxying failed route={} upstreamStatus={}", exchange.route, exchange.upstreamStatus(), failure);
+        if (!response.isCommitted() && causedBy(failure, BodyTooLarge.class)) {
+            // a streamed upload passed the limit part-way: the upstream had part of it, the client gets 413
+            response.reset();
+            refuse(exchange, response, callback, Refusal.TOO_LARGE);
+            return;
+        }
         if (response.isCommitted()) {
             finish(exchange, response.getStatus(), failure);
             callback.failed(failure);
@@ -279,6 +290,15 @@ public final class MeteringProxyHandler extends ProxyHandler {
         exchange.errorStatusSent(status);
         writeError(response, callback, status, OpenAiError.forStatus(status));
         finish(exchange, status, failure);
+    }
+
+    private static boolean causedBy(Throwable failure, Class<? extends Throwable> type) {
+        for (Throwable t = failure; t != null; t = t.getCause() == t ? null : t.getCause()) {
+            if (type.isInstance(t)) {
+                return true;
+            }
+        }
+        return false;
     }
 
     @Override
@@ -605,17 +625,20 @@ public final class MeteringProxyHandler extends ProxyHandler {
     }
 
     /**
-     * A streamed (multipart) body through the form reader as it comes, which may add a field to it: the body goes
-     * upstream chunked, as the servlet path sends it.
+     * A streamed (multipart) body through the form reader as it comes, which may add a field to it, failing with
+     * {@link BodyTooLarge} once more than {@code limit} bytes came: the body goes upstream chunked.
      */
-    private static final class FormRequest extends Request.Wrapper {
+    private static final class StreamedRequest extends Request.Wrapper {
         private final ContentTransformer reader;
+        private final long limit;
         private final List<ByteBuffer> out = new ArrayList<>();
         private final HttpFields headers;
+        private long read;
 
-        FormRequest(Request request, ContentTransformer reader) {
+        StreamedRequest(Request request, ContentTransformer reader, long limit) {
             super(request);
             this.reader = reader;
+            this.limit = limit;
             HttpFields.Mutable copy = HttpFields.build(request.getHeaders());
             // ProxyHandler forwards a body only with a length or a Transfer-Encoding; it does not copy the latter
             // (a hop header), and Jetty's client frames a body of unknown length chunked
@@ -642,6 +665,11 @@ public final class MeteringProxyHandler extends ProxyHandler {
                     return chunk;
                 }
                 boolean last = chunk.isLast();
+                read += chunk.remaining();
+                if (read > limit) {
+                    chunk.release();
+                    return Content.Chunk.from(new BodyTooLarge(limit), true);
+                }
                 ByteBuffer passed;
                 try {
                     reader.transform(chunk.getByteBuffer(), last, out);
