@@ -1,6 +1,7 @@
 package dev.tokentap.proxy.http;
 
 import java.time.Duration;
+import java.util.concurrent.TimeoutException;
 import java.nio.ByteBuffer;
 import org.eclipse.jetty.http.HttpHeader;
 import org.eclipse.jetty.http.UriCompliance;
@@ -13,6 +14,8 @@ import org.eclipse.jetty.server.handler.ErrorHandler;
 import org.eclipse.jetty.server.handler.GracefulHandler;
 import org.eclipse.jetty.server.handler.MinimumDataRateHandler;
 import org.eclipse.jetty.util.thread.QueuedThreadPool;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The proxy port: a bare Jetty server whose one handler is {@link MeteringProxyHandler} (no servlet layer, no
@@ -25,12 +28,16 @@ public final class ProxyServer {
     /** Threads above the minimum that stay idle this long end, so a burst's threads do not stay resident. */
     private static final Duration THREAD_IDLE = Duration.ofSeconds(30);
 
+    private static final Logger LOG = LoggerFactory.getLogger(ProxyServer.class);
+
     private final Server server;
     private final ServerConnector connector;
+    private final long drainMillis;
 
-    private ProxyServer(Server server, ServerConnector connector) {
+    private ProxyServer(Server server, ServerConnector connector, long drainMillis) {
         this.server = server;
         this.connector = connector;
+        this.drainMillis = drainMillis;
     }
 
     /**
@@ -82,7 +89,7 @@ public final class ProxyServer {
         });
         server.setStopTimeout(limits.drainTimeout().toMillis());
         Servers.start(server, host, port, "proxy port");
-        return new ProxyServer(server, connector);
+        return new ProxyServer(server, connector, limits.drainTimeout().toMillis());
     }
 
     public int port() {
@@ -92,6 +99,10 @@ public final class ProxyServer {
     public void stop() {
         try {
             server.stop();
+        } catch (TimeoutException e) {
+            // the drain timeout passed with requests or sessions still open: Jetty has cut them and stopped, which
+            // is what the timeout is for
+            LOG.info("proxy port stopped; what was still open after drain_timeout_ms={} was cut", drainMillis);
         } catch (Exception e) {
             throw new IllegalStateException("the proxy port did not stop cleanly", e);
         }
