@@ -114,11 +114,6 @@ public final class BenchCommand implements Callable<Integer> {
             + "others against the image's (default: the image's, see docs/benchmarks.md)")
     String proxyJvmOptions;
 
-    @Option(names = "--core-proxy", defaultValue = "false",
-            description = "also run tap-proxy on Jetty's core proxy handler (no servlet layer) as a target of its own, "
-                    + "tap-proxy-core, interleaved with the others")
-    boolean coreProxy;
-
     @Option(names = "--run-target", defaultValue = "false",
             description = "also run `tokentap run` as a newcomer starts it (no JVM options, its own embedded broker "
                     + "and aggregator) in front of the same simulator, as the target tokentap-run; its proxy's "
@@ -158,7 +153,7 @@ public final class BenchCommand implements Callable<Integer> {
                 if (instant) {
                     // latency and saturation share one set of processes: a simulator that answers at once
                     try (BenchEnvironment env = BenchEnvironment.start("instant", workDir, kafka, Duration.ZERO,
-                            Duration.ZERO, proxyOptions(), nginxBin, coreProxy, runTarget, stdout)) {
+                            Duration.ZERO, proxyOptions(), nginxBin, runTarget, stdout)) {
                         if (chosen.contains(LatencyScenario.NAME)) {
                             latencyResult = latency(env, client, outDir);
                             writeJson(json, outDir.resolve(LatencyScenario.NAME + ".json"), latencyResult);
@@ -172,7 +167,7 @@ public final class BenchCommand implements Callable<Integer> {
                 if (paced) {
                     // streams get processes of their own, so the proxy's resident set is that of this load alone
                     try (BenchEnvironment env = BenchEnvironment.start("paced", workDir, kafka, ttft, itl,
-                            proxyOptions(), nginxBin, coreProxy, runTarget, stdout)) {
+                            proxyOptions(), nginxBin, runTarget, stdout)) {
                         streamsResult = streams(env, client, outDir);
                         writeJson(json, outDir.resolve(StreamsScenario.NAME + ".json"), streamsResult);
                     }
@@ -266,7 +261,6 @@ public final class BenchCommand implements Callable<Integer> {
         info.put("java", System.getProperty("java.vm.name") + " " + System.getProperty("java.runtime.version"));
         info.put("tap_proxy_jvm_options", proxyOptions());
         info.put("nginx", nginxBin.map(Path::toString).orElse(null));
-        info.put("core_proxy", coreProxy);
         info.put("run_target", runTarget);
         info.put("proc_available", ProcStat.available());
         return info;

@@ -20,8 +20,6 @@ import java.util.Optional;
 public final class BenchEnvironment implements AutoCloseable {
 
     private static final Duration START_TIMEOUT = Duration.ofSeconds(90);
-    /** The system property that puts a tap-proxy on the core-handler data path (see TapProxy). */
-    static final String CORE_DATA_PATH_PROPERTY = "tokentap.proxy.data-path";
     /** The tokentap launcher, in the all-in-one jar the bench ships in. */
     static final String TOKENTAP_MAIN = "dev.tokentap.cli.TokentapMain";
 
@@ -39,15 +37,13 @@ public final class BenchEnvironment implements AutoCloseable {
      * @param kafka    the broker tap-proxy publishes to
      * @param proxyJvmOptions the tap-proxy JVM's options, normally {@link JvmOptions#TAP_PROXY}
      * @param nginxBin the nginx executable, if any
-     * @param coreProxy whether to run a second tap-proxy on the core-handler data path as its own target
      * @param runTarget whether to run {@code tokentap run} in front of the simulator as a target of its own
      */
     public static BenchEnvironment start(String label, Path workDir, EmbeddedKafka kafka, Duration ttft, Duration itl,
-                                         List<String> proxyJvmOptions, Optional<Path> nginxBin, boolean coreProxy,
-                                         boolean runTarget, PrintStream out) throws IOException, InterruptedException {
+                                         List<String> proxyJvmOptions, Optional<Path> nginxBin, boolean runTarget, PrintStream out) throws IOException, InterruptedException {
         BenchEnvironment env = new BenchEnvironment();
         try {
-            env.startAll(label, workDir, kafka, ttft, itl, proxyJvmOptions, nginxBin, coreProxy, runTarget, out);
+            env.startAll(label, workDir, kafka, ttft, itl, proxyJvmOptions, nginxBin, runTarget, out);
             return env;
         } catch (IOException | InterruptedException | RuntimeException e) {
             env.close();
@@ -56,8 +52,7 @@ public final class BenchEnvironment implements AutoCloseable {
     }
 
     private void startAll(String label, Path workDir, EmbeddedKafka kafka, Duration ttft, Duration itl,
-                          List<String> proxyJvmOptions, Optional<Path> nginxBin, boolean coreProxy,
-                          boolean runTarget, PrintStream out) throws IOException, InterruptedException {
+                          List<String> proxyJvmOptions, Optional<Path> nginxBin, boolean runTarget, PrintStream out) throws IOException, InterruptedException {
         Path dir = Files.createDirectories(workDir.resolve(label));
         int simPort = ChildProcess.freePort();
         ChildProcess sim = track(ChildProcess.java("simulator", JvmOptions.SIMULATOR, SimulatorMain.class.getName(),
@@ -67,15 +62,6 @@ public final class BenchEnvironment implements AutoCloseable {
         int proxyPort = ChildProcess.freePort();
         int adminPort = ChildProcess.freePort();
         proxy = track(startProxy(Target.TAP_PROXY, proxyJvmOptions, simUrl, kafka, proxyPort, adminPort, dir));
-        ChildProcess core = null;
-        int corePort = ChildProcess.freePort();
-        int coreAdminPort = ChildProcess.freePort();
-        if (coreProxy) {
-            List<String> options = new ArrayList<>(proxyJvmOptions);
-            options.add("-D" + CORE_DATA_PATH_PROPERTY + "=core");
-            core = track(startProxy(Target.TAP_PROXY_CORE, options, simUrl, kafka, corePort, coreAdminPort,
-                    Files.createDirectories(dir.resolve("core"))));
-        }
 
         ChildProcess run = null;
         int runPort = ChildProcess.freePort();
@@ -98,10 +84,6 @@ public final class BenchEnvironment implements AutoCloseable {
         targets.add(new Target(Target.DIRECT, simUrl, sim));
         proxy.awaitHttpOk(URI.create("http://127.0.0.1:" + adminPort + "/readyz"), START_TIMEOUT);
         targets.add(new Target(Target.TAP_PROXY, URI.create("http://127.0.0.1:" + proxyPort), proxy));
-        if (core != null) {
-            core.awaitHttpOk(URI.create("http://127.0.0.1:" + coreAdminPort + "/readyz"), START_TIMEOUT);
-            targets.add(new Target(Target.TAP_PROXY_CORE, URI.create("http://127.0.0.1:" + corePort), core));
-        }
         if (run != null) {
             run.awaitHttpOk(URI.create("http://127.0.0.1:" + runAdminPort + "/readyz"), START_TIMEOUT);
             targets.add(new Target(Target.TOKENTAP_RUN, URI.create("http://127.0.0.1:" + runPort), run));
@@ -171,7 +153,7 @@ public final class BenchEnvironment implements AutoCloseable {
         return child;
     }
 
-    /** Direct first, then tap-proxy (and its core-handler variant when asked for), then nginx if it runs. */
+    /** Direct first, then tap-proxy (and {@code tokentap run} when asked for), then nginx if it runs. */
     public List<Target> targets() {
         return List.copyOf(targets);
     }

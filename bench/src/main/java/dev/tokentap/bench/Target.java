@@ -15,8 +15,6 @@ public record Target(String name, URI baseUrl, ChildProcess process) {
 
     public static final String DIRECT = "direct";
     public static final String TAP_PROXY = "tap-proxy";
-    /** tap-proxy on Jetty's core proxy handler instead of the servlet (an experiment, {@code --core-proxy}). */
-    public static final String TAP_PROXY_CORE = "tap-proxy-core";
     public static final String NGINX = "nginx";
     /**
      * {@code tokentap run} as a newcomer starts it (no JVM options, its own embedded broker and aggregator),
@@ -26,6 +24,6 @@ public record Target(String name, URI baseUrl, ChildProcess process) {
 
     /** Whether the target is a tokentap proxy, whose threads are measured apart ({@link ThreadCpu#PROXY}). */
     public boolean tokentapProxy() {
-        return name.equals(TAP_PROXY) || name.equals(TAP_PROXY_CORE) || name.equals(TOKENTAP_RUN);
+        return name.equals(TAP_PROXY) || name.equals(TOKENTAP_RUN);
     }
 }

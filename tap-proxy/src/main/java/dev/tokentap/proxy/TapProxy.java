@@ -1,9 +1,7 @@
 package dev.tokentap.proxy;
 
 import dev.tokentap.proxy.http.AdminServer;
-import dev.tokentap.proxy.http.CoreProxyServer;
 import dev.tokentap.proxy.http.MeteringProxyHandler;
-import dev.tokentap.proxy.http.MeteringProxyServlet;
 import dev.tokentap.proxy.http.ProxyServer;
 import dev.tokentap.proxy.http.WebSocketTunnel;
 import dev.tokentap.proxy.http.Metering;
@@ -43,13 +41,6 @@ public final class TapProxy implements AutoCloseable {
     private final KafkaDeliveryWatch kafkaWatch;
     private final AdminServer admin;
     private final ProxyServer proxy;
-    /** The proxy port on Jetty's core proxy instead, when {@link #CORE_DATA_PATH} chose it. */
-    private final CoreProxyServer coreProxy;
-    /**
-     * An experiment switch, not an option: {@code -Dtokentap.proxy.data-path=core} serves the proxy port with
-     * {@link MeteringProxyHandler} so the bench can measure it beside the servlet path (docs/benchmarks.md).
-     */
-    static final boolean CORE_DATA_PATH = "core".equals(System.getProperty("tokentap.proxy.data-path"));
     private volatile boolean ready;
     private volatile boolean closed;
 
@@ -76,21 +67,14 @@ public final class TapProxy implements AutoCloseable {
                 kafkaWarnAfter);
         AdminServer startedAdmin = null;
         ProxyServer startedProxy = null;
-        CoreProxyServer startedCore = null;
         try {
             startedAdmin = AdminServer.start(config.admin(), registry, () -> ready, publisher::health);
             ApiKeyHasher apiKeys = apiKeyHasher(config.metering());
             WebSocketTunnel tunnel = new WebSocketTunnel(config.upstream(), config.clients(), config.metering(),
                     apiKeys, publisher, metrics);
-            if (CORE_DATA_PATH) {
-                startedCore = CoreProxyServer.start(config.listen(), config.port(), new MeteringProxyHandler(
-                        config.upstream(), config.clients(), config.metering(), apiKeys, publisher, metrics),
-                        tunnel, config.clients());
-            } else {
-                MeteringProxyServlet servlet = new MeteringProxyServlet(config.upstream(), config.clients(),
-                        config.metering(), apiKeys, publisher, metrics);
-                startedProxy = ProxyServer.start(config.listen(), config.port(), servlet, tunnel, config.clients());
-            }
+            MeteringProxyHandler handler = new MeteringProxyHandler(config.upstream(), config.clients(),
+                    config.metering(), apiKeys, publisher, metrics);
+            startedProxy = ProxyServer.start(config.listen(), config.port(), handler, tunnel, config.clients());
         } catch (RuntimeException e) {
             if (startedAdmin != null) {
                 startedAdmin.stop();
@@ -104,7 +88,6 @@ public final class TapProxy implements AutoCloseable {
         }
         this.admin = startedAdmin;
         this.proxy = startedProxy;
-        this.coreProxy = startedCore;
         warnIfTheBudgetCrowdsTheHeap(config.clients().requestMemoryBudget(), Runtime.getRuntime().maxMemory());
         this.ready = true;
         LOG.info("tap-proxy started port={} adminPort={} upstream={} kafka={} topic={} proxyHost={}",
@@ -180,7 +163,7 @@ public final class TapProxy implements AutoCloseable {
 
     /** The proxy port. */
     public int port() {
-        return proxy != null ? proxy.port() : coreProxy.port();
+        return proxy.port();
     }
 
     /** The admin port. */
@@ -213,11 +196,7 @@ public final class TapProxy implements AutoCloseable {
         closed = true;
         ready = false;
         try {
-            if (proxy != null) {
-                proxy.stop();
-            } else {
-                coreProxy.stop();
-            }
+            proxy.stop();
         } finally {
             // after the proxy: the events of exchanges it ended are in the queue now
             publisher.close(publishTimeout);

@@ -212,6 +212,29 @@ class HostileInputIT {
     }
 
     @Test
+    void shouldCutAChunkedUploadWith413OnceItPassesTheLimit() throws Exception {
+        // given a multipart upload, which streams to the upstream rather than being held, sent chunked
+        String id = nextId();
+        String boundary = "b0undary";
+        String form = "--" + boundary + "\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\ntokentap/sim-1b\r\n"
+                + "--" + boundary + "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.wav\"\r\n"
+                + "Content-Type: audio/wav\r\n\r\n" + "a".repeat(MAX_REQUEST_BYTES) + "\r\n--" + boundary + "--\r\n";
+
+        // when it passes the limit part-way
+        String response = raw("POST /v1/audio/transcriptions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                + "Content-Type: multipart/form-data; boundary=" + boundary + "\r\n"
+                + "X-Request-Id: " + id + "\r\nTransfer-Encoding: chunked\r\n\r\n"
+                + Integer.toHexString(form.length()) + "\r\n" + form + "\r\n0\r\n\r\n");
+
+        // then it is cut with 413 in OpenAI's shape, and recorded as rejected
+        assertThat(response).startsWith("HTTP/1.1 413").contains("\"code\":413");
+        await().atMost(Duration.ofSeconds(10)).until(() -> publisher.byRequestId(id).size() == 1);
+        UsageEvent event = publisher.byRequestId(id).get(0);
+        assertThat(event.status()).isEqualTo(413);
+        assertThat(event.outcome()).isEqualTo(Outcome.REJECTED);
+    }
+
+    @Test
     void shouldAnswer400ToAChunkedBodyWithABrokenChunkSizeWithoutForwardingIt() throws Exception {
         int before = simulator.received().size();
         String id = nextId();

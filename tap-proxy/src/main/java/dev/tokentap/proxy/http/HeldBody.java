@@ -4,11 +4,10 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
-import org.eclipse.jetty.ee10.proxy.AsyncMiddleManServlet.ContentTransformer;
 
 /**
- * A request body held in the proxy until the client has sent all of it, then forwarded in one piece. Jetty's
- * middle-man servlet opens the upstream request only when the first transformed bytes exist, so while the body is
+ * A request body held in the proxy until the client has sent all of it, then forwarded in one piece. The upstream
+ * request is opened only once the whole body is here (see {@link MeteringProxyHandler}), so while the body is
  * held the upstream sees nothing: a body that turns out too large, or a client that stalls, is refused without vLLM
  * ever seeing a request. The next transformer still sees each piece as it arrives, so what it reads (the model) is
  * known even of a body that never completes; only its output is held.

@@ -21,16 +21,14 @@ import java.util.Locale;
 import java.util.function.Function;
 import java.util.function.Supplier;
 import org.eclipse.jetty.client.HttpClient;
-import org.eclipse.jetty.ee10.proxy.AsyncMiddleManServlet.ContentTransformer;
 import org.eclipse.jetty.http.HttpFields;
 import org.eclipse.jetty.http.HttpHeader;
 import org.eclipse.jetty.io.ArrayByteBufferPool;
 
 /**
- * What the two data paths, {@link MeteringProxyServlet} and {@link MeteringProxyHandler}, do alike to a metered
- * exchange, in one place so that they cannot drift apart: building the {@link Exchange} (its request rewriter or
- * form reader), the headers sent upstream, choosing the tap of the answer, and finishing the exchange with its one
- * usage event. Each path only adapts its own request and response types to these.
+ * What the data path ({@link MeteringProxyHandler}) does to a metered exchange apart from moving its bytes: building
+ * the {@link Exchange} (its request rewriter or form reader), the headers sent upstream, the upstream client's
+ * settings, choosing the tap of the answer, and finishing the exchange with its one usage event.
  */
 final class MeteredExchanges {
 
@@ -77,7 +75,7 @@ final class MeteredExchanges {
     }
 
 
-    /** The upstream client's settings both paths share. */
+    /** The upstream client's settings. */
     void configure(HttpClient client) {
         client.setConnectTimeout(upstream.connectTimeout().toMillis());
         // forward the client's User-Agent, or none, never Jetty's own

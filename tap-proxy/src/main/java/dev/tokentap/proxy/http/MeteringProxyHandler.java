@@ -9,12 +9,12 @@ import dev.tokentap.proxy.usage.RequestBodyRewriter;
 import dev.tokentap.proxy.usage.SseResponseTap;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.eclipse.jetty.client.HttpClient;
 import org.eclipse.jetty.client.transport.HttpClientTransportOverHTTP;
-import org.eclipse.jetty.ee10.proxy.AsyncMiddleManServlet.ContentTransformer;
 import org.eclipse.jetty.http.HttpFields;
 import org.eclipse.jetty.http.HttpHeader;
 import org.eclipse.jetty.http.HttpHeaderValue;
@@ -29,15 +29,20 @@ import org.eclipse.jetty.server.Request;
 import org.eclipse.jetty.server.Response;
 import org.eclipse.jetty.util.BufferUtil;
 import org.eclipse.jetty.util.Callback;
+import org.eclipse.jetty.util.IteratingCallback;
+import org.eclipse.jetty.util.thread.Invocable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The data path on Jetty's core {@link ProxyHandler}, without the servlet layer: the same tap
- * ({@link RequestBodyRewriter}, {@link SseResponseTap}, {@link JsonResponseTap}, {@link MultipartModelReader}), the
- * same held bodies ({@link HeldBody} in a {@link RequestMemoryBudget}), the same {@link Exchange} and the same one
- * event per metered exchange handed to the {@link UsagePublisher}. A prototype measured beside
- * {@link MeteringProxyServlet} (see docs/benchmarks.md); the servlet stays the default.
+ * The data path, on Jetty's core {@link ProxyHandler} (no servlet layer): every method and path is forwarded to the
+ * upstream, with the usage tap on the metered routes ({@link RequestBodyRewriter} or {@link MultipartModelReader} on
+ * the request, {@link SseResponseTap} or {@link JsonResponseTap} on the answer). A request's body is held until
+ * whole ({@link HeldBody} in a {@link RequestMemoryBudget}), each upstream chunk is written to the client as it
+ * arrives, and when a metered exchange ends, however it ends, one usage event is handed to the
+ * {@link UsagePublisher}; nothing Kafka-related happens on the request path. A response's end waits until the
+ * publisher has the event for good (see {@link ResponseEnd}), so that a client never sees a completed response whose
+ * usage a killed proxy could lose.
  */
 public final class MeteringProxyHandler extends ProxyHandler {
 
@@ -86,8 +91,11 @@ public final class MeteringProxyHandler extends ProxyHandler {
             return true;
         }
         if (!exchange.holdsBody() || !hasBody(request)) {
-            Request forwarded = exchange.form() == null ? request
-                    : new FormRequest(request, MeteredExchanges.requestTransformer(exchange));
+            // a streamed body (a multipart upload) goes through the form reader, if any, and is cut once it passes
+            // the limit when its length was not declared
+            Request forwarded = exchange.form() == null && (declaredLength >= 0 || !hasBody(request)) ? request
+                    : new StreamedRequest(request, MeteredExchanges.requestTransformer(exchange),
+                            declaredLength >= 0 ? Long.MAX_VALUE : limits.maxRequestBytes());
             super.handle(forwarded, response, callback);
             return true;
         }
@@ -141,7 +149,7 @@ public final class MeteringProxyHandler extends ProxyHandler {
                 try {
                     read += chunk.remaining();
                     if (read > limits.maxRequestBytes()) {
-                        throw new BodyLimitedRequest.TooLarge(limits.maxRequestBytes());
+                        throw new BodyTooLarge(limits.maxRequestBytes());
                     }
                     held.transform(chunk.getByteBuffer(), last, whole);
                 } catch (IOException | RuntimeException e) {
@@ -266,6 +274,12 @@ public final class MeteringProxyHandler extends ProxyHandler {
                                                   Response response, Callback callback, Throwable failure) {
         Exchange exchange = exchange(request);
         LOG.debug("proxying failed route={} upstreamStatus={}", exchange.route, exchange.upstreamStatus(), failure);
+        if (!response.isCommitted() && causedBy(failure, BodyTooLarge.class)) {
+            // a streamed upload passed the limit part-way: the upstream had part of it, the client gets 413
+            response.reset();
+            refuse(exchange, response, callback, Refusal.TOO_LARGE);
+            return;
+        }
         if (response.isCommitted()) {
             finish(exchange, response.getStatus(), failure);
             callback.failed(failure);
@@ -276,6 +290,15 @@ public final class MeteringProxyHandler extends ProxyHandler {
         exchange.errorStatusSent(status);
         writeError(response, callback, status, OpenAiError.forStatus(status));
         finish(exchange, status, failure);
+    }
+
+    private static boolean causedBy(Throwable failure, Class<? extends Throwable> type) {
+        for (Throwable t = failure; t != null; t = t.getCause() == t ? null : t.getCause()) {
+            if (type.isInstance(t)) {
+                return true;
+            }
+        }
+        return false;
     }
 
     @Override
@@ -300,32 +323,42 @@ public final class MeteringProxyHandler extends ProxyHandler {
         exchanges.finish(exchange, status, failure);
     }
 
-    /** The upstream's answer through the tap: each read transformed and written on before the next is asked for. */
+    /**
+     * The upstream's answer through the tap: each read transformed and its pieces written on before the next read is
+     * asked for. Every write to the client, the event stream's early headers and the response's completion included,
+     * goes through one queue ({@link ClientWriter}), in order, which is the writer of the exchange's
+     * {@link ResponseEnd}: from the moment the tap knows the usage (a stream's final usage, a body's last bytes, the
+     * end of the answer) what is left is held there until the event is in the spool's file, as on every path.
+     */
     private final class TappedResponseListener extends ProxyResponseListener {
         private final Response response;
         private final Exchange exchange;
+        private final ResponseEnd end;
+        private final ClientWriter writer;
         private final List<ByteBuffer> out = new ArrayList<>();
-        /** What the tap gave once it knew the usage, written when the event is in the spool. */
-        private final List<ByteBuffer> held = new ArrayList<>();
-        private boolean holding;
         private ContentTransformer tap = ContentTransformer.IDENTITY;
         private boolean identity = true;
-        /** An event stream's headers are being written ahead of its first event; the response takes one write at a time. */
-        private boolean flushingHeaders;
-        /** What arrived from the upstream while they were. */
-        private Runnable deferred;
+        /** The upstream's Content-Length, or -1: its last bytes are known as they arrive, not only at its end. */
+        private long contentLength = -1;
+        private long received;
+        /** The tap has been told the answer is complete, and the exchange finished. */
+        private boolean tapFinished;
 
         TappedResponseListener(Request request, org.eclipse.jetty.client.Request proxyRequest, Response response,
                                Callback callback, Exchange exchange) {
             super(request, proxyRequest, response, callback);
             this.response = response;
             this.exchange = exchange;
+            this.end = exchange.end;
+            this.writer = new ClientWriter(response, exchange);
+            end.attach(writer);
         }
 
         @Override
         public void onBegin(org.eclipse.jetty.client.Response serverResponse) {
             exchange.upstreamStatus(serverResponse.getStatus());
             metrics.upstreamLatency(exchange.route, System.nanoTime() - exchange.startedNanos);
+            writer.upstream(serverResponse);
             super.onBegin(serverResponse);
         }
 
@@ -334,6 +367,7 @@ public final class MeteringProxyHandler extends ProxyHandler {
             HttpFields headers = serverResponse.getHeaders();
             tap = exchanges.responseTap(exchange, headers);
             identity = tap == ContentTransformer.IDENTITY;
+            contentLength = headers.getLongField(HttpHeader.CONTENT_LENGTH);
             String contentType = MeteredExchanges.mediaType(headers.get(HttpHeader.CONTENT_TYPE));
             super.onHeaders(serverResponse);
             if (!exchange.lengthPreserved()) {
@@ -343,37 +377,9 @@ public final class MeteringProxyHandler extends ProxyHandler {
             if ("text/event-stream".equals(contentType)) {
                 // an event stream's headers go out now, not with the first event: a client waiting for the first
                 // token already knows its request was accepted
-                synchronized (this) {
-                    flushingHeaders = true;
-                }
-                response.write(false, BufferUtil.EMPTY_BUFFER, Callback.from(this::headersFlushed,
-                        failure -> {
-                            exchange.clientAborted();
-                            headersFlushed();
-                            serverResponse.abort(failure);
-                        }));
+                writer.pass(BufferUtil.EMPTY_BUFFER, Callback.NOOP);
+                writer.resume();
             }
-        }
-
-        private void headersFlushed() {
-            Runnable next;
-            synchronized (this) {
-                flushingHeaders = false;
-                next = deferred;
-                deferred = null;
-            }
-            if (next != null) {
-                next.run();
-            }
-        }
-
-        /** Whether {@code action} must wait for the headers; if so it runs once they are out. */
-        private synchronized boolean deferred(Runnable action) {
-            if (!flushingHeaders) {
-                return false;
-            }
-            deferred = action;
-            return true;
         }
 
         @Override
@@ -382,97 +388,190 @@ public final class MeteringProxyHandler extends ProxyHandler {
             if (chunk.hasRemaining()) {
                 exchange.firstByte(System.currentTimeMillis());
             }
+            received += chunk.remaining();
+            // a body's last bytes, known by its length: the tap is told now, so that they are held with the rest
+            boolean last = !tapFinished && contentLength >= 0 && received >= contentLength;
             if (identity) {
-                super.onContent(serverResponse, chunk, demander);
-                return;
+                out.add(chunk.getByteBuffer());
+            } else {
+                try {
+                    tap.transform(chunk.getByteBuffer(), last, out);
+                } catch (IOException | RuntimeException e) {
+                    out.clear();
+                    serverResponse.abort(e);
+                    return;
+                }
             }
-            chunk.retain();
-            if (deferred(() -> {
-                tapContent(serverResponse, chunk, demander);
-                chunk.release();
-            })) {
-                return;
+            if (last || exchange.facts.finalUsageSeen()) {
+                // the tap knows the usage: what is left of the answer, these pieces included, reaches the client
+                // once the event is in the spool's file
+                end.hold();
             }
-            tapContent(serverResponse, chunk, demander);
-            chunk.release();
-        }
-
-        private void tapContent(org.eclipse.jetty.client.Response serverResponse, Content.Chunk chunk,
-                                Runnable demander) {
-            try {
-                tap.transform(chunk.getByteBuffer(), false, out);
-            } catch (IOException | RuntimeException e) {
-                out.clear();
-                serverResponse.abort(e);
-                return;
+            if (last) {
+                finishTap();
             }
             if (out.isEmpty()) {
                 demander.run();
                 return;
             }
-            if (holding || exchange.facts.finalUsageSeen()) {
-                // the tap knows the usage: what is left of the answer, this piece included, reaches the client once
-                // the event is in the spool's file, as on the servlet path (see ResponseEnd)
-                holding = true;
-                for (ByteBuffer piece : out) {
-                    held.add(BufferUtil.copy(piece));
-                }
-                out.clear();
-                demander.run();
-                return;
-            }
+            // the pieces may be slices of the chunk: it stays ours until the last of them is written
             chunk.retain();
-            List<ByteBuffer> pieces = out.size() == 1 ? List.of(out.get(0)) : List.copyOf(out);
-            out.clear();
-            write(pieces, 0, Callback.from(() -> {
+            Callback written = Callback.from(Invocable.InvocationType.NON_BLOCKING, () -> {
                 chunk.release();
                 demander.run();
-            }, failure -> {
-                chunk.release();
-                // writing to the client failed: the client went away
-                exchange.clientAborted();
-                serverResponse.abort(failure);
-            }));
+            }, failure -> chunk.release());
+            int pieces = out.size();
+            for (int i = 0; i < pieces; i++) {
+                writer.pass(out.get(i), i == pieces - 1 ? written : Callback.NOOP);
+            }
+            out.clear();
+            writer.resume();
+        }
+
+        /** The exchange's event goes to the publisher; from now on the end waits for it. */
+        private void finishTap() {
+            tapFinished = true;
+            finish(exchange, exchange.isClientAborted() && !response.isCommitted()
+                    ? Exchange.CLIENT_CLOSED_REQUEST : response.getStatus(), null);
         }
 
         @Override
         public void onSuccess(org.eclipse.jetty.client.Response serverResponse) {
-            if (identity) {
-                super.onSuccess(serverResponse);
-                return;
+            if (!tapFinished) {
+                if (!identity) {
+                    try {
+                        tap.transform(BufferUtil.EMPTY_BUFFER, true, out);
+                    } catch (IOException | RuntimeException e) {
+                        LOG.debug("the tap failed at the end of the answer", e);
+                        out.clear();
+                    }
+                }
+                // the end of a chunked body, or of a response without one, waits too
+                end.hold();
+                for (ByteBuffer piece : out) {
+                    writer.pass(piece, Callback.NOOP);
+                }
+                out.clear();
+                writer.resume();
+                finishTap();
             }
-            if (!deferred(() -> tapEnd(serverResponse))) {
-                tapEnd(serverResponse);
+            // completing the response sends its end (a chunked body's last chunk): once what was held is written
+            end.afterRelease(() -> {
+                writer.passLast(this);
+                writer.resume();
+            });
+        }
+    }
+
+    /**
+     * Writes the client's response one piece at a time, in the order given, each piece as the exchange's
+     * {@link ResponseEnd} says (held, or with what was held before it). A failed write is the client gone: the
+     * upstream answer is aborted, and every piece still queued fails.
+     */
+    private static final class ClientWriter extends IteratingCallback implements ResponseEnd.Writer {
+        private final Response response;
+        private final Exchange exchange;
+        private final ArrayDeque<Piece> queue = new ArrayDeque<>();
+        /** The piece being written; only the iterating thread touches it. */
+        private Piece current;
+        private volatile org.eclipse.jetty.client.Response upstream;
+        private Throwable failure;
+
+        private record Piece(ByteBuffer content, boolean last, Callback callback) {
+        }
+
+        ClientWriter(Response response, Exchange exchange) {
+            this.response = response;
+            this.exchange = exchange;
+        }
+
+        void upstream(org.eclipse.jetty.client.Response serverResponse) {
+            upstream = serverResponse;
+        }
+
+        @Override
+        public void pass(ByteBuffer content, Callback callback) {
+            offer(new Piece(content, false, callback));
+        }
+
+        /** Queues the response's completion behind everything else; {@code callback} hears when it is done. */
+        void passLast(Callback callback) {
+            offer(new Piece(BufferUtil.EMPTY_BUFFER, true, callback));
+        }
+
+        private void offer(Piece piece) {
+            Throwable failed;
+            synchronized (queue) {
+                failed = failure;
+                if (failed == null) {
+                    queue.add(piece);
+                }
+            }
+            if (failed != null) {
+                piece.callback.failed(failed);
             }
         }
 
-        private void tapEnd(org.eclipse.jetty.client.Response serverResponse) {
-            try {
-                tap.transform(BufferUtil.EMPTY_BUFFER, true, out);
-            } catch (IOException | RuntimeException e) {
-                LOG.debug("the tap failed at the end of the answer", e);
-            }
-            List<ByteBuffer> pieces = new ArrayList<>(held);
-            pieces.addAll(out);
-            held.clear();
-            out.clear();
-            finish(exchange, exchange.isClientAborted() && !response.isCommitted()
-                    ? Exchange.CLIENT_CLOSED_REQUEST : response.getStatus(), null);
-            exchange.end.afterRelease(() ->
-                    write(pieces, 0, Callback.from(() -> super.onSuccess(serverResponse), this::failed)));
+        @Override
+        public void resume() {
+            iterate();
         }
 
-        private void write(List<ByteBuffer> pieces, int index, Callback done) {
-            if (index == pieces.size()) {
-                done.succeeded();
-                return;
+        @Override
+        protected Action process() {
+            Piece piece;
+            synchronized (queue) {
+                piece = queue.poll();
             }
-            ByteBuffer piece = pieces.get(index);
-            if (index == pieces.size() - 1) {
-                response.write(false, piece, done);
-            } else {
-                response.write(false, piece, Callback.from(() -> write(pieces, index + 1, done), done::failed));
+            if (piece == null) {
+                return Action.IDLE;
             }
+            current = piece;
+            ByteBuffer content = exchange.end.write(piece.content);
+            if (content == null && !piece.last) {
+                // held: copied aside, written when the end is released
+                succeeded();
+                return Action.SCHEDULED;
+            }
+            response.write(piece.last, content == null ? BufferUtil.EMPTY_BUFFER : content, this);
+            return Action.SCHEDULED;
+        }
+
+        @Override
+        protected void onSuccess() {
+            Piece done = current;
+            current = null;
+            done.callback.succeeded();
+        }
+
+        @Override
+        protected void onCompleteFailure(Throwable cause) {
+            List<Piece> failed = new ArrayList<>();
+            synchronized (queue) {
+                failure = cause;
+                failed.addAll(queue);
+                queue.clear();
+            }
+            if (current != null) {
+                failed.add(0, current);
+                current = null;
+            }
+            // writing to the client failed: the client went away
+            exchange.clientAborted();
+            exchange.end.writerFailed();
+            org.eclipse.jetty.client.Response serverResponse = upstream;
+            if (serverResponse != null) {
+                serverResponse.abort(cause);
+            }
+            for (Piece piece : failed) {
+                piece.callback.failed(cause);
+            }
+        }
+
+        @Override
+        public InvocationType getInvocationType() {
+            // what runs on a written piece only asks the upstream for more, queues writes or completes the response
+            return InvocationType.NON_BLOCKING;
         }
     }
 
@@ -526,17 +625,20 @@ public final class MeteringProxyHandler extends ProxyHandler {
     }
 
     /**
-     * A streamed (multipart) body through the form reader as it comes, which may add a field to it: the body goes
-     * upstream chunked, as the servlet path sends it.
+     * A streamed (multipart) body through the form reader as it comes, which may add a field to it, failing with
+     * {@link BodyTooLarge} once more than {@code limit} bytes came: the body goes upstream chunked.
      */
-    private static final class FormRequest extends Request.Wrapper {
+    private static final class StreamedRequest extends Request.Wrapper {
         private final ContentTransformer reader;
+        private final long limit;
         private final List<ByteBuffer> out = new ArrayList<>();
         private final HttpFields headers;
+        private long read;
 
-        FormRequest(Request request, ContentTransformer reader) {
+        StreamedRequest(Request request, ContentTransformer reader, long limit) {
             super(request);
             this.reader = reader;
+            this.limit = limit;
             HttpFields.Mutable copy = HttpFields.build(request.getHeaders());
             // ProxyHandler forwards a body only with a length or a Transfer-Encoding; it does not copy the latter
             // (a hop header), and Jetty's client frames a body of unknown length chunked
@@ -563,6 +665,11 @@ public final class MeteringProxyHandler extends ProxyHandler {
                     return chunk;
                 }
                 boolean last = chunk.isLast();
+                read += chunk.remaining();
+                if (read > limit) {
+                    chunk.release();
+                    return Content.Chunk.from(new BodyTooLarge(limit), true);
+                }
                 ByteBuffer passed;
                 try {
                     reader.transform(chunk.getByteBuffer(), last, out);

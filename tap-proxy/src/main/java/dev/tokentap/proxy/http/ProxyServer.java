@@ -1,23 +1,26 @@
 package dev.tokentap.proxy.http;
 
-import io.javalin.Javalin;
 import java.time.Duration;
-import org.eclipse.jetty.ee10.servlet.ServletContextHandler;
-import org.eclipse.jetty.ee10.servlet.ServletHandler;
-import org.eclipse.jetty.ee10.servlet.ServletHolder;
-import org.eclipse.jetty.ee10.servlet.ServletMapping;
-import org.eclipse.jetty.server.AbstractConnector;
-import org.eclipse.jetty.server.Connector;
-import org.eclipse.jetty.server.HttpConnectionFactory;
-import org.eclipse.jetty.server.handler.MinimumDataRateHandler;
+import java.util.concurrent.TimeoutException;
+import java.nio.ByteBuffer;
+import org.eclipse.jetty.http.HttpHeader;
+import org.eclipse.jetty.http.UriCompliance;
+import org.eclipse.jetty.server.Handler;
+import org.eclipse.jetty.server.Request;
+import org.eclipse.jetty.server.HttpConfiguration;
+import org.eclipse.jetty.server.Server;
+import org.eclipse.jetty.server.ServerConnector;
+import org.eclipse.jetty.server.handler.ErrorHandler;
 import org.eclipse.jetty.server.handler.GracefulHandler;
-import org.eclipse.jetty.util.component.LifeCycle;
+import org.eclipse.jetty.server.handler.MinimumDataRateHandler;
 import org.eclipse.jetty.util.thread.QueuedThreadPool;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
- * The proxy port: a Javalin app whose servlet context serves every path with {@link MeteringProxyServlet}, so
- * Javalin's router never sees a request and cannot answer one itself (no 404s or redirects of its own). WebSocket
- * upgrades are taken before the servlet layer by a {@link WebSocketTunnel}.
+ * The proxy port: a bare Jetty server whose one handler is {@link MeteringProxyHandler} (no servlet layer, no
+ * router that could answer a request itself), with WebSocket upgrades taken in front of it by a
+ * {@link WebSocketTunnel}, client connections held to the {@link ClientLimits}, and a graceful stop.
  */
 public final class ProxyServer {
 
@@ -25,97 +28,83 @@ public final class ProxyServer {
     /** Threads above the minimum that stay idle this long end, so a burst's threads do not stay resident. */
     private static final Duration THREAD_IDLE = Duration.ofSeconds(30);
 
-    private final Javalin app;
+    private static final Logger LOG = LoggerFactory.getLogger(ProxyServer.class);
 
-    private ProxyServer(Javalin app) {
-        this.app = app;
+    private final Server server;
+    private final ServerConnector connector;
+    private final long drainMillis;
+
+    private ProxyServer(Server server, ServerConnector connector, long drainMillis) {
+        this.server = server;
+        this.connector = connector;
+        this.drainMillis = drainMillis;
     }
 
     /**
      * Starts the proxy on {@code host:port}; {@link #stop()} then stops accepting connections and lets requests in
-     * flight (long streams included) finish for at most the limits' drain timeout before cutting them. Client
-     * connections are held to {@code limits}.
+     * flight (long streams included) finish for at most the limits' drain timeout before cutting them.
      *
      * @throws IllegalStateException when the port cannot be bound
      */
-    public static ProxyServer start(String host, int port, MeteringProxyServlet servlet, WebSocketTunnel tunnel,
+    public static ProxyServer start(String host, int port, MeteringProxyHandler proxy, WebSocketTunnel tunnel,
                                     ClientLimits limits) {
-        Javalin app = Javalin.create(config -> {
-            // the upstream client takes the server's executor too (AbstractProxyServlet does, without maxThreads)
-            QueuedThreadPool threads = new QueuedThreadPool(limits.maxThreads(),
-                    Math.min(MIN_THREADS, limits.maxThreads()), (int) THREAD_IDLE.toMillis());
-            threads.setName("tap-proxy");
-            config.jetty.threadPool = threads;
-            config.jetty.modifyServer(server -> {
-                // Javalin nests its context inside the innermost wrapper, the tunnel, which passes on every request
-                // but a WebSocket upgrade; Jetty's graceful stop waits for what the GracefulHandler counts and for
-                // open connections, a WebSocket session's among them
-                server.setHandler(limits.minRequestRate() > 0
-                        ? new GracefulHandler(new MinimumDataRateHandler(tunnel, limits.minRequestRate(), 0))
-                        : new GracefulHandler(tunnel));
-                server.setStopTimeout(limits.drainTimeout().toMillis());
-                // Javalin adds its connector after this runs, but before the server starts
-                server.addEventListener(new LifeCycle.Listener() {
-                    @Override
-                    public void lifeCycleStarting(LifeCycle event) {
-                        for (Connector connector : server.getConnectors()) {
-                            limit(connector, limits);
-                        }
-                    }
-                });
-            });
-            config.startup.showJavalinBanner = false;
-            config.startup.showOldJavalinVersionWarning = false;
-            config.jetty.modifyServletContextHandler(context -> mountAtRoot(context, servlet.holder()));
-            config.jetty.modifyHttpConfiguration(http -> {
-                // the upstream's Server and Date headers are forwarded; the proxy adds none of its own
-                http.setSendServerVersion(false);
-                http.setSendXPoweredBy(false);
-                http.setRequestHeaderSize(limits.maxHeaderBytes());
-                // Jetty keeps, per kept-alive connection, a trie of the first request's Host, Authorization,
-                // Accept and similar fields so that later requests on it can reuse them: 96 KiB a connection at
-                // the default size, a quarter of the heap with 256 streams in flight, to save a few small strings
-                // per request
-                http.setHeaderCacheSize(0);
-            });
+        QueuedThreadPool threads = new QueuedThreadPool(limits.maxThreads(),
+                Math.min(MIN_THREADS, limits.maxThreads()), (int) THREAD_IDLE.toMillis());
+        threads.setName("tap-proxy");
+        Server server = new Server(threads);
+        HttpConfiguration http = new HttpConfiguration();
+        http.setSendServerVersion(false);
+        http.setSendXPoweredBy(false);
+        http.setRequestHeaderSize(limits.maxHeaderBytes());
+        // Jetty keeps, per kept-alive connection, a trie of the first request's Host, Authorization, Accept and
+        // similar fields so that later requests on it can reuse them: 96 KiB a connection at the default size, a
+        // quarter of the heap with 256 streams in flight, to save a few small strings per request
+        http.setHeaderCacheSize(0);
+        // the proxy reads a path's metered route itself (MeteredRoutes.normalise); Jetty need not refuse "//v1/./x"
+        http.setUriCompliance(UriCompliance.LEGACY);
+        ServerConnector connector = new ServerConnector(server,
+                new HeaderDeadlineConnectionFactory(http, limits.headerTimeout()));
+        connector.setHost(host);
+        connector.setPort(port);
+        connector.setIdleTimeout(limits.idleTimeout().toMillis());
+        server.addConnector(connector);
+        Handler.Wrapper graceful = limits.minRequestRate() > 0
+                ? new GracefulHandler(new MinimumDataRateHandler(limits.minRequestRate(), 0))
+                : new GracefulHandler();
+        Handler.Wrapper innermost = graceful.getHandler() instanceof Handler.Wrapper inner ? inner : graceful;
+        // the tunnel takes WebSocket upgrades and passes every other request on to the proxy; Jetty's graceful stop
+        // waits for what the GracefulHandler counts and for open connections, a WebSocket session's among them
+        tunnel.setHandler(proxy);
+        innermost.setHandler(tunnel);
+        server.setHandler(graceful);
+        // what Jetty answers itself (a body it cannot parse) is OpenAI's error JSON too, never an HTML page
+        server.setErrorHandler((Request.Handler) (request, response, callback) -> {
+            Object status = request.getAttribute(ErrorHandler.ERROR_STATUS);
+            int code = status instanceof Integer i ? i : response.getStatus();
+            byte[] body = OpenAiError.forStatus(code);
+            response.getHeaders().put(HttpHeader.CONTENT_TYPE, "application/json");
+            response.getHeaders().put(HttpHeader.CONTENT_LENGTH, body.length);
+            response.write(true, ByteBuffer.wrap(body), callback);
+            return true;
         });
-        Servers.start(app, host, port, "proxy port");
-        return new ProxyServer(app);
-    }
-
-    /** Gives a connector the idle timeout and swaps its HTTP/1.1 connections for ones with a header deadline. */
-    private static void limit(Connector connector, ClientLimits limits) {
-        if (connector instanceof AbstractConnector c) {
-            c.setIdleTimeout(limits.idleTimeout().toMillis());
-            HttpConnectionFactory http = c.getConnectionFactory(HttpConnectionFactory.class);
-            if (http != null && !(http instanceof HeaderDeadlineConnectionFactory)) {
-                HeaderDeadlineConnectionFactory deadline = new HeaderDeadlineConnectionFactory(
-                        http.getHttpConfiguration(), limits.headerTimeout());
-                c.removeConnectionFactory(http.getProtocol());
-                c.addFirstConnectionFactory(deadline);
-                c.setDefaultProtocol(deadline.getProtocol());
-            }
-        }
-    }
-
-    /**
-     * Javalin maps its own servlet to {@code /*}; two servlets on one path spec is an error in Jetty, so the
-     * mappings are replaced by one that sends {@code /*} to the proxy. Javalin's servlet stays registered, unmapped.
-     */
-    static void mountAtRoot(ServletContextHandler context, ServletHolder proxy) {
-        ServletHandler servlets = context.getServletHandler();
-        servlets.addServlet(proxy);
-        ServletMapping mapping = new ServletMapping();
-        mapping.setServletName(proxy.getName());
-        mapping.setPathSpecs(new String[] {"/*"});
-        servlets.setServletMappings(new ServletMapping[] {mapping});
+        server.setStopTimeout(limits.drainTimeout().toMillis());
+        Servers.start(server, host, port, "proxy port");
+        return new ProxyServer(server, connector, limits.drainTimeout().toMillis());
     }
 
     public int port() {
-        return app.port();
+        return connector.getLocalPort();
     }
 
     public void stop() {
-        app.stop();
+        try {
+            server.stop();
+        } catch (TimeoutException e) {
+            // the drain timeout passed with requests or sessions still open: Jetty has cut them and stopped, which
+            // is what the timeout is for
+            LOG.info("proxy port stopped; what was still open after drain_timeout_ms={} was cut", drainMillis);
+        } catch (Exception e) {
+            throw new IllegalStateException("the proxy port did not stop cleanly", e);
+        }
     }
 }

@@ -41,7 +41,7 @@ enum Refusal {
      */
     static Refusal of(Throwable failure) {
         for (Throwable t = failure; t != null; t = t.getCause() == t ? null : t.getCause()) {
-            if (t instanceof BodyLimitedRequest.TooLarge) {
+            if (t instanceof BodyTooLarge) {
                 return TOO_LARGE;
             }
             if (t instanceof RequestMemoryBudget.Exhausted) {

@@ -15,8 +15,8 @@ import org.eclipse.jetty.util.Callback;
  * chunk) runs once that is written. At most {@link #MAX_HELD_BYTES} are kept: beyond, they go to the client and only
  * what follows is held, so an upstream that carries on long after its final usage cannot grow memory.
  *
- * <p>Release comes from {@link MeteringProxyServlet}'s {@code finish}, which runs at the upstream's end or failure:
- * after it nothing new is held.
+ * <p>Release comes from {@link MeteredExchanges#finish}, which {@link MeteringProxyHandler} calls at the upstream's
+ * end (or at a body's last bytes) or failure: after it nothing new is held.
  */
 final class ResponseEnd {
 

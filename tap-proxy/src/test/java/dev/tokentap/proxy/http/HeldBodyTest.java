@@ -9,7 +9,6 @@ import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import org.eclipse.jetty.ee10.proxy.AsyncMiddleManServlet.ContentTransformer;
 import org.junit.jupiter.api.Test;
 
 class HeldBodyTest {

@@ -15,7 +15,7 @@ class RefusalTest {
 
     @Test
     void shouldTellWhyTheProxyGaveUpOnABody() {
-        assertThat(Refusal.of(new BodyLimitedRequest.TooLarge(10))).isEqualTo(Refusal.TOO_LARGE);
+        assertThat(Refusal.of(new BodyTooLarge(10))).isEqualTo(Refusal.TOO_LARGE);
         assertThat(Refusal.of(new RequestMemoryBudget(1).share().refusal())).isEqualTo(Refusal.OVER_BUDGET);
         assertThat(Refusal.of(new BadMessageException("bad chunk"))).isEqualTo(Refusal.MALFORMED);
         // as the servlet input stream reports it
