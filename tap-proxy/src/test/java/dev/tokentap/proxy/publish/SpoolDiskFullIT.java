@@ -26,7 +26,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * The spool on a small real filesystem that runs full: a 1 MiB tmpfs mounted for the test. Mounting needs root and
+ * The spool on a small real filesystem that runs full: a 2 MiB tmpfs mounted for the test. Mounting needs root and
  * a kernel that allows it (the build machines do); elsewhere the test is skipped and says why.
  */
 class SpoolDiskFullIT {
@@ -45,7 +45,7 @@ class SpoolDiskFullIT {
 
     @BeforeEach
     void mountASmallDisk() throws Exception {
-        Process mount = new ProcessBuilder("mount", "-t", "tmpfs", "-o", "size=1m", "tokentap-spool-test",
+        Process mount = new ProcessBuilder("mount", "-t", "tmpfs", "-o", "size=2m", "tokentap-spool-test",
                 mountPoint.toString()).redirectErrorStream(true).start();
         String output = new String(mount.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         mounted = mount.waitFor() == 0;
@@ -86,7 +86,7 @@ class SpoolDiskFullIT {
 
         // then the writer writes what fits, in smaller and smaller writes, most of the room (each new segment
         // after a failed write takes a page of its own), and the gauge counts what is left in memory
-        long eventBytes = DiskSpool.HEADER + new UsageEventCodec().encode(event()).length;
+        long eventBytes = DiskSpool.HEADER + new SpoolRecordFormat(new UsageEventCodec()).encode(event()).length;
         long freedAt = System.nanoTime();
         long errorsBefore = errors();
         await().atMost(WAIT).until(() -> count(ProxyMetrics.EVENTS_SPOOLED) * eventBytes > FREED / 2);
