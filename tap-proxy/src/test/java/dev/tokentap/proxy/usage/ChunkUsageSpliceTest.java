@@ -25,6 +25,7 @@ class ChunkUsageSpliceTest {
         "data: {'usage':{'p':1},'a':1}\\n\\n|data: {'a':1}\\n\\n",
         "data:{'choices':[{'usage':{}}],'usage':{'p':{'x':'}'}},'b':'usage'}\\n\\n|data:{'choices':[{'usage':{}}],'b':'usage'}\\n\\n",
         "data: {'s':'\\\"usage\\\":{}','usage':{'p':1}}\\n\\n|data: {'s':'\\\"usage\\\":{}'}\\n\\n",
+        "data: {'s':'\\'','usage':{'p':1}}\\n\\n|data: {'s':'\\''}\\n\\n",
         "data: {'s':'x\\\\','usage':{'p':1}}\\n\\n|data: {'s':'x\\\\'}\\n\\n",
         "data: {'s':'x\\\\\\'usage\\':{}','usage':{'p':1}}\\n\\n|data: {'s':'x\\\\\\'usage\\':{}'}\\n\\n",
         "data: {'a':'x','usage':null}\\n\\n|data: {'a':'x','usage':null}\\n\\n",
