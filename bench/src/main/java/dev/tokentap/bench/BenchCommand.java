@@ -98,6 +98,11 @@ public final class BenchCommand implements Callable<Integer> {
                     + "tap-proxy-core, interleaved with the others")
     boolean coreProxy;
 
+    @Option(names = "--netty-proxy", defaultValue = "false",
+            description = "also run an experimental reverse proxy on Netty with tap-proxy's tap and publisher as a "
+                    + "target of its own, netty-proxy, interleaved with the others (see docs/benchmarks.md)")
+    boolean nettyProxy;
+
     private PrintStream stdout = System.out;
     private final long startedNanos = System.nanoTime();
 
@@ -131,7 +136,7 @@ public final class BenchCommand implements Callable<Integer> {
                 if (instant) {
                     // latency and saturation share one set of processes: a simulator that answers at once
                     try (BenchEnvironment env = BenchEnvironment.start("instant", workDir, kafka, Duration.ZERO,
-                            Duration.ZERO, proxyOptions(), nginxBin, coreProxy, stdout)) {
+                            Duration.ZERO, proxyOptions(), nginxBin, coreProxy, nettyProxy, stdout)) {
                         if (chosen.contains(LatencyScenario.NAME)) {
                             latencyResult = latency(env, client, outDir);
                             writeJson(json, outDir.resolve(LatencyScenario.NAME + ".json"), latencyResult);
@@ -145,7 +150,7 @@ public final class BenchCommand implements Callable<Integer> {
                 if (paced) {
                     // streams get processes of their own, so the proxy's resident set is that of this load alone
                     try (BenchEnvironment env = BenchEnvironment.start("paced", workDir, kafka, ttft, itl,
-                            proxyOptions(), nginxBin, coreProxy, stdout)) {
+                            proxyOptions(), nginxBin, coreProxy, nettyProxy, stdout)) {
                         streamsResult = streams(env, client, outDir);
                         writeJson(json, outDir.resolve(StreamsScenario.NAME + ".json"), streamsResult);
                     }
@@ -220,6 +225,7 @@ public final class BenchCommand implements Callable<Integer> {
         info.put("tap_proxy_jvm_options", proxyOptions());
         info.put("nginx", nginxBin.map(Path::toString).orElse(null));
         info.put("core_proxy", coreProxy);
+        info.put("netty_proxy", nettyProxy);
         info.put("proc_available", ProcStat.available());
         return info;
     }

@@ -1,5 +1,6 @@
 package dev.tokentap.bench;
 
+import dev.tokentap.bench.netty.NettyProxyMain;
 import dev.tokentap.proxy.TapProxyMain;
 import dev.tokentap.testkit.kafka.EmbeddedKafka;
 import java.io.IOException;
@@ -38,13 +39,14 @@ public final class BenchEnvironment implements AutoCloseable {
      * @param proxyJvmOptions the tap-proxy JVM's options, normally {@link JvmOptions#TAP_PROXY}
      * @param nginxBin the nginx executable, if any
      * @param coreProxy whether to run a second tap-proxy on the core-handler data path as its own target
+     * @param nettyProxy whether to run the experimental Netty path ({@link NettyProxyMain}) as its own target
      */
     public static BenchEnvironment start(String label, Path workDir, EmbeddedKafka kafka, Duration ttft, Duration itl,
                                          List<String> proxyJvmOptions, Optional<Path> nginxBin, boolean coreProxy,
-                                         PrintStream out) throws IOException, InterruptedException {
+                                         boolean nettyProxy, PrintStream out) throws IOException, InterruptedException {
         BenchEnvironment env = new BenchEnvironment();
         try {
-            env.startAll(label, workDir, kafka, ttft, itl, proxyJvmOptions, nginxBin, coreProxy, out);
+            env.startAll(label, workDir, kafka, ttft, itl, proxyJvmOptions, nginxBin, coreProxy, nettyProxy, out);
             return env;
         } catch (IOException | InterruptedException | RuntimeException e) {
             env.close();
@@ -53,8 +55,8 @@ public final class BenchEnvironment implements AutoCloseable {
     }
 
     private void startAll(String label, Path workDir, EmbeddedKafka kafka, Duration ttft, Duration itl,
-                          List<String> proxyJvmOptions, Optional<Path> nginxBin, boolean coreProxy, PrintStream out)
-            throws IOException, InterruptedException {
+                          List<String> proxyJvmOptions, Optional<Path> nginxBin, boolean coreProxy, boolean nettyProxy,
+                          PrintStream out) throws IOException, InterruptedException {
         Path dir = Files.createDirectories(workDir.resolve(label));
         int simPort = ChildProcess.freePort();
         ChildProcess sim = track(ChildProcess.java("simulator", JvmOptions.SIMULATOR, SimulatorMain.class.getName(),
@@ -72,6 +74,13 @@ public final class BenchEnvironment implements AutoCloseable {
             options.add("-D" + CORE_DATA_PATH_PROPERTY + "=core");
             core = track(startProxy(Target.TAP_PROXY_CORE, options, simUrl, kafka, corePort, coreAdminPort,
                     Files.createDirectories(dir.resolve("core"))));
+        }
+        ChildProcess netty = null;
+        int nettyPort = ChildProcess.freePort();
+        if (nettyProxy) {
+            // the same JVM options, environment, flags and spooling publisher as tap-proxy; its own spool
+            netty = track(startProxy(Target.NETTY_PROXY, NettyProxyMain.class.getName(), proxyJvmOptions, simUrl,
+                    kafka, nettyPort, ChildProcess.freePort(), Files.createDirectories(dir.resolve("netty"))));
         }
 
         int nginxPort = ChildProcess.freePort();
@@ -92,6 +101,10 @@ public final class BenchEnvironment implements AutoCloseable {
             core.awaitHttpOk(URI.create("http://127.0.0.1:" + coreAdminPort + "/readyz"), START_TIMEOUT);
             targets.add(new Target(Target.TAP_PROXY_CORE, URI.create("http://127.0.0.1:" + corePort), core));
         }
+        if (netty != null) {
+            netty.awaitPort(nettyPort, START_TIMEOUT);
+            targets.add(new Target(Target.NETTY_PROXY, URI.create("http://127.0.0.1:" + nettyPort), netty));
+        }
         if (nginx != null) {
             nginx.awaitPort(nginxPort, START_TIMEOUT);
             targets.add(new Target(Target.NGINX, URI.create("http://127.0.0.1:" + nginxPort), nginx));
@@ -103,7 +116,13 @@ public final class BenchEnvironment implements AutoCloseable {
 
     private static ChildProcess startProxy(String name, List<String> jvmOptions, URI simUrl, EmbeddedKafka kafka,
                                            int port, int adminPort, Path dir) throws IOException {
-        return ChildProcess.java(name, jvmOptions, JvmOptions.TAP_PROXY_ENVIRONMENT, TapProxyMain.class.getName(),
+        return startProxy(name, TapProxyMain.class.getName(), jvmOptions, simUrl, kafka, port, adminPort, dir);
+    }
+
+    private static ChildProcess startProxy(String name, String mainClass, List<String> jvmOptions, URI simUrl,
+                                           EmbeddedKafka kafka, int port, int adminPort, Path dir)
+            throws IOException {
+        return ChildProcess.java(name, jvmOptions, JvmOptions.TAP_PROXY_ENVIRONMENT, mainClass,
                 List.of("--upstream", simUrl.toString(),
                         "--kafka", kafka.bootstrapServers(),
                         "--listen", "127.0.0.1",
@@ -118,7 +137,7 @@ public final class BenchEnvironment implements AutoCloseable {
         return child;
     }
 
-    /** Direct first, then tap-proxy (and its core-handler variant when asked for), then nginx if it runs. */
+    /** Direct first, then tap-proxy (and its core-handler variant and the Netty path when asked for), then nginx. */
     public List<Target> targets() {
         return List.copyOf(targets);
     }

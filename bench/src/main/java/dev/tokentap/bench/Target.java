@@ -16,5 +16,7 @@ public record Target(String name, URI baseUrl, ChildProcess process) {
     public static final String TAP_PROXY = "tap-proxy";
     /** tap-proxy on Jetty's core proxy handler instead of the servlet (an experiment, {@code --core-proxy}). */
     public static final String TAP_PROXY_CORE = "tap-proxy-core";
+    /** An experimental reverse proxy on Netty with tap-proxy's tap and publisher ({@code --netty-proxy}). */
+    public static final String NETTY_PROXY = "netty-proxy";
     public static final String NGINX = "nginx";
 }
