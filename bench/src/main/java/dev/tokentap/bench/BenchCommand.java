@@ -120,6 +120,11 @@ public final class BenchCommand implements Callable<Integer> {
                     + "threads are measured apart from the process")
     boolean runTarget;
 
+    @Option(names = "--netty-proxy", defaultValue = "false",
+            description = "also run an experimental reverse proxy on Netty with tap-proxy's tap and publisher as a "
+                    + "target of its own, netty-proxy, interleaved with the others (see docs/benchmarks.md)")
+    boolean nettyProxy;
+
     private PrintStream stdout = System.out;
     private final long startedNanos = System.nanoTime();
 
@@ -153,7 +158,7 @@ public final class BenchCommand implements Callable<Integer> {
                 if (instant) {
                     // latency and saturation share one set of processes: a simulator that answers at once
                     try (BenchEnvironment env = BenchEnvironment.start("instant", workDir, kafka, Duration.ZERO,
-                            Duration.ZERO, proxyOptions(), nginxBin, runTarget, stdout)) {
+                            Duration.ZERO, proxyOptions(), nginxBin, runTarget, nettyProxy, stdout)) {
                         if (chosen.contains(LatencyScenario.NAME)) {
                             latencyResult = latency(env, client, outDir);
                             writeJson(json, outDir.resolve(LatencyScenario.NAME + ".json"), latencyResult);
@@ -167,7 +172,7 @@ public final class BenchCommand implements Callable<Integer> {
                 if (paced) {
                     // streams get processes of their own, so the proxy's resident set is that of this load alone
                     try (BenchEnvironment env = BenchEnvironment.start("paced", workDir, kafka, ttft, itl,
-                            proxyOptions(), nginxBin, runTarget, stdout)) {
+                            proxyOptions(), nginxBin, runTarget, nettyProxy, stdout)) {
                         streamsResult = streams(env, client, outDir);
                         writeJson(json, outDir.resolve(StreamsScenario.NAME + ".json"), streamsResult);
                     }
@@ -262,6 +267,7 @@ public final class BenchCommand implements Callable<Integer> {
         info.put("tap_proxy_jvm_options", proxyOptions());
         info.put("nginx", nginxBin.map(Path::toString).orElse(null));
         info.put("run_target", runTarget);
+        info.put("netty_proxy", nettyProxy);
         info.put("proc_available", ProcStat.available());
         return info;
     }

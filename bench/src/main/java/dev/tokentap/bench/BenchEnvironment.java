@@ -1,5 +1,6 @@
 package dev.tokentap.bench;
 
+import dev.tokentap.bench.netty.NettyProxyMain;
 import dev.tokentap.proxy.TapProxyMain;
 import dev.tokentap.testkit.kafka.EmbeddedKafka;
 import java.io.IOException;
@@ -19,7 +20,8 @@ import java.util.Optional;
  */
 public final class BenchEnvironment implements AutoCloseable {
 
-    private static final Duration START_TIMEOUT = Duration.ofSeconds(90);
+    /** Generous: on a shared machine at load 70 to 90 a JVM took more than 90 s to answer its first request. */
+    private static final Duration START_TIMEOUT = Duration.ofMinutes(5);
     /** The tokentap launcher, in the all-in-one jar the bench ships in. */
     static final String TOKENTAP_MAIN = "dev.tokentap.cli.TokentapMain";
 
@@ -38,12 +40,14 @@ public final class BenchEnvironment implements AutoCloseable {
      * @param proxyJvmOptions the tap-proxy JVM's options, normally {@link JvmOptions#TAP_PROXY}
      * @param nginxBin the nginx executable, if any
      * @param runTarget whether to run {@code tokentap run} in front of the simulator as a target of its own
+     * @param nettyProxy whether to run the experimental Netty path ({@link NettyProxyMain}) as its own target
      */
     public static BenchEnvironment start(String label, Path workDir, EmbeddedKafka kafka, Duration ttft, Duration itl,
-                                         List<String> proxyJvmOptions, Optional<Path> nginxBin, boolean runTarget, PrintStream out) throws IOException, InterruptedException {
+                                         List<String> proxyJvmOptions, Optional<Path> nginxBin, boolean runTarget,
+                                         boolean nettyProxy, PrintStream out) throws IOException, InterruptedException {
         BenchEnvironment env = new BenchEnvironment();
         try {
-            env.startAll(label, workDir, kafka, ttft, itl, proxyJvmOptions, nginxBin, runTarget, out);
+            env.startAll(label, workDir, kafka, ttft, itl, proxyJvmOptions, nginxBin, runTarget, nettyProxy, out);
             return env;
         } catch (IOException | InterruptedException | RuntimeException e) {
             env.close();
@@ -52,7 +56,8 @@ public final class BenchEnvironment implements AutoCloseable {
     }
 
     private void startAll(String label, Path workDir, EmbeddedKafka kafka, Duration ttft, Duration itl,
-                          List<String> proxyJvmOptions, Optional<Path> nginxBin, boolean runTarget, PrintStream out) throws IOException, InterruptedException {
+                          List<String> proxyJvmOptions, Optional<Path> nginxBin, boolean runTarget,
+                          boolean nettyProxy, PrintStream out) throws IOException, InterruptedException {
         Path dir = Files.createDirectories(workDir.resolve(label));
         int simPort = ChildProcess.freePort();
         ChildProcess sim = track(ChildProcess.java("simulator", JvmOptions.SIMULATOR, SimulatorMain.class.getName(),
@@ -68,6 +73,13 @@ public final class BenchEnvironment implements AutoCloseable {
         int runAdminPort = ChildProcess.freePort();
         if (runTarget) {
             run = track(startRun(simUrl, runPort, runAdminPort, Files.createDirectories(dir.resolve("run"))));
+        }
+        ChildProcess netty = null;
+        int nettyPort = ChildProcess.freePort();
+        if (nettyProxy) {
+            // the same JVM options, environment, flags and spooling publisher as tap-proxy; its own spool
+            netty = track(startProxy(Target.NETTY_PROXY, NettyProxyMain.class.getName(), proxyJvmOptions, simUrl,
+                    kafka, nettyPort, ChildProcess.freePort(), Files.createDirectories(dir.resolve("netty"))));
         }
 
         int nginxPort = ChildProcess.freePort();
@@ -88,6 +100,10 @@ public final class BenchEnvironment implements AutoCloseable {
             run.awaitHttpOk(URI.create("http://127.0.0.1:" + runAdminPort + "/readyz"), START_TIMEOUT);
             targets.add(new Target(Target.TOKENTAP_RUN, URI.create("http://127.0.0.1:" + runPort), run));
         }
+        if (netty != null) {
+            netty.awaitPort(nettyPort, START_TIMEOUT);
+            targets.add(new Target(Target.NETTY_PROXY, URI.create("http://127.0.0.1:" + nettyPort), netty));
+        }
         if (nginx != null) {
             nginx.awaitPort(nginxPort, START_TIMEOUT);
             targets.add(new Target(Target.NGINX, URI.create("http://127.0.0.1:" + nginxPort), nginx));
@@ -99,7 +115,13 @@ public final class BenchEnvironment implements AutoCloseable {
 
     static ChildProcess startProxy(String name, List<String> jvmOptions, URI simUrl, EmbeddedKafka kafka,
                                            int port, int adminPort, Path dir) throws IOException {
-        return ChildProcess.java(name, jvmOptions, JvmOptions.TAP_PROXY_ENVIRONMENT, TapProxyMain.class.getName(),
+        return startProxy(name, TapProxyMain.class.getName(), jvmOptions, simUrl, kafka, port, adminPort, dir);
+    }
+
+    private static ChildProcess startProxy(String name, String mainClass, List<String> jvmOptions, URI simUrl,
+                                           EmbeddedKafka kafka, int port, int adminPort, Path dir)
+            throws IOException {
+        return ChildProcess.java(name, jvmOptions, JvmOptions.TAP_PROXY_ENVIRONMENT, mainClass,
                 List.of("--upstream", simUrl.toString(),
                         "--kafka", kafka.bootstrapServers(),
                         "--listen", "127.0.0.1",
@@ -153,7 +175,7 @@ public final class BenchEnvironment implements AutoCloseable {
         return child;
     }
 
-    /** Direct first, then tap-proxy (and {@code tokentap run} when asked for), then nginx if it runs. */
+    /** Direct first, then tap-proxy (and {@code tokentap run} and the Netty path when asked for), then nginx. */
     public List<Target> targets() {
         return List.copyOf(targets);
     }

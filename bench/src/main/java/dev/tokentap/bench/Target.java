@@ -15,6 +15,8 @@ public record Target(String name, URI baseUrl, ChildProcess process) {
 
     public static final String DIRECT = "direct";
     public static final String TAP_PROXY = "tap-proxy";
+    /** An experimental reverse proxy on Netty with tap-proxy's tap and publisher ({@code --netty-proxy}). */
+    public static final String NETTY_PROXY = "netty-proxy";
     public static final String NGINX = "nginx";
     /**
      * {@code tokentap run} as a newcomer starts it (no JVM options, its own embedded broker and aggregator),
