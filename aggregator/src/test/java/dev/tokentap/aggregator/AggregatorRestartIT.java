@@ -3,10 +3,7 @@ package dev.tokentap.aggregator;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import dev.tokentap.aggregator.topology.JsonSerde;
-import dev.tokentap.aggregator.topology.TotalsSerde;
 import dev.tokentap.aggregator.topology.UsageTopology;
-import dev.tokentap.aggregator.topology.UsageTotals;
 import dev.tokentap.event.Outcome;
 import dev.tokentap.event.UsageEvent;
 import dev.tokentap.event.UsageEventSerde;
@@ -34,13 +31,7 @@ import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
-import org.apache.kafka.clients.consumer.ConsumerConfig;
-import org.apache.kafka.clients.consumer.ConsumerRecord;
-import org.apache.kafka.clients.consumer.KafkaConsumer;
-import org.apache.kafka.common.serialization.ByteArrayDeserializer;
-import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.apache.kafka.common.serialization.StringSerializer;
-import org.apache.kafka.common.utils.Bytes;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
@@ -104,72 +95,6 @@ class AggregatorRestartIT {
         PrometheusText restored = PrometheusText.parse(get(fresh, "/metrics").body());
         assertThat(restored.sum(RESTORED, Map.of("store", UsageTopology.TOTALS_STORE))).isPositive();
         assertThat(restored.sum(RESTORED, Map.of("store", UsageTopology.EVENT_IDS_STORE))).isGreaterThanOrEqualTo(75);
-    }
-
-    @Test
-    void shouldCountOnFromTotalsAnEarlierVersionStoredAsJson(@TempDir Path stateDir, @TempDir Path emptyStateDir)
-            throws Exception {
-        // given: 60 events counted, the aggregator stopped, and every label set's latest totals in the changelog
-        // rewritten as the JSON that versions before the binary form stored (so the restart restores JSON into the
-        // store on disk, and a fresh instance restores nothing but JSON)
-        String topic = "usage-json-totals";
-        String applicationId = "agg-json-totals";
-        Aggregator first = start(topic, applicationId, stateDir);
-        produce(topic, events(60));
-        awaitRequests(first, 60);
-        first.close();
-        int rewritten = rewriteTotalsAsJson(applicationId + "-" + UsageTopology.TOTALS_STORE + "-changelog");
-        assertThat(rewritten).isPositive();
-
-        // when: it starts again on the same state directory, and 15 more events arrive
-        Aggregator second = start(topic, applicationId, stateDir);
-        produce(topic, events(15));
-
-        // then: the totals read from JSON carry on, exactly
-        awaitRequests(second, 75);
-        PrometheusText metrics = PrometheusText.parse(get(second, "/metrics").body());
-        assertThat(metrics.sum("vllm_prompt_tokens_total", Map.of())).isEqualTo(75 * 10);
-        assertThat(metrics.sum("vllm_completion_tokens_total", Map.of())).isEqualTo(75 * 5);
-        assertThat(metrics.sum(RESTORED, Map.of("store", UsageTopology.TOTALS_STORE))).isEqualTo(rewritten);
-        second.close();
-
-        // and an instance on an empty state directory restores the mix of JSON and binary totals to the same sums
-        Aggregator fresh = start(topic, applicationId, emptyStateDir);
-        awaitRequests(fresh, 75);
-        PrometheusText restored = PrometheusText.parse(get(fresh, "/metrics").body());
-        assertThat(restored.sum("vllm_prompt_tokens_total", Map.of())).isEqualTo(75 * 10);
-        assertThat(restored.sum("vllm_total_tokens_total", Map.of())).isEqualTo(75 * 15);
-    }
-
-    /** Appends to the changelog each key's latest totals again, as JSON; returns how many. */
-    private int rewriteTotalsAsJson(String changelog) throws Exception {
-        Map<String, Object> props = new HashMap<>(kafka.clientProperties());
-        props.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
-        Map<Bytes, ConsumerRecord<byte[], byte[]>> latest = new HashMap<>();
-        try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(props, new ByteArrayDeserializer(),
-                new ByteArrayDeserializer())) {
-            List<TopicPartition> partitions = new ArrayList<>();
-            for (int p = 0; p < PARTITIONS; p++) {
-                partitions.add(new TopicPartition(changelog, p));
-            }
-            consumer.assign(partitions);
-            consumer.seekToBeginning(partitions);
-            Map<TopicPartition, Long> end = consumer.endOffsets(partitions);
-            await().atMost(WAIT).until(() -> {
-                consumer.poll(Duration.ofMillis(200)).forEach(r -> latest.put(Bytes.wrap(r.key()), r));
-                return partitions.stream().allMatch(tp -> consumer.position(tp) >= end.get(tp));
-            });
-        }
-        try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(kafka.clientProperties(),
-                new ByteArraySerializer(), new ByteArraySerializer())) {
-            for (ConsumerRecord<byte[], byte[]> r : latest.values()) {
-                assertThat(r.value()[0]).as("what this version stores").isNotEqualTo((byte) '{');
-                UsageTotals totals = TotalsSerde.totals().deserializer().deserialize(changelog, r.value());
-                producer.send(new ProducerRecord<>(changelog, r.partition(), r.key(),
-                        JsonSerde.totals().serializer().serialize(changelog, totals))).get();
-            }
-        }
-        return latest.size();
     }
 
     /**

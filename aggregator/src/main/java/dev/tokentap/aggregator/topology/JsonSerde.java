@@ -13,13 +13,11 @@ import java.util.List;
 import java.util.Map;
 import java.util.SortedMap;
 import java.util.TreeMap;
-import java.util.concurrent.ConcurrentHashMap;
 import org.apache.kafka.common.errors.SerializationException;
 import org.apache.kafka.common.serialization.Deserializer;
 import org.apache.kafka.common.serialization.Serde;
 import org.apache.kafka.common.serialization.Serdes;
 import org.apache.kafka.common.serialization.Serializer;
-import org.apache.kafka.common.utils.Bytes;
 
 /**
  * JSON serde for the aggregator's own keys and values. Output is deterministic for a given value (fixed property
@@ -33,8 +31,6 @@ import org.apache.kafka.common.utils.Bytes;
 public final class JsonSerde {
 
     private static final JsonFactory JSON = new JsonFactory();
-    /** Keys a memo of {@link #memoized} holds before it starts again: more than the series caps let through. */
-    static final int KEY_MEMO_SIZE = 4_096;
 
     private static final String NAMESPACE = "namespace";
     private static final String CLIENT_NAME = "client_name";
@@ -64,7 +60,7 @@ public final class JsonSerde {
 
     /** The serde of the totals store's key (and the repartition topic's key). */
     public static Serde<UsageLabels> labels() {
-        return memoized(of(JsonSerde::writeLabels, JsonSerde::readLabels, UsageLabels.class));
+        return of(JsonSerde::writeLabels, JsonSerde::readLabels, UsageLabels.class);
     }
 
     /** The serde of the totals store's value. */
@@ -74,7 +70,7 @@ public final class JsonSerde {
 
     /** The serde of the hourly repartition topic's key and of the hourly window store's key. */
     public static Serde<HourlyKey> hourlyKey() {
-        return memoized(of(JsonSerde::writeHourlyKey, JsonSerde::readHourlyKey, HourlyKey.class));
+        return of(JsonSerde::writeHourlyKey, JsonSerde::readHourlyKey, HourlyKey.class);
     }
 
     /** The serde of the hourly window store's value. */
@@ -109,51 +105,6 @@ public final class JsonSerde {
         Serializer<T> serializer = (topic, data) -> data == null ? null : write(writer, data, type);
         Deserializer<T> deserializer = (topic, bytes) -> bytes == null ? null : read(reader, bytes, type);
         return Serdes.serdeFrom(serializer, deserializer);
-    }
-
-    /**
-     * A key serde that remembers the bytes of the keys it has written and the keys of the bytes it has read. The
-     * same few label sets come back with every event, each written to and read from the repartition topic and then
-     * written twice more to look up and update its store entry; the series caps bound how many there are. A full
-     * memo is emptied and starts again, so a flood of distinct keys costs what it cost without one. The bytes are
-     * the same either way; shared by every stream thread, hence the concurrent maps.
-     */
-    static <T> Serde<T> memoized(Serde<T> serde) {
-        Serializer<T> serializer = serde.serializer();
-        Deserializer<T> deserializer = serde.deserializer();
-        Map<T, byte[]> written = new ConcurrentHashMap<>();
-        Map<Bytes, T> read = new ConcurrentHashMap<>();
-        Serializer<T> memoSerializer = (topic, data) -> {
-            if (data == null) {
-                return null;
-            }
-            byte[] bytes = written.get(data);
-            if (bytes == null) {
-                bytes = serializer.serialize(topic, data);
-                if (written.size() >= KEY_MEMO_SIZE) {
-                    written.clear();
-                }
-                written.put(data, bytes);
-            }
-            // a copy: callers own what a serializer returns
-            return bytes.clone();
-        };
-        Deserializer<T> memoDeserializer = (topic, bytes) -> {
-            if (bytes == null) {
-                return null;
-            }
-            Bytes wrapped = Bytes.wrap(bytes);
-            T value = read.get(wrapped);
-            if (value == null) {
-                value = deserializer.deserialize(topic, bytes);
-                if (read.size() >= KEY_MEMO_SIZE) {
-                    read.clear();
-                }
-                read.put(Bytes.wrap(bytes.clone()), value);
-            }
-            return value;
-        };
-        return Serdes.serdeFrom(memoSerializer, memoDeserializer);
     }
 
     private static <T> byte[] write(Writer<T> writer, T value, Class<T> type) {

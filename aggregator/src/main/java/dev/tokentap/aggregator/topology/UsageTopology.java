@@ -305,7 +305,7 @@ public final class UsageTopology {
                         Named.as("totals"),
                         Materialized.<UsageLabels, UsageTotals, KeyValueStore<Bytes, byte[]>>as(TOTALS_STORE)
                                 .withKeySerde(JsonSerde.labels())
-                                .withValueSerde(TotalsSerde.totals()));
+                                .withValueSerde(JsonSerde.totals()));
 
         // the hourly sums take the real client name and model, as the enriched record does
         enriched.process(() -> new KeyByHour(priced, observer), Named.as("key-by-hour"))
