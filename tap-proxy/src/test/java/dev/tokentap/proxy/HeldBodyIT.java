@@ -23,7 +23,6 @@ import org.eclipse.jetty.server.Handler;
 import org.eclipse.jetty.server.Request;
 import org.eclipse.jetty.server.Response;
 import org.eclipse.jetty.server.Server;
-import org.eclipse.jetty.server.ServerConnector;
 import org.eclipse.jetty.util.Callback;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -54,11 +53,7 @@ class HeldBodyIT {
 
     @BeforeAll
     static void start() throws Exception {
-        upstream = new Server();
-        ServerConnector connector = new ServerConnector(upstream);
-        connector.setHost("127.0.0.1");
-        connector.setPort(0);
-        upstream.addConnector(connector);
+        upstream = Upstreams.loopback();
         upstream.setHandler(new Handler.Abstract() {
             @Override
             public boolean handle(Request request, Response response, Callback callback) throws Exception {
@@ -75,7 +70,7 @@ class HeldBodyIT {
         });
         upstream.start();
         publisher = new RecordingPublisher();
-        proxy = TapProxy.start(ProxyConfigs.loopback("http://127.0.0.1:" + connector.getLocalPort(),
+        proxy = TapProxy.start(ProxyConfigs.loopback(Upstreams.url(upstream),
                 "--proxy-host", "held-it", "--api-key-hash-secret", "x", "--max-request-bytes", Long.toString(LIMIT)), publisher, new PrometheusMeterRegistry(PrometheusConfig.DEFAULT));
         base = "http://127.0.0.1:" + proxy.port();
     }

@@ -35,7 +35,6 @@ import org.eclipse.jetty.http.HttpMethod;
 import org.eclipse.jetty.io.Content;
 import org.eclipse.jetty.server.Handler;
 import org.eclipse.jetty.server.Server;
-import org.eclipse.jetty.server.ServerConnector;
 import org.eclipse.jetty.util.Callback;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
@@ -106,15 +105,11 @@ class MemoryBoundsIT {
     @BeforeAll
     static void start(TestKafka kafka) throws Exception {
         kafka.createTopic(TOPIC, 1);
-        upstream = new Server();
-        ServerConnector connector = new ServerConnector(upstream);
-        connector.setHost("127.0.0.1");
-        connector.setPort(0);
-        upstream.addConnector(connector);
+        upstream = Upstreams.loopback();
         upstream.setHandler(new BulkUpstream());
         upstream.start();
         proxy = ProxyProcess.start(Path.of("target", "memory-bounds-it"), List.of(
-                "--upstream", "http://127.0.0.1:" + connector.getLocalPort(),
+                "--upstream", Upstreams.url(upstream),
                 "--kafka", kafka.bootstrapServers(), "--topic", TOPIC, "--proxy-host", "memory-it",
                 "--api-key-hash-secret", "x"));
         log = new UsageLog(kafka, TOPIC);

@@ -16,7 +16,6 @@ import org.eclipse.jetty.server.Handler;
 import org.eclipse.jetty.server.Request;
 import org.eclipse.jetty.server.Response;
 import org.eclipse.jetty.server.Server;
-import org.eclipse.jetty.server.ServerConnector;
 import org.eclipse.jetty.util.Callback;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -44,11 +43,7 @@ class StreamWithLengthIT {
 
     @BeforeAll
     static void start() throws Exception {
-        upstream = new Server();
-        ServerConnector connector = new ServerConnector(upstream);
-        connector.setHost("127.0.0.1");
-        connector.setPort(0);
-        upstream.addConnector(connector);
+        upstream = Upstreams.loopback();
         upstream.setHandler(new Handler.Abstract() {
             @Override
             public boolean handle(Request request, Response response, Callback callback) {
@@ -61,7 +56,7 @@ class StreamWithLengthIT {
         });
         upstream.start();
         publisher = new RecordingPublisher();
-        proxy = TapProxy.start(ProxyConfigs.loopback("http://127.0.0.1:" + connector.getLocalPort(),
+        proxy = TapProxy.start(ProxyConfigs.loopback(Upstreams.url(upstream),
                         "--proxy-host", "stream-length-it", "--api-key-hash-secret", "x"), publisher,
                 new PrometheusMeterRegistry(PrometheusConfig.DEFAULT));
         base = "http://127.0.0.1:" + proxy.port();

@@ -28,7 +28,6 @@ import org.eclipse.jetty.server.Handler;
 import org.eclipse.jetty.server.Request;
 import org.eclipse.jetty.server.Response;
 import org.eclipse.jetty.server.Server;
-import org.eclipse.jetty.server.ServerConnector;
 import org.eclipse.jetty.util.BufferUtil;
 import org.eclipse.jetty.util.Callback;
 import org.junit.jupiter.api.AfterAll;
@@ -61,11 +60,7 @@ class VllmRoutesIT {
     @BeforeAll
     static void start(TestKafka kafka) throws Exception {
         kafka.createTopic(TOPIC, 1);
-        upstream = new Server();
-        ServerConnector connector = new ServerConnector(upstream);
-        connector.setHost("127.0.0.1");
-        connector.setPort(0);
-        upstream.addConnector(connector);
+        upstream = Upstreams.loopback();
         upstream.setHandler(new Handler.Abstract() {
             @Override
             public boolean handle(Request request, Response response, Callback callback) throws Exception {
@@ -99,7 +94,7 @@ class VllmRoutesIT {
             }
         });
         upstream.start();
-        proxy = TapProxy.start(ProxyConfigs.loopback("http://127.0.0.1:" + connector.getLocalPort(), "--kafka",
+        proxy = TapProxy.start(ProxyConfigs.loopback(Upstreams.url(upstream), "--kafka",
                 kafka.bootstrapServers(), "--topic", TOPIC, "--proxy-host", "proxy-routes"));
         log = new UsageLog(kafka, TOPIC);
     }
