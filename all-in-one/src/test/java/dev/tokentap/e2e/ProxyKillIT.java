@@ -1,7 +1,6 @@
 package dev.tokentap.e2e;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.awaitility.Awaitility.await;
 
 import dev.tokentap.aggregator.Aggregator;
 import dev.tokentap.aggregator.AggregatorConfig;
@@ -14,17 +13,8 @@ import java.io.IOException;
 import java.net.URI;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.Set;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.locks.LockSupport;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -42,10 +32,6 @@ class ProxyKillIT {
 
     static final int KILLS = Integer.getInteger("tokentap.kills", 5);
     static final String HOSTNAME = "tap-killed";
-    /** Enough clients that, whenever the kill lands, some request is between its upstream's end and its answer. */
-    static final int CLIENTS = 8;
-    /** Answers each proxy gives before it is killed. */
-    static final int ANSWERS_PER_LIFE = 200;
     /** Where the proxies' own output goes, kept after the run to read when the test fails. */
     static final Path LOGS = Path.of("target", "proxy-process");
 
@@ -56,14 +42,11 @@ class ProxyKillIT {
     @TempDir
     Path spoolDir;
 
-    private final Set<ChildProcess> proxies = ConcurrentHashMap.newKeySet();
-    private final ExecutorService clients = Executors.newFixedThreadPool(CLIENTS);
-    private final AtomicBoolean loading = new AtomicBoolean(true);
-    private final AtomicInteger answered = new AtomicInteger();
     private EmbeddedKafka kafka;
     private VllmSimulator sim;
     private Aggregator aggregator;
     private UsageLedger ledger;
+    private KillDrill drill;
     private int proxyPort;
     private int adminPort;
 
@@ -78,14 +61,12 @@ class ProxyKillIT {
         assertThat(aggregator.awaitRunning(UsageLedger.WAIT)).isTrue();
         proxyPort = ChildProcess.freePort();
         adminPort = ChildProcess.freePort();
+        drill = new KillDrill(ledger, proxyPort, HOSTNAME, sim.models().get(0));
     }
 
     @AfterEach
     void stopEverything() throws InterruptedException {
-        loading.set(false);
-        clients.shutdownNow();
-        clients.awaitTermination(30, TimeUnit.SECONDS);
-        proxies.forEach(ChildProcess::close);
+        if (drill != null) drill.close();
         if (aggregator != null) aggregator.close();
         if (sim != null) sim.close();
         if (kafka != null) kafka.close();
@@ -95,52 +76,22 @@ class ProxyKillIT {
     void shouldLoseNoAnsweredRequestWhenTheProxyIsKilledUnderLoad() throws Exception {
         // given a proxy answering several clients, a quarter of the requests streamed
         long start = System.nanoTime();
-        ChildProcess proxy = startProxy(0);
-        List<Future<?>> load = new ArrayList<>();
-        for (int c = 0; c < CLIENTS; c++) {
-            int client = c;
-            load.add(clients.submit(() -> {
-                for (int i = 0; loading.get(); i++) {
-                    if (ledger.sendOne(proxyPort, HOSTNAME, sim.models().get(0), (i + client) % 4 == 0,
-                            Duration.ofSeconds(10))) {
-                        answered.incrementAndGet();
-                    } else {
-                        // the proxy is down or restarting: try again shortly rather than spin
-                        LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(50));
-                    }
-                }
-                return null;
-            }));
-        }
 
         // when it is killed without warning in the middle of that load, again and again, and each time started on
         // the same spool directory and ports
-        for (int kill = 1; kill <= KILLS; kill++) {
-            int before = answered.get();
-            await().atMost(UsageLedger.WAIT).until(() -> answered.get() >= before + ANSWERS_PER_LIFE);
-            proxy.kill();
-            proxies.remove(proxy);
-            assertThat(proxy.alive()).isFalse();
-            proxy = startProxy(kill);
-        }
-        int before = answered.get();
-        await().atMost(UsageLedger.WAIT).until(() -> answered.get() >= before + ANSWERS_PER_LIFE);
-        loading.set(false);
-        for (Future<?> client : load) {
-            client.get(60, TimeUnit.SECONDS);
-        }
+        drill.run(KILLS, this::startProxy);
 
         // then the last proxy delivers what its predecessors spooled, and every answered request is counted once
         UsageLedger.AnsweredFigures figures = ledger.awaitAnsweredExact(
                 "tap-proxy killed (SIGKILL) " + KILLS + " times under load, restarted on the same spool",
-                "kills=" + KILLS + " clients=" + CLIENTS + " load_seconds="
+                "kills=" + KILLS + " clients=" + KillDrill.CLIENTS + " load_seconds="
                         + TimeUnit.NANOSECONDS.toSeconds(System.nanoTime() - start), List.of(aggregatorMetrics()));
-        assertThat(figures.answered()).isGreaterThanOrEqualTo((KILLS + 1) * ANSWERS_PER_LIFE);
+        assertThat(figures.answered()).isGreaterThanOrEqualTo((KILLS + 1) * KillDrill.ANSWERS_PER_LIFE);
     }
 
     /** Starts tap-proxy as its jar would run, on the test's spool directory and ports, and waits until it is ready. */
     private ChildProcess startProxy(int life) throws IOException, InterruptedException {
-        ChildProcess proxy = ChildProcess.java("tap-proxy-" + life + "-" + ProcessHandle.current().pid(),
+        ChildProcess proxy = drill.track(ChildProcess.java("tap-proxy-" + life + "-" + ProcessHandle.current().pid(),
                 JvmOptions.TAP_PROXY, JvmOptions.TAP_PROXY_ENVIRONMENT, TapProxyMain.class.getName(), List.of(
                         "--upstream", sim.baseUrl(),
                         "--kafka", kafka.bootstrapServers(),
@@ -150,8 +101,7 @@ class ProxyKillIT {
                         "--spool-dir", spoolDir.toAbsolutePath().toString(),
                         "--proxy-host", HOSTNAME,
                         "--api-key-hash-secret", "proxy-kill"),
-                LOGS);
-        proxies.add(proxy);
+                LOGS));
         proxy.awaitHttpOk(URI.create("http://127.0.0.1:" + adminPort + "/readyz"), UsageLedger.WAIT);
         return proxy;
     }
