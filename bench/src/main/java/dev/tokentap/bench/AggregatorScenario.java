@@ -6,6 +6,7 @@ import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -24,10 +25,11 @@ public final class AggregatorScenario {
 
     /**
      * Runs it and returns its result, which is written to aggregator.json; {@code commitInterval} null runs the
-     * aggregator's default.
+     * aggregator's default, and {@code aggregatorArgs} are more of its flags (an experiment when any).
      */
-    public static AggregatorBench.Result run(Path workDir, boolean quick, Duration commitInterval, Path outDir,
-                                             PrintStream out) throws Exception {
+    public static AggregatorBench.Result run(Path workDir, boolean quick, Duration commitInterval,
+                                             List<String> aggregatorArgs, Path outDir, PrintStream out)
+            throws Exception {
         out.println();
         out.println("== " + NAME);
         Files.createDirectories(workDir);
@@ -37,6 +39,7 @@ public final class AggregatorScenario {
         if (commitInterval != null) {
             settings = settings.withCommitInterval(commitInterval);
         }
+        settings = settings.withAggregatorArgs(aggregatorArgs);
         AggregatorBench.Result result = AggregatorBench.run(settings, out);
         Charts.percentileCdf(outDir.resolve("aggregator-lag-cdf.png"),
                 "aggregator: event published to counted in /metrics, at a steady rate",

@@ -88,6 +88,11 @@ public final class BenchCommand implements Callable<Integer> {
             + "aggregator's)")
     Duration aggregatorCommitInterval;
 
+    @Option(names = "--aggregator-args", paramLabel = "FLAGS", description = "aggregator: more of its flags, "
+            + "space-separated (such as '--stream-threads 2'), as a labelled experiment; Kafka Streams properties "
+            + "are read from TOKENTAP_KAFKA_* variables, as the aggregator reads them (default: none)")
+    String aggregatorArgs;
+
     @Option(names = "--warmup-duration", paramLabel = "DURATION", description = "warmup: how long each fresh "
             + "target is driven from its readiness (default: 60s, quick 5s)")
     Duration warmupDuration;
@@ -193,7 +198,8 @@ public final class BenchCommand implements Callable<Integer> {
         }
         if (chosen.contains(AggregatorScenario.NAME)) {
             Object result = AggregatorScenario.run(workDir.resolve("aggregator"), quick,
-                    aggregatorCommitInterval, outDir, stdout);
+                    aggregatorCommitInterval, aggregatorArgs == null || aggregatorArgs.isBlank() ? List.of()
+                            : List.of(aggregatorArgs.strip().split("\\s+")), outDir, stdout);
             writeJson(json, outDir.resolve(AggregatorScenario.NAME + ".json"), result);
         }
         stdout.println();

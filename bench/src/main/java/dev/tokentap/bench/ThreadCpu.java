@@ -22,7 +22,7 @@ import java.util.stream.Stream;
  * thread not seen before. A thread that ends between two readings takes its CPU with it, so a figure can only be
  * too low; the proxy's threads live as long as it serves.
  */
-final class ThreadCpu {
+public final class ThreadCpu {
 
     /**
      * The proxy's threads: Jetty's pool of the proxy port (its selectors, acceptors and the upstream client run in
@@ -64,6 +64,43 @@ final class ThreadCpu {
             }
         }
         return ticks / (double) ProcStat.clockTicksPerSecond();
+    }
+
+    /**
+     * Every live thread of {@code pid}: its native id, kernel name ({@code comm}, 15 characters) and CPU ticks so
+     * far. Cheap (a read of /proc per thread), so it can be taken at the edges of a measured window without
+     * disturbing it; {@link #javaThreadNames} names the threads afterwards.
+     */
+    public static Map<Long, Task> tasks(long pid) {
+        Map<Long, Task> tasks = new HashMap<>();
+        Path dir = Path.of("/proc", Long.toString(pid), "task");
+        try (Stream<Path> list = Files.list(dir)) {
+            for (Path task : list.toList()) {
+                try {
+                    tasks.put(Long.parseLong(task.getFileName().toString()),
+                            new Task(Files.readString(task.resolve("comm")).strip(),
+                                    ProcStat.cpuTicks(Files.readString(task.resolve("stat")))));
+                } catch (IOException | NumberFormatException e) {
+                    // the thread ended while being read
+                }
+            }
+        } catch (IOException e) {
+            // the process is gone, or there is no /proc
+        }
+        return tasks;
+    }
+
+    /** One thread as {@link #tasks} read it. */
+    public record Task(String comm, long ticks) {
+    }
+
+    /**
+     * Native thread id to the JVM's name of each thread it knows (its own threads too: compilers, collectors), from
+     * {@code jcmd PID Thread.print}; empty when jcmd cannot be run. Threads the JVM did not start (RocksDB's) are
+     * not in it.
+     */
+    public static Map<Long, String> javaThreadNames(long pid) {
+        return threadPrint(pid);
     }
 
     /** Native thread id to thread name, from the text of {@code jcmd PID Thread.print}. */

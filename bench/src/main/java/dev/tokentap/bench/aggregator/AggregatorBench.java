@@ -3,7 +3,9 @@ package dev.tokentap.bench.aggregator;
 import dev.tokentap.aggregator.Aggregator;
 import dev.tokentap.aggregator.AggregatorConfig;
 import dev.tokentap.aggregator.Streams;
+import dev.tokentap.bench.ThreadCpu;
 import dev.tokentap.config.Durations;
+import dev.tokentap.config.Environment;
 import dev.tokentap.event.Topics;
 import dev.tokentap.event.UsageEvent;
 import dev.tokentap.event.UsageEventSerde;
@@ -13,6 +15,8 @@ import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -66,6 +70,11 @@ public final class AggregatorBench {
     static final Duration STARTUP_POLL = Duration.ofMillis(50);
     /** A phase fails when the count has not moved for this long. */
     static final Duration STALL_TIMEOUT = Duration.ofSeconds(60);
+    /**
+     * How long start-up may take to the first event counted: longer than a stall, since on a loaded machine the first
+     * stage works through the full topic's backlog before the totals see anything ("The start-up pause").
+     */
+    static final Duration STARTUP_TIMEOUT = Duration.ofMinutes(5);
     /** The percentiles reported, as the keys of {@link Result#lagPercentilesMicros()}. */
     public static final List<Double> PERCENTILES = List.of(50.0, 90.0, 99.0, 99.9, 100.0);
 
@@ -84,12 +93,13 @@ public final class AggregatorBench {
      * @param steadyDuration how long the steady phase sends
      */
     public record Settings(Path workDir, int prefillEvents, int steadyRate, Duration steadyDuration,
-                           Duration commitInterval) {
+                           Duration commitInterval, List<String> aggregatorArgs) {
 
         public Settings {
             Objects.requireNonNull(workDir, "workDir");
             Objects.requireNonNull(steadyDuration, "steadyDuration");
             Objects.requireNonNull(commitInterval, "commitInterval");
+            aggregatorArgs = List.copyOf(aggregatorArgs);
             if (prefillEvents < 1 || steadyRate < 1 || steadyDuration.isNegative() || steadyDuration.isZero()) {
                 throw new IllegalArgumentException("prefillEvents and steadyRate must be at least 1 and "
                         + "steadyDuration positive, got " + prefillEvents + ", " + steadyRate + ", " + steadyDuration);
@@ -98,12 +108,21 @@ public final class AggregatorBench {
 
         /** With the aggregator's default commit interval, the one users get. */
         public Settings(Path workDir, int prefillEvents, int steadyRate, Duration steadyDuration) {
-            this(workDir, prefillEvents, steadyRate, steadyDuration, DEFAULT_COMMIT_INTERVAL);
+            this(workDir, prefillEvents, steadyRate, steadyDuration, DEFAULT_COMMIT_INTERVAL, List.of());
         }
 
         /** The same run with another commit interval: an experiment, reported as such. */
         public Settings withCommitInterval(Duration interval) {
-            return new Settings(workDir, prefillEvents, steadyRate, steadyDuration, interval);
+            return new Settings(workDir, prefillEvents, steadyRate, steadyDuration, interval, aggregatorArgs);
+        }
+
+        /**
+         * The same run with more aggregator flags (such as {@code --stream-threads 2}): an experiment, reported as
+         * such. Kafka Streams properties are passed the aggregator's way, as {@code TOKENTAP_KAFKA_*} variables of
+         * the bench's environment.
+         */
+        public Settings withAggregatorArgs(List<String> args) {
+            return new Settings(workDir, prefillEvents, steadyRate, steadyDuration, commitInterval, args);
         }
 
         /** 200,000 events to drain, then 1,000 events/s for 60 s: one to two minutes on an idle 2-core machine. */
@@ -137,6 +156,8 @@ public final class AggregatorBench {
      * @param drainEvents            events counted from that first scrape to the one showing all
      * @param drainSeconds           the time between those two scrapes
      * @param eventsPerSecond        {@code drainEvents / drainSeconds}
+     * @param drainCpuMicrosPerEvent the JVM's CPU over the drain window per event drained, by thread group
+     *                               ({@link DrainCpu}): stream threads, the broker's, the JIT's, the collector's
      * @param steadyRate             events per second asked for in the steady phase
      * @param steadyEvents           events sent in the steady phase
      * @param steadyAchievedRate     events per second actually sent
@@ -169,6 +190,7 @@ public final class AggregatorBench {
             long drainEvents,
             double drainSeconds,
             double eventsPerSecond,
+            Map<String, Double> drainCpuMicrosPerEvent,
             int steadyRate,
             long steadyEvents,
             double steadyAchievedRate,
@@ -197,11 +219,14 @@ public final class AggregatorBench {
         Path runDir = Files.createTempDirectory(settings.workDir(), "aggregator-");
         int partitions = Streams.DEFAULT_TOPIC_PARTITIONS;
         long commitMillis = settings.commitInterval().toMillis();
-        boolean defaults = settings.commitInterval().equals(DEFAULT_COMMIT_INTERVAL);
+        Map<String, String> kafkaProperties = Environment.kafkaProperties(System.getenv());
+        boolean defaults = settings.commitInterval().equals(DEFAULT_COMMIT_INTERVAL)
+                && settings.aggregatorArgs().isEmpty() && kafkaProperties.isEmpty();
         out.printf(Locale.ROOT, "aggregator: %,d events to drain, then %,d events/s for %d s "
                         + "(exactly_once_v2, RocksDB, %d partitions, commit interval %d ms; %s)%n",
                 settings.prefillEvents(), settings.steadyRate(), settings.steadyDuration().toSeconds(), partitions,
-                commitMillis, defaults ? "all defaults" : "EXPERIMENT: commit interval not the default");
+                commitMillis, defaults ? "all defaults" : "EXPERIMENT: not the defaults, flags "
+                        + settings.aggregatorArgs() + ", Kafka properties " + kafkaProperties);
         EmbeddedKafka kafka = EmbeddedKafka.builder().dataDir(runDir.resolve("kafka")).build();
         try {
             kafka.start();
@@ -244,9 +269,17 @@ public final class AggregatorBench {
             out.printf(Locale.ROOT, "  pre-fill    %,d events sent in %.1f s (%,.0f/s)%n", settings.prefillEvents(),
                     fillSeconds, settings.prefillEvents() / fillSeconds);
 
-            AggregatorConfig config = AggregatorConfig.fromArgs("--kafka", bootstrap, "--listen", "127.0.0.1",
+            List<String> args = new ArrayList<>(List.of("--kafka", bootstrap, "--listen", "127.0.0.1",
                     "--port", "0", "--state-dir", stateDir.toString(), "--kubernetes", "off",
-                    "--commit-interval", settings.commitInterval().toMillis() + "ms");
+                    "--commit-interval", settings.commitInterval().toMillis() + "ms"));
+            args.addAll(settings.aggregatorArgs());
+            Map<String, String> kafkaEnvironment = new HashMap<>();
+            System.getenv().forEach((name, value) -> {
+                if (name.startsWith(Environment.KAFKA_PREFIX)) {
+                    kafkaEnvironment.put(name, value);
+                }
+            });
+            AggregatorConfig config = AggregatorConfig.fromArgs(args.toArray(String[]::new), kafkaEnvironment);
             long started = System.nanoTime();
             try (Aggregator aggregator = Aggregator.start(config)) {
                 MetricsPoller poller = new MetricsPoller(aggregator.port());
@@ -259,6 +292,9 @@ public final class AggregatorBench {
                 out.printf(Locale.ROOT, "  drain       %,d events in %.2f s: %,.0f events/s (target %,.0f: %s)%n",
                         drain.events, drain.seconds, drain.eventsPerSecond(), TARGET_EVENTS_PER_SECOND,
                         drain.eventsPerSecond() >= TARGET_EVENTS_PER_SECOND ? "met" : "missed");
+                drain.cpu.print(out);
+                out.printf(Locale.ROOT, "  window      %s to %s (for a flight recording of the same run)%n",
+                        Instant.ofEpochMilli(drain.startEpochMillis), Instant.ofEpochMilli(drain.endEpochMillis));
                 out.printf(Locale.ROOT, "  counted     %s%n", drainDifferences.isEmpty()
                         ? String.format(Locale.ROOT, "exactly: %,d events, %d label sets, every sum equal",
                         drained.requests(), drained.series().size())
@@ -280,7 +316,8 @@ public final class AggregatorBench {
                 Result result = new Result(
                         settings.prefillEvents(), fillSeconds, partitions, commitMillis,
                         drain.runningMillis, drain.startupMillis, drain.events, drain.seconds, drain.eventsPerSecond(),
-                        settings.steadyRate(), steady.sent, steady.achievedRate, steady.slipMaxMicros,
+                        drain.cpu.microsPerEvent(), settings.steadyRate(), steady.sent, steady.achievedRate,
+                        steady.slipMaxMicros,
                         percentiles, lag.getTotalCount() == 0 ? 0 : lag.getMean(), lag.getTotalCount(),
                         LAG_POLL.toMillis(), steady.scrapeMillis[0], steady.scrapeMillis[1],
                         end.series().size(), expected.requests(), end.requests(), differences.size(), allCounted,
@@ -295,7 +332,8 @@ public final class AggregatorBench {
     }
 
     /** The drain phase as measured. */
-    private record Drain(long runningMillis, long startupMillis, long events, double seconds) {
+    private record Drain(long runningMillis, long startupMillis, long events, double seconds, DrainCpu cpu,
+                         long startEpochMillis, long endEpochMillis) {
         double eventsPerSecond() {
             return seconds > 0 ? events / seconds : 0;
         }
@@ -309,6 +347,8 @@ public final class AggregatorBench {
             throws Exception {
         long runningNanos = -1;
         long firstNanos = -1;
+        long firstEpochMillis = -1;
+        Map<Long, ThreadCpu.Task> firstThreads = Map.of();
         long firstCount = 0;
         long lastCount = -1;
         long lastProgress = System.nanoTime();
@@ -319,6 +359,8 @@ public final class AggregatorBench {
             MetricsPoller.Scrape scrape = poller.scrape();
             long counted = scrape.counter("vllm_requests_total");
             if (counted > 0 && firstNanos < 0) {
+                firstThreads = DrainCpu.snapshot();
+                firstEpochMillis = System.currentTimeMillis();
                 firstNanos = scrape.answeredNanos();
                 firstCount = counted;
                 if (runningNanos < 0) {
@@ -326,16 +368,21 @@ public final class AggregatorBench {
                 }
             }
             if (counted >= total) {
+                Map<Long, ThreadCpu.Task> lastThreads = DrainCpu.snapshot();
+                long lastEpochMillis = System.currentTimeMillis();
                 double seconds = (scrape.answeredNanos() - firstNanos) / 1e9;
+                DrainCpu cpu = DrainCpu.between(firstThreads, lastThreads, seconds, counted - firstCount);
                 return new Drain((runningNanos - startedNanos) / 1_000_000, (firstNanos - startedNanos) / 1_000_000,
-                        counted - firstCount, seconds);
+                        counted - firstCount, seconds, cpu, firstEpochMillis, lastEpochMillis);
             }
             if (counted != lastCount) {
                 lastCount = counted;
                 lastProgress = System.nanoTime();
-            } else if (System.nanoTime() - lastProgress > STALL_TIMEOUT.toNanos()) {
+            } else if (System.nanoTime() - lastProgress > (firstNanos < 0 ? STARTUP_TIMEOUT : STALL_TIMEOUT)
+                    .toNanos()) {
                 throw new IllegalStateException("the aggregator counted " + counted + " of " + total
-                        + " events and then nothing for " + STALL_TIMEOUT.toSeconds() + " s (streams state "
+                        + " events and then nothing for " + (firstNanos < 0 ? STARTUP_TIMEOUT : STALL_TIMEOUT)
+                        .toSeconds() + " s (streams state "
                         + aggregator.state() + ")");
             }
             Thread.sleep((firstNanos < 0 ? STARTUP_POLL : DRAIN_POLL).toMillis());
