@@ -414,16 +414,22 @@ public final class MeteringProxyHandler extends ProxyHandler {
                 demander.run();
                 return;
             }
-            // the pieces may be slices of the chunk: it stays ours until the last of them is written
+            if (out.size() > 1) {
+                // what one read became goes out as one write: the tap cuts a running usage out of every event, and
+                // each piece written apart would be a chunk and a system call of its own
+                ByteBuffer joined = joined(out);
+                out.clear();
+                writer.pass(joined, Callback.from(Invocable.InvocationType.NON_BLOCKING, demander));
+                writer.resume();
+                return;
+            }
+            // the piece may be a slice of the chunk: it stays ours until it is written
             chunk.retain();
             Callback written = Callback.from(Invocable.InvocationType.NON_BLOCKING, () -> {
                 chunk.release();
                 demander.run();
             }, failure -> chunk.release());
-            int pieces = out.size();
-            for (int i = 0; i < pieces; i++) {
-                writer.pass(out.get(i), i == pieces - 1 ? written : Callback.NOOP);
-            }
+            writer.pass(out.get(0), written);
             out.clear();
             writer.resume();
         }
@@ -448,8 +454,8 @@ public final class MeteringProxyHandler extends ProxyHandler {
                 }
                 // the end of a chunked body, or of a response without one, waits too
                 end.hold();
-                for (ByteBuffer piece : out) {
-                    writer.pass(piece, Callback.NOOP);
+                if (!out.isEmpty()) {
+                    writer.pass(out.size() == 1 ? out.get(0) : joined(out), Callback.NOOP);
                 }
                 out.clear();
                 writer.resume();
@@ -461,6 +467,19 @@ public final class MeteringProxyHandler extends ProxyHandler {
                 writer.resume();
             });
         }
+    }
+
+    /** The pieces, in order, copied into one buffer. */
+    static ByteBuffer joined(List<ByteBuffer> pieces) {
+        int length = 0;
+        for (ByteBuffer piece : pieces) {
+            length += piece.remaining();
+        }
+        ByteBuffer joined = ByteBuffer.allocate(length);
+        for (ByteBuffer piece : pieces) {
+            joined.put(piece.duplicate());
+        }
+        return joined.flip();
     }
 
     /**
