@@ -46,21 +46,19 @@ final class HeaderDeadlineConnectionFactory extends HttpConnectionFactory {
     }
 
     private static final class DeadlineConnection extends HttpConnection {
-        private static final boolean PER_REQUEST_TIMER = Boolean.getBoolean("tokentap.proxy.header-timer-per-request");
-        private final Scheduler scheduler;
-        private final long deadlineNanos;
-        /** The armed timer, or null while no request head is being read. Touched by the parsing thread only. */
-        private volatile Scheduler.Task timer;
-        /** Bumped on every arm and disarm, so that a timer firing late can tell it is stale. */
-        private volatile long generation;
         /** A request head is being read against the deadline. */
         private volatile boolean armed;
+        /**
+         * Re-armed per request without touching the scheduler: a new deadline later than the pending wake-up keeps
+         * that wake-up, which re-schedules itself for what is left when it fires. A timer scheduled and cancelled
+         * per request woke the scheduler's thread once a request, for a deadline that almost never passes.
+         */
         private final CyclicTimeout deadline;
+        private final long deadlineNanos;
 
         DeadlineConnection(HttpConfiguration configuration, Connector connector, EndPoint endPoint,
                            Scheduler scheduler, long deadlineNanos) {
             super(configuration, connector, endPoint);
-            this.scheduler = scheduler;
             this.deadlineNanos = deadlineNanos;
             this.deadline = new CyclicTimeout(scheduler) {
                 @Override
@@ -112,35 +110,12 @@ final class HeaderDeadlineConnectionFactory extends HttpConnectionFactory {
 
         private synchronized void arm() {
             armed = true;
-            if (!PER_REQUEST_TIMER) {
-                deadline.schedule(deadlineNanos, TimeUnit.NANOSECONDS);
-                return;
-            }
-            if (timer != null) {
-                timer.cancel();
-            }
-            long armedAt = ++generation;
-            timer = scheduler.schedule(() -> expire(armedAt), deadlineNanos, TimeUnit.NANOSECONDS);
+            deadline.schedule(deadlineNanos, TimeUnit.NANOSECONDS);
         }
 
         private synchronized void disarm() {
             armed = false;
-            if (!PER_REQUEST_TIMER) {
-                deadline.cancel();
-                return;
-            }
-            generation++;
-            if (timer != null) {
-                timer.cancel();
-                timer = null;
-            }
-        }
-
-        private void expire(long armedAt) {
-            if (generation != armedAt) {
-                return;
-            }
-            expired();
+            deadline.cancel();
         }
 
         private void expired() {

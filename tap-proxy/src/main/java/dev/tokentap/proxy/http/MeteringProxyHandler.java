@@ -48,8 +48,6 @@ public final class MeteringProxyHandler extends ProxyHandler {
 
     private static final Logger LOG = LoggerFactory.getLogger(MeteringProxyHandler.class);
     private static final String EXCHANGE = Exchange.class.getName();
-    static final boolean SERVER_NON_BLOCKING = Boolean.getBoolean("tokentap.proxy.server-nonblocking");
-    static final boolean CLIENT_NON_BLOCKING = Boolean.getBoolean("tokentap.proxy.client-nonblocking");
 
     private final Upstream upstream;
     private final ClientLimits limits;
@@ -73,24 +71,11 @@ public final class MeteringProxyHandler extends ProxyHandler {
         // the server's pool serves the upstream client too, as the servlet path does
         connector.setExecutor(getServer().getThreadPool());
         connector.setConnectTimeout(upstream.connectTimeout());
-        int selectors = Integer.getInteger("tokentap.proxy.client-selectors", -1);
-        if (selectors > 0) {
-            connector.setSelectors(selectors);
-        }
-        HttpClientTransportOverHTTP transport = new HttpClientTransportOverHTTP(connector);
-        if (CLIENT_NON_BLOCKING) {
-            transport.setInvocationType(Invocable.InvocationType.NON_BLOCKING);
-        }
-        HttpClient client = new HttpClient(transport);
+        HttpClient client = new HttpClient(new HttpClientTransportOverHTTP(connector));
         exchanges.configure(client);
         client.setIdleTimeout(MeteredExchanges.POOLED_CONNECTION_IDLE_MS);
         client.setMaxConnectionsPerDestination(MeteredExchanges.MAX_CONNECTIONS_PER_UPSTREAM);
         return client;
-    }
-
-    @Override
-    public InvocationType getInvocationType() {
-        return SERVER_NON_BLOCKING ? InvocationType.NON_BLOCKING : super.getInvocationType();
     }
 
     @Override
@@ -131,7 +116,7 @@ public final class MeteringProxyHandler extends ProxyHandler {
     }
 
     /** Reads the whole body through the held body, then forwards it in one piece. */
-    private final class BodyHolder implements Invocable.Task {
+    private final class BodyHolder implements Runnable {
         private final Request request;
         private final Response response;
         private final Callback callback;
@@ -146,11 +131,6 @@ public final class MeteringProxyHandler extends ProxyHandler {
             this.callback = callback;
             this.exchange = exchange;
             this.held = held;
-        }
-
-        @Override
-        public InvocationType getInvocationType() {
-            return SERVER_NON_BLOCKING ? InvocationType.NON_BLOCKING : InvocationType.BLOCKING;
         }
 
         @Override

@@ -51,7 +51,6 @@ public final class ProxyServer {
         QueuedThreadPool threads = new QueuedThreadPool(limits.maxThreads(),
                 Math.min(MIN_THREADS, limits.maxThreads()), (int) THREAD_IDLE.toMillis());
         threads.setName("tap-proxy");
-        threads.setReservedThreads(Integer.getInteger("tokentap.proxy.reserved-threads", -1));
         Server server = new Server(threads);
         HttpConfiguration http = new HttpConfiguration();
         http.setSendServerVersion(false);
@@ -63,7 +62,7 @@ public final class ProxyServer {
         http.setHeaderCacheSize(0);
         // the proxy reads a path's metered route itself (MeteredRoutes.normalise); Jetty need not refuse "//v1/./x"
         http.setUriCompliance(UriCompliance.LEGACY);
-        ServerConnector connector = new ServerConnector(server, -1, Integer.getInteger("tokentap.proxy.selectors", -1),
+        ServerConnector connector = new ServerConnector(server,
                 new HeaderDeadlineConnectionFactory(http, limits.headerTimeout()));
         connector.setHost(host);
         connector.setPort(port);
@@ -78,12 +77,6 @@ public final class ProxyServer {
         tunnel.setHandler(proxy);
         innermost.setHandler(tunnel);
         server.setHandler(graceful);
-        if (Boolean.getBoolean("tokentap.proxy.server-nonblocking")) {
-            graceful.setDynamic(false);
-            innermost.setDynamic(false);
-            tunnel.setDynamic(false);
-            server.setDynamic(false);
-        }
         // what Jetty answers itself (a body it cannot parse) is OpenAI's error JSON too, never an HTML page
         server.setErrorHandler((Request.Handler) (request, response, callback) -> {
             Object status = request.getAttribute(ErrorHandler.ERROR_STATUS);
@@ -96,8 +89,6 @@ public final class ProxyServer {
         });
         server.setStopTimeout(limits.drainTimeout().toMillis());
         Servers.start(server, host, port, "proxy port");
-        LOG.info("proxy port invocation_type={} selectors={} reserved_threads={}", server.getInvocationType(),
-                connector.getSelectorManager().getSelectorCount(), threads.getReservedThreads());
         return new ProxyServer(server, connector, limits.drainTimeout().toMillis());
     }
 
