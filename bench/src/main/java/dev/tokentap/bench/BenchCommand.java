@@ -130,6 +130,11 @@ public final class BenchCommand implements Callable<Integer> {
                     + "target of its own, netty-proxy, interleaved with the others (see docs/benchmarks.md)")
     boolean nettyProxy;
 
+    @Option(names = "--proxy-variant", paramLabel = "NAME=OPTIONS", description = "latency, saturation, streams: "
+            + "one more tap-proxy, the target tap-proxy-NAME, with JVM options added to the proxy's (system "
+            + "properties among them), interleaved with the others; may be repeated")
+    List<String> proxyVariants;
+
     private PrintStream stdout = System.out;
     private final long startedNanos = System.nanoTime();
 
@@ -163,7 +168,7 @@ public final class BenchCommand implements Callable<Integer> {
                 if (instant) {
                     // latency and saturation share one set of processes: a simulator that answers at once
                     try (BenchEnvironment env = BenchEnvironment.start("instant", workDir, kafka, Duration.ZERO,
-                            Duration.ZERO, proxyOptions(), nginxBin, runTarget, nettyProxy, stdout)) {
+                            Duration.ZERO, proxyOptions(), nginxBin, runTarget, nettyProxy, proxyVariants(), stdout)) {
                         if (chosen.contains(LatencyScenario.NAME)) {
                             latencyResult = latency(env, client, outDir);
                             writeJson(json, outDir.resolve(LatencyScenario.NAME + ".json"), latencyResult);
@@ -177,7 +182,7 @@ public final class BenchCommand implements Callable<Integer> {
                 if (paced) {
                     // streams get processes of their own, so the proxy's resident set is that of this load alone
                     try (BenchEnvironment env = BenchEnvironment.start("paced", workDir, kafka, ttft, itl,
-                            proxyOptions(), nginxBin, runTarget, nettyProxy, stdout)) {
+                            proxyOptions(), nginxBin, runTarget, nettyProxy, proxyVariants(), stdout)) {
                         streamsResult = streams(env, client, outDir);
                         writeJson(json, outDir.resolve(StreamsScenario.NAME + ".json"), streamsResult);
                     }
@@ -274,8 +279,14 @@ public final class BenchCommand implements Callable<Integer> {
         info.put("nginx", nginxBin.map(Path::toString).orElse(null));
         info.put("run_target", runTarget);
         info.put("netty_proxy", nettyProxy);
+        info.put("proxy_variants", proxyVariants == null ? List.of() : proxyVariants);
         info.put("proc_available", ProcStat.available());
         return info;
+    }
+
+    private List<WarmupScenario.Variant> proxyVariants() {
+        return proxyVariants == null ? List.of()
+                : proxyVariants.stream().map(WarmupScenario.Variant::parse).toList();
     }
 
     private List<String> proxyOptions() {

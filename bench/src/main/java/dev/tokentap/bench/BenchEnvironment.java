@@ -41,13 +41,17 @@ public final class BenchEnvironment implements AutoCloseable {
      * @param nginxBin the nginx executable, if any
      * @param runTarget whether to run {@code tokentap run} in front of the simulator as a target of its own
      * @param nettyProxy whether to run the experimental Netty path ({@link NettyProxyMain}) as its own target
+     * @param proxyVariants more tap-proxy JVMs, each a target of its own named {@code tap-proxy-NAME}, with options
+     *                      added to {@code proxyJvmOptions}: one build's settings against another in the same run
      */
     public static BenchEnvironment start(String label, Path workDir, EmbeddedKafka kafka, Duration ttft, Duration itl,
                                          List<String> proxyJvmOptions, Optional<Path> nginxBin, boolean runTarget,
-                                         boolean nettyProxy, PrintStream out) throws IOException, InterruptedException {
+                                         boolean nettyProxy, List<WarmupScenario.Variant> proxyVariants,
+                                         PrintStream out) throws IOException, InterruptedException {
         BenchEnvironment env = new BenchEnvironment();
         try {
-            env.startAll(label, workDir, kafka, ttft, itl, proxyJvmOptions, nginxBin, runTarget, nettyProxy, out);
+            env.startAll(label, workDir, kafka, ttft, itl, proxyJvmOptions, nginxBin, runTarget, nettyProxy,
+                    proxyVariants, out);
             return env;
         } catch (IOException | InterruptedException | RuntimeException e) {
             env.close();
@@ -57,7 +61,8 @@ public final class BenchEnvironment implements AutoCloseable {
 
     private void startAll(String label, Path workDir, EmbeddedKafka kafka, Duration ttft, Duration itl,
                           List<String> proxyJvmOptions, Optional<Path> nginxBin, boolean runTarget,
-                          boolean nettyProxy, PrintStream out) throws IOException, InterruptedException {
+                          boolean nettyProxy, List<WarmupScenario.Variant> proxyVariants, PrintStream out)
+            throws IOException, InterruptedException {
         Path dir = Files.createDirectories(workDir.resolve(label));
         int simPort = ChildProcess.freePort();
         ChildProcess sim = track(ChildProcess.java("simulator", JvmOptions.SIMULATOR, SimulatorMain.class.getName(),
@@ -82,6 +87,18 @@ public final class BenchEnvironment implements AutoCloseable {
                     kafka, nettyPort, ChildProcess.freePort(), Files.createDirectories(dir.resolve("netty"))));
         }
 
+        List<ChildProcess> variants = new ArrayList<>();
+        List<int[]> variantPorts = new ArrayList<>();
+        for (WarmupScenario.Variant variant : proxyVariants) {
+            int[] ports = {ChildProcess.freePort(), ChildProcess.freePort()};
+            String name = Target.TAP_PROXY + "-" + variant.name();
+            List<String> options = new ArrayList<>(proxyJvmOptions);
+            options.addAll(variant.extraOptions());
+            variants.add(track(startProxy(name, options, simUrl, kafka, ports[0], ports[1],
+                    Files.createDirectories(dir.resolve(name)))));
+            variantPorts.add(ports);
+        }
+
         int nginxPort = ChildProcess.freePort();
         if (nginxBin.isPresent()) {
             Path nginxDir = Files.createDirectories(dir.resolve("nginx"));
@@ -96,6 +113,12 @@ public final class BenchEnvironment implements AutoCloseable {
         targets.add(new Target(Target.DIRECT, simUrl, sim));
         proxy.awaitHttpOk(URI.create("http://127.0.0.1:" + adminPort + "/readyz"), START_TIMEOUT);
         targets.add(new Target(Target.TAP_PROXY, URI.create("http://127.0.0.1:" + proxyPort), proxy));
+        for (int i = 0; i < variants.size(); i++) {
+            int[] ports = variantPorts.get(i);
+            variants.get(i).awaitHttpOk(URI.create("http://127.0.0.1:" + ports[1] + "/readyz"), START_TIMEOUT);
+            targets.add(new Target(Target.TAP_PROXY + "-" + proxyVariants.get(i).name(),
+                    URI.create("http://127.0.0.1:" + ports[0]), variants.get(i)));
+        }
         if (run != null) {
             run.awaitHttpOk(URI.create("http://127.0.0.1:" + runAdminPort + "/readyz"), START_TIMEOUT);
             targets.add(new Target(Target.TOKENTAP_RUN, URI.create("http://127.0.0.1:" + runPort), run));

@@ -185,6 +185,17 @@ public final class ChildProcess implements AutoCloseable {
         return threads.seconds(pids(), ThreadCpu.PROXY);
     }
 
+    /** {@link ProcStat#threadRunNanosAndSleeps} over the process and its descendants. */
+    public long[] threadRunNanosAndSleeps() {
+        long[] sums = new long[2];
+        for (long pid : pids()) {
+            long[] one = ProcStat.threadRunNanosAndSleeps(pid);
+            sums[0] += one[0];
+            sums[1] += one[1];
+        }
+        return sums;
+    }
+
     /** Resident set now, in KiB, over the process and its descendants. */
     public long rssKib() {
         return pids().stream().mapToLong(pid -> Math.max(0, ProcStat.statusKib(pid, "VmRSS"))).sum();

@@ -36,8 +36,15 @@ public final class LatencyScenario {
      * @param streamFirstByte time from sending a streamed chat to its first body byte
      * @param streamTotal     the streamed chat to its last byte
      */
+    /**
+     * @param cpuMicrosPerRequest the target's process (and children) CPU per recorded request, from its threads'
+     *                            run time; for direct, the simulator's
+     * @param sleepsPerRequest    times a thread of the target went to sleep per recorded request (voluntary
+     *                            context switches): the wake-ups a request costs, its hand-offs between threads
+     *                            among them
+     */
     public record TargetFigures(long requests, long failures, Percentiles completion, Percentiles streamFirstByte,
-                                Percentiles streamTotal) {
+                                Percentiles streamTotal, double cpuMicrosPerRequest, double sleepsPerRequest) {
     }
 
     /**
@@ -61,6 +68,9 @@ public final class LatencyScenario {
         final List<Double> roundFirstByteP99 = new ArrayList<>();
         long requests;
         long failures;
+        long runNanos;
+        long sleeps;
+        long recorded;
     }
 
     private LatencyScenario() {
@@ -80,10 +90,15 @@ public final class LatencyScenario {
                 Recorder r = recorders.get(target.name());
                 Histogram roundCompletion = Percentiles.newNanosHistogram();
                 Histogram roundFirstByte = Percentiles.newNanosHistogram();
+                long[] before = target.process().threadRunNanosAndSleeps();
                 for (int i = 0; i < settings.requestsPerRound(); i++) {
                     r.requests += 2;
                     r.failures += exchange(client, target, r, roundCompletion, roundFirstByte);
                 }
+                long[] after = target.process().threadRunNanosAndSleeps();
+                r.runNanos += after[0] - before[0];
+                r.sleeps += after[1] - before[1];
+                r.recorded += 2L * settings.requestsPerRound();
                 r.roundCompletionP50.add(roundCompletion.getValueAtPercentile(50) / 1000.0);
                 r.roundCompletionP99.add(roundCompletion.getValueAtPercentile(99) / 1000.0);
                 r.roundFirstByteP50.add(roundFirstByte.getValueAtPercentile(50) / 1000.0);
@@ -97,7 +112,9 @@ public final class LatencyScenario {
         Recorder direct = recorders.get(Target.DIRECT);
         recorders.forEach((name, r) -> {
             figures.put(name, new TargetFigures(r.requests, r.failures, Percentiles.ofNanos(r.completion),
-                    Percentiles.ofNanos(r.firstByte), Percentiles.ofNanos(r.total)));
+                    Percentiles.ofNanos(r.firstByte), Percentiles.ofNanos(r.total),
+                    Stats.round(r.runNanos / 1000.0 / Math.max(1, r.recorded), 1),
+                    Stats.round(r.sleeps / (double) Math.max(1, r.recorded), 2)));
             if (!name.equals(Target.DIRECT)) {
                 added.put(name, new Added(
                         Stats.round(Stats.medianDifference(r.roundCompletionP50, direct.roundCompletionP50), 1),
@@ -149,14 +166,15 @@ public final class LatencyScenario {
     static void print(Result result, PrintStream out) {
         out.println();
         out.println("latency: sequential requests on one keep-alive connection, microseconds");
-        out.printf("%-10s %9s %6s %10s %10s %10s %10s %10s%n", "target", "requests", "failed", "compl p50",
-                "compl p99", "ttfb p50", "ttfb p99", "stream p50");
-        result.targets().forEach((name, f) -> out.printf("%-10s %9d %6d %10.1f %10.1f %10.1f %10.1f %10.1f%n", name,
-                f.requests(), f.failures(), f.completion().p50(), f.completion().p99(), f.streamFirstByte().p50(),
-                f.streamFirstByte().p99(), f.streamTotal().p50()));
+        out.printf("%-16s %9s %6s %10s %10s %10s %10s %10s %9s %9s%n", "target", "requests", "failed", "compl p50",
+                "compl p99", "ttfb p50", "ttfb p99", "stream p50", "cpu us/r", "sleeps/r");
+        result.targets().forEach((name, f) -> out.printf("%-16s %9d %6d %10.1f %10.1f %10.1f %10.1f %10.1f %9.1f %9.2f%n",
+                name, f.requests(), f.failures(), f.completion().p50(), f.completion().p99(),
+                f.streamFirstByte().p50(), f.streamFirstByte().p99(), f.streamTotal().p50(), f.cpuMicrosPerRequest(),
+                f.sleepsPerRequest()));
         out.println("added over direct (median over rounds of the per-round difference), microseconds");
-        out.printf("%-10s %12s %12s %12s %12s%n", "target", "compl p50", "compl p99", "ttfb p50", "ttfb p99");
-        result.addedVsDirect().forEach((name, a) -> out.printf("%-10s %12.1f %12.1f %12.1f %12.1f%n", name,
+        out.printf("%-16s %12s %12s %12s %12s%n", "target", "compl p50", "compl p99", "ttfb p50", "ttfb p99");
+        result.addedVsDirect().forEach((name, a) -> out.printf("%-16s %12.1f %12.1f %12.1f %12.1f%n", name,
                 a.completionP50Micros(), a.completionP99Micros(), a.firstByteP50Micros(), a.firstByteP99Micros()));
     }
 }

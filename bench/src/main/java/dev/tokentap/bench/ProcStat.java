@@ -54,6 +54,35 @@ public final class ProcStat {
         }
     }
 
+    /**
+     * Over the live threads of a process: nanoseconds they have run on a CPU ({@code schedstat}, exact where
+     * {@code stat}'s ticks are 10 ms) and times they went to sleep of their own accord
+     * ({@code voluntary_ctxt_switches}: each a park or a wait that another thread, or the kernel, ends with a
+     * wake-up). Threads that have ended are not counted. {0, 0} once the process is gone.
+     */
+    public static long[] threadRunNanosAndSleeps(long pid) {
+        long[] sums = new long[2];
+        Path tasks = Path.of("/proc", Long.toString(pid), "task");
+        try (var dirs = Files.newDirectoryStream(tasks)) {
+            for (Path task : dirs) {
+                try {
+                    String schedstat = Files.readString(task.resolve("schedstat"));
+                    sums[0] += Long.parseLong(schedstat.substring(0, schedstat.indexOf(' ')));
+                    for (String line : Files.readAllLines(task.resolve("status"))) {
+                        if (line.startsWith("voluntary_ctxt_switches:")) {
+                            sums[1] += Long.parseLong(line.substring(line.indexOf(':') + 1).strip());
+                        }
+                    }
+                } catch (IOException | RuntimeException e) {
+                    // the thread ended while it was read
+                }
+            }
+        } catch (IOException e) {
+            return new long[2];
+        }
+        return sums;
+    }
+
     /** A {@code kB} field of a live process's status; -1 if the process is gone or /proc is absent. */
     public static long statusKib(long pid, String field) {
         try {

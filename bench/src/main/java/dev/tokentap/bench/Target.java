@@ -24,8 +24,11 @@ public record Target(String name, URI baseUrl, ChildProcess process) {
      */
     public static final String TOKENTAP_RUN = "tokentap-run";
 
-    /** Whether the target is a tokentap proxy, whose threads are measured apart ({@link ThreadCpu#PROXY}). */
+    /**
+     * Whether the target is a tokentap proxy (tap-proxy, a variant of it, {@code tokentap run}), whose threads are
+     * measured apart ({@link ThreadCpu#PROXY}).
+     */
     public boolean tokentapProxy() {
-        return name.equals(TAP_PROXY) || name.equals(TOKENTAP_RUN);
+        return name.startsWith(TAP_PROXY) || name.equals(TOKENTAP_RUN);
     }
 }

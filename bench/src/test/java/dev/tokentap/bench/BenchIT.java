@@ -62,6 +62,10 @@ class BenchIT {
             assertThat(figures.path("failures").asLong()).as(target).isZero();
             assertThat(figures.path("completion").path("count").asLong()).as(target).isEqualTo(20);
             assertThat(figures.path("completion").path("p50").asDouble()).as(target).isPositive();
+            if (ProcStat.available()) {
+                assertThat(figures.path("cpuMicrosPerRequest").asDouble()).as(target).isPositive();
+                assertThat(figures.path("sleepsPerRequest").asDouble()).as(target).isPositive();
+            }
         }
         assertThat(latency.path("addedVsDirect").path(Target.TAP_PROXY).has("completionP99Micros")).isTrue();
         assertThat(latency.path("addedVsDirect").path(Target.TAP_PROXY).has("firstByteP50Micros")).isTrue();

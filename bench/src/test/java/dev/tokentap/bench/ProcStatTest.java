@@ -3,6 +3,7 @@ package dev.tokentap.bench;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import java.util.concurrent.locks.LockSupport;
 import org.junit.jupiter.api.Test;
 
 class ProcStatTest {
@@ -46,5 +47,34 @@ class ProcStatTest {
         assertThat(ProcStat.cpuSeconds(pid)).isPositive();
         assertThat(ProcStat.statusKib(pid, "VmRSS")).isPositive();
         assertThat(ProcStat.clockTicksPerSecond()).isPositive();
+    }
+
+    @Test
+    void shouldCountThisProcessThreadsRunTimeAndTheirSleeps() throws InterruptedException {
+        if (!ProcStat.available()) {
+            return;
+        }
+        long pid = ProcessHandle.current().pid();
+        long[] before = ProcStat.threadRunNanosAndSleeps(pid);
+
+        // when: a thread of this process goes to sleep of its own accord, ten times
+        Thread sleeper = new Thread(() -> {
+            for (int i = 0; i < 10; i++) {
+                LockSupport.parkNanos(1_000_000);
+            }
+        });
+        sleeper.start();
+        long[] whileAlive = null;
+        while (sleeper.isAlive()) {
+            whileAlive = ProcStat.threadRunNanosAndSleeps(pid);
+            sleeper.join(5);
+        }
+
+        // then (read while the sleeper was alive: an ended thread's counts leave the sums)
+        assertThat(before[0]).isPositive();
+        assertThat(ProcStat.threadRunNanosAndSleeps(pid)[0]).isGreaterThan(before[0]);
+        assertThat(whileAlive).isNotNull();
+        assertThat(whileAlive[1]).isGreaterThan(before[1]);
+        assertThat(ProcStat.threadRunNanosAndSleeps(-1)).containsExactly(0, 0);
     }
 }

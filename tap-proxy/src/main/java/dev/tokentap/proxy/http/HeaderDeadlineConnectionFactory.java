@@ -7,6 +7,7 @@ import java.util.concurrent.TimeoutException;
 import org.eclipse.jetty.http.HttpCompliance;
 import org.eclipse.jetty.http.HttpParser;
 import org.eclipse.jetty.io.Connection;
+import org.eclipse.jetty.io.CyclicTimeout;
 import org.eclipse.jetty.io.EndPoint;
 import org.eclipse.jetty.server.Connector;
 import org.eclipse.jetty.server.HttpConfiguration;
@@ -45,18 +46,28 @@ final class HeaderDeadlineConnectionFactory extends HttpConnectionFactory {
     }
 
     private static final class DeadlineConnection extends HttpConnection {
-        private final Scheduler scheduler;
+        /** A request head is being read against the deadline. */
+        private volatile boolean armed;
+        /**
+         * Re-armed per request without touching the scheduler: a new deadline later than the pending wake-up keeps
+         * that wake-up, which re-schedules itself for what is left when it fires. A timer scheduled and cancelled
+         * per request woke the scheduler's thread once a request, for a deadline that almost never passes.
+         */
+        private final CyclicTimeout deadline;
         private final long deadlineNanos;
-        /** The armed timer, or null while no request head is being read. Touched by the parsing thread only. */
-        private volatile Scheduler.Task timer;
-        /** Bumped on every arm and disarm, so that a timer firing late can tell it is stale. */
-        private volatile long generation;
 
         DeadlineConnection(HttpConfiguration configuration, Connector connector, EndPoint endPoint,
                            Scheduler scheduler, long deadlineNanos) {
             super(configuration, connector, endPoint);
-            this.scheduler = scheduler;
             this.deadlineNanos = deadlineNanos;
+            this.deadline = new CyclicTimeout(scheduler) {
+                @Override
+                public void onTimeoutExpired() {
+                    if (armed) {
+                        expired();
+                    }
+                }
+            };
         }
 
         @Override
@@ -67,11 +78,11 @@ final class HeaderDeadlineConnectionFactory extends HttpConnectionFactory {
             HttpParser parser = new HttpParser(handler, getHttpConfiguration().getRequestHeaderSize(), compliance) {
                 @Override
                 public boolean parseNext(ByteBuffer buffer) {
-                    if (timer == null && buffer.hasRemaining() && isState(State.START)) {
+                    if (!armed && buffer.hasRemaining() && isState(State.START)) {
                         arm();
                     }
                     boolean handled = super.parseNext(buffer);
-                    if (timer != null && getState().ordinal() > State.HEADER.ordinal()) {
+                    if (armed && getState().ordinal() > State.HEADER.ordinal()) {
                         disarm();
                     }
                     return handled;
@@ -93,29 +104,21 @@ final class HeaderDeadlineConnectionFactory extends HttpConnectionFactory {
         @Override
         public void onClose(Throwable cause) {
             disarm();
+            deadline.destroy();
             super.onClose(cause);
         }
 
         private synchronized void arm() {
-            if (timer != null) {
-                timer.cancel();
-            }
-            long armed = ++generation;
-            timer = scheduler.schedule(() -> expire(armed), deadlineNanos, TimeUnit.NANOSECONDS);
+            armed = true;
+            deadline.schedule(deadlineNanos, TimeUnit.NANOSECONDS);
         }
 
         private synchronized void disarm() {
-            generation++;
-            if (timer != null) {
-                timer.cancel();
-                timer = null;
-            }
+            armed = false;
+            deadline.cancel();
         }
 
-        private void expire(long armed) {
-            if (generation != armed) {
-                return;
-            }
+        private void expired() {
             // no response has started on this connection for the request being read: closing it loses nothing
             LOG.debug("closing a connection whose request head took too long remote={}",
                     getEndPoint().getRemoteSocketAddress());
