@@ -114,6 +114,11 @@ public final class BenchCommand implements Callable<Integer> {
             + "others against the image's (default: the image's, see docs/benchmarks.md)")
     String proxyJvmOptions;
 
+    @Option(names = "--proxy-variant", paramLabel = "NAME=OPTIONS", description = "latency, streams, saturation: "
+            + "another tap-proxy as a target of its own, named (tap-proxy-...), with JVM options added after the "
+            + "proxy's, interleaved with the others; may be repeated")
+    List<String> proxyVariants;
+
     @Option(names = "--run-target", defaultValue = "false",
             description = "also run `tokentap run` as a newcomer starts it (no JVM options, its own embedded broker "
                     + "and aggregator) in front of the same simulator, as the target tokentap-run; its proxy's "
@@ -158,7 +163,7 @@ public final class BenchCommand implements Callable<Integer> {
                 if (instant) {
                     // latency and saturation share one set of processes: a simulator that answers at once
                     try (BenchEnvironment env = BenchEnvironment.start("instant", workDir, kafka, Duration.ZERO,
-                            Duration.ZERO, proxyOptions(), nginxBin, runTarget, nettyProxy, stdout)) {
+                            Duration.ZERO, proxyOptions(), proxyVariants(), nginxBin, runTarget, nettyProxy, stdout)) {
                         if (chosen.contains(LatencyScenario.NAME)) {
                             latencyResult = latency(env, client, outDir);
                             writeJson(json, outDir.resolve(LatencyScenario.NAME + ".json"), latencyResult);
@@ -172,7 +177,7 @@ public final class BenchCommand implements Callable<Integer> {
                 if (paced) {
                     // streams get processes of their own, so the proxy's resident set is that of this load alone
                     try (BenchEnvironment env = BenchEnvironment.start("paced", workDir, kafka, ttft, itl,
-                            proxyOptions(), nginxBin, runTarget, nettyProxy, stdout)) {
+                            proxyOptions(), proxyVariants(), nginxBin, runTarget, nettyProxy, stdout)) {
                         streamsResult = streams(env, client, outDir);
                         writeJson(json, outDir.resolve(StreamsScenario.NAME + ".json"), streamsResult);
                     }
@@ -266,6 +271,7 @@ public final class BenchCommand implements Callable<Integer> {
         info.put("java", System.getProperty("java.vm.name") + " " + System.getProperty("java.runtime.version"));
         info.put("tap_proxy_jvm_options", proxyOptions());
         info.put("nginx", nginxBin.map(Path::toString).orElse(null));
+        info.put("proxy_variants", proxyVariants());
         info.put("run_target", runTarget);
         info.put("netty_proxy", nettyProxy);
         info.put("proc_available", ProcStat.available());
@@ -277,6 +283,21 @@ public final class BenchCommand implements Callable<Integer> {
             return JvmOptions.TAP_PROXY;
         }
         return List.of(proxyJvmOptions.strip().split("\\s+"));
+    }
+
+    /** {@code --proxy-variant}: each a tap-proxy named {@code tap-proxy-...} with options added to the proxy's. */
+    List<WarmupScenario.Variant> proxyVariants() {
+        if (proxyVariants == null) {
+            return List.of();
+        }
+        List<WarmupScenario.Variant> variants = proxyVariants.stream().map(WarmupScenario.Variant::parse).toList();
+        for (WarmupScenario.Variant variant : variants) {
+            if (!variant.name().startsWith(Target.TAP_PROXY + "-") || variant.usesArchive()) {
+                throw new IllegalArgumentException("--proxy-variant must be named tap-proxy-... and take JVM options "
+                        + "(no archive), got '" + variant.name() + "'");
+            }
+        }
+        return variants;
     }
 
     private static void writeJson(ObjectMapper json, Path file, Object value) throws IOException {

@@ -43,11 +43,13 @@ public final class BenchEnvironment implements AutoCloseable {
      * @param nettyProxy whether to run the experimental Netty path ({@link NettyProxyMain}) as its own target
      */
     public static BenchEnvironment start(String label, Path workDir, EmbeddedKafka kafka, Duration ttft, Duration itl,
-                                         List<String> proxyJvmOptions, Optional<Path> nginxBin, boolean runTarget,
+                                         List<String> proxyJvmOptions, List<WarmupScenario.Variant> proxyVariants,
+                                         Optional<Path> nginxBin, boolean runTarget,
                                          boolean nettyProxy, PrintStream out) throws IOException, InterruptedException {
         BenchEnvironment env = new BenchEnvironment();
         try {
-            env.startAll(label, workDir, kafka, ttft, itl, proxyJvmOptions, nginxBin, runTarget, nettyProxy, out);
+            env.startAll(label, workDir, kafka, ttft, itl, proxyJvmOptions, proxyVariants, nginxBin, runTarget,
+                    nettyProxy, out);
             return env;
         } catch (IOException | InterruptedException | RuntimeException e) {
             env.close();
@@ -56,7 +58,8 @@ public final class BenchEnvironment implements AutoCloseable {
     }
 
     private void startAll(String label, Path workDir, EmbeddedKafka kafka, Duration ttft, Duration itl,
-                          List<String> proxyJvmOptions, Optional<Path> nginxBin, boolean runTarget,
+                          List<String> proxyJvmOptions, List<WarmupScenario.Variant> proxyVariants,
+                          Optional<Path> nginxBin, boolean runTarget,
                           boolean nettyProxy, PrintStream out) throws IOException, InterruptedException {
         Path dir = Files.createDirectories(workDir.resolve(label));
         int simPort = ChildProcess.freePort();
@@ -67,6 +70,16 @@ public final class BenchEnvironment implements AutoCloseable {
         int proxyPort = ChildProcess.freePort();
         int adminPort = ChildProcess.freePort();
         proxy = track(startProxy(Target.TAP_PROXY, proxyJvmOptions, simUrl, kafka, proxyPort, adminPort, dir));
+
+        // the same proxy with other JVM options, each a target of its own with its own spool
+        List<ChildProcess> variants = new ArrayList<>();
+        List<int[]> variantPorts = new ArrayList<>();
+        for (WarmupScenario.Variant variant : proxyVariants) {
+            int[] ports = {ChildProcess.freePort(), ChildProcess.freePort()};
+            variantPorts.add(ports);
+            variants.add(track(startProxy(variant.name(), variant.jvmOptions(proxyJvmOptions, null), simUrl, kafka,
+                    ports[0], ports[1], Files.createDirectories(dir.resolve(variant.name())))));
+        }
 
         ChildProcess run = null;
         int runPort = ChildProcess.freePort();
@@ -96,6 +109,12 @@ public final class BenchEnvironment implements AutoCloseable {
         targets.add(new Target(Target.DIRECT, simUrl, sim));
         proxy.awaitHttpOk(URI.create("http://127.0.0.1:" + adminPort + "/readyz"), START_TIMEOUT);
         targets.add(new Target(Target.TAP_PROXY, URI.create("http://127.0.0.1:" + proxyPort), proxy));
+        for (int i = 0; i < variants.size(); i++) {
+            int[] ports = variantPorts.get(i);
+            variants.get(i).awaitHttpOk(URI.create("http://127.0.0.1:" + ports[1] + "/readyz"), START_TIMEOUT);
+            targets.add(new Target(proxyVariants.get(i).name(), URI.create("http://127.0.0.1:" + ports[0]),
+                    variants.get(i)));
+        }
         if (run != null) {
             run.awaitHttpOk(URI.create("http://127.0.0.1:" + runAdminPort + "/readyz"), START_TIMEOUT);
             targets.add(new Target(Target.TOKENTAP_RUN, URI.create("http://127.0.0.1:" + runPort), run));

@@ -26,6 +26,6 @@ public record Target(String name, URI baseUrl, ChildProcess process) {
 
     /** Whether the target is a tokentap proxy, whose threads are measured apart ({@link ThreadCpu#PROXY}). */
     public boolean tokentapProxy() {
-        return name.equals(TAP_PROXY) || name.equals(TOKENTAP_RUN);
+        return name.equals(TAP_PROXY) || name.startsWith(TAP_PROXY + "-") || name.equals(TOKENTAP_RUN);
     }
 }
