@@ -8,7 +8,7 @@ import java.io.UncheckedIOException;
  * The usage page served at {@code /}: one HTML file with its script, drawing with Chart.js from its webjar. The one
  * file of the webjar the page loads is read once and served from a route: Javalin's webjar support mounts the jar it
  * is in as a zip file system and keeps it, and in the launcher's fat jar (tens of thousands of entries) that was
- * about 25 MiB of live heap for one 200 KiB script (docs/benchmarks.md, "Memory: where the resident set goes").
+ * some 40 MiB of live heap for one 200 KiB script (docs/benchmarks.md, "Memory: where the resident set goes").
  */
 final class UsagePage {
 
