@@ -67,6 +67,7 @@ public final class AggregatorHttpServer implements AutoCloseable {
                                              java.time.Clock clock) {
         String token = api.token() == null ? null : api.token().value();
         byte[] page = UsagePage.html();
+        byte[] chartJs = UsagePage.chartJs();
         Javalin app = Javalin.create(config -> {
             config.startup.showJavalinBanner = false;
             config.startup.showOldJavalinVersionWarning = false;
@@ -83,7 +84,8 @@ public final class AggregatorHttpServer implements AutoCloseable {
             }));
             config.routes.get("/healthz", ctx -> probe(ctx, health.healthy(), health));
             config.routes.get("/readyz", ctx -> probe(ctx, ready.getAsBoolean(), health));
-            config.staticFiles.enableWebjars();
+            config.routes.get(UsagePage.CHART_JS, ctx -> ctx.contentType("text/javascript; charset=utf-8")
+                    .header("Cache-Control", "max-age=31536000").result(chartJs));
             config.routes.get("/", ctx -> ctx.contentType("text/html; charset=utf-8").result(page));
             config.routes.get("/api/v1/usage/local", guard(token, ctx -> {
                 if (ranges == null) {

@@ -55,6 +55,19 @@ class AggregatorHttpServerTest {
     }
 
     @Test
+    void shouldServeTheUsagePageAndTheChartScriptItLoads() throws Exception {
+        HttpResponse<String> page = get("/");
+        HttpResponse<String> script = get(UsagePage.CHART_JS);
+
+        assertThat(page.statusCode()).isEqualTo(200);
+        assertThat(page.body()).contains("<script src=\"" + UsagePage.CHART_JS + "\"></script>");
+        assertThat(script.statusCode()).isEqualTo(200);
+        assertThat(script.headers().firstValue("Content-Type")).hasValueSatisfying(
+                type -> assertThat(type).startsWith("text/javascript"));
+        assertThat(script.body()).contains("Chart.js v4.4.1");
+    }
+
+    @Test
     void shouldAnswer503WithTheReasonWhenMetricsCannotBeRendered() throws Exception {
         try (AggregatorHttpServer failing = AggregatorHttpServer.start(new HttpApi("127.0.0.1", 0, null), accept -> {
             throw new IllegalStateException("metrics cannot be rendered: totals store not readable");
