@@ -53,8 +53,7 @@ class HeldBodyIT {
 
     @BeforeAll
     static void start() throws Exception {
-        upstream = Upstreams.loopback();
-        upstream.setHandler(new Handler.Abstract() {
+        upstream = Upstreams.started(new Handler.Abstract() {
             @Override
             public boolean handle(Request request, Response response, Callback callback) throws Exception {
                 String id = String.valueOf(request.getHeaders().get("X-Request-Id"));
@@ -68,7 +67,6 @@ class HeldBodyIT {
                 return true;
             }
         });
-        upstream.start();
         publisher = new RecordingPublisher();
         proxy = TapProxy.start(ProxyConfigs.loopback(Upstreams.url(upstream),
                 "--proxy-host", "held-it", "--api-key-hash-secret", "x", "--max-request-bytes", Long.toString(LIMIT)), publisher, new PrometheusMeterRegistry(PrometheusConfig.DEFAULT));

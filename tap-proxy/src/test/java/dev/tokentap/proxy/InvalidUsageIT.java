@@ -55,8 +55,7 @@ class InvalidUsageIT {
 
     @BeforeAll
     static void start() throws Exception {
-        upstream = Upstreams.loopback();
-        upstream.setHandler(new Handler.Abstract() {
+        upstream = Upstreams.started(new Handler.Abstract() {
             @Override
             public boolean handle(Request request, Response response, Callback callback) {
                 String id = String.valueOf(request.getHeaders().get("X-Request-Id"));
@@ -67,7 +66,6 @@ class InvalidUsageIT {
                 return true;
             }
         });
-        upstream.start();
         publisher = new RecordingPublisher();
         proxy = TapProxy.start(ProxyConfigs.loopback(Upstreams.url(upstream),
                 "--proxy-host", "invalid-usage-it", "--api-key-hash-secret", "x"), publisher, new PrometheusMeterRegistry(PrometheusConfig.DEFAULT));

@@ -105,9 +105,7 @@ class MemoryBoundsIT {
     @BeforeAll
     static void start(TestKafka kafka) throws Exception {
         kafka.createTopic(TOPIC, 1);
-        upstream = Upstreams.loopback();
-        upstream.setHandler(new BulkUpstream());
-        upstream.start();
+        upstream = Upstreams.started(new BulkUpstream());
         proxy = ProxyProcess.start(Path.of("target", "memory-bounds-it"), List.of(
                 "--upstream", Upstreams.url(upstream),
                 "--kafka", kafka.bootstrapServers(), "--topic", TOPIC, "--proxy-host", "memory-it",

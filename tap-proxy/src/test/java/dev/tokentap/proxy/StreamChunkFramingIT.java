@@ -59,8 +59,7 @@ class StreamChunkFramingIT {
 
     @BeforeAll
     static void start() throws Exception {
-        upstream = Upstreams.loopback();
-        upstream.setHandler(new Handler.Abstract() {
+        upstream = Upstreams.started(new Handler.Abstract() {
             @Override
             public boolean handle(Request request, Response response, Callback callback) throws Exception {
                 response.getHeaders().put(HttpHeader.CONTENT_TYPE, "text/event-stream");
@@ -81,7 +80,6 @@ class StreamChunkFramingIT {
                 }
             }
         });
-        upstream.start();
         publisher = new RecordingPublisher();
         proxy = TapProxy.start(ProxyConfigs.loopback(Upstreams.url(upstream),
                         "--proxy-host", "chunk-framing-it", "--api-key-hash-secret", "x"), publisher,

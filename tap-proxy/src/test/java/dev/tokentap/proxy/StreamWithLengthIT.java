@@ -43,8 +43,7 @@ class StreamWithLengthIT {
 
     @BeforeAll
     static void start() throws Exception {
-        upstream = Upstreams.loopback();
-        upstream.setHandler(new Handler.Abstract() {
+        upstream = Upstreams.started(new Handler.Abstract() {
             @Override
             public boolean handle(Request request, Response response, Callback callback) {
                 byte[] answer = (CONTENT + USAGE + DONE).getBytes(StandardCharsets.UTF_8);
@@ -54,7 +53,6 @@ class StreamWithLengthIT {
                 return true;
             }
         });
-        upstream.start();
         publisher = new RecordingPublisher();
         proxy = TapProxy.start(ProxyConfigs.loopback(Upstreams.url(upstream),
                         "--proxy-host", "stream-length-it", "--api-key-hash-secret", "x"), publisher,

@@ -60,8 +60,7 @@ class VllmRoutesIT {
     @BeforeAll
     static void start(TestKafka kafka) throws Exception {
         kafka.createTopic(TOPIC, 1);
-        upstream = Upstreams.loopback();
-        upstream.setHandler(new Handler.Abstract() {
+        upstream = Upstreams.started(new Handler.Abstract() {
             @Override
             public boolean handle(Request request, Response response, Callback callback) throws Exception {
                 String[] fixture = request.getHeaders().get(FIXTURE).split("/");
@@ -93,7 +92,6 @@ class VllmRoutesIT {
                 return true;
             }
         });
-        upstream.start();
         proxy = TapProxy.start(ProxyConfigs.loopback(Upstreams.url(upstream), "--kafka",
                 kafka.bootstrapServers(), "--topic", TOPIC, "--proxy-host", "proxy-routes"));
         log = new UsageLog(kafka, TOPIC);
