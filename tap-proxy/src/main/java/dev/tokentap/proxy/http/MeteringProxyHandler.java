@@ -469,8 +469,11 @@ public final class MeteringProxyHandler extends ProxyHandler {
         }
     }
 
-    /** The pieces, in order, copied into one buffer. */
-    static ByteBuffer joined(List<ByteBuffer> pieces) {
+    /**
+     * The pieces, in order, copied into one buffer of its own (the pieces are left as they were): one write for what
+     * one read became, and nothing kept of a chunk that goes back to its pool.
+     */
+    private static ByteBuffer joined(List<ByteBuffer> pieces) {
         int length = 0;
         for (ByteBuffer piece : pieces) {
             length += piece.remaining();
@@ -704,19 +707,6 @@ public final class MeteringProxyHandler extends ProxyHandler {
                     return Content.Chunk.from(passed, last);
                 }
             }
-        }
-
-        /** One buffer of its own for what the reader gave: the chunk it came from goes back to its pool. */
-        private static ByteBuffer joined(List<ByteBuffer> pieces) {
-            int length = 0;
-            for (ByteBuffer piece : pieces) {
-                length += piece.remaining();
-            }
-            ByteBuffer joined = ByteBuffer.allocate(length);
-            for (ByteBuffer piece : pieces) {
-                joined.put(piece);
-            }
-            return joined.flip();
         }
     }
 }
