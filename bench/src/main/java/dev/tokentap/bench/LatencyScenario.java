@@ -35,8 +35,6 @@ public final class LatencyScenario {
      * @param completion      latency of the non-streamed completion, request sent to last byte
      * @param streamFirstByte time from sending a streamed chat to its first body byte
      * @param streamTotal     the streamed chat to its last byte
-     */
-    /**
      * @param cpuMicrosPerRequest the target's process (and children) CPU per recorded request, from its threads'
      *                            run time; for direct, the simulator's
      * @param sleepsPerRequest    times a thread of the target went to sleep per recorded request (voluntary

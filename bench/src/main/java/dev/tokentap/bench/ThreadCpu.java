@@ -47,19 +47,19 @@ public final class ThreadCpu {
             if (notJava.contains(pid)) {
                 continue;
             }
-            Map<Long, Long> byThread = taskTicks(pid);
+            Map<Long, Task> byThread = tasks(pid);
             if (!names.keySet().containsAll(byThread.keySet())) {
-                Map<Long, String> dumped = threadPrint(pid);
+                Map<Long, String> dumped = javaThreadNames(pid);
                 if (dumped.isEmpty()) {
                     notJava.add(pid);
                     continue;
                 }
                 names.putAll(dumped);
             }
-            for (Map.Entry<Long, Long> thread : byThread.entrySet()) {
+            for (Map.Entry<Long, Task> thread : byThread.entrySet()) {
                 String name = names.get(thread.getKey());
                 if (name != null && picked.test(name)) {
-                    ticks += thread.getValue();
+                    ticks += thread.getValue().ticks();
                 }
             }
         }
@@ -100,42 +100,6 @@ public final class ThreadCpu {
      * not in it.
      */
     public static Map<Long, String> javaThreadNames(long pid) {
-        return threadPrint(pid);
-    }
-
-    /** Native thread id to thread name, from the text of {@code jcmd PID Thread.print}. */
-    static Map<Long, String> parseThreadPrint(String text) {
-        Map<Long, String> threads = new HashMap<>();
-        for (String line : text.split("\n")) {
-            Matcher m = THREAD.matcher(line);
-            if (m.find()) {
-                String nid = m.group(2);
-                long id = nid.startsWith("0x") ? Long.parseLong(nid.substring(2), 16) : Long.parseLong(nid);
-                threads.put(id, m.group(1));
-            }
-        }
-        return threads;
-    }
-
-    private static Map<Long, Long> taskTicks(long pid) {
-        Map<Long, Long> ticks = new HashMap<>();
-        Path tasks = Path.of("/proc", Long.toString(pid), "task");
-        try (Stream<Path> list = Files.list(tasks)) {
-            for (Path task : list.toList()) {
-                try {
-                    ticks.put(Long.parseLong(task.getFileName().toString()),
-                            ProcStat.cpuTicks(Files.readString(task.resolve("stat"))));
-                } catch (IOException | NumberFormatException e) {
-                    // the thread ended while being read
-                }
-            }
-        } catch (IOException e) {
-            // the process is gone, or there is no /proc
-        }
-        return ticks;
-    }
-
-    private static Map<Long, String> threadPrint(long pid) {
         Path jcmd = Path.of(System.getProperty("java.home"), "bin", "jcmd");
         if (!Files.isExecutable(jcmd)) {
             return Map.of();
@@ -154,5 +118,19 @@ public final class ThreadCpu {
             Thread.currentThread().interrupt();
             return Map.of();
         }
+    }
+
+    /** Native thread id to thread name, from the text of {@code jcmd PID Thread.print}. */
+    static Map<Long, String> parseThreadPrint(String text) {
+        Map<Long, String> threads = new HashMap<>();
+        for (String line : text.split("\n")) {
+            Matcher m = THREAD.matcher(line);
+            if (m.find()) {
+                String nid = m.group(2);
+                long id = nid.startsWith("0x") ? Long.parseLong(nid.substring(2), 16) : Long.parseLong(nid);
+                threads.put(id, m.group(1));
+            }
+        }
+        return threads;
     }
 }
