@@ -87,16 +87,15 @@ public final class BenchEnvironment implements AutoCloseable {
                     kafka, nettyPort, ChildProcess.freePort(), Files.createDirectories(dir.resolve("netty"))));
         }
 
-        List<ChildProcess> variants = new ArrayList<>();
-        List<int[]> variantPorts = new ArrayList<>();
+        List<StartedVariant> variants = new ArrayList<>();
         for (WarmupScenario.Variant variant : proxyVariants) {
-            int[] ports = {ChildProcess.freePort(), ChildProcess.freePort()};
             String name = Target.TAP_PROXY + "-" + variant.name();
+            int port = ChildProcess.freePort();
+            int variantAdminPort = ChildProcess.freePort();
             List<String> options = new ArrayList<>(proxyJvmOptions);
             options.addAll(variant.extraOptions());
-            variants.add(track(startProxy(name, options, simUrl, kafka, ports[0], ports[1],
-                    Files.createDirectories(dir.resolve(name)))));
-            variantPorts.add(ports);
+            variants.add(new StartedVariant(name, track(startProxy(name, options, simUrl, kafka, port, variantAdminPort,
+                    Files.createDirectories(dir.resolve(name)))), port, variantAdminPort));
         }
 
         int nginxPort = ChildProcess.freePort();
@@ -113,11 +112,11 @@ public final class BenchEnvironment implements AutoCloseable {
         targets.add(new Target(Target.DIRECT, simUrl, sim));
         proxy.awaitHttpOk(URI.create("http://127.0.0.1:" + adminPort + "/readyz"), START_TIMEOUT);
         targets.add(new Target(Target.TAP_PROXY, URI.create("http://127.0.0.1:" + proxyPort), proxy));
-        for (int i = 0; i < variants.size(); i++) {
-            int[] ports = variantPorts.get(i);
-            variants.get(i).awaitHttpOk(URI.create("http://127.0.0.1:" + ports[1] + "/readyz"), START_TIMEOUT);
-            targets.add(new Target(Target.TAP_PROXY + "-" + proxyVariants.get(i).name(),
-                    URI.create("http://127.0.0.1:" + ports[0]), variants.get(i)));
+        for (StartedVariant variant : variants) {
+            variant.process().awaitHttpOk(URI.create("http://127.0.0.1:" + variant.adminPort() + "/readyz"),
+                    START_TIMEOUT);
+            targets.add(new Target(variant.name(), URI.create("http://127.0.0.1:" + variant.port()),
+                    variant.process()));
         }
         if (run != null) {
             run.awaitHttpOk(URI.create("http://127.0.0.1:" + runAdminPort + "/readyz"), START_TIMEOUT);
@@ -240,5 +239,9 @@ public final class BenchEnvironment implements AutoCloseable {
             }
         }
         started.clear();
+    }
+
+    /** A {@code --proxy-variant} tap-proxy started, not yet ready: its target name, process and ports. */
+    private record StartedVariant(String name, ChildProcess process, int port, int adminPort) {
     }
 }

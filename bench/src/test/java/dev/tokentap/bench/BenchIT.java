@@ -34,7 +34,9 @@ class BenchIT {
         // given
         ByteArrayOutputStream printed = new ByteArrayOutputStream();
         BenchCommand bench = new BenchCommand().printTo(new PrintStream(printed, true, StandardCharsets.UTF_8));
-        List<String> expectedTargets = new ArrayList<>(List.of(Target.DIRECT, Target.TAP_PROXY));
+        // one variant of the proxy's options, a target of its own beside the proxy
+        List<String> expectedTargets = new ArrayList<>(List.of(Target.DIRECT, Target.TAP_PROXY,
+                Target.TAP_PROXY + "-small"));
         if (BenchEnvironment.findNginx(null).isPresent()) {
             expectedTargets.add(Target.NGINX);
         }
@@ -44,7 +46,8 @@ class BenchIT {
         int exit = Cli.execute(bench, new String[] {"--quick", "--scenario", "latency,streams,saturation",
                 "--out", out.toString(), "--rounds", "1", "--latency-requests", "20",
                 "--streams-concurrency", "16", "--streams-duration", "2s", "--streams-tokens", "16",
-                "--ttft", "20ms", "--itl", "5ms", "--saturation-period", "500ms", "--saturation-max-concurrency", "4"},
+                "--ttft", "20ms", "--itl", "5ms", "--saturation-period", "500ms", "--saturation-max-concurrency", "4",
+                "--proxy-variant", "small=-Xmx64m"},
                 Map.of());
 
         // then
