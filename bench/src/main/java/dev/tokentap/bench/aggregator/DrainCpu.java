@@ -66,11 +66,11 @@ public record DrainCpu(double seconds, long events, Map<String, Double> cpuSecon
         if (name.contains("CompilerThread") || name.startsWith("C1 Comp") || name.startsWith("C2 Comp")) {
             return "JIT compilers";
         }
-        if (name.startsWith("GC Thread") || name.startsWith("G1 ") || name.startsWith("VM ")
-                || name.startsWith("GC Thr") || VM_THREADS.contains(name)) {
+        if (name.startsWith("GC Thr") || name.startsWith("G1 ") || name.startsWith("VM ")
+                || VM_THREADS.contains(name)) {
             return "GC and VM";
         }
-        if (name.startsWith("JFR ") || name.startsWith("JFR")) {
+        if (name.startsWith("JFR")) {
             return "flight recorder (when on)";
         }
         if (name.startsWith("qtp") || name.startsWith("Jetty") || name.startsWith("Javalin")
@@ -133,8 +133,9 @@ public record DrainCpu(double seconds, long events, Map<String, Double> cpuSecon
                 + "in this JVM):%n", seconds, events, totalCpuSeconds() / seconds);
         out.printf(Locale.ROOT, "    %-32s %8s %10s %8s %16s%n", "group", "CPU s", "µs/event", "cores",
                 "cores at 50k/s");
+        Map<String, Double> microsPerEvent = microsPerEvent();
         for (Map.Entry<String, Double> group : cpuSeconds.entrySet()) {
-            double micros = events > 0 ? group.getValue() * 1e6 / events : 0;
+            double micros = microsPerEvent.get(group.getKey());
             out.printf(Locale.ROOT, "    %-32s %8.2f %10.1f %8.2f %16.2f%n", group.getKey(), group.getValue(),
                     micros, group.getValue() / seconds, micros * AggregatorBench.TARGET_EVENTS_PER_SECOND / 1e6);
         }
